@@ -1,0 +1,58 @@
+"""The message envelope: what travels beside a payload, as Kafka key and headers.
+
+The value of a Kafka record is the stored payload, byte for byte; everything a consumer
+needs to order, deduplicate and decode it is in the headers below.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+from contracts.upcasting import UndecodableEventError
+
+H_NOTIFICATION_ID = "notification_id"
+H_AGGREGATE_ID = "aggregate_id"
+H_AGGREGATE_VERSION = "aggregate_version"
+H_EVENT_TYPE = "event_type"
+H_SCHEMA_VERSION = "schema_version"
+H_PUBLISHED_AT = "published_at"
+
+Headers = list[tuple[str, bytes]]
+
+
+@dataclass(frozen=True)
+class Envelope:
+    notification_id: int
+    aggregate_id: UUID
+    aggregate_version: int
+    event_type: str
+    schema_version: int
+    payload: bytes
+
+    def headers(self, published_at: datetime) -> Headers:
+        return [
+            (H_NOTIFICATION_ID, str(self.notification_id).encode()),
+            (H_AGGREGATE_ID, str(self.aggregate_id).encode()),
+            (H_AGGREGATE_VERSION, str(self.aggregate_version).encode()),
+            (H_EVENT_TYPE, self.event_type.encode()),
+            (H_SCHEMA_VERSION, str(self.schema_version).encode()),
+            (H_PUBLISHED_AT, published_at.isoformat().encode()),
+        ]
+
+    @classmethod
+    def from_record(cls, headers: Headers | None, value: bytes | None) -> Envelope:
+        """Read an envelope back from a Kafka record; malformed headers raise."""
+        found = dict(headers or [])
+        try:
+            return cls(
+                notification_id=int(found[H_NOTIFICATION_ID]),
+                aggregate_id=UUID(found[H_AGGREGATE_ID].decode()),
+                aggregate_version=int(found[H_AGGREGATE_VERSION]),
+                event_type=found[H_EVENT_TYPE].decode(),
+                schema_version=int(found[H_SCHEMA_VERSION]),
+                payload=value or b"",
+            )
+        except (KeyError, ValueError, UnicodeDecodeError, AttributeError) as error:
+            raise UndecodableEventError(f"bad envelope headers: {error!r}") from error

@@ -1,0 +1,14 @@
+"""Read models by name, and the contexts (topics) each one is built from.
+
+The projections subscribe to these topics; the query API waits on exactly these topics'
+positions when a client sends a consistency token. Names are persisted (position rows).
+"""
+
+from __future__ import annotations
+
+SOURCES: dict[str, tuple[str, ...]] = {
+    "customers": ("customers",),
+    "products": ("catalog",),
+}
+
+POSITIONS_TABLE = "projection_positions"

@@ -1,0 +1,45 @@
+"""Kafka topic names, their partition count and the partition of an aggregate.
+
+Topic names are published: ``shop.<context>`` forever. A deployment may put a prefix
+in front (``EVENTSHOP_TOPIC_PREFIX``) so several installations or test runs share a broker.
+"""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from kafka.partitioner.default import murmur2
+
+from contracts.events import ALL_EVENTS, ContractEvent
+
+#: Every topic is created with this many partitions; the relay and the consistency
+#: token both derive an aggregate's partition from it, so changing it is a migration.
+PARTITIONS = 3
+
+CONTEXTS: tuple[str, ...] = tuple(
+    sorted({cls.context for cls in ALL_EVENTS if cls.context is not None})
+)
+
+
+def topic_name(context: str, prefix: str = "") -> str:
+    return f"{prefix}shop.{context}"
+
+
+def topic_for(event_cls: type[ContractEvent], prefix: str = "") -> str | None:
+    """The topic an event type is published to, or ``None`` for internal events."""
+    return None if event_cls.context is None else topic_name(event_cls.context, prefix)
+
+
+def all_topics(prefix: str = "") -> list[str]:
+    return [topic_name(context, prefix) for context in CONTEXTS]
+
+
+def dead_letter_topic(topic: str) -> str:
+    return f"{topic}.dlt"
+
+
+def partition_for(aggregate_id: UUID | str, partitions: int = PARTITIONS) -> int:
+    """Kafka's default partitioner (murmur2 of the key), so other clients agree with us."""
+    key = str(aggregate_id).encode()
+    hashed: int = murmur2(key)
+    return (hashed & 0x7FFFFFFF) % partitions

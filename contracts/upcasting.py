@@ -1,0 +1,75 @@
+"""Encode and decode stored events: topic ``<TypeName>.v<N>``, orjson payload, upcasting.
+
+Every read path (domain reconstitution, relay consumers, projectors, rebuild) decodes
+through :func:`decode`, so an old payload is upcast the same way everywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+
+from contracts.events import ALL_EVENTS, ContractEvent
+
+Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
+
+EVENTS_BY_NAME: dict[str, type[ContractEvent]] = {cls.type_name: cls for cls in ALL_EVENTS}
+
+#: ``(type_name, from_version) -> function`` turning a vN payload into a vN+1 payload.
+UPCASTERS: dict[tuple[str, int], Upcaster] = {}
+
+
+class UnknownEventTypeError(LookupError):
+    """The stored or published type name is not one this code knows (a newer producer)."""
+
+
+class UndecodableEventError(ValueError):
+    """The bytes are not a valid payload for the type and version they claim."""
+
+
+def topic_of(event: ContractEvent) -> str:
+    return stored_topic(type(event).type_name, type(event).schema_version)
+
+
+def stored_topic(type_name: str, schema_version: int) -> str:
+    return f"{type_name}.v{schema_version}"
+
+
+def parse_topic(topic: str) -> tuple[str, int]:
+    name, sep, version = topic.rpartition(".v")
+    if not sep or not name or not version.isdigit():
+        raise UndecodableEventError(f"not an event topic: {topic!r}")
+    return name, int(version)
+
+
+def encode(event: ContractEvent) -> bytes:
+    return orjson.dumps(event.model_dump(mode="json"))
+
+
+def decode(type_name: str, schema_version: int, payload: bytes) -> ContractEvent:
+    """Parse a ``type_name`` v``schema_version`` payload and upcast it to the current version."""
+    cls = EVENTS_BY_NAME.get(type_name)
+    if cls is None:
+        raise UnknownEventTypeError(type_name)
+    if schema_version > cls.schema_version or schema_version < 1:
+        raise UnknownEventTypeError(f"{type_name} v{schema_version}")
+    try:
+        data = orjson.loads(payload)
+    except orjson.JSONDecodeError as error:
+        raise UndecodableEventError(f"{type_name}: payload is not JSON: {error}") from error
+    if not isinstance(data, dict):
+        raise UndecodableEventError(f"{type_name}: payload is not a JSON object")
+    for version in range(schema_version, cls.schema_version):
+        data = UPCASTERS[(type_name, version)](data)
+    try:
+        return cls.model_validate(data)
+    except ValidationError as error:
+        raise UndecodableEventError(f"{type_name} v{schema_version}: {error}") from error
+
+
+def decode_topic(topic: str, payload: bytes) -> ContractEvent:
+    name, version = parse_topic(topic)
+    return decode(name, version, payload)

@@ -1,0 +1,162 @@
+"""The ``eventshop`` command: run, serve, relay, project, migrate."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from eventshop import wiring
+from eventshop.embedded import EmbeddedKafka, EmbeddedPostgres
+from eventshop.settings import Settings
+from eventshop.supervisor import Supervisor, child_env
+
+app = typer.Typer(help="eventshop: a CQRS / event-sourced commerce backend.", no_args_is_help=True)
+log = logging.getLogger("eventshop")
+
+
+def _settings() -> Settings:
+    settings = Settings()
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("kafka").setLevel(logging.WARNING)
+    return settings
+
+
+def _stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+
+    def handle(*_: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, handle)
+    signal.signal(signal.SIGTERM, handle)
+    return stop
+
+
+@app.command()
+def migrate() -> None:
+    """Create or update the event-store and read-model schemas and the query role."""
+    wiring.migrate(_settings())
+    typer.echo("migrated")
+
+
+@app.command()
+def serve(api: Annotated[str, typer.Argument(help="command or query")]) -> None:
+    """Serve the command API or the query API."""
+    settings = _settings()
+    if api == "command":
+        uvicorn.run(
+            wiring.command_app(settings),
+            host=settings.host,
+            port=settings.command_port,
+            log_level=settings.log_level.lower(),
+        )
+    elif api == "query":
+        uvicorn.run(
+            wiring.query_app(settings),
+            host=settings.host,
+            port=settings.query_port,
+            log_level=settings.log_level.lower(),
+        )
+    else:
+        raise typer.BadParameter("expected 'command' or 'query'", param_hint="API")
+
+
+@app.command()
+def relay() -> None:
+    """Carry the event store's notification log to Kafka (one active relay at a time)."""
+    settings = _settings()
+    stop = _stop_on_signals()
+    wiring.relay(settings).run(stop)
+
+
+@app.command()
+def project(
+    projection: Annotated[
+        list[str] | None, typer.Option("--projection", "-p", help="Projection name; repeatable")
+    ] = None,
+) -> None:
+    """Run projectors (all of them by default), each in its own consumer group."""
+    settings = _settings()
+    stop = _stop_on_signals()
+    threads = [
+        threading.Thread(target=p.run, args=(stop,), name=f"projector-{p.projection.name}")
+        for p in wiring.projectors(settings, projection)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+@app.command()
+def run() -> None:
+    """Start everything in one supervised process group; embedded servers unless configured."""
+    settings = _settings()
+    stop = _stop_on_signals()
+    postgres = kafka = None
+    try:
+        overrides = {}
+        if not settings.database_url:
+            postgres = EmbeddedPostgres(settings.data_dir / "pg")
+            overrides["EVENTSHOP_DATABASE_URL"] = postgres.start()
+        if not settings.kafka_bootstrap_servers:
+            kafka = EmbeddedKafka(settings.embedded_kafka_port)
+            overrides["EVENTSHOP_KAFKA_BOOTSTRAP_SERVERS"] = kafka.start()
+        settings = settings.model_copy(
+            update={
+                "database_url": overrides.get("EVENTSHOP_DATABASE_URL", settings.database_url),
+                "kafka_bootstrap_servers": overrides.get(
+                    "EVENTSHOP_KAFKA_BOOTSTRAP_SERVERS", settings.kafka_bootstrap_servers
+                ),
+            }
+        )
+        wiring.migrate(settings)
+        supervisor = Supervisor(child_env(overrides))
+        supervisor.add("command-api", "serve", "command")
+        supervisor.add("query-api", "serve", "query")
+        supervisor.add("relay", "relay")
+        supervisor.add("projector", "project")
+        _banner(settings, embedded_pg=postgres is not None, embedded_kafka=kafka is not None)
+        supervisor.run(stop)
+    finally:
+        if kafka is not None:
+            kafka.stop()
+        if postgres is not None:
+            postgres.stop()
+    typer.echo("eventshop stopped")
+
+
+def _banner(settings: Settings, *, embedded_pg: bool, embedded_kafka: bool) -> None:
+    base = f"http://{settings.host}"
+    typer.echo(
+        f"""
+eventshop is running
+  command API  {base}:{settings.command_port}   (docs: {base}:{settings.command_port}/docs)
+  query API    {base}:{settings.query_port}   (docs: {base}:{settings.query_port}/docs)
+  PostgreSQL   {"embedded, data in " + str(settings.data_dir / "pg") if embedded_pg else "external"}
+  Kafka        {settings.kafka_bootstrap_servers}{
+            " (embedded Tansu, memory only)" if embedded_kafka else ""
+        }
+Press Ctrl-C to stop.
+""",
+    )
+
+
+def main() -> None:
+    try:
+        app()
+    except wiring.NotConfiguredError as error:
+        typer.echo(f"eventshop: {error}", err=True)
+        raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    main()

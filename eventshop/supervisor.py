@@ -1,0 +1,89 @@
+"""A small process supervisor for ``eventshop run``: start, restart with backoff, stop cleanly."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+
+from eventshop.embedded import _die_with_parent
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Child:
+    name: str
+    args: list[str]
+    process: subprocess.Popen[bytes] | None = None
+    restarts: int = 0
+    next_start: float = 0.0
+    backoff: float = field(default=0.5)
+
+
+class Supervisor:
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        self.children: list[Child] = []
+
+    def add(self, name: str, *cli_args: str) -> None:
+        self.children.append(Child(name, [sys.executable, "-m", "eventshop.cli", *cli_args]))
+
+    def run(self, stop: threading.Event) -> None:
+        """Keep every child running until ``stop``; then terminate them all."""
+        try:
+            while not stop.is_set():
+                for child in self.children:
+                    self._tend(child)
+                stop.wait(0.25)
+        finally:
+            self.stop_all()
+
+    def _tend(self, child: Child) -> None:
+        process = child.process
+        if process is not None and process.poll() is None:
+            if time.monotonic() - child.next_start > 30:
+                child.backoff = 0.5  # it has stayed up: forget earlier crashes
+            return
+        if process is not None:
+            log.warning(
+                "%s exited with %s; restarting in %.1fs",
+                child.name,
+                process.returncode,
+                child.backoff,
+            )
+            child.process = None
+            child.restarts += 1
+            child.next_start = time.monotonic() + child.backoff
+            child.backoff = min(child.backoff * 2, 10.0)
+            return
+        if time.monotonic() >= child.next_start:
+            child.process = subprocess.Popen(  # noqa: S603 - our own CLI
+                child.args,
+                env=self.env,
+                preexec_fn=_die_with_parent,  # noqa: PLW1509
+            )
+            child.next_start = time.monotonic()
+
+    def stop_all(self, timeout: float = 10.0) -> None:
+        running = [c.process for c in self.children if c.process and c.process.poll() is None]
+        for process in running:
+            process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for process in running:
+            try:
+                process.wait(timeout=max(deadline - time.monotonic(), 0.1))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def child_env(overrides: dict[str, str]) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(overrides)
+    return env

@@ -1,0 +1,103 @@
+"""Build each process's parts from :class:`Settings`: the one place settings meet code."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from eventshop.settings import Settings
+from projections.consumer import KafkaProjector
+from projections.registry import PROJECTIONS
+from projections.schema import migrate_read_models
+from read_side.bootstrap import build_query_app
+from write_side.bootstrap import build_shop
+from write_side.command_api import create_command_app
+from write_side.migrations import migrate_event_store
+from write_side.relay import KafkaRelay
+
+
+class NotConfiguredError(RuntimeError):
+    """A server URL is missing and this command does not start embedded servers."""
+
+
+def database_url(settings: Settings) -> str:
+    if not settings.database_url:
+        raise NotConfiguredError(
+            "EVENTSHOP_DATABASE_URL is not set (`eventshop run` starts embedded servers)"
+        )
+    return settings.database_url
+
+
+def read_database_url(settings: Settings) -> str:
+    """The query API's URL: configured, or the main URL logged in as the query role."""
+    if settings.read_database_url:
+        return settings.read_database_url
+    params: dict[str, Any] = conninfo_to_dict(database_url(settings))
+    params.pop("password", None)
+    params["user"] = settings.query_role
+    return make_conninfo(**params)
+
+
+def kafka(settings: Settings) -> str:
+    if not settings.kafka_bootstrap_servers:
+        raise NotConfiguredError(
+            "EVENTSHOP_KAFKA_BOOTSTRAP_SERVERS is not set (`eventshop run` starts a broker)"
+        )
+    return settings.kafka_bootstrap_servers
+
+
+def migrate(settings: Settings) -> None:
+    url = database_url(settings)
+    migrate_event_store(url, settings.event_schema)
+    migrate_read_models(url, settings.read_schema, settings.query_role)
+
+
+def command_app(settings: Settings) -> FastAPI:
+    shop = build_shop(
+        database_url=database_url(settings),
+        schema=settings.event_schema,
+        topic_prefix=settings.topic_prefix,
+    )
+    return create_command_app(shop)
+
+
+def query_app(settings: Settings) -> FastAPI:
+    return build_query_app(
+        read_database_url=read_database_url(settings),
+        schema=settings.read_schema,
+        topic_prefix=settings.topic_prefix,
+        consistency_wait_seconds=settings.consistency_wait_seconds,
+    )
+
+
+def relay(settings: Settings) -> KafkaRelay:
+    shop = build_shop(
+        database_url=database_url(settings), schema=settings.event_schema, pool_size=1
+    )
+    return KafkaRelay(
+        event_store=shop,
+        database_url=database_url(settings),
+        schema=settings.event_schema,
+        bootstrap_servers=kafka(settings),
+        topic_prefix=settings.topic_prefix,
+    )
+
+
+def projectors(settings: Settings, names: list[str] | None = None) -> list[KafkaProjector]:
+    unknown = set(names or ()) - set(PROJECTIONS)
+    if unknown:
+        raise NotConfiguredError(f"unknown projection(s): {', '.join(sorted(unknown))}")
+    return [
+        KafkaProjector(
+            projection=PROJECTIONS[name],
+            database_url=database_url(settings),
+            schema=settings.read_schema,
+            bootstrap_servers=kafka(settings),
+            topic_prefix=settings.topic_prefix,
+            group_prefix=settings.consumer_group_prefix,
+            session_timeout_ms=settings.kafka_session_timeout_ms,
+        )
+        for name in (names or list(PROJECTIONS))
+    ]

@@ -1,0 +1,1 @@
+"""Projectors: Kafka consumers that build denormalized read models in PostgreSQL."""

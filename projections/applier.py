@@ -1,0 +1,173 @@
+"""Apply a batch of records to a read model: rows and positions in one transaction.
+
+Positions are tracked per (projection, topic, partition) with the event store's
+``notification_id``. The relay publishes in notification order and keys by aggregate,
+so within a partition ids only grow: a record at or below the position is a duplicate
+(a relay retry, a republish, a redelivery after a crash) and is dropped and counted.
+Rows and position commit together, so a crash can never apply an event twice; Kafka
+offsets are committed only after this transaction (see :mod:`projections.consumer`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from contracts.envelope import Envelope
+from contracts.readmodels import POSITIONS_TABLE
+from contracts.upcasting import UndecodableEventError, UnknownEventTypeError, decode
+from projections.projection import Projection
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """One Kafka record, as much of it as a projection needs."""
+
+    topic: str
+    partition: int
+    offset: int
+    headers: list[tuple[str, bytes]]
+    value: bytes | None
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    record: Incoming
+    notification_id: int | None
+    error: BaseException
+
+
+@dataclass
+class BatchOutcome:
+    applied: int = 0
+    duplicates: int = 0
+    skipped: int = 0
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+
+
+@dataclass
+class _Position:
+    notification_id: int
+    applied: int = 0
+    duplicates: int = 0
+    skipped: int = 0
+    dead_lettered: int = 0
+
+
+class Applier:
+    def __init__(self, projection: Projection, schema: str) -> None:
+        self.projection = projection
+        self.schema = schema
+        table = sql.Identifier(schema, POSITIONS_TABLE)
+        self._ensure = sql.SQL(
+            "INSERT INTO {} (projection, topic, partition) VALUES (%s, %s, %s)"
+            " ON CONFLICT DO NOTHING"
+        ).format(table)
+        self._lock = sql.SQL(
+            "SELECT notification_id FROM {} WHERE projection = %s AND topic = %s AND partition = %s"
+            " FOR UPDATE"
+        ).format(table)
+        self._save = sql.SQL(
+            "UPDATE {} SET notification_id = %s, applied = applied + %s,"
+            " duplicates = duplicates + %s, skipped = skipped + %s,"
+            " dead_lettered = dead_lettered + %s, updated_at = now()"
+            " WHERE projection = %s AND topic = %s AND partition = %s"
+        ).format(table)
+
+    def apply(
+        self, conn: psycopg.Connection[Any], records: Sequence[Incoming], before_commit: Any = None
+    ) -> BatchOutcome:
+        """Apply ``records`` in one transaction; ``before_commit(outcome)`` runs inside it."""
+        outcome = BatchOutcome()
+        with conn.transaction(), conn.cursor() as cur:
+            positions: dict[tuple[str, int], _Position] = {}
+            for record in records:
+                key = (record.topic, record.partition)
+                if key not in positions:
+                    positions[key] = self._lock_position(cur, *key)
+                self._apply_one(conn, cur, record, positions[key], outcome)
+            for (topic, partition), p in positions.items():
+                cur.execute(
+                    self._save,
+                    (
+                        p.notification_id,
+                        p.applied,
+                        p.duplicates,
+                        p.skipped,
+                        p.dead_lettered,
+                        self.projection.name,
+                        topic,
+                        partition,
+                    ),
+                )
+            if before_commit is not None:
+                before_commit(outcome)
+        return outcome
+
+    def _lock_position(self, cur: psycopg.Cursor[Any], topic: str, partition: int) -> _Position:
+        # Locking the row serializes two consumers that briefly both own a partition
+        # (a rebalance): the second sees the first's position and drops duplicates.
+        args = (self.projection.name, topic, partition)
+        cur.execute(self._ensure, args)
+        row = cur.execute(self._lock, args).fetchone()
+        assert row is not None
+        return _Position(int(row[0]))
+
+    def _apply_one(
+        self,
+        conn: psycopg.Connection[Any],
+        cur: psycopg.Cursor[Any],
+        record: Incoming,
+        position: _Position,
+        outcome: BatchOutcome,
+    ) -> None:
+        try:
+            envelope = Envelope.from_record(record.headers, record.value)
+        except UndecodableEventError as error:
+            # No notification id to order it by: it cannot move the position.
+            outcome.dead_letters.append(DeadLetter(record, None, error))
+            position.dead_lettered += 1
+            return
+        if envelope.notification_id <= position.notification_id:
+            outcome.duplicates += 1
+            position.duplicates += 1
+            return
+        position.notification_id = envelope.notification_id
+        handler = self.projection.handler_for(envelope.event_type)
+        if handler is None:
+            outcome.skipped += 1
+            position.skipped += 1
+            return
+        try:
+            event = decode(envelope.event_type, envelope.schema_version, envelope.payload)
+            with conn.transaction():  # a savepoint: a failing handler undoes only itself
+                handler(cur, self.schema, envelope, event)
+        except (
+            UndecodableEventError,
+            UnknownEventTypeError,
+            psycopg.DataError,
+            psycopg.IntegrityError,
+            ValueError,
+            TypeError,
+            KeyError,
+        ) as error:
+            log.warning(
+                "%s: dead-lettering %s@%s:%s: %s",
+                self.projection.name,
+                envelope.event_type,
+                record.topic,
+                record.offset,
+                error,
+            )
+            outcome.dead_letters.append(DeadLetter(record, envelope.notification_id, error))
+            position.dead_lettered += 1
+            return
+        outcome.applied += 1
+        position.applied += 1

@@ -1,0 +1,181 @@
+"""The Kafka consumer loop of one projection: poll → apply in one transaction → commit offsets.
+
+Offsets are committed only after the read-model transaction, and ``enable_auto_commit``
+is off: a crash between the two redelivers records the position check then drops.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka.errors import KafkaError, TopicAlreadyExistsError
+
+from contracts.topics import PARTITIONS, dead_letter_topic, topic_name
+from projections.applier import Applier, BatchOutcome, DeadLetter, Incoming
+from projections.faults import crash_point
+from projections.projection import Projection
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ProjectorStats:
+    batches: int = 0
+    applied: int = 0
+    duplicates: int = 0
+    skipped: int = 0
+    dead_lettered: int = 0
+
+
+class KafkaProjector:
+    def __init__(
+        self,
+        *,
+        projection: Projection,
+        database_url: str,
+        schema: str,
+        bootstrap_servers: str,
+        topic_prefix: str = "",
+        group_prefix: str = "eventshop",
+        session_timeout_ms: int = 6000,
+        max_poll_records: int = 500,
+    ) -> None:
+        self.projection = projection
+        self.database_url = database_url
+        self.bootstrap_servers = bootstrap_servers
+        self.topics = [topic_name(c, topic_prefix) for c in projection.contexts]
+        self.group_id = f"{group_prefix}.projection.{projection.name}"
+        self.session_timeout_ms = session_timeout_ms
+        self.max_poll_records = max_poll_records
+        self.applier = Applier(projection, schema)
+        self.stats = ProjectorStats()
+        self.assigned = threading.Event()
+        self._producer: KafkaProducer | None = None
+
+    def run(self, stop: threading.Event) -> None:
+        """Consume until ``stop`` is set; reconnects after broker or database failures."""
+        backoff = 0.2
+        while not stop.is_set():
+            consumer = None
+            try:
+                self._ensure_topics()
+                consumer = self._new_consumer()
+                with psycopg.connect(self.database_url) as conn:
+                    self._consume(consumer, conn, stop)
+                backoff = 0.2
+            except (KafkaError, psycopg.Error, OSError) as error:
+                log.warning(
+                    "projector %s: %s: %s; retrying in %.1fs",
+                    self.projection.name,
+                    type(error).__name__,
+                    error,
+                    backoff,
+                )
+                stop.wait(backoff)
+                backoff = min(backoff * 2, 5.0)
+            finally:
+                self.assigned.clear()
+                if consumer is not None:
+                    consumer.close(autocommit=False)
+                if self._producer is not None:
+                    self._producer.close(timeout=2)
+                    self._producer = None
+
+    def _consume(
+        self, consumer: KafkaConsumer, conn: psycopg.Connection[Any], stop: threading.Event
+    ) -> None:
+        while not stop.is_set():
+            polled = consumer.poll(timeout_ms=200)
+            if consumer.assignment():
+                self.assigned.set()
+            records = [
+                Incoming(r.topic, r.partition, r.offset, list(r.headers or []), r.value)
+                for batch in polled.values()
+                for r in batch
+            ]
+            if not records:
+                continue
+            outcome = self.applier.apply(conn, records, before_commit=self._dead_letter_all)
+            self._count(outcome)
+            crash_point("projector.after_db_commit")
+            consumer.commit()
+
+    def _dead_letter_all(self, outcome: BatchOutcome) -> None:
+        """Publish dead letters before the read-model commit: at least once, never lost."""
+        if not outcome.dead_letters:
+            return
+        producer = self._dead_letter_producer()
+        for letter in outcome.dead_letters:
+            producer.send(
+                dead_letter_topic(letter.record.topic),
+                value=letter.record.value,
+                headers=[*letter.record.headers, *self._dead_letter_headers(letter)],
+            )
+        producer.flush(timeout=10)
+
+    def _dead_letter_headers(self, letter: DeadLetter) -> list[tuple[str, bytes]]:
+        record = letter.record
+        return [
+            ("dlt.projection", self.projection.name.encode()),
+            ("dlt.original_topic", record.topic.encode()),
+            ("dlt.original_partition", str(record.partition).encode()),
+            ("dlt.original_offset", str(record.offset).encode()),
+            ("dlt.notification_id", str(letter.notification_id or "").encode()),
+            ("dlt.error_class", type(letter.error).__name__.encode()),
+            ("dlt.error_message", str(letter.error)[:2000].encode()),
+        ]
+
+    def _dead_letter_producer(self) -> KafkaProducer:
+        if self._producer is None:
+            self._producer = KafkaProducer(
+                bootstrap_servers=self.bootstrap_servers,
+                client_id=f"eventshop-projector-{self.projection.name}",
+                enable_idempotence=True,
+                acks="all",
+                max_block_ms=5000,
+            )
+        return self._producer
+
+    def _count(self, outcome: BatchOutcome) -> None:
+        self.stats.batches += 1
+        self.stats.applied += outcome.applied
+        self.stats.duplicates += outcome.duplicates
+        self.stats.skipped += outcome.skipped
+        self.stats.dead_lettered += len(outcome.dead_letters)
+
+    def _new_consumer(self) -> KafkaConsumer:
+        return KafkaConsumer(
+            *self.topics,
+            bootstrap_servers=self.bootstrap_servers,
+            group_id=self.group_id,
+            client_id=f"eventshop-projector-{self.projection.name}",
+            enable_auto_commit=False,  # offsets only after the read-model transaction
+            auto_offset_reset="earliest",
+            session_timeout_ms=self.session_timeout_ms,
+            heartbeat_interval_ms=max(self.session_timeout_ms // 3, 100),
+            max_poll_records=self.max_poll_records,
+        )
+
+    def _ensure_topics(self) -> None:
+        """Create the source and dead-letter topics if the broker lacks them."""
+        wanted = [*self.topics, *(dead_letter_topic(t) for t in self.topics)]
+        admin = KafkaAdminClient(bootstrap_servers=self.bootstrap_servers)
+        try:
+            missing = [t for t in wanted if t not in set(admin.list_topics())]
+            if missing:
+                with contextlib.suppress(TopicAlreadyExistsError):
+                    admin.create_topics(
+                        {
+                            t: {"num_partitions": PARTITIONS, "replication_factor": 1}
+                            for t in missing
+                        },
+                        wait_for_metadata=True,
+                    )
+        finally:
+            admin.close()

@@ -1,0 +1,32 @@
+"""What a projection is: a name, its source topics and one handler per event type."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from psycopg import Cursor
+
+from contracts.envelope import Envelope
+from contracts.events import ContractEvent
+from contracts.readmodels import SOURCES
+
+Handler = Callable[[Cursor[Any], str, Envelope, Any], None]
+"""``handler(cursor, schema, envelope, event)`` writes the event's effect on the rows."""
+
+
+@dataclass(frozen=True)
+class Projection:
+    name: str
+    handlers: dict[type[ContractEvent], Handler]
+
+    @property
+    def contexts(self) -> tuple[str, ...]:
+        return SOURCES[self.name]
+
+    def handler_for(self, event_type: str) -> Handler | None:
+        for cls, handler in self.handlers.items():
+            if cls.type_name == event_type:
+                return handler
+        return None

@@ -1,0 +1,9 @@
+"""Every projection this package builds, by name."""
+
+from __future__ import annotations
+
+from projections.customers import CUSTOMERS
+from projections.products import PRODUCTS
+from projections.projection import Projection
+
+PROJECTIONS: dict[str, Projection] = {p.name: p for p in (CUSTOMERS, PRODUCTS)}

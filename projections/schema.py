@@ -1,0 +1,73 @@
+"""Read-model schema and the query role's privileges, applied by an explicit migration."""
+
+from __future__ import annotations
+
+import psycopg
+from psycopg import sql
+
+from contracts.readmodels import POSITIONS_TABLE
+
+_TABLES = [
+    """CREATE TABLE IF NOT EXISTS {schema}.{positions} (
+        projection text NOT NULL,
+        topic text NOT NULL,
+        partition int NOT NULL,
+        notification_id bigint NOT NULL DEFAULT 0,
+        applied bigint NOT NULL DEFAULT 0,
+        duplicates bigint NOT NULL DEFAULT 0,
+        skipped bigint NOT NULL DEFAULT 0,
+        dead_lettered bigint NOT NULL DEFAULT 0,
+        last_published_at timestamptz,
+        updated_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (projection, topic, partition))""",
+    """CREATE TABLE IF NOT EXISTS {schema}.customers (
+        id uuid PRIMARY KEY,
+        email text NOT NULL,
+        name text NOT NULL,
+        role text NOT NULL,
+        order_count int NOT NULL DEFAULT 0,
+        lifetime_value bigint NOT NULL DEFAULT 0,
+        last_order_at timestamptz,
+        version int NOT NULL,
+        registered_at timestamptz NOT NULL,
+        updated_at timestamptz NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS {schema}.products (
+        id uuid PRIMARY KEY,
+        sku text NOT NULL,
+        title text NOT NULL,
+        description text NOT NULL,
+        category text NOT NULL,
+        price bigint NOT NULL,
+        status text NOT NULL,
+        on_hand bigint NOT NULL DEFAULT 0,
+        reserved bigint NOT NULL DEFAULT 0,
+        units_sold bigint NOT NULL DEFAULT 0,
+        version int NOT NULL,
+        created_at timestamptz NOT NULL,
+        updated_at timestamptz NOT NULL)""",
+]
+
+
+def migrate_read_models(database_url: str, schema: str, query_role: str) -> None:
+    """Create the read-model tables and a role that may only SELECT them."""
+    ident = sql.Identifier(schema)
+    role = sql.Identifier(query_role)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        # Serialize concurrent migrations (several test workers, several replicas).
+        conn.execute("SELECT pg_advisory_lock(hashtext('eventshop-migrate'))")
+        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(ident))
+        for statement in _TABLES:
+            conn.execute(
+                sql.SQL(statement).format(schema=ident, positions=sql.Identifier(POSITIONS_TABLE))
+            )
+        exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (query_role,)).fetchone()
+        if not exists:
+            conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(role))
+        conn.execute(sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(ident, role))
+        conn.execute(sql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA {} TO {}").format(ident, role))
+        conn.execute(
+            sql.SQL("ALTER DEFAULT PRIVILEGES IN SCHEMA {} GRANT SELECT ON TABLES TO {}").format(
+                ident, role
+            )
+        )
+        conn.execute("SELECT pg_advisory_unlock(hashtext('eventshop-migrate'))")

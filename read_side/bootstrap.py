@@ -1,0 +1,32 @@
+"""Composition of the query API from explicit arguments."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from psycopg_pool import ConnectionPool
+
+from read_side.query_api import create_query_app
+
+
+def build_query_app(
+    *,
+    read_database_url: str,
+    schema: str,
+    topic_prefix: str = "",
+    consistency_wait_seconds: float = 2.0,
+    pool_size: int = 8,
+) -> FastAPI:
+    pool: ConnectionPool = ConnectionPool(
+        read_database_url,
+        min_size=1,
+        max_size=pool_size,
+        open=False,
+        timeout=5,
+        kwargs={"autocommit": True},  # read-only statements; each sees the latest commits
+    )
+    return create_query_app(
+        pool=pool,
+        schema=schema,
+        topic_prefix=topic_prefix,
+        consistency_wait_seconds=consistency_wait_seconds,
+    )

@@ -1,0 +1,39 @@
+"""Composition of the write side from explicit arguments; no environment reading here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from psycopg.conninfo import conninfo_to_dict
+
+from write_side.application import Shop
+
+
+def event_store_env(
+    database_url: str, schema: str, *, create_table: bool = False, pool_size: int = 4
+) -> dict[str, str]:
+    """The ``eventsourcing`` settings for PostgreSQL at ``database_url`` in ``schema``."""
+    params: dict[str, Any] = conninfo_to_dict(database_url)
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": str(params.get("dbname", "postgres")),
+        "POSTGRES_HOST": str(params.get("host", "127.0.0.1")),
+        "POSTGRES_PORT": str(params.get("port", "5432")),
+        "POSTGRES_USER": str(params.get("user", "postgres")),
+        "POSTGRES_PASSWORD": str(params.get("password", "")),
+        "POSTGRES_SCHEMA": schema,
+        # Inserts take an EXCLUSIVE table lock; never wait for it forever.
+        "POSTGRES_LOCK_TIMEOUT": "5",
+        "POSTGRES_POOL_SIZE": str(pool_size),
+        "POSTGRES_MAX_OVERFLOW": str(pool_size),
+        "POSTGRES_PRE_PING": "y",
+        "CREATE_TABLE": "y" if create_table else "n",
+    }
+
+
+def build_shop(
+    *, database_url: str, schema: str, topic_prefix: str = "", pool_size: int = 4
+) -> Shop:
+    return Shop(
+        event_store_env(database_url, schema, pool_size=pool_size), topic_prefix=topic_prefix
+    )

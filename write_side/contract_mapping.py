@@ -1,0 +1,83 @@
+"""The write side's mapping between its domain events and the published contracts.
+
+Stored event = contract (DESIGN.md §2): the event store holds each event as its contract
+payload (orjson bytes) under the topic ``<TypeName>.v<N>``. So the relay forwards stored
+bytes untouched and a rebuild reads the store with ``contracts`` alone. Reading goes
+through :func:`contracts.upcasting.decode`, which upcasts old versions, so aggregates
+are always reconstituted from current-version payloads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, DomainEventProtocol
+from eventsourcing.persistence import Mapper, StoredEvent
+from eventsourcing.utils import get_topic
+
+from contracts import events as c
+from contracts.upcasting import decode_topic, encode, topic_of
+from write_side.domain.claims import EmailClaim, SkuClaim
+from write_side.domain.customer import Customer
+from write_side.domain.product import Product
+
+_ENVELOPE_FIELDS = ("originator_id", "originator_version", "originator_topic", "timestamp")
+
+
+@dataclass(frozen=True)
+class Mapping:
+    aggregate: type[Aggregate]
+    domain_event: type[Aggregate.Event]
+    contract: type[c.ContractEvent]
+
+
+MAPPINGS: tuple[Mapping, ...] = (
+    Mapping(Customer, Customer.Registered, c.CustomerRegistered),
+    Mapping(EmailClaim, EmailClaim.Claimed, c.EmailClaimed),
+    Mapping(Product, Product.Created, c.ProductCreated),
+    Mapping(Product, Product.StockAdjusted, c.StockAdjusted),
+    Mapping(SkuClaim, SkuClaim.Claimed, c.SkuClaimed),
+)
+_BY_DOMAIN = {m.domain_event: m for m in MAPPINGS}
+_BY_CONTRACT = {m.contract: m for m in MAPPINGS}
+
+
+class UnmappedEventError(TypeError):
+    """A domain event class has no contract: add it to ``MAPPINGS``."""
+
+
+def to_contract(domain_event: DomainEventProtocol[Any]) -> c.ContractEvent:
+    mapping = next((m for t, m in _BY_DOMAIN.items() if type(domain_event) is t), None)
+    if mapping is None:
+        raise UnmappedEventError(type(domain_event).__qualname__)
+    state = vars(domain_event)
+    fields = {k: v for k, v in state.items() if k not in _ENVELOPE_FIELDS}
+    return mapping.contract(occurred_at=state["timestamp"], **fields)
+
+
+class ContractMapper(Mapper[UUID]):
+    """Stores domain events as contract payloads and reads them back, upcasting."""
+
+    def to_stored_event(self, domain_event: DomainEventProtocol[UUID]) -> StoredEvent:
+        contract = to_contract(domain_event)
+        return StoredEvent(
+            originator_id=domain_event.originator_id,
+            originator_version=domain_event.originator_version,
+            topic=topic_of(contract),
+            state=encode(contract),
+        )
+
+    def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
+        contract = decode_topic(stored_event.topic, stored_event.state)
+        mapping = _BY_CONTRACT[type(contract)]
+        state: dict[str, Any] = contract.model_dump()
+        state["timestamp"] = state.pop("occurred_at")
+        state["originator_id"] = UUID(str(stored_event.originator_id))
+        state["originator_version"] = stored_event.originator_version
+        if issubclass(mapping.domain_event, Aggregate.Created):
+            state["originator_topic"] = get_topic(mapping.aggregate)
+        domain_event = object.__new__(mapping.domain_event)
+        object.__setattr__(domain_event, "__dict__", state)
+        return domain_event

@@ -1,0 +1,28 @@
+"""Domain errors: raised by aggregates before any event is triggered."""
+
+
+class DomainError(Exception):
+    """Base of every rule the domain refuses to break."""
+
+
+class InvalidValueError(DomainError, ValueError):
+    """A value the domain cannot hold (negative price, blank title…)."""
+
+
+class InsufficientStockError(DomainError):
+    def __init__(self, on_hand: int, requested_delta: int) -> None:
+        super().__init__(f"stock on hand {on_hand} cannot change by {requested_delta}")
+        self.on_hand = on_hand
+        self.requested_delta = requested_delta
+
+
+class EmailTakenError(DomainError):
+    def __init__(self, email: str) -> None:
+        super().__init__(f"email {email!r} is already registered")
+        self.email = email
+
+
+class SkuTakenError(DomainError):
+    def __init__(self, sku: str) -> None:
+        super().__init__(f"sku {sku!r} already exists")
+        self.sku = sku
