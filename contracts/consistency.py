@@ -48,9 +48,21 @@ def decode_token(token: str) -> list[PartitionMark]:
     body = token[len(_PREFIX) :]
     try:
         raw = orjson.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
-        marks = [PartitionMark(str(t), int(p), int(n)) for t, p, n in raw]
-    except (binascii.Error, orjson.JSONDecodeError, ValueError, TypeError) as error:
+    except (binascii.Error, orjson.JSONDecodeError, ValueError) as error:
         raise InvalidConsistencyTokenError("malformed consistency token") from error
-    if any(m.partition < 0 or m.notification_id < 1 for m in marks):
+    if not isinstance(raw, list) or not all(_is_mark(item) for item in raw):
         raise InvalidConsistencyTokenError("malformed consistency token")
-    return marks
+    return [PartitionMark(t, p, n) for t, p, n in raw]
+
+
+def _is_mark(item: object) -> bool:
+    if not isinstance(item, list) or len(item) != 3:
+        return False
+    topic, partition, notification_id = item
+    return (
+        isinstance(topic, str)
+        and type(partition) is int
+        and type(notification_id) is int
+        and partition >= 0
+        and notification_id >= 1
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -25,6 +25,8 @@ class Settings(BaseSettings):
     event_schema: str = Field(default="eventstore", pattern=r"^[a-z_][a-z0-9_]{0,40}$")
     read_schema: str = Field(default="read_models", pattern=r"^[a-z_][a-z0-9_]{0,40}$")
     query_role: str = Field(default="eventshop_query", pattern=r"^[a-z_][a-z0-9_]{0,40}$")
+    #: Set by ``eventshop migrate`` on the query role, for servers that need passwords.
+    query_role_password: SecretStr | None = None
     topic_prefix: str = Field(default="", pattern=r"^[a-zA-Z0-9._-]{0,40}$")
     consumer_group_prefix: str = "eventshop"
 

@@ -51,7 +51,13 @@ def kafka(settings: Settings) -> str:
 def migrate(settings: Settings) -> None:
     url = database_url(settings)
     migrate_event_store(url, settings.event_schema)
-    migrate_read_models(url, settings.read_schema, settings.query_role)
+    password = settings.query_role_password
+    migrate_read_models(
+        url,
+        settings.read_schema,
+        settings.query_role,
+        password.get_secret_value() if password else None,
+    )
 
 
 def command_app(settings: Settings) -> FastAPI:

@@ -48,7 +48,9 @@ _TABLES = [
 ]
 
 
-def migrate_read_models(database_url: str, schema: str, query_role: str) -> None:
+def migrate_read_models(
+    database_url: str, schema: str, query_role: str, query_role_password: str | None = None
+) -> None:
     """Create the read-model tables and a role that may only SELECT them."""
     ident = sql.Identifier(schema)
     role = sql.Identifier(query_role)
@@ -63,6 +65,10 @@ def migrate_read_models(database_url: str, schema: str, query_role: str) -> None
         exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (query_role,)).fetchone()
         if not exists:
             conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(role))
+        if query_role_password:
+            conn.execute(
+                sql.SQL("ALTER ROLE {} PASSWORD {}").format(role, sql.Literal(query_role_password))
+            )
         conn.execute(sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(ident, role))
         conn.execute(sql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA {} TO {}").format(ident, role))
         conn.execute(

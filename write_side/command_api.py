@@ -60,14 +60,18 @@ class Accepted(BaseModel):
     consistency_token: str
 
 
-#: Domain error → (status, code). The only place where errors meet HTTP.
-ERROR_STATUS: dict[type[Exception], tuple[int, str]] = {
-    NotFoundError: (404, "NOT_FOUND"),
-    EmailTakenError: (409, "EMAIL_TAKEN"),
-    SkuTakenError: (409, "SKU_TAKEN"),
-    InsufficientStockError: (409, "INSUFFICIENT_STOCK"),
-    ConcurrencyConflictError: (409, "CONCURRENT_MODIFICATION"),
-    InvalidValueError: (422, "INVALID_VALUE"),
+#: Domain error → (status, code, title). The only place where errors meet HTTP.
+ERROR_STATUS: dict[type[Exception], tuple[int, str, str]] = {
+    NotFoundError: (404, "NOT_FOUND", "No such resource"),
+    EmailTakenError: (409, "EMAIL_TAKEN", "That email is already registered"),
+    SkuTakenError: (409, "SKU_TAKEN", "That sku already exists"),
+    InsufficientStockError: (409, "INSUFFICIENT_STOCK", "Not enough stock on hand"),
+    ConcurrencyConflictError: (
+        409,
+        "CONCURRENT_MODIFICATION",
+        "Another request changed this resource first; retry",
+    ),
+    InvalidValueError: (422, "INVALID_VALUE", "The request breaks a domain rule"),
 }
 
 
@@ -75,8 +79,8 @@ def _run(response: Response, command: Callable[[], CommandResult]) -> Accepted:
     try:
         result = command()
     except tuple(ERROR_STATUS) as error:
-        status, code = next(v for k, v in ERROR_STATUS.items() if isinstance(error, k))
-        raise ProblemError(status, code, str(error)) from error
+        status, code, title = next(v for k, v in ERROR_STATUS.items() if isinstance(error, k))
+        raise ProblemError(status, code, title, detail=str(error)) from error
     response.headers[CONSISTENCY_HEADER] = result.consistency_token
     return Accepted(
         id=result.id, version=result.version, consistency_token=result.consistency_token

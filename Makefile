@@ -1,0 +1,43 @@
+# Two commands on a fresh machine: `make run` and `make test`. Both create .venv as needed.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: install run test lint format test-local-pg check clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Start the whole system (embedded PostgreSQL and broker unless EVENTSHOP_* point elsewhere).
+run: install
+	$(BIN)/eventshop run
+
+## The whole test suite on real PostgreSQL and a real Kafka-protocol broker.
+test: install
+	$(BIN)/pytest
+
+## ruff, mypy --strict and the import rules, exactly as CI runs them.
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+## The suite against the machine's PostgreSQL on 127.0.0.1:5432 instead of the embedded one.
+test-local-pg: install
+	EVENTSHOP_TEST_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres $(BIN)/pytest
+
+check: lint test
+
+clean:
+	rm -rf $(VENV) .eventshop .pytest_cache .mypy_cache .ruff_cache *.egg-info

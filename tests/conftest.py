@@ -1,0 +1,52 @@
+"""Session-wide real servers: PostgreSQL and a Kafka-protocol broker, started once.
+
+``EVENTSHOP_TEST_DATABASE_URL`` / ``EVENTSHOP_TEST_KAFKA_BOOTSTRAP_SERVERS`` point the
+suite at external servers; unset, it starts embedded ones, as ``eventshop run`` does.
+Tests isolate themselves with unique schemas, topic prefixes and consumer groups.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from eventshop.embedded import EmbeddedKafka, EmbeddedPostgres
+from tests.support.stack import Servers
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    external = os.environ.get("EVENTSHOP_TEST_DATABASE_URL")
+    if external:
+        yield external
+        return
+    data_dir = Path(tempfile.mkdtemp(prefix="eventshop-test-pg-"))
+    postgres = EmbeddedPostgres(data_dir / "pg")
+    try:
+        yield postgres.start()
+    finally:
+        postgres.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    external = os.environ.get("EVENTSHOP_TEST_KAFKA_BOOTSTRAP_SERVERS")
+    if external:
+        yield external
+        return
+    broker = EmbeddedKafka()
+    try:
+        yield broker.start()
+    finally:
+        broker.stop()
+
+
+@pytest.fixture(scope="session")
+def servers(database_url: str, kafka_bootstrap: str) -> Servers:
+    return Servers(database_url=database_url, kafka_bootstrap_servers=kafka_bootstrap)

@@ -1,0 +1,138 @@
+"""An isolated eventshop on the session's servers: unique schemas, topics and groups."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import psycopg
+from fastapi.testclient import TestClient
+
+from eventshop import wiring
+from eventshop.settings import Settings
+from projections.consumer import KafkaProjector
+from write_side.relay import KafkaRelay
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Servers:
+    database_url: str
+    kafka_bootstrap_servers: str
+
+
+def isolated_settings(servers: Servers, **overrides: Any) -> Settings:
+    tag = uuid.uuid4().hex[:10]
+    values: dict[str, Any] = {
+        "database_url": servers.database_url,
+        "kafka_bootstrap_servers": servers.kafka_bootstrap_servers,
+        "event_schema": f"es_{tag}",
+        "read_schema": f"rm_{tag}",
+        "topic_prefix": f"t{tag}.",
+        "consumer_group_prefix": f"g{tag}",
+        "kafka_session_timeout_ms": 2000,
+    }
+    values.update(overrides)
+    return Settings.model_validate(values)
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The same settings as ``EVENTSHOP_*`` variables, for a child process."""
+    env = dict(os.environ)
+    for key, value in settings.model_dump(exclude_none=True).items():
+        env[f"EVENTSHOP_{key.upper()}"] = str(value)
+    return env
+
+
+def eventually(check: Callable[[], T], timeout: float = 30.0, interval: float = 0.05) -> T:
+    """Poll ``check`` until it returns a truthy value; for background convergence only."""
+    deadline = time.monotonic() + timeout
+    last: T = check()
+    while not last:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not reached within {timeout}s; last value {last!r}")
+        time.sleep(interval)
+        last = check()
+    return last
+
+
+@dataclass
+class Stack:
+    settings: Settings
+    commands: TestClient
+    queries: TestClient
+    stop: threading.Event = field(default_factory=threading.Event)
+    relay: KafkaRelay | None = None
+    projectors: list[KafkaProjector] = field(default_factory=list)
+    threads: list[threading.Thread] = field(default_factory=list)
+
+    def start_relay(self) -> KafkaRelay:
+        self.relay = wiring.relay(self.settings)
+        self._spawn(self.relay.run, "relay")
+        return self.relay
+
+    def start_projectors(self, *names: str) -> list[KafkaProjector]:
+        started = wiring.projectors(self.settings, list(names) or None)
+        for projector in started:
+            self._spawn(projector.run, f"projector-{projector.projection.name}")
+        self.projectors.extend(started)
+        return started
+
+    def _spawn(self, target: Callable[[threading.Event], None], name: str) -> None:
+        thread = threading.Thread(target=target, args=(self.stop,), name=name, daemon=True)
+        thread.start()
+        self.threads.append(thread)
+
+    def sql(self, statement: str, *params: Any) -> list[tuple[Any, ...]]:
+        with psycopg.connect(self.settings.database_url or "", autocommit=True) as conn:
+            return conn.execute(
+                statement.format(rm=self.settings.read_schema, es=self.settings.event_schema),
+                params,
+            ).fetchall()
+
+    def positions(self, projection: str) -> dict[str, int]:
+        rows = self.sql(
+            "SELECT sum(applied), sum(duplicates), sum(skipped), sum(dead_lettered)"
+            " FROM {rm}.projection_positions WHERE projection = %s",
+            projection,
+        )
+        applied, duplicates, skipped, dead = rows[0]
+        return {
+            "applied": int(applied or 0),
+            "duplicates": int(duplicates or 0),
+            "skipped": int(skipped or 0),
+            "dead_lettered": int(dead or 0),
+        }
+
+    def child(self, *cli_args: str, **env: str) -> subprocess.Popen[bytes]:
+        """Run ``eventshop <cli_args>`` as a real process with this stack's settings."""
+        return subprocess.Popen(
+            [sys.executable, "-m", "eventshop.cli", *cli_args],
+            env={**settings_env(self.settings), **env},
+        )
+
+
+@contextmanager
+def running_stack(servers: Servers, **overrides: Any) -> Iterator[Stack]:
+    settings = isolated_settings(servers, **overrides)
+    wiring.migrate(settings)
+    with (
+        TestClient(wiring.command_app(settings)) as commands,
+        TestClient(wiring.query_app(settings)) as queries,
+    ):
+        stack = Stack(settings, commands, queries)
+        try:
+            yield stack
+        finally:
+            stack.stop.set()
+            for thread in stack.threads:
+                thread.join(timeout=15)

@@ -1,0 +1,112 @@
+"""Contracts: payload round trips, upcasting, envelopes and consistency tokens."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from uuid import uuid4
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from contracts import upcasting
+from contracts.consistency import (
+    InvalidConsistencyTokenError,
+    PartitionMark,
+    decode_token,
+    encode_token,
+)
+from contracts.envelope import Envelope
+from contracts.events import ProductCreated
+from contracts.topics import PARTITIONS, partition_for
+
+text = st.text(max_size=50)
+
+
+@given(sku=text, title=text, price=st.integers(min_value=0, max_value=10**12))
+def test_a_payload_round_trips_through_its_stored_bytes(sku: str, title: str, price: int) -> None:
+    event = ProductCreated(occurred_at=datetime.now(UTC), sku=sku, title=title, price=price)
+    stored = upcasting.encode(event)
+    assert upcasting.decode_topic(upcasting.topic_of(event), stored) == event
+
+
+def test_an_old_schema_version_is_upcast_on_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ProductCreated, "schema_version", 2)
+    monkeypatch.setitem(
+        upcasting.UPCASTERS,
+        ("ProductCreated", 1),
+        lambda d: {**d, "title": d["title"].upper()},
+    )
+    v1 = b'{"occurred_at":"2026-01-01T00:00:00Z","sku":"S","title":"mug","price":5}'
+    assert upcasting.decode_topic("ProductCreated.v1", v1).title == "MUG"  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("topic", "payload", "error"),
+    [
+        ("NoSuchEvent.v1", b"{}", upcasting.UnknownEventTypeError),
+        ("ProductCreated.v9", b"{}", upcasting.UnknownEventTypeError),
+        ("ProductCreated.v1", b"not json", upcasting.UndecodableEventError),
+        ("ProductCreated.v1", b"[1, 2]", upcasting.UndecodableEventError),
+        ("ProductCreated.v1", b'{"sku": 1}', upcasting.UndecodableEventError),
+        ("garbage", b"{}", upcasting.UndecodableEventError),
+    ],
+)
+def test_bad_payloads_raise_a_named_error(
+    topic: str, payload: bytes, error: type[Exception]
+) -> None:
+    with pytest.raises(error):
+        upcasting.decode_topic(topic, payload)
+
+
+def test_an_envelope_survives_kafka_headers() -> None:
+    envelope = Envelope(7, uuid4(), 3, "StockAdjusted", 1, b"{}")
+    assert Envelope.from_record(envelope.headers(datetime.now(UTC)), b"{}") == envelope
+
+
+@pytest.mark.parametrize(
+    "headers", [None, [], [("notification_id", b"x")], [("notification_id", b"\xff")]]
+)
+def test_a_bad_envelope_is_undecodable(headers: list[tuple[str, bytes]] | None) -> None:
+    with pytest.raises(upcasting.UndecodableEventError):
+        Envelope.from_record(headers, b"{}")
+
+
+@given(st.lists(st.tuples(st.sampled_from(["a", "b"]), st.integers(0, 2), st.integers(1, 10**9))))
+def test_a_token_keeps_the_highest_id_per_partition(marks: list[tuple[str, int, int]]) -> None:
+    decoded = decode_token(encode_token([PartitionMark(*m) for m in marks]))
+    expected: dict[tuple[str, int], int] = {}
+    for topic, partition, nid in marks:
+        expected[(topic, partition)] = max(expected.get((topic, partition), 0), nid)
+    assert {(m.topic, m.partition): m.notification_id for m in decoded} == expected
+
+
+@pytest.mark.parametrize(
+    "token",
+    ["", "v1.", "v1.!!!", "v2.W10", "v1.e30", "v1.WzFd", "v1." + "A" * 5000, "v1.W1siYSIsMCwwXV0"],
+)
+def test_garbage_tokens_are_rejected(token: str) -> None:
+    with pytest.raises(InvalidConsistencyTokenError):
+        decode_token(token)
+
+
+class FakeCluster:
+    """Just enough cluster metadata for kafka-python's partitioner."""
+
+    def topics(self) -> set[str]:
+        return {"t"}
+
+    def partitions_for_topic(self, _: str) -> set[int]:
+        return set(range(PARTITIONS))
+
+    available_partitions_for_topic = partitions_for_topic
+
+
+def test_partitions_match_kafkas_default_partitioner() -> None:
+    from kafka.partitioner.default import DefaultPartitioner
+
+    for _ in range(50):
+        key = uuid4()
+        serialized = str(key).encode()
+        expected = DefaultPartitioner().partition("t", key, serialized, None, None, FakeCluster())
+        assert partition_for(key) == expected

@@ -1,0 +1,62 @@
+"""Product and stock rules, with a hypothesis model of stock on hand."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from write_side.application import Shop
+from write_side.domain.errors import InsufficientStockError, InvalidValueError, SkuTakenError
+from write_side.domain.product import Product
+
+
+def test_a_new_product_is_a_draft_with_no_stock() -> None:
+    shop = Shop()
+    result = shop.create_product(sku="mug-1", title="Mug", price=1299)
+    product = shop.get_product(result.id)
+    assert (product.sku, product.status, product.on_hand, product.price) == (
+        "MUG-1",
+        "draft",
+        0,
+        1299,
+    )
+
+
+def test_skus_are_unique_whatever_their_case() -> None:
+    shop = Shop()
+    shop.create_product(sku="mug-1", title="Mug", price=1)
+    with pytest.raises(SkuTakenError):
+        shop.create_product(sku="MUG-1", title="Other mug", price=2)
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"sku": "", "title": "t", "price": 1},
+        {"sku": "s", "title": " ", "price": 1},
+        {"sku": "s", "title": "t", "price": -1},
+    ],
+)
+def test_invalid_products_are_refused(fields: dict[str, object]) -> None:
+    with pytest.raises(InvalidValueError):
+        Product.create(**fields)  # type: ignore[arg-type]
+
+
+@given(st.lists(st.integers(min_value=-50, max_value=50).filter(bool), max_size=30))
+def test_stock_never_goes_negative_and_replays_to_the_same_state(deltas: list[int]) -> None:
+    shop = Shop()
+    product_id = shop.create_product(sku="s-1", title="t", price=1).id
+    model = 0
+    for delta in deltas:
+        if model + delta < 0:
+            with pytest.raises(InsufficientStockError):
+                shop.adjust_stock(product_id, delta=delta)
+        else:
+            shop.adjust_stock(product_id, delta=delta)
+            model += delta
+        assert shop.get_product(product_id).on_hand == model >= 0
+    replayed = Shop(env=None)
+    for notification in shop.recorder.select_notifications(start=None, limit=1000):
+        replayed.recorder.insert_events([notification])
+    assert replayed.get_product(product_id).on_hand == model
