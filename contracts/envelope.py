@@ -18,6 +18,7 @@ H_AGGREGATE_VERSION = "aggregate_version"
 H_EVENT_TYPE = "event_type"
 H_SCHEMA_VERSION = "schema_version"
 H_PUBLISHED_AT = "published_at"
+H_RELAY_EPOCH = "relay_epoch"
 
 Headers = list[tuple[str, bytes]]
 
@@ -30,6 +31,10 @@ class Envelope:
     event_type: str
     schema_version: int
     payload: bytes
+    #: Incremented each time the relay republishes the whole log after the broker lost
+    #: data. A consumer seeing a newer epoch must reread the partition from its start:
+    #: its offset belongs to the lost incarnation (see ``projections.applier``).
+    relay_epoch: int = 0
 
     def headers(self, published_at: datetime) -> Headers:
         return [
@@ -39,6 +44,7 @@ class Envelope:
             (H_EVENT_TYPE, self.event_type.encode()),
             (H_SCHEMA_VERSION, str(self.schema_version).encode()),
             (H_PUBLISHED_AT, published_at.isoformat().encode()),
+            (H_RELAY_EPOCH, str(self.relay_epoch).encode()),
         ]
 
     @classmethod
@@ -53,6 +59,7 @@ class Envelope:
                 event_type=found[H_EVENT_TYPE].decode(),
                 schema_version=int(found[H_SCHEMA_VERSION]),
                 payload=value or b"",
+                relay_epoch=int(found.get(H_RELAY_EPOCH, b"0")),
             )
         except (KeyError, ValueError, UnicodeDecodeError, AttributeError) as error:
             raise UndecodableEventError(f"bad envelope headers: {error!r}") from error

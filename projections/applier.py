@@ -6,6 +6,15 @@ so within a partition ids only grow: a record at or below the position is a dupl
 (a relay retry, a republish, a redelivery after a crash) and is dropped and counted.
 Rows and position commit together, so a crash can never apply an event twice; Kafka
 offsets are committed only after this transaction (see :mod:`projections.consumer`).
+
+Broker data loss. Dedupe by position is sound only while a partition is read in
+notification order. When the broker loses its data, the relay republishes the whole log
+under a new ``relay_epoch``; a consumer may still hold an offset from the lost
+incarnation and would start reading the new one in the middle, applying a later event
+before earlier ones it never saw, which the position would then drop. So the first record
+of a newer epoch is not applied: the partition is marked for a rewind, the consumer seeks
+to its beginning, and records of older epochs found there are dropped (the new epoch
+carries them all again).
 """
 
 from __future__ import annotations
@@ -50,15 +59,19 @@ class BatchOutcome:
     duplicates: int = 0
     skipped: int = 0
     dead_letters: list[DeadLetter] = field(default_factory=list)
+    #: Partitions to reread from their beginning: a newer relay epoch appeared.
+    rewind: set[tuple[str, int]] = field(default_factory=set)
 
 
 @dataclass
 class _Position:
     notification_id: int
+    relay_epoch: int
     applied: int = 0
     duplicates: int = 0
     skipped: int = 0
     dead_lettered: int = 0
+    rewinds: int = 0
 
 
 class Applier:
@@ -71,13 +84,14 @@ class Applier:
             " ON CONFLICT DO NOTHING"
         ).format(table)
         self._lock = sql.SQL(
-            "SELECT notification_id FROM {} WHERE projection = %s AND topic = %s AND partition = %s"
-            " FOR UPDATE"
+            "SELECT notification_id, relay_epoch FROM {}"
+            " WHERE projection = %s AND topic = %s AND partition = %s FOR UPDATE"
         ).format(table)
         self._save = sql.SQL(
             "UPDATE {} SET notification_id = %s, applied = applied + %s,"
             " duplicates = duplicates + %s, skipped = skipped + %s,"
-            " dead_lettered = dead_lettered + %s, updated_at = now()"
+            " dead_lettered = dead_lettered + %s, relay_epoch = %s, rewinds = rewinds + %s,"
+            " updated_at = now()"
             " WHERE projection = %s AND topic = %s AND partition = %s"
         ).format(table)
 
@@ -87,12 +101,12 @@ class Applier:
         """Apply ``records`` in one transaction; ``before_commit(outcome)`` runs inside it."""
         outcome = BatchOutcome()
         with conn.transaction(), conn.cursor() as cur:
-            positions: dict[tuple[str, int], _Position] = {}
+            # Lock positions in one global order, so two consumers never deadlock.
+            keys = sorted({(r.topic, r.partition) for r in records})
+            positions = {key: self._lock_position(cur, *key) for key in keys}
             for record in records:
-                key = (record.topic, record.partition)
-                if key not in positions:
-                    positions[key] = self._lock_position(cur, *key)
-                self._apply_one(conn, cur, record, positions[key], outcome)
+                position = positions[(record.topic, record.partition)]
+                self._apply_one(conn, cur, record, position, outcome)
             for (topic, partition), p in positions.items():
                 cur.execute(
                     self._save,
@@ -102,6 +116,8 @@ class Applier:
                         p.duplicates,
                         p.skipped,
                         p.dead_lettered,
+                        p.relay_epoch,
+                        p.rewinds,
                         self.projection.name,
                         topic,
                         partition,
@@ -118,7 +134,7 @@ class Applier:
         cur.execute(self._ensure, args)
         row = cur.execute(self._lock, args).fetchone()
         assert row is not None
-        return _Position(int(row[0]))
+        return _Position(int(row[0]), int(row[1]))
 
     def _apply_one(
         self,
@@ -135,7 +151,17 @@ class Applier:
             outcome.dead_letters.append(DeadLetter(record, None, error))
             position.dead_lettered += 1
             return
-        if envelope.notification_id <= position.notification_id:
+        key = (record.topic, record.partition)
+        if key in outcome.rewind:
+            return  # the rest of this partition's batch is read again after the rewind
+        if envelope.relay_epoch > position.relay_epoch:
+            position.relay_epoch = envelope.relay_epoch
+            position.rewinds += 1
+            outcome.rewind.add(key)
+            return
+        if envelope.relay_epoch < position.relay_epoch or (
+            envelope.notification_id <= position.notification_id
+        ):
             outcome.duplicates += 1
             position.duplicates += 1
             return

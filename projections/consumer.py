@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.structs import OffsetAndMetadata
 
 from contracts.topics import PARTITIONS, dead_letter_topic, topic_name
 from projections.applier import Applier, BatchOutcome, DeadLetter, Incoming
@@ -104,7 +105,27 @@ class KafkaProjector:
             outcome = self.applier.apply(conn, records, before_commit=self._dead_letter_all)
             self._count(outcome)
             crash_point("projector.after_db_commit")
-            consumer.commit()
+            consumer.commit(self._offsets_to_commit(records, outcome))
+            if outcome.rewind:
+                log.warning(
+                    "projector %s: a newer relay epoch on %s; rereading from the start",
+                    self.projection.name,
+                    sorted(outcome.rewind),
+                )
+                consumer.seek_to_beginning(*(TopicPartition(t, p) for t, p in outcome.rewind))
+
+    @staticmethod
+    def _offsets_to_commit(
+        records: list[Incoming], outcome: BatchOutcome
+    ) -> dict[TopicPartition, OffsetAndMetadata]:
+        """Past the last record of each partition, or its start when it is to be reread."""
+        offsets: dict[TopicPartition, OffsetAndMetadata] = {}
+        for record in records:
+            rewind = (record.topic, record.partition) in outcome.rewind
+            offsets[TopicPartition(record.topic, record.partition)] = OffsetAndMetadata(
+                0 if rewind else record.offset + 1, "", -1
+            )
+        return offsets
 
     def _dead_letter_all(self, outcome: BatchOutcome) -> None:
         """Publish dead letters before the read-model commit: at least once, never lost."""

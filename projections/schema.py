@@ -17,6 +17,8 @@ _TABLES = [
         duplicates bigint NOT NULL DEFAULT 0,
         skipped bigint NOT NULL DEFAULT 0,
         dead_lettered bigint NOT NULL DEFAULT 0,
+        relay_epoch int NOT NULL DEFAULT 0,
+        rewinds bigint NOT NULL DEFAULT 0,
         last_published_at timestamptz,
         updated_at timestamptz NOT NULL DEFAULT now(),
         PRIMARY KEY (projection, topic, partition))""",

@@ -21,6 +21,7 @@ def migrate_event_store(database_url: str, schema: str) -> None:
                 " notification_id bigint NOT NULL DEFAULT 0,"
                 " partition_offsets jsonb NOT NULL DEFAULT '{{}}',"
                 " republished int NOT NULL DEFAULT 0,"
+                " topic_ids jsonb NOT NULL DEFAULT '{{}}',"
                 " updated_at timestamptz NOT NULL DEFAULT now())"
             ).format(sql.Identifier(schema))
         )

@@ -7,8 +7,8 @@
   after the broker acknowledged every record of a batch. A failed or unknown send
   closes the producer and republishes from the checkpoint: duplicates are possible,
   loss is not; consumers deduplicate by ``notification_id``.
-* It notices a broker that lost its data (topics missing, or a partition's end offset
-  behind the offset it acknowledged) and republishes the whole log.
+* It notices a broker that lost its data (a topic recreated with a new topic id, or the
+  broker acknowledging an offset it had already acknowledged) and republishes the log.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -27,8 +27,7 @@ import orjson
 import psycopg
 from eventsourcing.application import Application
 from eventsourcing.persistence import Notification
-from kafka import KafkaAdminClient, KafkaProducer, TopicPartition
-from kafka.admin import OffsetSpec
+from kafka import KafkaAdminClient, KafkaProducer
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 from psycopg import sql
 
@@ -45,6 +44,8 @@ class Checkpoint:
     #: ``"topic:partition" -> offset`` of the last record the broker acknowledged.
     offsets: dict[str, int] = field(default_factory=dict)
     republished: int = 0
+    #: ``topic -> topic id`` as first seen; a new id means the topic was recreated, empty.
+    topic_ids: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -127,8 +128,11 @@ class KafkaRelay:
     ) -> None:
         checkpoint = self._load_checkpoint(lock_conn)
         producer = self._new_producer()
+        admin = KafkaAdminClient(
+            bootstrap_servers=self.bootstrap_servers, client_id="eventshop-relay"
+        )
         try:
-            checkpoint = self._check_broker(checkpoint, lock_conn)
+            checkpoint = self._check_broker(admin, checkpoint, lock_conn)
             last_check = time.monotonic()
             lock_conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self._channel())))
             while not stop.is_set():
@@ -141,18 +145,18 @@ class KafkaRelay:
                     try:
                         checkpoint = self._publish(producer, notifications, checkpoint)
                     except BrokerLostDataError as error:
-                        log.warning("relay: %s", error)
-                        checkpoint = self._start_over(lock_conn, checkpoint)
+                        checkpoint = self._start_over(checkpoint, str(error))
                     self._save_checkpoint(lock_conn, checkpoint)
                     continue
                 if time.monotonic() - last_check > self.loss_check_seconds:
-                    checkpoint = self._check_broker(checkpoint, lock_conn)
+                    checkpoint = self._check_broker(admin, checkpoint, lock_conn)
                     last_check = time.monotonic()
                 # Wait for a NOTIFY, but poll anyway: a lost notification must not stall us.
                 for _ in lock_conn.notifies(timeout=self.idle_poll_seconds, stop_after=1):
                     pass
         finally:
             producer.close(timeout=2)
+            admin.close()
 
     # Publishing
 
@@ -174,6 +178,7 @@ class KafkaRelay:
                 event_type=type_name,
                 schema_version=version,
                 payload=n.state,
+                relay_epoch=checkpoint.republished,
             )
             futures.append(
                 producer.send(
@@ -196,7 +201,7 @@ class KafkaRelay:
         self.stats.published += len(futures)
         self.stats.batches += 1
         self.stats.last_published_at = time.time()
-        return Checkpoint(notifications[-1].id, offsets, checkpoint.republished)
+        return replace(checkpoint, notification_id=notifications[-1].id, offsets=offsets)
 
     def _new_producer(self) -> KafkaProducer:
         return KafkaProducer(
@@ -215,47 +220,40 @@ class KafkaRelay:
 
     # Broker data loss
 
-    def _check_broker(self, checkpoint: Checkpoint, conn: psycopg.Connection[Any]) -> Checkpoint:
-        """Create missing topics; if the broker lost what we published, start over."""
-        admin = KafkaAdminClient(
-            bootstrap_servers=self.bootstrap_servers, client_id="eventshop-relay"
-        )
-        try:
-            existing = set(admin.list_topics())
-            missing = [t for t in all_topics(self.topic_prefix) if t not in existing]
-            if missing:
-                with contextlib.suppress(TopicAlreadyExistsError):
-                    admin.create_topics(
-                        {
-                            t: {"num_partitions": PARTITIONS, "replication_factor": 1}
-                            for t in missing
-                        },
-                        wait_for_metadata=True,
-                    )
-            lost = bool(checkpoint.offsets) and self._broker_behind(admin, checkpoint)
-        finally:
-            admin.close()
-        return self._start_over(conn, checkpoint) if lost else checkpoint
+    def _check_broker(
+        self, admin: KafkaAdminClient, checkpoint: Checkpoint, conn: psycopg.Connection[Any]
+    ) -> Checkpoint:
+        """Create missing topics; if a topic we published to was recreated, start over.
 
-    def _start_over(self, conn: psycopg.Connection[Any], checkpoint: Checkpoint) -> Checkpoint:
-        log.warning("relay: the broker lost data we published; republishing the whole log")
-        self.stats.republishes += 1
-        fresh = Checkpoint(0, {}, checkpoint.republished + 1)
+        A recreated topic (the embedded broker restarted, or an operator deleted it) has a
+        new topic id. End offsets are no evidence: Tansu reports a partition's end as the
+        base offset of its last batch plus one, behind records it has acknowledged.
+        """
+        topics = all_topics(self.topic_prefix)
+        existing = set(admin.list_topics())
+        missing = [t for t in topics if t not in existing]
+        if missing:
+            with contextlib.suppress(TopicAlreadyExistsError):
+                admin.create_topics(
+                    {t: {"num_partitions": PARTITIONS, "replication_factor": 1} for t in missing},
+                    wait_for_metadata=True,
+                )
+        current = {d["name"]: str(d["topic_id"]) for d in admin.describe_topics(topics)}
+        recreated = [t for t, tid in checkpoint.topic_ids.items() if current.get(t) != tid]
+        if recreated:
+            fresh = self._start_over(checkpoint, f"topics recreated: {recreated}")
+            fresh.topic_ids = current
+        elif current != checkpoint.topic_ids:
+            fresh = replace(checkpoint, topic_ids={**checkpoint.topic_ids, **current})
+        else:
+            return checkpoint
         self._save_checkpoint(conn, fresh)
         return fresh
 
-    def _broker_behind(self, admin: KafkaAdminClient, checkpoint: Checkpoint) -> bool:
-        specs = {}
-        for key in checkpoint.offsets:
-            topic, _, partition = key.rpartition(":")
-            specs[TopicPartition(topic, int(partition))] = OffsetSpec.LATEST
-        try:
-            ends = admin.list_partition_offsets(specs)
-        except KafkaError:
-            return True  # a partition we published to is unknown to the broker
-        return any(
-            ends[tp].offset <= checkpoint.offsets[f"{tp.topic}:{tp.partition}"] for tp in specs
-        )
+    def _start_over(self, checkpoint: Checkpoint, reason: str) -> Checkpoint:
+        log.warning("relay: the broker lost data we published (%s); republishing the log", reason)
+        self.stats.republishes += 1
+        return Checkpoint(0, {}, checkpoint.republished + 1, dict(checkpoint.topic_ids))
 
     # Checkpoint
 
@@ -265,22 +263,24 @@ class KafkaRelay:
     def _load_checkpoint(self, conn: psycopg.Connection[Any]) -> Checkpoint:
         row = conn.execute(
             sql.SQL(
-                "SELECT notification_id, partition_offsets, republished FROM {}.relay_checkpoint"
+                "SELECT notification_id, partition_offsets, republished, topic_ids"
+                " FROM {}.relay_checkpoint"
             ).format(sql.Identifier(self.schema))
         ).fetchone()
         if row is None:
             return Checkpoint()
-        return Checkpoint(int(row[0]), dict(row[1]), int(row[2]))
+        return Checkpoint(int(row[0]), dict(row[1]), int(row[2]), dict(row[3]))
 
     def _save_checkpoint(self, conn: psycopg.Connection[Any], checkpoint: Checkpoint) -> None:
         conn.execute(
             sql.SQL(
                 "UPDATE {}.relay_checkpoint SET notification_id = %s, partition_offsets = %s,"
-                " republished = %s, updated_at = now()"
+                " republished = %s, topic_ids = %s, updated_at = now()"
             ).format(sql.Identifier(self.schema)),
             (
                 checkpoint.notification_id,
                 orjson.dumps(checkpoint.offsets).decode(),
                 checkpoint.republished,
+                orjson.dumps(checkpoint.topic_ids).decode(),
             ),
         )
