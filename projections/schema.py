@@ -17,8 +17,6 @@ _TABLES = [
         duplicates bigint NOT NULL DEFAULT 0,
         skipped bigint NOT NULL DEFAULT 0,
         dead_lettered bigint NOT NULL DEFAULT 0,
-        relay_epoch int NOT NULL DEFAULT 0,
-        rewinds bigint NOT NULL DEFAULT 0,
         last_published_at timestamptz,
         updated_at timestamptz NOT NULL DEFAULT now(),
         PRIMARY KEY (projection, topic, partition))""",
@@ -47,6 +45,9 @@ _TABLES = [
         version int NOT NULL,
         created_at timestamptz NOT NULL,
         updated_at timestamptz NOT NULL)""",
+    # Append upgrades below, each idempotent, so old installations catch up.
+    "ALTER TABLE {schema}.{positions} ADD COLUMN IF NOT EXISTS relay_epoch int NOT NULL DEFAULT 0",
+    "ALTER TABLE {schema}.{positions} ADD COLUMN IF NOT EXISTS rewinds bigint NOT NULL DEFAULT 0",
 ]
 
 

@@ -10,25 +10,24 @@ from write_side.bootstrap import event_store_env
 
 EVENTS_TABLE = "shop_events"
 
+#: Applied in order, each idempotent; append, never edit, so old installations catch up.
+_STATEMENTS = [
+    "CREATE SCHEMA IF NOT EXISTS {schema}",
+    "CREATE TABLE IF NOT EXISTS {schema}.relay_checkpoint ("
+    " id int PRIMARY KEY DEFAULT 1 CHECK (id = 1),"
+    " notification_id bigint NOT NULL DEFAULT 0,"
+    " partition_offsets jsonb NOT NULL DEFAULT '{{}}',"
+    " republished int NOT NULL DEFAULT 0,"
+    " updated_at timestamptz NOT NULL DEFAULT now())",
+    "ALTER TABLE {schema}.relay_checkpoint"
+    " ADD COLUMN IF NOT EXISTS topic_ids jsonb NOT NULL DEFAULT '{{}}'",
+    "INSERT INTO {schema}.relay_checkpoint (id) VALUES (1) ON CONFLICT DO NOTHING",
+]
+
 
 def migrate_event_store(database_url: str, schema: str) -> None:
     with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
-        conn.execute(
-            sql.SQL(
-                "CREATE TABLE IF NOT EXISTS {}.relay_checkpoint ("
-                " id int PRIMARY KEY DEFAULT 1 CHECK (id = 1),"
-                " notification_id bigint NOT NULL DEFAULT 0,"
-                " partition_offsets jsonb NOT NULL DEFAULT '{{}}',"
-                " republished int NOT NULL DEFAULT 0,"
-                " topic_ids jsonb NOT NULL DEFAULT '{{}}',"
-                " updated_at timestamptz NOT NULL DEFAULT now())"
-            ).format(sql.Identifier(schema))
-        )
-        conn.execute(
-            sql.SQL(
-                "INSERT INTO {}.relay_checkpoint (id) VALUES (1) ON CONFLICT DO NOTHING"
-            ).format(sql.Identifier(schema))
-        )
+        for statement in _STATEMENTS:
+            conn.execute(sql.SQL(statement).format(schema=sql.Identifier(schema)))
     shop = Shop(event_store_env(database_url, schema, create_table=True, pool_size=1))
     shop.close()
