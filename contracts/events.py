@@ -37,6 +37,30 @@ class CustomerRegistered(ContractEvent):
     role: str = "customer"
 
 
+class CustomerRenamed(ContractEvent):
+    type_name = "CustomerRenamed"
+    context = "customers"
+
+    name: str
+
+
+class CustomerEmailChanged(ContractEvent):
+    type_name = "CustomerEmailChanged"
+    context = "customers"
+
+    email: str
+
+
+class PasswordSet(ContractEvent):
+    """Internal: a customer's credentials. The hash never leaves the event store."""
+
+    type_name = "PasswordSet"
+    context = None
+
+    customer_id: UUID
+    password_hash: str
+
+
 class EmailClaimed(ContractEvent):
     """Internal: the email's claim aggregate was taken by ``customer_id``."""
 
@@ -44,6 +68,22 @@ class EmailClaimed(ContractEvent):
     context = None
 
     email: str
+    customer_id: UUID
+
+
+class EmailReleased(ContractEvent):
+    """Internal: the email is free again (its customer changed address)."""
+
+    type_name = "EmailReleased"
+    context = None
+
+
+class EmailReclaimed(ContractEvent):
+    """Internal: a released email was taken again, by ``customer_id``."""
+
+    type_name = "EmailReclaimed"
+    context = None
+
     customer_id: UUID
 
 
@@ -80,7 +120,12 @@ class StockAdjusted(ContractEvent):
 
 ALL_EVENTS: tuple[type[ContractEvent], ...] = (
     CustomerRegistered,
+    CustomerRenamed,
+    CustomerEmailChanged,
+    PasswordSet,
     EmailClaimed,
+    EmailReleased,
+    EmailReclaimed,
     ProductCreated,
     SkuClaimed,
     StockAdjusted,

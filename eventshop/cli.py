@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import secrets
 import signal
 import threading
 from typing import Annotated
@@ -38,6 +40,26 @@ def _stop_on_signals() -> threading.Event:
     signal.signal(signal.SIGINT, handle)
     signal.signal(signal.SIGTERM, handle)
     return stop
+
+
+admin_app = typer.Typer(help="Manage admin accounts.", no_args_is_help=True)
+app.add_typer(admin_app, name="admin")
+
+
+@admin_app.command("create")
+def admin_create(
+    email: Annotated[str, typer.Option(help="The admin's email (their login)")],
+    password: Annotated[
+        str, typer.Option(prompt=True, hide_input=True, help="At least 8 characters")
+    ],
+) -> None:
+    """Create an admin account (works against any configured database)."""
+    settings = _settings()
+    if wiring.create_admin(settings, email, password):
+        typer.echo(f"admin {email} created")
+    else:
+        typer.echo(f"eventshop: {email} is already registered", err=True)
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -119,12 +141,14 @@ def run() -> None:
             }
         )
         wiring.migrate(settings)
+        admin = _development_admin(settings)
         supervisor = Supervisor(child_env(overrides))
         supervisor.add("command-api", "serve", "command")
         supervisor.add("query-api", "serve", "query")
         supervisor.add("relay", "relay")
         supervisor.add("projector", "project")
         _banner(settings, embedded_pg=postgres is not None, embedded_kafka=kafka is not None)
+        typer.echo(admin)
         supervisor.run(stop)
     finally:
         if kafka is not None:
@@ -132,6 +156,25 @@ def run() -> None:
         if postgres is not None:
             postgres.stop()
     typer.echo("eventshop stopped")
+
+
+def _development_admin(settings: Settings) -> str:
+    """Create the development admin: from the environment, or generated once and kept."""
+    if settings.admin_email and settings.admin_password:
+        email, password = settings.admin_email, settings.admin_password.get_secret_value()
+    else:
+        saved = settings.data_dir / "admin-credentials.json"
+        if saved.exists():
+            stored = json.loads(saved.read_text())
+            email, password = stored["email"], stored["password"]
+        else:
+            email, password = "admin@eventshop.local", secrets.token_urlsafe(12)
+            saved.parent.mkdir(parents=True, exist_ok=True)
+            saved.write_text(json.dumps({"email": email, "password": password}))
+            saved.chmod(0o600)
+    created = wiring.create_admin(settings, email, password)
+    state = "created" if created else "already registered; password as first created"
+    return f"Admin login: {email} / {password} ({state})\n"
 
 
 def _banner(settings: Settings, *, embedded_pg: bool, embedded_kafka: bool) -> None:

@@ -8,6 +8,8 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from contracts.auth import DEV_SECRET, TokenSettings
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="EVENTSHOP_", extra="ignore")
@@ -39,3 +41,26 @@ class Settings(BaseSettings):
     consistency_wait_seconds: float = Field(default=2.0, gt=0, le=30)
     kafka_session_timeout_ms: int = 6000
     log_level: str = "INFO"
+
+    #: Signs access tokens (HS256). Production refuses the development default and
+    #: anything shorter than 32 bytes.
+    jwt_secret: SecretStr = SecretStr(DEV_SECRET)
+    jwt_issuer: str = "eventshop"
+    jwt_audience: str = "eventshop-api"
+    access_token_ttl_seconds: int = Field(default=3600, ge=60, le=86400)
+    #: argon2id cost; lower it only for tests.
+    argon2_time_cost: int = Field(default=3, ge=1)
+    argon2_memory_kib: int = Field(default=65536, ge=8)
+    argon2_parallelism: int = Field(default=4, ge=1)
+
+    #: ``eventshop run`` creates this admin (or prints generated credentials).
+    admin_email: str | None = None
+    admin_password: SecretStr | None = None
+
+    def token_settings(self) -> TokenSettings:
+        return TokenSettings(
+            secret=self.jwt_secret.get_secret_value(),
+            issuer=self.jwt_issuer,
+            audience=self.jwt_audience,
+            ttl_seconds=self.access_token_ttl_seconds,
+        )

@@ -7,15 +7,19 @@ from typing import Any
 from fastapi import FastAPI
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from contracts.auth import MIN_SECRET_BYTES, TokenSettings, weak_secret
 from eventshop.settings import Settings
 from projections.consumer import KafkaProjector
 from projections.registry import PROJECTIONS
 from projections.schema import migrate_read_models
 from read_side.bootstrap import build_query_app
+from write_side.application import Shop
 from write_side.bootstrap import build_shop
 from write_side.command_api import create_command_app
+from write_side.domain.errors import EmailTakenError
 from write_side.migrations import migrate_event_store
 from write_side.relay import KafkaRelay
+from write_side.security import HashCost
 
 
 class NotConfiguredError(RuntimeError):
@@ -60,13 +64,42 @@ def migrate(settings: Settings) -> None:
     )
 
 
-def command_app(settings: Settings) -> FastAPI:
-    shop = build_shop(
+def tokens(settings: Settings) -> TokenSettings:
+    """Token settings; outside development a default or short secret stops the start."""
+    token_settings = settings.token_settings()
+    if settings.env == "production" and weak_secret(token_settings.secret):
+        raise NotConfiguredError(
+            f"EVENTSHOP_JWT_SECRET must be set to a random secret of at least "
+            f"{MIN_SECRET_BYTES} bytes in production"
+        )
+    return token_settings
+
+
+def shop(settings: Settings, pool_size: int = 4) -> Shop:
+    return build_shop(
         database_url=database_url(settings),
         schema=settings.event_schema,
         topic_prefix=settings.topic_prefix,
+        pool_size=pool_size,
+        hash_cost=HashCost(
+            settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism
+        ),
     )
-    return create_command_app(shop)
+
+
+def command_app(settings: Settings) -> FastAPI:
+    return create_command_app(shop(settings), tokens(settings))
+
+
+def create_admin(settings: Settings, email: str, password: str) -> bool:
+    """Register an admin; False if the email is taken already (then nothing changes)."""
+    try:
+        shop(settings, pool_size=1).register_customer(
+            email=email, name="Administrator", password=password, role="admin"
+        )
+    except EmailTakenError:
+        return False
+    return True
 
 
 def query_app(settings: Settings) -> FastAPI:
@@ -79,11 +112,8 @@ def query_app(settings: Settings) -> FastAPI:
 
 
 def relay(settings: Settings) -> KafkaRelay:
-    shop = build_shop(
-        database_url=database_url(settings), schema=settings.event_schema, pool_size=1
-    )
     return KafkaRelay(
-        event_store=shop,
+        event_store=shop(settings, pool_size=1),
         database_url=database_url(settings),
         schema=settings.event_schema,
         bootstrap_servers=kafka(settings),

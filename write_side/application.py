@@ -7,7 +7,7 @@ consistency token of the events it appended.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Protocol, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
@@ -18,10 +18,11 @@ from contracts.consistency import PartitionMark, encode_token
 from contracts.topics import partition_for, topic_for
 from contracts.upcasting import EVENTS_BY_NAME, parse_topic
 from write_side.contract_mapping import ContractMapper
-from write_side.domain.claims import EmailClaim, SkuClaim
+from write_side.domain.claims import Credentials, EmailClaim, SkuClaim, normalize_email
 from write_side.domain.customer import Customer
-from write_side.domain.errors import EmailTakenError, SkuTakenError
+from write_side.domain.errors import EmailTakenError, InvalidValueError, SkuTakenError
 from write_side.domain.product import Product
+from write_side.security import Argon2Passwords
 
 A = TypeVar("A", bound=Aggregate)
 
@@ -37,6 +38,19 @@ class ConcurrencyConflictError(Exception):
     """Another command changed the aggregate first; the client may retry."""
 
 
+class InvalidCredentialsError(Exception):
+    """Unknown email or wrong password (deliberately indistinguishable)."""
+
+
+class PasswordHasher(Protocol):
+    def hash(self, password: str) -> str: ...
+
+    def verify(self, password_hash: str | None, password: str) -> bool: ...
+
+
+MIN_PASSWORD_LENGTH = 8
+
+
 @dataclass(frozen=True)
 class CommandResult:
     id: UUID
@@ -49,8 +63,15 @@ class Shop(Application[UUID]):
 
     name = "Shop"
 
-    def __init__(self, env: dict[str, str] | None = None, *, topic_prefix: str = "") -> None:
+    def __init__(
+        self,
+        env: dict[str, str] | None = None,
+        *,
+        topic_prefix: str = "",
+        passwords: PasswordHasher | None = None,
+    ) -> None:
         self.topic_prefix = topic_prefix
+        self.passwords: PasswordHasher = passwords or Argon2Passwords()
         super().__init__(env)
 
     def construct_mapper(self) -> Mapper[UUID]:
@@ -58,16 +79,65 @@ class Shop(Application[UUID]):
 
     # Customers
 
-    def register_customer(self, *, email: str, name: str) -> CommandResult:
-        customer = Customer.register(email=email, name=name)
-        claim = EmailClaim(email=customer.email, customer_id=customer.id)
-        if claim.id in self.repository:
-            raise EmailTakenError(customer.email)
+    def register_customer(
+        self, *, email: str, name: str, password: str, role: str = "customer"
+    ) -> CommandResult:
+        customer = Customer.register(email=email, name=name, role=role)
+        if len(password) < MIN_PASSWORD_LENGTH:
+            raise InvalidValueError(f"password must have at least {MIN_PASSWORD_LENGTH} characters")
+        claim = self._claim_email(customer.email, customer.id)
+        credentials = Credentials(
+            customer_id=customer.id, password_hash=self.passwords.hash(password)
+        )
         try:
-            return self._save(customer, claim, subject=customer)
+            return self._save(customer, claim, credentials, subject=customer)
         except ConcurrencyConflictError as error:
             # The customer's id is fresh, so only the claim can have collided.
             raise EmailTakenError(customer.email) from error
+
+    def authenticate(self, *, email: str, password: str) -> Customer:
+        """The customer with these credentials; the same error for any mismatch."""
+        claim = self._find(EmailClaim, EmailClaim.create_id(email))
+        customer_id = claim.customer_id if claim else None
+        credentials = (
+            self._find(Credentials, Credentials.create_id(customer_id)) if customer_id else None
+        )
+        if customer_id is None or not self.passwords.verify(
+            credentials.password_hash if credentials else None, password
+        ):
+            raise InvalidCredentialsError
+        return self.get_customer(customer_id)
+
+    def change_customer(
+        self, customer_id: UUID, *, name: str | None = None, email: str | None = None
+    ) -> CommandResult:
+        customer = self._get(Customer, customer_id)
+        changed: list[Aggregate] = [customer]
+        if name is not None:
+            customer.rename(name)
+        if email is not None and normalize_email(email) != customer.email:
+            new_claim = self._claim_email(email, customer.id)
+            old_claim = self._get(EmailClaim, EmailClaim.create_id(customer.email))
+            old_claim.release()
+            customer.change_email(email)
+            changed += [new_claim, old_claim]
+        try:
+            return self._save(*changed, subject=customer)
+        except ConcurrencyConflictError:
+            if email is not None and self._email_held_by_other(email, customer_id):
+                raise EmailTakenError(normalize_email(email)) from None
+            raise
+
+    def _claim_email(self, email: str, customer_id: UUID) -> EmailClaim:
+        claim = self._find(EmailClaim, EmailClaim.create_id(email))
+        if claim is None:
+            return EmailClaim(email=normalize_email(email), customer_id=customer_id)
+        claim.reclaim(customer_id)  # EmailTakenError while someone holds it
+        return claim
+
+    def _email_held_by_other(self, email: str, customer_id: UUID) -> bool:
+        claim = self._find(EmailClaim, EmailClaim.create_id(email))
+        return claim is not None and claim.customer_id not in (None, customer_id)
 
     # Catalog and inventory
 
@@ -99,6 +169,12 @@ class Shop(Application[UUID]):
         return self._get(Product, product_id)
 
     # Plumbing
+
+    def _find(self, kind: type[A], aggregate_id: UUID) -> A | None:
+        try:
+            return self._get(kind, aggregate_id)
+        except NotFoundError:
+            return None
 
     def _get(self, kind: type[A], aggregate_id: UUID) -> A:
         try:

@@ -7,6 +7,7 @@ from typing import Any
 from psycopg.conninfo import conninfo_to_dict
 
 from write_side.application import Shop
+from write_side.security import Argon2Passwords, HashCost
 
 
 def event_store_env(
@@ -32,8 +33,15 @@ def event_store_env(
 
 
 def build_shop(
-    *, database_url: str, schema: str, topic_prefix: str = "", pool_size: int = 4
+    *,
+    database_url: str,
+    schema: str,
+    topic_prefix: str = "",
+    pool_size: int = 4,
+    hash_cost: HashCost | None = None,
 ) -> Shop:
     return Shop(
-        event_store_env(database_url, schema, pool_size=pool_size), topic_prefix=topic_prefix
+        event_store_env(database_url, schema, pool_size=pool_size),
+        topic_prefix=topic_prefix,
+        passwords=Argon2Passwords(hash_cost or HashCost()),
     )

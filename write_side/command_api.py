@@ -7,23 +7,28 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from eventsourcing.persistence import OperationalError, PersistenceError
-from fastapi import FastAPI, Response
+from fastapi import Depends, FastAPI, Response
+from fastapi.security import OAuth2PasswordRequestForm
 from prometheus_client import make_asgi_app
 from pydantic import BaseModel, ConfigDict, Field
 
+from contracts.auth import TokenSettings
 from contracts.problems import ProblemError, install_problem_handlers, problem_responses
 from write_side.application import (
     CommandResult,
     ConcurrencyConflictError,
+    InvalidCredentialsError,
     NotFoundError,
     Shop,
 )
+from write_side.auth import Admin, Authenticated
 from write_side.domain.errors import (
     EmailTakenError,
     InsufficientStockError,
     InvalidValueError,
     SkuTakenError,
 )
+from write_side.security import issue_access_token
 
 CONSISTENCY_HEADER = "X-Consistency-Token"
 MAX_MONEY = 10**12
@@ -36,9 +41,25 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
+Email = Annotated[str, Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")]
+Password = Annotated[str, Field(min_length=8, max_length=128)]
+
+
 class RegisterCustomer(Strict):
-    email: Annotated[str, Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")]
+    email: Email
     name: Name
+    password: Password
+
+
+class ChangeCustomer(Strict):
+    name: Name | None = None
+    email: Email | None = None
+
+
+class AccessToken(BaseModel):
+    access_token: str
+    token_type: str = "bearer"  # noqa: S105 - the OAuth2 token type, not a secret
+    expires_in: int
 
 
 class CreateProduct(Strict):
@@ -72,6 +93,7 @@ ERROR_STATUS: dict[type[Exception], tuple[int, str, str]] = {
         "Another request changed this resource first; retry",
     ),
     InvalidValueError: (422, "INVALID_VALUE", "The request breaks a domain rule"),
+    InvalidCredentialsError: (401, "INVALID_CREDENTIALS", "Unknown email or wrong password"),
 }
 
 
@@ -87,25 +109,66 @@ def _run(response: Response, command: Callable[[], CommandResult]) -> Accepted:
     )
 
 
-def create_command_app(shop: Shop) -> FastAPI:
+def create_command_app(shop: Shop, tokens: TokenSettings) -> FastAPI:
     app = FastAPI(title="eventshop command API", version="1")
+    app.state.tokens = tokens
     install_problem_handlers(app, unavailable=(OperationalError, PersistenceError))
     app.mount("/metrics", make_asgi_app())
+    auth_errors = (401, 403)
 
     @app.post("/customers", status_code=201, responses=problem_responses(400, 409, 422, 503))
     def register_customer(body: RegisterCustomer, response: Response) -> Accepted:
-        accepted = _run(response, lambda: shop.register_customer(email=body.email, name=body.name))
+        accepted = _run(
+            response,
+            lambda: shop.register_customer(
+                email=body.email, name=body.name, password=body.password
+            ),
+        )
         response.headers["Location"] = f"/customers/{accepted.id}"
         return accepted
 
-    @app.post("/products", status_code=201, responses=problem_responses(400, 409, 422, 503))
-    def create_product(body: CreateProduct, response: Response) -> Accepted:
+    @app.post("/auth/token", responses=problem_responses(400, 401, 422, 503))
+    def issue_token(form: Annotated[OAuth2PasswordRequestForm, Depends()]) -> AccessToken:
+        try:
+            customer = shop.authenticate(email=form.username, password=form.password)
+        except InvalidCredentialsError as error:
+            raise ProblemError(
+                401,
+                "INVALID_CREDENTIALS",
+                "Unknown email or wrong password",
+                headers={"WWW-Authenticate": "Bearer"},
+            ) from error
+        issued = issue_access_token(tokens, customer.id, customer.role)
+        return AccessToken(access_token=issued.access_token, expires_in=issued.expires_in)
+
+    @app.patch(
+        "/customers/{customer_id}", responses=problem_responses(400, 401, 404, 409, 422, 503)
+    )
+    def change_customer(
+        customer_id: UUID, body: ChangeCustomer, principal: Authenticated, response: Response
+    ) -> Accepted:
+        if not principal.may_act_for(customer_id):
+            raise ProblemError(404, "NOT_FOUND", "No such resource")  # never confirm it exists
+        return _run(
+            response,
+            lambda: shop.change_customer(customer_id, name=body.name, email=body.email),
+        )
+
+    @app.post(
+        "/products",
+        status_code=201,
+        responses=problem_responses(400, *auth_errors, 409, 422, 503),
+    )
+    def create_product(body: CreateProduct, _: Admin, response: Response) -> Accepted:
         accepted = _run(response, lambda: shop.create_product(**body.model_dump()))
         response.headers["Location"] = f"/products/{accepted.id}"
         return accepted
 
-    @app.post("/products/{product_id}/stock", responses=problem_responses(400, 404, 409, 422, 503))
-    def adjust_stock(product_id: UUID, body: AdjustStock, response: Response) -> Accepted:
+    @app.post(
+        "/products/{product_id}/stock",
+        responses=problem_responses(400, *auth_errors, 404, 409, 422, 503),
+    )
+    def adjust_stock(product_id: UUID, body: AdjustStock, _: Admin, response: Response) -> Accepted:
         return _run(
             response, lambda: shop.adjust_stock(product_id, delta=body.delta, reason=body.reason)
         )

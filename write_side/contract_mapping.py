@@ -19,7 +19,7 @@ from eventsourcing.utils import get_topic
 
 from contracts import events as c
 from contracts.upcasting import decode_topic, encode, topic_of
-from write_side.domain.claims import EmailClaim, SkuClaim
+from write_side.domain.claims import Credentials, EmailClaim, SkuClaim
 from write_side.domain.customer import Customer
 from write_side.domain.product import Product
 
@@ -35,7 +35,12 @@ class Mapping:
 
 MAPPINGS: tuple[Mapping, ...] = (
     Mapping(Customer, Customer.Registered, c.CustomerRegistered),
+    Mapping(Customer, Customer.Renamed, c.CustomerRenamed),
+    Mapping(Customer, Customer.EmailChanged, c.CustomerEmailChanged),
+    Mapping(Credentials, Credentials.PasswordSet, c.PasswordSet),
     Mapping(EmailClaim, EmailClaim.Claimed, c.EmailClaimed),
+    Mapping(EmailClaim, EmailClaim.Released, c.EmailReleased),
+    Mapping(EmailClaim, EmailClaim.Reclaimed, c.EmailReclaimed),
     Mapping(Product, Product.Created, c.ProductCreated),
     Mapping(Product, Product.StockAdjusted, c.StockAdjusted),
     Mapping(SkuClaim, SkuClaim.Claimed, c.SkuClaimed),

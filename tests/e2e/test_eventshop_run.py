@@ -51,7 +51,11 @@ def exercise_and_stop(env: dict[str, str]) -> None:
         eventually(lambda: ready(f"http://127.0.0.1:{query}/readyz"), timeout=60)
         created = httpx2.post(
             f"http://127.0.0.1:{command}/customers",
-            json={"email": f"run-{uuid4().hex[:6]}@example.com", "name": "Runner"},
+            json={
+                "email": f"run-{uuid4().hex[:6]}@example.com",
+                "name": "Runner",
+                "password": "correct-horse-battery",
+            },
         )
         assert created.status_code == 201, created.text
         url = f"http://127.0.0.1:{query}/customers/{created.json()['id']}"
@@ -73,6 +77,7 @@ def exercise_and_stop(env: dict[str, str]) -> None:
         output = process.communicate(timeout=60)[0].decode()
     assert process.returncode == 0, output
     assert "eventshop is running" in output
+    assert "Admin login: " in output
     assert "eventshop stopped" in output
     assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
 

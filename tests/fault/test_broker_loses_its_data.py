@@ -12,7 +12,7 @@ from uuid import uuid4
 import pytest
 
 from eventshop.embedded import EmbeddedKafka
-from tests.support.stack import Servers, eventually, running_stack
+from tests.support.stack import PASSWORD, Servers, eventually, running_stack
 
 
 @pytest.fixture
@@ -30,10 +30,10 @@ def test_read_models_converge_after_the_broker_restarts_empty(
     with running_stack(servers) as stack:
         relay = stack.start_relay()
         stack.start_projectors()
-        product_id = stack.commands.post(
+        product_id = stack.admin.post(
             "/products", json={"sku": f"B-{uuid4().hex[:8]}", "title": "Bowl", "price": 900}
         ).json()["id"]
-        stack.commands.post(f"/products/{product_id}/stock", json={"delta": 10})
+        stack.admin.post(f"/products/{product_id}/stock", json={"delta": 10})
 
         def on_hand() -> int | None:
             rows = stack.sql("SELECT on_hand FROM {rm}.products WHERE id = %s", product_id)
@@ -42,9 +42,11 @@ def test_read_models_converge_after_the_broker_restarts_empty(
         eventually(lambda: on_hand() == 10)
 
         own_broker.stop()
-        stock = stack.commands.post(f"/products/{product_id}/stock", json={"delta": 4})
+        stock = stack.admin.post(f"/products/{product_id}/stock", json={"delta": 4})
         email = f"after-{uuid4().hex[:8]}@example.com"
-        customer = stack.commands.post("/customers", json={"email": email, "name": "Late"})
+        customer = stack.commands.post(
+            "/customers", json={"email": email, "name": "Late", "password": PASSWORD}
+        )
         assert (stock.status_code, customer.status_code) == (200, 201)
         customer_id = customer.json()["id"]
         own_broker.start()  # same port, no data

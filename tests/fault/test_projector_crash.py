@@ -14,14 +14,12 @@ from tests.support.stack import Servers, eventually, running_stack
 
 def test_a_crash_after_the_db_commit_applies_nothing_twice(servers: Servers) -> None:
     with running_stack(servers) as stack:
-        product_id = stack.commands.post(
+        product_id = stack.admin.post(
             "/products", json={"sku": f"K-{uuid4().hex[:8]}", "title": "Kettle", "price": 3000}
         ).json()["id"]
         for delta in (5, 7, -2):
             assert (
-                stack.commands.post(
-                    f"/products/{product_id}/stock", json={"delta": delta}
-                ).status_code
+                stack.admin.post(f"/products/{product_id}/stock", json={"delta": delta}).status_code
                 == 200
             )
         relay = stack.start_relay()
@@ -45,6 +43,6 @@ def test_a_crash_after_the_db_commit_applies_nothing_twice(servers: Servers) -> 
         assert on_hand() == 10
         assert stack.positions("products")["applied"] == 4
 
-        stack.commands.post(f"/products/{product_id}/stock", json={"delta": 1})
+        stack.admin.post(f"/products/{product_id}/stock", json={"delta": 1})
         eventually(lambda: on_hand() == 11)
         assert stack.positions("products")["applied"] == 5

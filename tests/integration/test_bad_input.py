@@ -10,7 +10,7 @@ from uuid import uuid4
 import pytest
 from httpx2 import Response
 
-from tests.support.stack import Servers, Stack, running_stack
+from tests.support.stack import PASSWORD, Servers, Stack, running_stack
 
 
 @pytest.fixture(scope="module")
@@ -45,10 +45,12 @@ def test_malformed_json_is_400(stack: Stack) -> None:
     [
         ("/customers", {}),
         ("/customers", {"email": "x@y.z"}),
-        ("/customers", {"email": "not-an-email", "name": "A"}),
-        ("/customers", {"email": "a@b.c", "name": ""}),
-        ("/customers", {"email": "a@b.c", "name": "A" * 201}),
-        ("/customers", {"email": "a@b.c", "name": "A", "role": "admin"}),
+        ("/customers", {"email": "not-an-email", "name": "A", "password": PASSWORD}),
+        ("/customers", {"email": "a@b.c", "name": "", "password": PASSWORD}),
+        ("/customers", {"email": "a@b.c", "name": "A", "password": "short"}),
+        ("/customers", {"email": "a@b.c", "name": "A"}),
+        ("/customers", {"email": "a@b.c", "name": "A" * 201, "password": PASSWORD}),
+        ("/customers", {"email": "a@b.c", "name": "A", "password": PASSWORD, "role": "admin"}),
         ("/customers", [1, 2, 3]),
         ("/products", product(price=-1)),
         ("/products", product(price=19.99)),
@@ -59,28 +61,38 @@ def test_malformed_json_is_400(stack: Stack) -> None:
     ],
 )
 def test_invalid_bodies_are_422_with_the_failing_fields(stack: Stack, path: str, body: Any) -> None:
-    problem = assert_problem(stack.commands.post(path, json=body), 422, "VALIDATION_FAILED")
+    # As an admin, so that authorization is not what refuses the request.
+    problem = assert_problem(stack.admin.post(path, json=body), 422, "VALIDATION_FAILED")
     assert problem["errors"]
 
 
 def test_a_duplicate_email_is_409(stack: Stack) -> None:
     email = f"dup-{uuid4().hex[:8]}@example.com"
-    assert stack.commands.post("/customers", json={"email": email, "name": "A"}).status_code == 201
-    again = stack.commands.post("/customers", json={"email": email.upper(), "name": "B"})
+    assert (
+        stack.commands.post(
+            "/customers", json={"email": email, "name": "A", "password": PASSWORD}
+        ).status_code
+        == 201
+    )
+    again = stack.commands.post(
+        "/customers", json={"email": email.upper(), "name": "B", "password": PASSWORD}
+    )
     assert_problem(again, 409, "EMAIL_TAKEN")
 
 
 def test_a_duplicate_sku_is_409(stack: Stack) -> None:
     body = product()
-    assert stack.commands.post("/products", json=body).status_code == 201
-    assert_problem(stack.commands.post("/products", json=body), 409, "SKU_TAKEN")
+    assert stack.admin.post("/products", json=body).status_code == 201
+    assert_problem(stack.admin.post("/products", json=body), 409, "SKU_TAKEN")
 
 
 def test_racing_registrations_of_one_email_let_exactly_one_win(stack: Stack) -> None:
     email = f"race-{uuid4().hex[:8]}@example.com"
 
     def register(n: int) -> int:
-        return stack.commands.post("/customers", json={"email": email, "name": f"N{n}"}).status_code
+        return stack.commands.post(
+            "/customers", json={"email": email, "name": f"N{n}", "password": PASSWORD}
+        ).status_code
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         statuses = list(pool.map(register, range(16)))
@@ -90,7 +102,7 @@ def test_racing_registrations_of_one_email_let_exactly_one_win(stack: Stack) -> 
 def test_unknown_ids_are_404(stack: Stack) -> None:
     missing = uuid4()
     assert_problem(
-        stack.commands.post(f"/products/{missing}/stock", json={"delta": 1}), 404, "NOT_FOUND"
+        stack.admin.post(f"/products/{missing}/stock", json={"delta": 1}), 404, "NOT_FOUND"
     )
     assert_problem(stack.queries.get(f"/customers/{missing}"), 404, "NOT_FOUND")
     assert_problem(stack.queries.get(f"/products/{missing}"), 404, "NOT_FOUND")
@@ -99,30 +111,32 @@ def test_unknown_ids_are_404(stack: Stack) -> None:
 
 def test_a_customer_id_is_not_a_product(stack: Stack) -> None:
     email = f"c-{uuid4().hex[:8]}@example.com"
-    customer_id = stack.commands.post("/customers", json={"email": email, "name": "A"}).json()["id"]
+    customer_id = stack.commands.post(
+        "/customers", json={"email": email, "name": "A", "password": PASSWORD}
+    ).json()["id"]
     assert_problem(
-        stack.commands.post(f"/products/{customer_id}/stock", json={"delta": 1}), 404, "NOT_FOUND"
+        stack.admin.post(f"/products/{customer_id}/stock", json={"delta": 1}), 404, "NOT_FOUND"
     )
 
 
 def test_ids_that_are_not_uuids_are_422(stack: Stack) -> None:
     assert_problem(stack.queries.get("/products/42"), 422, "VALIDATION_FAILED")
     assert_problem(
-        stack.commands.post("/products/42/stock", json={"delta": 1}), 422, "VALIDATION_FAILED"
+        stack.admin.post("/products/42/stock", json={"delta": 1}), 422, "VALIDATION_FAILED"
     )
 
 
 def test_stock_cannot_go_negative(stack: Stack) -> None:
-    product_id = stack.commands.post("/products", json=product()).json()["id"]
-    stack.commands.post(f"/products/{product_id}/stock", json={"delta": 3})
+    product_id = stack.admin.post("/products", json=product()).json()["id"]
+    stack.admin.post(f"/products/{product_id}/stock", json={"delta": 3})
     problem = assert_problem(
-        stack.commands.post(f"/products/{product_id}/stock", json={"delta": -4}),
+        stack.admin.post(f"/products/{product_id}/stock", json={"delta": -4}),
         409,
         "INSUFFICIENT_STOCK",
     )
     assert "3" in problem["detail"]
     assert_problem(
-        stack.commands.post(f"/products/{product_id}/stock", json={"delta": 0}),
+        stack.admin.post(f"/products/{product_id}/stock", json={"delta": 0}),
         422,
         "INVALID_VALUE",
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from uuid import uuid4
 
-from tests.support.stack import Servers, running_stack
+from tests.support.stack import PASSWORD, Servers, running_stack
 
 
 def test_a_query_the_read_model_cannot_answer_yet_is_503_with_retry_after(
@@ -14,7 +14,12 @@ def test_a_query_the_read_model_cannot_answer_yet_is_503_with_retry_after(
     # No relay and no projector run: the write can never reach the read model.
     with running_stack(servers, consistency_wait_seconds=0.3) as stack:
         created = stack.commands.post(
-            "/customers", json={"email": f"w-{uuid4().hex[:8]}@example.com", "name": "Wait"}
+            "/customers",
+            json={
+                "email": f"w-{uuid4().hex[:8]}@example.com",
+                "name": "Wait",
+                "password": PASSWORD,
+            },
         )
         token = created.headers["X-Consistency-Token"]
         started = time.monotonic()

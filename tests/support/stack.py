@@ -40,6 +40,10 @@ def isolated_settings(servers: Servers, **overrides: Any) -> Settings:
         "topic_prefix": f"t{tag}.",
         "consumer_group_prefix": f"g{tag}",
         "kafka_session_timeout_ms": 2000,
+        # Cheap argon2 for tests; production keeps argon2-cffi's defaults.
+        "argon2_time_cost": 1,
+        "argon2_memory_kib": 8,
+        "argon2_parallelism": 1,
     }
     values.update(overrides)
     return Settings.model_validate(values)
@@ -65,11 +69,16 @@ def eventually(check: Callable[[], T], timeout: float = 30.0, interval: float = 
     return last
 
 
+PASSWORD = "correct-horse-battery"
+
+
 @dataclass
 class Stack:
     settings: Settings
     commands: TestClient
     queries: TestClient
+    #: The command API as an admin (products, stock); ``commands`` is anonymous.
+    admin: TestClient
     stop: threading.Event = field(default_factory=threading.Event)
     relay: KafkaRelay | None = None
     projectors: list[KafkaProjector] = field(default_factory=list)
@@ -121,15 +130,31 @@ class Stack:
         )
 
 
+def admin_token(settings: Settings, commands: TestClient) -> str:
+    email = f"admin-{uuid.uuid4().hex[:8]}@example.com"
+    assert wiring.create_admin(settings, email, PASSWORD)
+    return login(commands, email)
+
+
+def login(commands: TestClient, email: str, password: str = PASSWORD) -> str:
+    response = commands.post("/auth/token", data={"username": email, "password": password})
+    assert response.status_code == 200, response.text
+    token: str = response.json()["access_token"]
+    return token
+
+
 @contextmanager
 def running_stack(servers: Servers, **overrides: Any) -> Iterator[Stack]:
     settings = isolated_settings(servers, **overrides)
     wiring.migrate(settings)
+    command_app = wiring.command_app(settings)
     with (
-        TestClient(wiring.command_app(settings)) as commands,
+        TestClient(command_app) as commands,
+        TestClient(command_app) as admin,
         TestClient(wiring.query_app(settings)) as queries,
     ):
-        stack = Stack(settings, commands, queries)
+        admin.headers["Authorization"] = f"Bearer {admin_token(settings, commands)}"
+        stack = Stack(settings, commands, queries, admin)
         try:
             yield stack
         finally:

@@ -6,26 +6,33 @@ import pytest
 
 from write_side.application import Shop
 from write_side.domain.errors import EmailTakenError, InvalidValueError
+from write_side.security import Argon2Passwords, HashCost
+
+PASSWORD = "correct-horse-battery"
+
+
+def a_shop() -> Shop:
+    return Shop(passwords=Argon2Passwords(HashCost(1, 8, 1)))
 
 
 def test_registering_a_customer_normalizes_the_email() -> None:
-    shop = Shop()
-    result = shop.register_customer(email="  Ann@Example.COM ", name=" Ann ")
+    shop = a_shop()
+    result = shop.register_customer(email="  Ann@Example.COM ", name=" Ann ", password=PASSWORD)
     customer = shop.get_customer(result.id)
     assert (customer.email, customer.name, customer.role) == ("ann@example.com", "Ann", "customer")
     assert result.version == 1
 
 
 def test_an_email_is_unique_whatever_its_case() -> None:
-    shop = Shop()
-    shop.register_customer(email="ann@example.com", name="Ann")
+    shop = a_shop()
+    shop.register_customer(email="ann@example.com", name="Ann", password=PASSWORD)
     with pytest.raises(EmailTakenError):
-        shop.register_customer(email="ANN@example.com", name="Another Ann")
+        shop.register_customer(email="ANN@example.com", name="Another Ann", password=PASSWORD)
 
 
 @pytest.mark.parametrize(("email", "name"), [("no-at-sign", "Ann"), ("@x", "Ann"), ("a@b", "  ")])
 def test_invalid_registrations_are_refused_before_any_event(email: str, name: str) -> None:
-    shop = Shop()
+    shop = a_shop()
     with pytest.raises(InvalidValueError):
-        shop.register_customer(email=email, name=name)
+        shop.register_customer(email=email, name=name, password=PASSWORD)
     assert shop.recorder.max_notification_id() is None

@@ -10,25 +10,58 @@ from write_side.domain.errors import InvalidValueError
 ROLES = ("customer", "admin")
 
 
+def _checked_email(email: str) -> str:
+    email = normalize_email(email)
+    local, at, domain = email.partition("@")
+    if not at or not local or not domain or "@" in domain:
+        raise InvalidValueError(f"not an email address: {email!r}")
+    return email
+
+
+def _checked_name(name: str) -> str:
+    if not name.strip():
+        raise InvalidValueError("name must not be blank")
+    return name.strip()
+
+
 class Customer(Aggregate):
     class Registered(Aggregate.Created):
         email: str
         name: str
         role: str
 
+    class Renamed(Aggregate.Event):
+        name: str
+
+    class EmailChanged(Aggregate.Event):
+        email: str
+
     @classmethod
     def register(cls, *, email: str, name: str, role: str = "customer") -> Customer:
-        email = normalize_email(email)
-        if "@" not in email or email.startswith("@") or email.endswith("@"):
-            raise InvalidValueError(f"not an email address: {email!r}")
-        if not name.strip():
-            raise InvalidValueError("name must not be blank")
         if role not in ROLES:
             raise InvalidValueError(f"unknown role {role!r}")
-        return cls(email=email, name=name.strip(), role=role)
+        return cls(email=_checked_email(email), name=_checked_name(name), role=role)
 
     @event(Registered)
     def __init__(self, email: str, name: str, role: str) -> None:
         self.email = email
         self.name = name
         self.role = role
+
+    def rename(self, name: str) -> None:
+        name = _checked_name(name)
+        if name != self.name:
+            self._renamed(name=name)
+
+    @event(Renamed)
+    def _renamed(self, name: str) -> None:
+        self.name = name
+
+    def change_email(self, email: str) -> None:
+        email = _checked_email(email)
+        if email != self.email:
+            self._email_changed(email=email)
+
+    @event(EmailChanged)
+    def _email_changed(self, email: str) -> None:
+        self.email = email

@@ -1,0 +1,69 @@
+"""Password hashing (argon2) and access-token issuing (PyJWT) for the command side."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from uuid import UUID
+
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from contracts.auth import ALGORITHMS, TokenSettings
+
+
+@dataclass(frozen=True)
+class HashCost:
+    """argon2id parameters; the defaults are argon2-cffi's (RFC 9106 low-memory profile)."""
+
+    time_cost: int = 3
+    memory_kib: int = 65536
+    parallelism: int = 4
+
+
+class Argon2Passwords:
+    def __init__(self, cost: HashCost = HashCost()) -> None:
+        self._hasher = PasswordHasher(
+            time_cost=cost.time_cost, memory_cost=cost.memory_kib, parallelism=cost.parallelism
+        )
+        self._decoy: str | None = None
+
+    def _decoy_hash(self) -> str:
+        """Verified against when the email is unknown, so both paths cost the same."""
+        if self._decoy is None:
+            self._decoy = self._hasher.hash("decoy password")
+        return self._decoy
+
+    def hash(self, password: str) -> str:
+        return self._hasher.hash(password)
+
+    def verify(self, password_hash: str | None, password: str) -> bool:
+        try:
+            return self._hasher.verify(password_hash or self._decoy_hash(), password) and bool(
+                password_hash
+            )
+        except (VerificationError, InvalidHashError):
+            return False
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    access_token: str
+    expires_in: int
+
+
+def issue_access_token(
+    settings: TokenSettings, subject: UUID, role: str, now: float | None = None
+) -> IssuedToken:
+    issued_at = int(now if now is not None else time.time())
+    claims = {
+        "sub": str(subject),
+        "role": role,
+        "iat": issued_at,
+        "exp": issued_at + settings.ttl_seconds,
+        "iss": settings.issuer,
+        "aud": settings.audience,
+    }
+    token = jwt.encode(claims, settings.secret, algorithm=ALGORITHMS[0])
+    return IssuedToken(token, settings.ttl_seconds)
