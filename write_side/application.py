@@ -6,13 +6,14 @@ consistency token of the events it appended.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError, Mapper, Recording
+from eventsourcing.persistence import IntegrityError, Mapper, StoredEvent
 
 from contracts.consistency import PartitionMark, encode_token
 from contracts.topics import partition_for, topic_for
@@ -22,6 +23,8 @@ from write_side.domain.claims import Credentials, EmailClaim, SkuClaim, normaliz
 from write_side.domain.customer import Customer
 from write_side.domain.errors import EmailTakenError, InvalidValueError, SkuTakenError
 from write_side.domain.product import Product
+from write_side.idempotency import CONSTRAINT as IDEMPOTENCY_CONSTRAINT
+from write_side.idempotency import IdempotencyKey, IdempotentPostgresRecorder, PendingKey
 from write_side.security import Argon2Passwords
 
 A = TypeVar("A", bound=Aggregate)
@@ -51,11 +54,43 @@ class PasswordHasher(Protocol):
 MIN_PASSWORD_LENGTH = 8
 
 
+class PreconditionFailedError(Exception):
+    """The client's ``If-Match`` version is not the aggregate's current version."""
+
+    def __init__(self, expected: int, current: int) -> None:
+        super().__init__(f"expected version {expected}, current version is {current}")
+        self.expected = expected
+        self.current = current
+
+
+class _RepeatedKeyError(Exception):
+    """A concurrent request with the same idempotency key committed first."""
+
+
+@dataclass(frozen=True)
+class CommandContext:
+    """What a client says about a command besides its arguments."""
+
+    idempotency: IdempotencyKey | None = None
+    #: From ``If-Match``: act only if the aggregate is still at this version.
+    expected_version: int | None = None
+
+
+NO_CONTEXT = CommandContext()
+
+
 @dataclass(frozen=True)
 class CommandResult:
     id: UUID
     version: int
     consistency_token: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {"id": str(self.id), "version": self.version, "token": self.consistency_token}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> CommandResult:
+        return cls(UUID(data["id"]), int(data["version"]), str(data["token"]))
 
 
 class Shop(Application[UUID]):
@@ -77,10 +112,35 @@ class Shop(Application[UUID]):
     def construct_mapper(self) -> Mapper[UUID]:
         return ContractMapper(transcoder=self.factory.transcoder())
 
+    def idempotent(self, ctx: CommandContext, run: Callable[[], CommandResult]) -> CommandResult:
+        """Run a command once per idempotency key: a repeat gets the first result back.
+
+        Raises :class:`IdempotencyKeyReusedError` when the key came with another request.
+        (Keys are kept by the PostgreSQL recorder; in-memory stores run every command.)
+        """
+        recorder = self.recorder
+        if ctx.idempotency is None or not isinstance(recorder, IdempotentPostgresRecorder):
+            return run()
+        found = recorder.find_result(ctx.idempotency)
+        if found is not None:
+            return CommandResult.from_json(found)
+        try:
+            return run()
+        except _RepeatedKeyError:
+            found = recorder.find_result(ctx.idempotency)
+            assert found is not None, "the winner's row commits before we see the conflict"
+            return CommandResult.from_json(found)
+
     # Customers
 
     def register_customer(
-        self, *, email: str, name: str, password: str, role: str = "customer"
+        self,
+        *,
+        email: str,
+        name: str,
+        password: str,
+        role: str = "customer",
+        ctx: CommandContext = NO_CONTEXT,
     ) -> CommandResult:
         customer = Customer.register(email=email, name=name, role=role)
         if len(password) < MIN_PASSWORD_LENGTH:
@@ -90,7 +150,7 @@ class Shop(Application[UUID]):
             customer_id=customer.id, password_hash=self.passwords.hash(password)
         )
         try:
-            return self._save(customer, claim, credentials, subject=customer)
+            return self._save(customer, claim, credentials, subject=customer, ctx=ctx)
         except ConcurrencyConflictError as error:
             # The customer's id is fresh, so only the claim can have collided.
             raise EmailTakenError(customer.email) from error
@@ -109,9 +169,14 @@ class Shop(Application[UUID]):
         return self.get_customer(customer_id)
 
     def change_customer(
-        self, customer_id: UUID, *, name: str | None = None, email: str | None = None
+        self,
+        customer_id: UUID,
+        *,
+        name: str | None = None,
+        email: str | None = None,
+        ctx: CommandContext = NO_CONTEXT,
     ) -> CommandResult:
-        customer = self._get(Customer, customer_id)
+        customer = self._get(Customer, customer_id, ctx.expected_version)
         changed: list[Aggregate] = [customer]
         if name is not None:
             customer.rename(name)
@@ -122,7 +187,7 @@ class Shop(Application[UUID]):
             customer.change_email(email)
             changed += [new_claim, old_claim]
         try:
-            return self._save(*changed, subject=customer)
+            return self._save(*changed, subject=customer, ctx=ctx)
         except ConcurrencyConflictError:
             if email is not None and self._email_held_by_other(email, customer_id):
                 raise EmailTakenError(normalize_email(email)) from None
@@ -142,7 +207,14 @@ class Shop(Application[UUID]):
     # Catalog and inventory
 
     def create_product(
-        self, *, sku: str, title: str, price: int, description: str = "", category: str = ""
+        self,
+        *,
+        sku: str,
+        title: str,
+        price: int,
+        description: str = "",
+        category: str = "",
+        ctx: CommandContext = NO_CONTEXT,
     ) -> CommandResult:
         product = Product.create(
             sku=sku, title=title, price=price, description=description, category=category
@@ -151,14 +223,16 @@ class Shop(Application[UUID]):
         if claim.id in self.repository:
             raise SkuTakenError(product.sku)
         try:
-            return self._save(product, claim, subject=product)
+            return self._save(product, claim, subject=product, ctx=ctx)
         except ConcurrencyConflictError as error:
             raise SkuTakenError(product.sku) from error
 
-    def adjust_stock(self, product_id: UUID, *, delta: int, reason: str = "") -> CommandResult:
-        product = self._get(Product, product_id)
+    def adjust_stock(
+        self, product_id: UUID, *, delta: int, reason: str = "", ctx: CommandContext = NO_CONTEXT
+    ) -> CommandResult:
+        product = self._get(Product, product_id, ctx.expected_version)
         product.adjust_stock(delta, reason)
-        return self._save(product, subject=product)
+        return self._save(product, subject=product, ctx=ctx)
 
     # Reads of the write model (for tests and invariants, not for the query API)
 
@@ -176,34 +250,44 @@ class Shop(Application[UUID]):
         except NotFoundError:
             return None
 
-    def _get(self, kind: type[A], aggregate_id: UUID) -> A:
+    def _get(self, kind: type[A], aggregate_id: UUID, expected_version: int | None = None) -> A:
         try:
             aggregate: Aggregate = self.repository.get(aggregate_id)
         except AggregateNotFoundError:
             raise NotFoundError(kind.__name__.lower(), aggregate_id) from None
         if not isinstance(aggregate, kind):
             raise NotFoundError(kind.__name__.lower(), aggregate_id)
+        if expected_version is not None and aggregate.version != expected_version:
+            raise PreconditionFailedError(expected_version, aggregate.version)
         return aggregate
 
-    def _save(self, *aggregates: Aggregate, subject: Aggregate) -> CommandResult:
-        try:
-            recordings = self.save(*aggregates)
-        except IntegrityError as error:
-            raise ConcurrencyConflictError(str(error)) from error
-        return CommandResult(
-            id=subject.id,
-            version=subject.version,
-            consistency_token=self._token(recordings),
-        )
+    def _save(
+        self, *aggregates: Aggregate, subject: Aggregate, ctx: CommandContext = NO_CONTEXT
+    ) -> CommandResult:
+        def result(events: Sequence[StoredEvent], ids: Sequence[int]) -> CommandResult:
+            return CommandResult(subject.id, subject.version, self._token(events, ids))
 
-    def _token(self, recordings: list[Recording[UUID]]) -> str:
+        options: dict[str, Any] = {}
+        if ctx.idempotency is not None and isinstance(self.recorder, IdempotentPostgresRecorder):
+            options["idempotency"] = PendingKey(
+                ctx.idempotency, lambda events, ids: result(events, ids).as_json()
+            )
+        try:
+            recordings = self.save(*aggregates, **options)
+        except IntegrityError as error:
+            if IDEMPOTENCY_CONSTRAINT in str(error):
+                raise _RepeatedKeyError from error
+            raise ConcurrencyConflictError(str(error)) from error
+        notifications = [r.notification for r in recordings]
+        return result(notifications, [n.id for n in notifications])
+
+    def _token(self, events: Sequence[StoredEvent], ids: Sequence[int]) -> str:
         marks = []
-        for recording in recordings:
-            notification = recording.notification
-            contract = EVENTS_BY_NAME[parse_topic(notification.topic)[0]]
+        for event, notification_id in zip(events, ids, strict=True):
+            contract = EVENTS_BY_NAME[parse_topic(event.topic)[0]]
             topic = topic_for(contract, self.topic_prefix)
             if topic is not None:
                 marks.append(
-                    PartitionMark(topic, partition_for(notification.originator_id), notification.id)
+                    PartitionMark(topic, partition_for(event.originator_id), notification_id)
                 )
         return encode_token(marks)

@@ -29,6 +29,8 @@ def event_store_env(
         "POSTGRES_MAX_OVERFLOW": str(pool_size),
         "POSTGRES_PRE_PING": "y",
         "CREATE_TABLE": "y" if create_table else "n",
+        # Writes Idempotency-Key rows in the same transaction as the events.
+        "APPLICATION_RECORDER_TOPIC": "write_side.idempotency:IdempotentPostgresRecorder",
     }
 
 

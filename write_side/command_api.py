@@ -15,19 +15,23 @@ from pydantic import BaseModel, ConfigDict, Field
 from contracts.auth import TokenSettings
 from contracts.problems import ProblemError, install_problem_handlers, problem_responses
 from write_side.application import (
+    CommandContext,
     CommandResult,
     ConcurrencyConflictError,
     InvalidCredentialsError,
     NotFoundError,
+    PreconditionFailedError,
     Shop,
 )
 from write_side.auth import Admin, Authenticated
+from write_side.command_context import command_context
 from write_side.domain.errors import (
     EmailTakenError,
     InsufficientStockError,
     InvalidValueError,
     SkuTakenError,
 )
+from write_side.idempotency import IdempotencyKeyReusedError
 from write_side.security import issue_access_token
 
 CONSISTENCY_HEADER = "X-Consistency-Token"
@@ -94,16 +98,32 @@ ERROR_STATUS: dict[type[Exception], tuple[int, str, str]] = {
     ),
     InvalidValueError: (422, "INVALID_VALUE", "The request breaks a domain rule"),
     InvalidCredentialsError: (401, "INVALID_CREDENTIALS", "Unknown email or wrong password"),
+    PreconditionFailedError: (412, "PRECONDITION_FAILED", "If-Match names a stale version"),
+    IdempotencyKeyReusedError: (
+        422,
+        "IDEMPOTENCY_KEY_REUSED",
+        "This Idempotency-Key was used for another request",
+    ),
 }
 
+Context = Annotated[CommandContext, Depends(command_context)]
 
-def _run(response: Response, command: Callable[[], CommandResult]) -> Accepted:
+
+def _run(
+    shop: Shop, ctx: CommandContext, response: Response, command: Callable[[], CommandResult]
+) -> Accepted:
+    """Run once per idempotency key; map domain errors; set the token and ETag headers."""
     try:
-        result = command()
+        result = shop.idempotent(ctx, command)
     except tuple(ERROR_STATUS) as error:
         status, code, title = next(v for k, v in ERROR_STATUS.items() if isinstance(error, k))
+        if isinstance(error, PreconditionFailedError):
+            raise ProblemError(
+                status, code, title, detail=str(error), current_version=error.current
+            ) from error
         raise ProblemError(status, code, title, detail=str(error)) from error
     response.headers[CONSISTENCY_HEADER] = result.consistency_token
+    response.headers["ETag"] = f'"{result.version}"'
     return Accepted(
         id=result.id, version=result.version, consistency_token=result.consistency_token
     )
@@ -117,11 +137,13 @@ def create_command_app(shop: Shop, tokens: TokenSettings) -> FastAPI:
     auth_errors = (401, 403)
 
     @app.post("/customers", status_code=201, responses=problem_responses(400, 409, 422, 503))
-    def register_customer(body: RegisterCustomer, response: Response) -> Accepted:
+    def register_customer(body: RegisterCustomer, ctx: Context, response: Response) -> Accepted:
         accepted = _run(
+            shop,
+            ctx,
             response,
             lambda: shop.register_customer(
-                email=body.email, name=body.name, password=body.password
+                email=body.email, name=body.name, password=body.password, ctx=ctx
             ),
         )
         response.headers["Location"] = f"/customers/{accepted.id}"
@@ -142,16 +164,22 @@ def create_command_app(shop: Shop, tokens: TokenSettings) -> FastAPI:
         return AccessToken(access_token=issued.access_token, expires_in=issued.expires_in)
 
     @app.patch(
-        "/customers/{customer_id}", responses=problem_responses(400, 401, 404, 409, 422, 503)
+        "/customers/{customer_id}", responses=problem_responses(400, 401, 404, 409, 412, 422, 503)
     )
     def change_customer(
-        customer_id: UUID, body: ChangeCustomer, principal: Authenticated, response: Response
+        customer_id: UUID,
+        body: ChangeCustomer,
+        principal: Authenticated,
+        ctx: Context,
+        response: Response,
     ) -> Accepted:
         if not principal.may_act_for(customer_id):
             raise ProblemError(404, "NOT_FOUND", "No such resource")  # never confirm it exists
         return _run(
+            shop,
+            ctx,
             response,
-            lambda: shop.change_customer(customer_id, name=body.name, email=body.email),
+            lambda: shop.change_customer(customer_id, name=body.name, email=body.email, ctx=ctx),
         )
 
     @app.post(
@@ -159,18 +187,25 @@ def create_command_app(shop: Shop, tokens: TokenSettings) -> FastAPI:
         status_code=201,
         responses=problem_responses(400, *auth_errors, 409, 422, 503),
     )
-    def create_product(body: CreateProduct, _: Admin, response: Response) -> Accepted:
-        accepted = _run(response, lambda: shop.create_product(**body.model_dump()))
+    def create_product(body: CreateProduct, _: Admin, ctx: Context, response: Response) -> Accepted:
+        accepted = _run(
+            shop, ctx, response, lambda: shop.create_product(**body.model_dump(), ctx=ctx)
+        )
         response.headers["Location"] = f"/products/{accepted.id}"
         return accepted
 
     @app.post(
         "/products/{product_id}/stock",
-        responses=problem_responses(400, *auth_errors, 404, 409, 422, 503),
+        responses=problem_responses(400, *auth_errors, 404, 409, 412, 422, 503),
     )
-    def adjust_stock(product_id: UUID, body: AdjustStock, _: Admin, response: Response) -> Accepted:
+    def adjust_stock(
+        product_id: UUID, body: AdjustStock, _: Admin, ctx: Context, response: Response
+    ) -> Accepted:
         return _run(
-            response, lambda: shop.adjust_stock(product_id, delta=body.delta, reason=body.reason)
+            shop,
+            ctx,
+            response,
+            lambda: shop.adjust_stock(product_id, delta=body.delta, reason=body.reason, ctx=ctx),
         )
 
     @app.get("/healthz")

@@ -22,6 +22,13 @@ _STATEMENTS = [
     "ALTER TABLE {schema}.relay_checkpoint"
     " ADD COLUMN IF NOT EXISTS topic_ids jsonb NOT NULL DEFAULT '{{}}'",
     "INSERT INTO {schema}.relay_checkpoint (id) VALUES (1) ON CONFLICT DO NOTHING",
+    "CREATE TABLE IF NOT EXISTS {schema}.idempotency_keys ("
+    " scope text NOT NULL,"
+    " key text NOT NULL,"
+    " fingerprint text NOT NULL,"
+    " result jsonb NOT NULL,"
+    " created_at timestamptz NOT NULL DEFAULT now(),"
+    " CONSTRAINT idempotency_keys_pkey PRIMARY KEY (scope, key))",
 ]
 
 

@@ -1,0 +1,156 @@
+"""Concurrent conflicting commands and repeated commands, on real PostgreSQL (§4.5, §4.6)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+from uuid import uuid4
+
+import pytest
+
+from tests.support.stack import PASSWORD, Servers, Stack, running_stack
+
+
+@pytest.fixture(scope="module")
+def stack(servers: Servers) -> Iterator[Stack]:
+    with running_stack(servers) as stack:
+        yield stack
+
+
+def a_product(stack: Stack, on_hand: int = 0) -> str:
+    body = {"sku": f"C-{uuid4().hex[:8]}", "title": "Chair", "price": 5000}
+    product_id: str = stack.admin.post("/products", json=body).json()["id"]
+    if on_hand:
+        stack.admin.post(f"/products/{product_id}/stock", json={"delta": on_hand})
+    return product_id
+
+
+def events_of(stack: Stack, aggregate_id: str) -> int:
+    rows = stack.sql("SELECT count(*) FROM {es}.shop_events WHERE originator_id = %s", aggregate_id)
+    return int(rows[0][0])
+
+
+def in_parallel(n: int, call: Any) -> list[Any]:
+    with ThreadPoolExecutor(max_workers=n) as pool:
+        return list(pool.map(lambda _: call(), range(n)))
+
+
+def test_the_same_key_sent_ten_times_at_once_appends_one_set_of_events(stack: Stack) -> None:
+    product_id = a_product(stack)
+    key = {"Idempotency-Key": str(uuid4())}
+    responses = in_parallel(
+        10,
+        lambda: stack.admin.post(f"/products/{product_id}/stock", json={"delta": 3}, headers=key),
+    )
+    assert {r.status_code for r in responses} == {200}
+    assert len({r.content for r in responses}) == 1  # byte for byte
+    assert len({r.headers["X-Consistency-Token"] for r in responses}) == 1
+    assert events_of(stack, product_id) == 2  # created, and one adjustment
+
+
+def test_a_repeated_registration_returns_the_first_result(stack: Stack) -> None:
+    body = {"email": f"i-{uuid4().hex[:8]}@example.com", "name": "Ida", "password": PASSWORD}
+    key = {"Idempotency-Key": "register-ida-once"}
+    first = stack.commands.post("/customers", json=body, headers=key)
+    again = stack.commands.post(
+        "/customers",
+        content=b'{ "password": "%s", "name": "Ida", "email": "%s" }'
+        % (PASSWORD.encode(), body["email"].encode()),
+        headers={**key, "content-type": "application/json"},
+    )  # the same request, spaced and ordered differently
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert first.content == again.content
+    assert again.headers["Location"] == first.headers["Location"]
+    assert events_of(stack, first.json()["id"]) == 1
+
+
+def test_the_same_key_with_a_different_body_is_422(stack: Stack) -> None:
+    product_id = a_product(stack)
+    key = {"Idempotency-Key": str(uuid4())}
+    assert (
+        stack.admin.post(
+            f"/products/{product_id}/stock", json={"delta": 1}, headers=key
+        ).status_code
+        == 200
+    )
+    reused = stack.admin.post(f"/products/{product_id}/stock", json={"delta": 2}, headers=key)
+    assert reused.status_code == 422
+    assert reused.json()["code"] == "IDEMPOTENCY_KEY_REUSED"
+    assert events_of(stack, product_id) == 2
+
+
+def test_keys_belong_to_their_sender(stack: Stack) -> None:
+    key = {"Idempotency-Key": "shared-key"}
+    email = f"k-{uuid4().hex[:8]}@example.com"
+    anonymous = stack.commands.post(
+        "/customers", json={"email": email, "name": "K", "password": PASSWORD}, headers=key
+    )
+    as_admin = stack.admin.post(
+        "/customers", json={"email": email, "name": "K", "password": PASSWORD}, headers=key
+    )
+    assert anonymous.status_code == 201
+    assert as_admin.status_code == 409  # a new command for the admin: the email is taken
+
+
+def test_twenty_commands_with_the_same_if_match_let_exactly_one_through(stack: Stack) -> None:
+    product_id = a_product(stack, on_hand=10)  # version 2
+    responses = in_parallel(
+        20,
+        lambda: stack.admin.post(
+            f"/products/{product_id}/stock", json={"delta": -1}, headers={"If-Match": '"2"'}
+        ),
+    )
+    statuses = Counter(r.status_code for r in responses)
+    assert statuses[200] == 1
+    assert set(statuses) <= {200, 409, 412}
+    assert events_of(stack, product_id) == 3
+
+
+def test_concurrent_adjustments_never_lose_an_update(stack: Stack) -> None:
+    product_id = a_product(stack)
+    responses = in_parallel(
+        20, lambda: stack.admin.post(f"/products/{product_id}/stock", json={"delta": 1})
+    )
+    succeeded = sum(r.status_code == 200 for r in responses)
+    assert {r.status_code for r in responses} <= {200, 409}
+    conflicts = [r.json()["code"] for r in responses if r.status_code == 409]
+    assert set(conflicts) <= {"CONCURRENT_MODIFICATION"}
+    # Every 200 is one more unit on hand; every 409 changed nothing.
+    final = stack.admin.post(f"/products/{product_id}/stock", json={"delta": 1})
+    assert final.json()["version"] == 1 + succeeded + 1
+
+
+def test_a_stale_if_match_is_412_with_the_current_version(stack: Stack) -> None:
+    product_id = a_product(stack, on_hand=5)
+    stale = stack.admin.post(
+        f"/products/{product_id}/stock", json={"delta": 1}, headers={"If-Match": '"1"'}
+    )
+    assert stale.status_code == 412
+    assert stale.json()["code"] == "PRECONDITION_FAILED"
+    assert stale.json()["current_version"] == 2
+    fresh = stack.admin.post(
+        f"/products/{product_id}/stock", json={"delta": 1}, headers={"If-Match": '"2"'}
+    )
+    assert fresh.status_code == 200
+    assert fresh.headers["ETag"] == '"3"'
+
+
+@pytest.mark.parametrize("value", ["abc", 'W/"2"', '"-1"', '"99999999999"'])
+def test_a_malformed_if_match_is_400(stack: Stack, value: str) -> None:
+    product_id = a_product(stack)
+    response = stack.admin.post(
+        f"/products/{product_id}/stock", json={"delta": 1}, headers={"If-Match": value}
+    )
+    assert response.status_code == 400
+    assert response.json()["code"] == "INVALID_IF_MATCH"
+
+
+@pytest.mark.parametrize("value", ["", "x" * 256, "with space", "tab\there"])
+def test_a_malformed_idempotency_key_is_422(stack: Stack, value: str) -> None:
+    product_id = a_product(stack)
+    response = stack.admin.post(
+        f"/products/{product_id}/stock", json={"delta": 1}, headers={"Idempotency-Key": value}
+    )
+    assert response.status_code == 422, response.text

@@ -1,0 +1,82 @@
+"""Reads ``Idempotency-Key`` and ``If-Match`` into a :class:`CommandContext`."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+import orjson
+from fastapi import Header, Request
+
+from contracts.auth import InvalidTokenError, TokenSettings, verify_access_token
+from contracts.problems import ProblemError
+from write_side.application import CommandContext
+from write_side.idempotency import IdempotencyKey
+
+_IF_MATCH = re.compile(r'^"?(\d{1,9})"?$')
+
+IdempotencyKeyHeader = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        pattern=r"^[\x21-\x7e]+$",
+        description="Send the command again with the same key: the first result comes back.",
+    ),
+]
+IfMatchHeader = Annotated[
+    str | None,
+    Header(
+        alias="If-Match",
+        max_length=32,
+        description='The aggregate version you last saw, as "<version>"; stale is 412.',
+    ),
+]
+
+
+async def command_context(
+    request: Request,
+    idempotency_key: IdempotencyKeyHeader = None,
+    if_match: IfMatchHeader = None,
+) -> CommandContext:
+    expected_version = None
+    if if_match is not None:
+        match = _IF_MATCH.match(if_match.strip())
+        if match is None:
+            raise ProblemError(
+                400, "INVALID_IF_MATCH", 'If-Match must be a version in quotes, like "3"'
+            )
+        expected_version = int(match.group(1))
+    key = None
+    if idempotency_key is not None:
+        body = await request.body()
+        key = IdempotencyKey(
+            scope=_scope(request),
+            key=idempotency_key,
+            fingerprint=IdempotencyKey.fingerprint_of(
+                request.method, request.url.path, _canonical(body)
+            ),
+        )
+    return CommandContext(idempotency=key, expected_version=expected_version)
+
+
+def _canonical(body: bytes) -> bytes:
+    """The same JSON however it is spaced or ordered; other bytes as they are."""
+    try:
+        return orjson.dumps(orjson.loads(body), option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONDecodeError:
+        return body
+
+
+def _scope(request: Request) -> str:
+    """Keys belong to their sender: the token's subject, or everyone anonymous."""
+    authorization = request.headers.get("Authorization", "")
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() == "bearer" and token:
+        settings: TokenSettings = request.app.state.tokens
+        try:
+            return str(verify_access_token(token, settings).sub)
+        except InvalidTokenError:
+            pass
+    return "anonymous"
