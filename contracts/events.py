@@ -118,6 +118,156 @@ class StockAdjusted(ContractEvent):
     reason: str = ""
 
 
+class ProductDetailsChanged(ContractEvent):
+    """The catalog fields after the change (all of them, not only what changed)."""
+
+    type_name = "ProductDetailsChanged"
+    context = "catalog"
+
+    title: str
+    description: str
+    category: str
+
+
+class ProductPriceChanged(ContractEvent):
+    type_name = "ProductPriceChanged"
+    context = "catalog"
+
+    price: int
+
+
+class ProductPublished(ContractEvent):
+    type_name = "ProductPublished"
+    context = "catalog"
+
+
+class ProductArchived(ContractEvent):
+    type_name = "ProductArchived"
+    context = "catalog"
+
+
+class StockReserved(ContractEvent):
+    """``quantity`` units held for ``order_id``: still on hand, no longer available."""
+
+    type_name = "StockReserved"
+    context = "catalog"
+
+    order_id: UUID
+    quantity: int
+
+
+class StockReleased(ContractEvent):
+    """The order's reservation returned to available stock (cancelled before shipping)."""
+
+    type_name = "StockReleased"
+    context = "catalog"
+
+    order_id: UUID
+    quantity: int
+
+
+class StockCommitted(ContractEvent):
+    """The order shipped: its reserved units left stock on hand, and count as sold."""
+
+    type_name = "StockCommitted"
+    context = "catalog"
+
+    order_id: UUID
+    quantity: int
+
+
+class OrderLine(BaseModel):
+    """A line as placed: title and unit price are snapshots taken at placing."""
+
+    model_config = ConfigDict(frozen=True, from_attributes=True)
+
+    product_id: UUID
+    sku: str
+    title: str
+    unit_price: int
+    quantity: int
+
+
+class OrderPlaced(ContractEvent):
+    type_name = "OrderPlaced"
+    context = "orders"
+
+    customer_id: UUID
+    lines: tuple[OrderLine, ...]
+    total: int
+
+
+class OrderPaid(ContractEvent):
+    type_name = "OrderPaid"
+    context = "orders"
+
+    payment_id: UUID
+    amount: int
+
+
+class OrderShipped(ContractEvent):
+    type_name = "OrderShipped"
+    context = "orders"
+
+
+class OrderCancelled(ContractEvent):
+    """``refunded`` is what went back to the customer (0 if the order was never paid)."""
+
+    type_name = "OrderCancelled"
+    context = "orders"
+
+    refunded: int
+    reason: str = ""
+
+
+class PaymentStarted(ContractEvent):
+    """Internal: recorded before the gateway is called, so no capture goes unnoticed."""
+
+    type_name = "PaymentStarted"
+    context = None
+
+    order_id: UUID
+    amount: int
+    token: str
+
+
+class PaymentRestarted(ContractEvent):
+    """Internal: a new attempt after a decline or a gateway error, with another token."""
+
+    type_name = "PaymentRestarted"
+    context = None
+
+    token: str
+
+
+class PaymentCaptured(ContractEvent):
+    type_name = "PaymentCaptured"
+    context = None
+
+
+class PaymentDeclined(ContractEvent):
+    type_name = "PaymentDeclined"
+    context = None
+
+    reason: str
+
+
+class PaymentFailed(ContractEvent):
+    """Internal: the gateway reported an error; nothing was captured."""
+
+    type_name = "PaymentFailed"
+    context = None
+
+    reason: str
+
+
+class PaymentRefunded(ContractEvent):
+    type_name = "PaymentRefunded"
+    context = None
+
+    amount: int
+
+
 ALL_EVENTS: tuple[type[ContractEvent], ...] = (
     CustomerRegistered,
     CustomerRenamed,
@@ -129,4 +279,21 @@ ALL_EVENTS: tuple[type[ContractEvent], ...] = (
     ProductCreated,
     SkuClaimed,
     StockAdjusted,
+    ProductDetailsChanged,
+    ProductPriceChanged,
+    ProductPublished,
+    ProductArchived,
+    StockReserved,
+    StockReleased,
+    StockCommitted,
+    OrderPlaced,
+    OrderPaid,
+    OrderShipped,
+    OrderCancelled,
+    PaymentStarted,
+    PaymentRestarted,
+    PaymentCaptured,
+    PaymentDeclined,
+    PaymentFailed,
+    PaymentRefunded,
 )

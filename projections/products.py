@@ -7,7 +7,18 @@ from typing import Any
 from psycopg import Cursor, sql
 
 from contracts.envelope import Envelope
-from contracts.events import ProductCreated, StockAdjusted
+from contracts.events import (
+    ContractEvent,
+    ProductArchived,
+    ProductCreated,
+    ProductDetailsChanged,
+    ProductPriceChanged,
+    ProductPublished,
+    StockAdjusted,
+    StockCommitted,
+    StockReleased,
+    StockReserved,
+)
 from projections.projection import Projection
 
 
@@ -32,15 +43,88 @@ def on_created(cur: Cursor[Any], schema: str, env: Envelope, e: ProductCreated) 
     )
 
 
-def on_stock_adjusted(cur: Cursor[Any], schema: str, env: Envelope, e: StockAdjusted) -> None:
-    # The version guard makes a replayed event a no-op even past the position check.
+def _update(
+    cur: Cursor[Any],
+    schema: str,
+    env: Envelope,
+    e: ContractEvent,
+    assignments: str,
+    *params: object,
+) -> None:
+    """Apply ``assignments`` (our own SQL text, never client input) to the product's row.
+
+    The version guard makes a replayed event a no-op even past the position check.
+    """
     cur.execute(
         sql.SQL(
-            "UPDATE {}.products SET on_hand = on_hand + %s, version = %s, updated_at = %s"
+            "UPDATE {}.products SET " + assignments + ", version = %s, updated_at = %s"
             " WHERE id = %s AND version < %s"
         ).format(sql.Identifier(schema)),
-        (e.delta, env.aggregate_version, e.occurred_at, env.aggregate_id, env.aggregate_version),
+        (*params, env.aggregate_version, e.occurred_at, env.aggregate_id, env.aggregate_version),
     )
 
 
-PRODUCTS = Projection("products", {ProductCreated: on_created, StockAdjusted: on_stock_adjusted})
+def on_stock_adjusted(cur: Cursor[Any], schema: str, env: Envelope, e: StockAdjusted) -> None:
+    _update(cur, schema, env, e, "on_hand = on_hand + %s", e.delta)
+
+
+def on_details(cur: Cursor[Any], schema: str, env: Envelope, e: ProductDetailsChanged) -> None:
+    _update(
+        cur,
+        schema,
+        env,
+        e,
+        "title = %s, description = %s, category = %s",
+        e.title,
+        e.description,
+        e.category,
+    )
+
+
+def on_price(cur: Cursor[Any], schema: str, env: Envelope, e: ProductPriceChanged) -> None:
+    _update(cur, schema, env, e, "price = %s", e.price)
+
+
+def on_published(cur: Cursor[Any], schema: str, env: Envelope, e: ProductPublished) -> None:
+    _update(cur, schema, env, e, "status = 'published'")
+
+
+def on_archived(cur: Cursor[Any], schema: str, env: Envelope, e: ProductArchived) -> None:
+    _update(cur, schema, env, e, "status = 'archived'")
+
+
+def on_reserved(cur: Cursor[Any], schema: str, env: Envelope, e: StockReserved) -> None:
+    _update(cur, schema, env, e, "reserved = reserved + %s", e.quantity)
+
+
+def on_released(cur: Cursor[Any], schema: str, env: Envelope, e: StockReleased) -> None:
+    _update(cur, schema, env, e, "reserved = reserved - %s", e.quantity)
+
+
+def on_committed(cur: Cursor[Any], schema: str, env: Envelope, e: StockCommitted) -> None:
+    _update(
+        cur,
+        schema,
+        env,
+        e,
+        "reserved = reserved - %s, on_hand = on_hand - %s, units_sold = units_sold + %s",
+        e.quantity,
+        e.quantity,
+        e.quantity,
+    )
+
+
+PRODUCTS = Projection(
+    "products",
+    {
+        ProductCreated: on_created,
+        StockAdjusted: on_stock_adjusted,
+        ProductDetailsChanged: on_details,
+        ProductPriceChanged: on_price,
+        ProductPublished: on_published,
+        ProductArchived: on_archived,
+        StockReserved: on_reserved,
+        StockReleased: on_released,
+        StockCommitted: on_committed,
+    },
+)

@@ -6,6 +6,8 @@ consistency token of the events it appended.
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
@@ -21,10 +23,29 @@ from contracts.upcasting import EVENTS_BY_NAME, parse_topic
 from write_side.contract_mapping import ContractMapper
 from write_side.domain.claims import Credentials, EmailClaim, SkuClaim, normalize_email
 from write_side.domain.customer import Customer
-from write_side.domain.errors import EmailTakenError, InvalidValueError, SkuTakenError
+from write_side.domain.errors import (
+    EmailTakenError,
+    InsufficientStockError,
+    InvalidTransitionError,
+    InvalidValueError,
+    NotPurchasableError,
+    SkuTakenError,
+)
+from write_side.domain.order import Order, OrderLine
+from write_side.domain.payment import Payment
 from write_side.domain.product import Product
-from write_side.idempotency import CONSTRAINT as IDEMPOTENCY_CONSTRAINT
-from write_side.idempotency import IdempotencyKey, IdempotentPostgresRecorder, PendingKey
+from write_side.idempotency import (
+    IdempotencyKey,
+    IdempotentPostgresRecorder,
+    PendingKey,
+    RepeatedKeyError,
+)
+from write_side.payments import (
+    FakePaymentGateway,
+    GatewayError,
+    GatewayTimeoutError,
+    PaymentGateway,
+)
 from write_side.security import Argon2Passwords
 
 A = TypeVar("A", bound=Aggregate)
@@ -52,6 +73,37 @@ class PasswordHasher(Protocol):
 
 
 MIN_PASSWORD_LENGTH = 8
+#: Placing or shipping touches several products; under contention on a hot product the
+#: whole command is retried this many times before answering 409.
+MAX_ATTEMPTS = 40
+
+
+@dataclass(frozen=True)
+class LineRequest:
+    product_id: UUID
+    quantity: int
+
+
+class OutOfStockError(Exception):
+    """Some lines cannot be reserved; nothing was."""
+
+    def __init__(self, lines: list[dict[str, Any]]) -> None:
+        super().__init__("not enough stock for: " + ", ".join(str(x["product_id"]) for x in lines))
+        self.lines = lines
+
+
+class PaymentDeclinedError(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class PaymentPendingError(Exception):
+    """The gateway did not answer; the outcome is unknown until the payment is retried."""
+
+
+class PaymentGatewayFailedError(Exception):
+    """The gateway reported an error; nothing was captured; retry, maybe with another token."""
 
 
 class PreconditionFailedError(Exception):
@@ -61,10 +113,6 @@ class PreconditionFailedError(Exception):
         super().__init__(f"expected version {expected}, current version is {current}")
         self.expected = expected
         self.current = current
-
-
-class _RepeatedKeyError(Exception):
-    """A concurrent request with the same idempotency key committed first."""
 
 
 @dataclass(frozen=True)
@@ -104,9 +152,11 @@ class Shop(Application[UUID]):
         *,
         topic_prefix: str = "",
         passwords: PasswordHasher | None = None,
+        gateway: PaymentGateway | None = None,
     ) -> None:
         self.topic_prefix = topic_prefix
         self.passwords: PasswordHasher = passwords or Argon2Passwords()
+        self.gateway: PaymentGateway = gateway or FakePaymentGateway()
         super().__init__(env)
 
     def construct_mapper(self) -> Mapper[UUID]:
@@ -126,7 +176,7 @@ class Shop(Application[UUID]):
             return CommandResult.from_json(found)
         try:
             return run()
-        except _RepeatedKeyError:
+        except RepeatedKeyError:
             found = recorder.find_result(ctx.idempotency)
             assert found is not None, "the winner's row commits before we see the conflict"
             return CommandResult.from_json(found)
@@ -234,6 +284,186 @@ class Shop(Application[UUID]):
         product.adjust_stock(delta, reason)
         return self._save(product, subject=product, ctx=ctx)
 
+    def change_product(
+        self,
+        product_id: UUID,
+        *,
+        title: str | None = None,
+        description: str | None = None,
+        category: str | None = None,
+        price: int | None = None,
+        ctx: CommandContext = NO_CONTEXT,
+    ) -> CommandResult:
+        product = self._get(Product, product_id, ctx.expected_version)
+        product.change_details(title=title, description=description, category=category)
+        if price is not None:
+            product.change_price(price)
+        return self._save(product, subject=product, ctx=ctx)
+
+    def publish_product(
+        self, product_id: UUID, *, ctx: CommandContext = NO_CONTEXT
+    ) -> CommandResult:
+        product = self._get(Product, product_id, ctx.expected_version)
+        product.publish()
+        return self._save(product, subject=product, ctx=ctx)
+
+    def archive_product(
+        self, product_id: UUID, *, ctx: CommandContext = NO_CONTEXT
+    ) -> CommandResult:
+        product = self._get(Product, product_id, ctx.expected_version)
+        product.archive()
+        return self._save(product, subject=product, ctx=ctx)
+
+    # Orders
+
+    def place_order(
+        self, customer_id: UUID, lines: list[LineRequest], *, ctx: CommandContext = NO_CONTEXT
+    ) -> CommandResult:
+        """Reserve stock for every line and place the order in one atomic write, or fail whole."""
+        return self._with_retries(lambda: self._place_order(customer_id, lines, ctx))
+
+    def _place_order(
+        self, customer_id: UUID, requested: list[LineRequest], ctx: CommandContext
+    ) -> CommandResult:
+        products = [self._get(Product, line.product_id) for line in requested]
+        order = Order.place(
+            customer_id=customer_id,
+            lines=[
+                OrderLine(p.id, p.sku, p.title, p.price, line.quantity)
+                for p, line in zip(products, requested, strict=True)
+            ],
+        )
+        short: list[dict[str, Any]] = []
+        for product, line in zip(products, requested, strict=True):
+            try:
+                product.reserve(order.id, line.quantity)
+            except (InsufficientStockError, NotPurchasableError):
+                short.append(
+                    {
+                        "product_id": str(product.id),
+                        "requested": line.quantity,
+                        "available": product.available if product.status == "published" else 0,
+                    }
+                )
+        if short:
+            raise OutOfStockError(short)
+        return self._save(order, *products, subject=order, ctx=ctx)
+
+    def get_order(self, order_id: UUID) -> Order:
+        return self._get(Order, order_id)
+
+    def get_payment(self, payment_id: UUID) -> Payment:
+        return self._get(Payment, payment_id)
+
+    def ship_order(self, order_id: UUID, *, ctx: CommandContext = NO_CONTEXT) -> CommandResult:
+        def ship() -> CommandResult:
+            order = self._get(Order, order_id, ctx.expected_version)
+            order.ship()
+            products = [self._get(Product, line.product_id) for line in order.lines]
+            for product in products:
+                product.commit(order.id)
+            return self._save(order, *products, subject=order, ctx=ctx)
+
+        return self._with_retries(ship)
+
+    def cancel_order(self, order_id: UUID, *, ctx: CommandContext = NO_CONTEXT) -> CommandResult:
+        """Release the reservations and refund what was paid (the refund is idempotent)."""
+
+        def cancel() -> CommandResult:
+            order = self._get(Order, order_id, ctx.expected_version)
+            order.cancel()
+            products = [self._get(Product, line.product_id) for line in order.lines]
+            for product in products:
+                product.release(order.id)
+            changed: list[Aggregate] = [order, *products]
+            if order.payment_id is not None:
+                payment = self._get(Payment, order.payment_id)
+                self.gateway.refund(key=payment.gateway_key, amount=payment.amount)
+                payment.refund()
+                changed.append(payment)
+            return self._save(*changed, subject=order, ctx=ctx)
+
+        return self._with_retries(cancel)
+
+    def pay_order(
+        self, order_id: UUID, *, token: str, ctx: CommandContext = NO_CONTEXT
+    ) -> CommandResult:
+        """Record the attempt, capture with a stable key, then mark the order paid.
+
+        A crash or timeout after the gateway captured leaves the payment ``started``;
+        paying again asks the gateway with the same key, learns it captured, and
+        completes the order: money is never captured without the order knowing.
+        """
+        order = self._get(Order, order_id, ctx.expected_version)
+        if order.status != "placed":
+            raise InvalidTransitionError("order", order.status, "pay")
+        payment = self._start_payment(order, token)
+        if payment.status == "started":
+            try:
+                result = self.gateway.capture(
+                    key=payment.gateway_key, amount=payment.amount, token=payment.token
+                )
+            except GatewayTimeoutError as error:
+                raise PaymentPendingError(str(error)) from error
+            except GatewayError as error:
+                payment.fail(str(error))
+                self._save(payment, subject=payment)
+                raise PaymentGatewayFailedError(str(error)) from error
+            if result.outcome == "declined":
+                payment.decline(result.reason)
+                self._save(payment, subject=payment)
+                raise PaymentDeclinedError(result.reason)
+            payment.capture()
+        return self._finish_payment(order, payment, ctx)
+
+    def _finish_payment(self, order: Order, payment: Payment, ctx: CommandContext) -> CommandResult:
+        """Record the capture on both aggregates; if the order was cancelled meanwhile, refund."""
+        for _ in range(MAX_ATTEMPTS):
+            if order.status == "cancelled":
+                self.gateway.refund(key=payment.gateway_key, amount=payment.amount)
+                if payment.status == "started":
+                    payment.capture()
+                payment.refund()
+                self._save(payment, subject=payment)
+                raise InvalidTransitionError("order", "cancelled", "pay")
+            order.pay(payment.id, payment.amount)
+            try:
+                return self._save(order, payment, subject=order, ctx=ctx)
+            except ConcurrencyConflictError:
+                captured = payment.status == "captured"
+                order = self._get(Order, order.id)
+                payment = self._get(Payment, payment.id)
+                if captured and payment.status == "started":
+                    payment.capture()  # the gateway said yes; only our record of it was lost
+                if order.status not in ("placed", "cancelled"):
+                    raise InvalidTransitionError("order", order.status, "pay") from None
+        raise ConcurrencyConflictError("the order kept changing while it was being paid")
+
+    def _start_payment(self, order: Order, token: str) -> Payment:
+        """The order's payment, recorded (and committed) before any call to the gateway."""
+        payment = self._find(Payment, Payment.create_id(order.id))
+        if payment is None:
+            payment = Payment(order_id=order.id, amount=order.total, token=token)
+        elif payment.status in ("declined", "failed"):
+            payment.restart(token)
+        else:
+            return payment  # started (outcome unknown) or captured: finish that attempt
+        try:
+            self._save(payment, subject=payment)
+        except ConcurrencyConflictError:
+            return self._get(Payment, payment.id)  # a concurrent request recorded it first
+        return payment
+
+    def _with_retries(self, command: Callable[[], CommandResult]) -> CommandResult:
+        for attempt in range(MAX_ATTEMPTS):
+            try:
+                return command()
+            except ConcurrencyConflictError:
+                if attempt == MAX_ATTEMPTS - 1:
+                    raise
+                time.sleep(random.uniform(0, 0.002 * (attempt + 1)))  # jitter apart
+        raise AssertionError("unreachable")
+
     # Reads of the write model (for tests and invariants, not for the query API)
 
     def get_customer(self, customer_id: UUID) -> Customer:
@@ -275,8 +505,6 @@ class Shop(Application[UUID]):
         try:
             recordings = self.save(*aggregates, **options)
         except IntegrityError as error:
-            if IDEMPOTENCY_CONSTRAINT in str(error):
-                raise _RepeatedKeyError from error
             raise ConcurrencyConflictError(str(error)) from error
         notifications = [r.notification for r in recordings]
         return result(notifications, [n.id for n in notifications])

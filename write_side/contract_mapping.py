@@ -9,6 +9,7 @@ are always reconstituted from current-version payloads.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -21,9 +22,19 @@ from contracts import events as c
 from contracts.upcasting import decode_topic, encode, topic_of
 from write_side.domain.claims import Credentials, EmailClaim, SkuClaim
 from write_side.domain.customer import Customer
+from write_side.domain.order import Order, OrderLine
+from write_side.domain.payment import Payment
 from write_side.domain.product import Product
 
 _ENVELOPE_FIELDS = ("originator_id", "originator_version", "originator_topic", "timestamp")
+
+
+def _no_change(state: dict[str, Any]) -> dict[str, Any]:
+    return state
+
+
+def _order_lines(state: dict[str, Any]) -> dict[str, Any]:
+    return {**state, "lines": tuple(OrderLine(**line) for line in state["lines"])}
 
 
 @dataclass(frozen=True)
@@ -31,6 +42,8 @@ class Mapping:
     aggregate: type[Aggregate]
     domain_event: type[Aggregate.Event]
     contract: type[c.ContractEvent]
+    #: Turns the contract's plain values back into domain values (nested value objects).
+    to_domain: Callable[[dict[str, Any]], dict[str, Any]] = _no_change
 
 
 MAPPINGS: tuple[Mapping, ...] = (
@@ -43,7 +56,24 @@ MAPPINGS: tuple[Mapping, ...] = (
     Mapping(EmailClaim, EmailClaim.Reclaimed, c.EmailReclaimed),
     Mapping(Product, Product.Created, c.ProductCreated),
     Mapping(Product, Product.StockAdjusted, c.StockAdjusted),
+    Mapping(Product, Product.DetailsChanged, c.ProductDetailsChanged),
+    Mapping(Product, Product.PriceChanged, c.ProductPriceChanged),
+    Mapping(Product, Product.Published, c.ProductPublished),
+    Mapping(Product, Product.Archived, c.ProductArchived),
+    Mapping(Product, Product.StockReserved, c.StockReserved),
+    Mapping(Product, Product.StockReleased, c.StockReleased),
+    Mapping(Product, Product.StockCommitted, c.StockCommitted),
     Mapping(SkuClaim, SkuClaim.Claimed, c.SkuClaimed),
+    Mapping(Order, Order.Placed, c.OrderPlaced, _order_lines),
+    Mapping(Order, Order.Paid, c.OrderPaid),
+    Mapping(Order, Order.Shipped, c.OrderShipped),
+    Mapping(Order, Order.Cancelled, c.OrderCancelled),
+    Mapping(Payment, Payment.Started, c.PaymentStarted),
+    Mapping(Payment, Payment.Restarted, c.PaymentRestarted),
+    Mapping(Payment, Payment.Captured, c.PaymentCaptured),
+    Mapping(Payment, Payment.Declined, c.PaymentDeclined),
+    Mapping(Payment, Payment.Failed, c.PaymentFailed),
+    Mapping(Payment, Payment.Refunded, c.PaymentRefunded),
 )
 _BY_DOMAIN = {m.domain_event: m for m in MAPPINGS}
 _BY_CONTRACT = {m.contract: m for m in MAPPINGS}
@@ -77,7 +107,7 @@ class ContractMapper(Mapper[UUID]):
     def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
         contract = decode_topic(stored_event.topic, stored_event.state)
         mapping = _BY_CONTRACT[type(contract)]
-        state: dict[str, Any] = contract.model_dump()
+        state: dict[str, Any] = mapping.to_domain(contract.model_dump())
         state["timestamp"] = state.pop("occurred_at")
         state["originator_id"] = UUID(str(stored_event.originator_id))
         state["originator_version"] = stored_event.originator_version

@@ -10,7 +10,7 @@ from uuid import uuid4
 
 import pytest
 
-from tests.support.stack import PASSWORD, Servers, Stack, running_stack
+from tests.support.stack import PASSWORD, Servers, Stack, login, running_stack
 
 TOKEN = "X-Consistency-Token"
 
@@ -114,3 +114,43 @@ def test_products_page_through_in_a_stable_order(stack: Stack) -> None:
     all_at_once = stack.queries.get("/products", params={"limit": 100}).json()["items"]
     assert seen == [item["id"] for item in all_at_once]
     assert len(seen) == len(set(seen)) >= 6
+
+
+def test_an_order_shipped_shows_as_units_sold_in_the_products_model(stack: Stack) -> None:
+    product_id = stack.admin.post(
+        "/products", json={"sku": f"S-{uuid4().hex[:8]}", "title": "Stool", "price": 4000}
+    ).json()["id"]
+    stack.admin.post(f"/products/{product_id}/stock", json={"delta": 10})
+    stack.admin.patch(f"/products/{product_id}", json={"title": "Bar stool", "price": 4500})
+    stack.admin.post(f"/products/{product_id}/publish")
+    email = unique_email()
+    stack.commands.post("/customers", json={"email": email, "name": "Sid", "password": PASSWORD})
+    token = login(stack.commands, email)
+    auth = {"Authorization": f"Bearer {token}"}
+    order = stack.commands.post(
+        "/orders", json={"lines": [{"product_id": product_id, "quantity": 3}]}, headers=auth
+    )
+    assert order.status_code == 201, order.text
+    reserved = stack.queries.get(
+        f"/products/{product_id}", headers={TOKEN: order.headers[TOKEN]}
+    ).json()
+    assert (reserved["on_hand"], reserved["reserved"], reserved["available"]) == (10, 3, 7)
+    order_id = order.json()["id"]
+    stack.commands.post(f"/orders/{order_id}/pay", json={"payment_token": "tok_ok"}, headers=auth)
+    shipped = stack.admin.post(f"/orders/{order_id}/ship")
+
+    read = stack.queries.get(f"/products/{product_id}", headers={TOKEN: shipped.headers[TOKEN]})
+
+    assert read.json() | {"id": None, "sku": None} == {
+        "id": None,
+        "sku": None,
+        "title": "Bar stool",
+        "description": "",
+        "category": "",
+        "price": 4500,
+        "status": "published",
+        "on_hand": 7,
+        "reserved": 0,
+        "available": 7,
+        "units_sold": 3,
+    }

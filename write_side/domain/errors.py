@@ -26,3 +26,19 @@ class SkuTakenError(DomainError):
     def __init__(self, sku: str) -> None:
         super().__init__(f"sku {sku!r} already exists")
         self.sku = sku
+
+
+class InvalidTransitionError(DomainError):
+    """The aggregate's state does not allow this command (ship a cancelled order…)."""
+
+    def __init__(self, kind: str, state: str, action: str) -> None:
+        super().__init__(f"cannot {action} a {state} {kind}")
+        self.state = state
+        self.action = action
+
+
+class NotPurchasableError(DomainError):
+    def __init__(self, product_id: object, status: str) -> None:
+        super().__init__(f"product {product_id} is {status}, not published")
+        self.product_id = product_id
+        self.status = status

@@ -1,11 +1,36 @@
-"""The Product aggregate: catalog entry and its stock on hand."""
+"""The Product aggregate: catalog entry, its life cycle, and its stock.
+
+Invariants: stock on hand never goes negative, and reserved never exceeds on hand.
+Reservations are per order, so releasing or committing one is exact and repeatable.
+"""
 
 from __future__ import annotations
+
+from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
 from write_side.domain.claims import normalize_sku
-from write_side.domain.errors import InsufficientStockError, InvalidValueError
+from write_side.domain.errors import (
+    InsufficientStockError,
+    InvalidTransitionError,
+    InvalidValueError,
+    NotPurchasableError,
+)
+
+MAX_PRICE = 10**12
+
+
+def _checked_title(title: str) -> str:
+    if not title.strip():
+        raise InvalidValueError("title must not be blank")
+    return title.strip()
+
+
+def _checked_price(price: int) -> int:
+    if not 0 <= price <= MAX_PRICE:
+        raise InvalidValueError(f"price must be between 0 and {MAX_PRICE}")
+    return price
 
 
 class Product(Aggregate):
@@ -16,9 +41,35 @@ class Product(Aggregate):
         category: str
         price: int
 
+    class DetailsChanged(Aggregate.Event):
+        title: str
+        description: str
+        category: str
+
+    class PriceChanged(Aggregate.Event):
+        price: int
+
+    class Published(Aggregate.Event):
+        pass
+
+    class Archived(Aggregate.Event):
+        pass
+
     class StockAdjusted(Aggregate.Event):
         delta: int
         reason: str
+
+    class StockReserved(Aggregate.Event):
+        order_id: UUID
+        quantity: int
+
+    class StockReleased(Aggregate.Event):
+        order_id: UUID
+        quantity: int
+
+    class StockCommitted(Aggregate.Event):
+        order_id: UUID
+        quantity: int
 
     @classmethod
     def create(
@@ -27,12 +78,12 @@ class Product(Aggregate):
         sku = normalize_sku(sku)
         if not sku:
             raise InvalidValueError("sku must not be blank")
-        if not title.strip():
-            raise InvalidValueError("title must not be blank")
-        if price < 0:
-            raise InvalidValueError("price must not be negative")
         return cls(
-            sku=sku, title=title.strip(), description=description, category=category, price=price
+            sku=sku,
+            title=_checked_title(title),
+            description=description,
+            category=category,
+            price=_checked_price(price),
         )
 
     @event(Created)
@@ -44,16 +95,108 @@ class Product(Aggregate):
         self.price = price
         self.status = "draft"
         self.on_hand = 0
-        self.reserved = 0
+        self.reserved: dict[UUID, int] = {}
+
+    @property
+    def reserved_total(self) -> int:
+        return sum(self.reserved.values())
+
+    @property
+    def available(self) -> int:
+        return self.on_hand - self.reserved_total
+
+    # Catalog
+
+    def change_details(
+        self,
+        *,
+        title: str | None = None,
+        description: str | None = None,
+        category: str | None = None,
+    ) -> None:
+        new = (
+            _checked_title(title) if title is not None else self.title,
+            description if description is not None else self.description,
+            category if category is not None else self.category,
+        )
+        if new != (self.title, self.description, self.category):
+            self._details_changed(title=new[0], description=new[1], category=new[2])
+
+    @event(DetailsChanged)
+    def _details_changed(self, title: str, description: str, category: str) -> None:
+        self.title, self.description, self.category = title, description, category
+
+    def change_price(self, price: int) -> None:
+        if _checked_price(price) != self.price:
+            self._price_changed(price=price)
+
+    @event(PriceChanged)
+    def _price_changed(self, price: int) -> None:
+        self.price = price
+
+    def publish(self) -> None:
+        if self.status != "draft":
+            raise InvalidTransitionError("product", self.status, "publish")
+        self._published()
+
+    @event(Published)
+    def _published(self) -> None:
+        self.status = "published"
+
+    def archive(self) -> None:
+        if self.status == "archived":
+            raise InvalidTransitionError("product", self.status, "archive")
+        self._archived()
+
+    @event(Archived)
+    def _archived(self) -> None:
+        self.status = "archived"
+
+    # Inventory
 
     def adjust_stock(self, delta: int, reason: str = "") -> None:
         """Receive (delta > 0) or write off (delta < 0) stock; never below what is reserved."""
         if delta == 0:
             raise InvalidValueError("delta must not be zero")
-        if self.on_hand + delta < self.reserved:
+        if self.on_hand + delta < self.reserved_total:
             raise InsufficientStockError(self.on_hand, delta)
         self._stock_adjusted(delta=delta, reason=reason)
 
     @event(StockAdjusted)
     def _stock_adjusted(self, delta: int, reason: str) -> None:
         self.on_hand += delta
+
+    def reserve(self, order_id: UUID, quantity: int) -> None:
+        if self.status != "published":
+            raise NotPurchasableError(self.id, self.status)
+        if quantity <= 0:
+            raise InvalidValueError("quantity must be positive")
+        if order_id in self.reserved:
+            raise InvalidTransitionError("reservation", "existing", "reserve again")
+        if quantity > self.available:
+            raise InsufficientStockError(self.available, -quantity)
+        self._stock_reserved(order_id=order_id, quantity=quantity)
+
+    @event(StockReserved)
+    def _stock_reserved(self, order_id: UUID, quantity: int) -> None:
+        self.reserved[order_id] = quantity
+
+    def release(self, order_id: UUID) -> None:
+        """Give an order's reservation back (a no-op if it holds none)."""
+        if order_id in self.reserved:
+            self._stock_released(order_id=order_id, quantity=self.reserved[order_id])
+
+    @event(StockReleased)
+    def _stock_released(self, order_id: UUID, quantity: int) -> None:
+        del self.reserved[order_id]
+
+    def commit(self, order_id: UUID) -> None:
+        """The order shipped: its reserved units leave the shelf."""
+        if order_id not in self.reserved:
+            raise InvalidTransitionError("reservation", "missing", "commit")
+        self._stock_committed(order_id=order_id, quantity=self.reserved[order_id])
+
+    @event(StockCommitted)
+    def _stock_committed(self, order_id: UUID, quantity: int) -> None:
+        del self.reserved[order_id]
+        self.on_hand -= quantity

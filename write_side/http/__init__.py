@@ -1,0 +1,1 @@
+"""The command API's HTTP edge: request models, error mapping, routes."""

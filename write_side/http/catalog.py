@@ -1,0 +1,74 @@
+"""Catalog and inventory routes: admin only."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from fastapi import APIRouter, Response
+
+from contracts.problems import problem_responses
+from write_side.http.auth import Admin
+from write_side.http.deps import Context, ShopDep, run
+from write_side.http.models import Accepted, AdjustStock, ChangeProduct, CreateProduct
+
+router = APIRouter(tags=["catalog"])
+CHANGE_ERRORS = problem_responses(400, 401, 403, 404, 409, 412, 422, 503)
+
+
+@router.post(
+    "/products", status_code=201, responses=problem_responses(400, 401, 403, 409, 422, 503)
+)
+def create_product(
+    body: CreateProduct, _: Admin, shop: ShopDep, ctx: Context, response: Response
+) -> Accepted:
+    accepted = run(shop, ctx, response, lambda: shop.create_product(**body.model_dump(), ctx=ctx))
+    response.headers["Location"] = f"/products/{accepted.id}"
+    return accepted
+
+
+@router.patch("/products/{product_id}", responses=CHANGE_ERRORS)
+def change_product(
+    product_id: UUID,
+    body: ChangeProduct,
+    _: Admin,
+    shop: ShopDep,
+    ctx: Context,
+    response: Response,
+) -> Accepted:
+    return run(
+        shop,
+        ctx,
+        response,
+        lambda: shop.change_product(product_id, **body.model_dump(exclude_unset=True), ctx=ctx),
+    )
+
+
+@router.post("/products/{product_id}/publish", responses=CHANGE_ERRORS)
+def publish_product(
+    product_id: UUID, _: Admin, shop: ShopDep, ctx: Context, response: Response
+) -> Accepted:
+    return run(shop, ctx, response, lambda: shop.publish_product(product_id, ctx=ctx))
+
+
+@router.post("/products/{product_id}/archive", responses=CHANGE_ERRORS)
+def archive_product(
+    product_id: UUID, _: Admin, shop: ShopDep, ctx: Context, response: Response
+) -> Accepted:
+    return run(shop, ctx, response, lambda: shop.archive_product(product_id, ctx=ctx))
+
+
+@router.post("/products/{product_id}/stock", responses=CHANGE_ERRORS)
+def adjust_stock(
+    product_id: UUID,
+    body: AdjustStock,
+    _: Admin,
+    shop: ShopDep,
+    ctx: Context,
+    response: Response,
+) -> Accepted:
+    return run(
+        shop,
+        ctx,
+        response,
+        lambda: shop.adjust_stock(product_id, delta=body.delta, reason=body.reason, ctx=ctx),
+    )

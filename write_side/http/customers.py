@@ -1,0 +1,71 @@
+"""Customer routes: register, log in, change profile."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.security import OAuth2PasswordRequestForm
+
+from contracts.problems import ProblemError, problem_responses
+from write_side.application import InvalidCredentialsError
+from write_side.http.auth import Authenticated
+from write_side.http.deps import Context, ShopDep, owned_or_404, run
+from write_side.http.models import Accepted, AccessToken, ChangeCustomer, RegisterCustomer
+from write_side.security import issue_access_token
+
+router = APIRouter(tags=["customers"])
+
+
+@router.post("/customers", status_code=201, responses=problem_responses(400, 409, 422, 503))
+def register_customer(
+    body: RegisterCustomer, shop: ShopDep, ctx: Context, response: Response
+) -> Accepted:
+    accepted = run(
+        shop,
+        ctx,
+        response,
+        lambda: shop.register_customer(
+            email=body.email, name=body.name, password=body.password, ctx=ctx
+        ),
+    )
+    response.headers["Location"] = f"/customers/{accepted.id}"
+    return accepted
+
+
+@router.post("/auth/token", responses=problem_responses(400, 401, 422, 503))
+def issue_token(
+    form: Annotated[OAuth2PasswordRequestForm, Depends()], shop: ShopDep, request: Request
+) -> AccessToken:
+    try:
+        customer = shop.authenticate(email=form.username, password=form.password)
+    except InvalidCredentialsError as error:
+        raise ProblemError(
+            401,
+            "INVALID_CREDENTIALS",
+            "Unknown email or wrong password",
+            headers={"WWW-Authenticate": "Bearer"},
+        ) from error
+    issued = issue_access_token(request.app.state.tokens, customer.id, customer.role)
+    return AccessToken(access_token=issued.access_token, expires_in=issued.expires_in)
+
+
+@router.patch(
+    "/customers/{customer_id}", responses=problem_responses(400, 401, 404, 409, 412, 422, 503)
+)
+def change_customer(
+    customer_id: UUID,
+    body: ChangeCustomer,
+    principal: Authenticated,
+    shop: ShopDep,
+    ctx: Context,
+    response: Response,
+) -> Accepted:
+    owned_or_404(principal.may_act_for(customer_id))
+    return run(
+        shop,
+        ctx,
+        response,
+        lambda: shop.change_customer(customer_id, name=body.name, email=body.email, ctx=ctx),
+    )

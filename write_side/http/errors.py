@@ -1,0 +1,73 @@
+"""Domain and application errors → HTTP problems: the only place they meet."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from contracts.problems import ProblemError
+from write_side.application import (
+    ConcurrencyConflictError,
+    InvalidCredentialsError,
+    NotFoundError,
+    OutOfStockError,
+    PaymentDeclinedError,
+    PaymentGatewayFailedError,
+    PaymentPendingError,
+    PreconditionFailedError,
+)
+from write_side.domain.errors import (
+    EmailTakenError,
+    InsufficientStockError,
+    InvalidTransitionError,
+    InvalidValueError,
+    SkuTakenError,
+)
+from write_side.idempotency import IdempotencyKeyReusedError
+
+#: error → (status, code, title)
+ERROR_STATUS: dict[type[Exception], tuple[int, str, str]] = {
+    NotFoundError: (404, "NOT_FOUND", "No such resource"),
+    EmailTakenError: (409, "EMAIL_TAKEN", "That email is already registered"),
+    SkuTakenError: (409, "SKU_TAKEN", "That sku already exists"),
+    InsufficientStockError: (409, "INSUFFICIENT_STOCK", "Not enough stock on hand"),
+    OutOfStockError: (409, "OUT_OF_STOCK", "Not enough stock for some lines; nothing reserved"),
+    InvalidTransitionError: (409, "INVALID_TRANSITION", "Not allowed in the current state"),
+    ConcurrencyConflictError: (
+        409,
+        "CONCURRENT_MODIFICATION",
+        "Another request changed this resource first; retry",
+    ),
+    InvalidValueError: (422, "INVALID_VALUE", "The request breaks a domain rule"),
+    InvalidCredentialsError: (401, "INVALID_CREDENTIALS", "Unknown email or wrong password"),
+    PreconditionFailedError: (412, "PRECONDITION_FAILED", "If-Match names a stale version"),
+    IdempotencyKeyReusedError: (
+        422,
+        "IDEMPOTENCY_KEY_REUSED",
+        "This Idempotency-Key was used for another request",
+    ),
+    PaymentDeclinedError: (402, "PAYMENT_DECLINED", "The payment was declined"),
+    PaymentPendingError: (
+        503,
+        "PAYMENT_PENDING",
+        "The gateway did not answer; pay again to learn the outcome",
+    ),
+    PaymentGatewayFailedError: (502, "PAYMENT_GATEWAY_ERROR", "The payment gateway failed"),
+}
+
+HANDLED: tuple[type[Exception], ...] = tuple(ERROR_STATUS)
+
+
+def _extra(error: Exception) -> dict[str, Any]:
+    if isinstance(error, PreconditionFailedError):
+        return {"current_version": error.current}
+    if isinstance(error, OutOfStockError):
+        return {"lines": error.lines}
+    if isinstance(error, InvalidTransitionError):
+        return {"state": error.state}
+    return {}
+
+
+def problem_for(error: Exception) -> ProblemError:
+    status, code, title = next(v for k, v in ERROR_STATUS.items() if isinstance(error, k))
+    headers = {"Retry-After": "1"} if status == 503 else None
+    return ProblemError(status, code, title, str(error), headers, **_extra(error))

@@ -1,0 +1,83 @@
+"""Request and response bodies; every limit here is in the OpenAPI schema."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from write_side.domain.order import MAX_LINES, MAX_QUANTITY
+
+MAX_MONEY = 10**12
+MAX_STOCK_DELTA = 10**9
+
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+Email = Annotated[str, Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")]
+Password = Annotated[str, Field(min_length=8, max_length=128)]
+Title = Annotated[str, Field(min_length=1, max_length=200)]
+Description = Annotated[str, Field(max_length=5000)]
+Category = Annotated[str, Field(max_length=100)]
+Price = Annotated[int, Field(strict=True, ge=0, le=MAX_MONEY)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class RegisterCustomer(Strict):
+    email: Email
+    name: Name
+    password: Password
+
+
+class ChangeCustomer(Strict):
+    name: Name | None = None
+    email: Email | None = None
+
+
+class AccessToken(BaseModel):
+    access_token: str
+    token_type: str = "bearer"  # noqa: S105 - the OAuth2 token type, not a secret
+    expires_in: int
+
+
+class CreateProduct(Strict):
+    sku: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
+    title: Title
+    description: Description = ""
+    category: Category = ""
+    price: Price
+
+
+class ChangeProduct(Strict):
+    title: Title | None = None
+    description: Description | None = None
+    category: Category | None = None
+    price: Price | None = None
+
+
+class AdjustStock(Strict):
+    delta: Annotated[int, Field(strict=True, ge=-MAX_STOCK_DELTA, le=MAX_STOCK_DELTA)]
+    reason: Annotated[str, Field(max_length=200)] = ""
+
+
+class OrderLineRequest(Strict):
+    product_id: UUID
+    quantity: Annotated[int, Field(strict=True, ge=1, le=MAX_QUANTITY)]
+
+
+class PlaceOrder(Strict):
+    lines: Annotated[list[OrderLineRequest], Field(min_length=1, max_length=MAX_LINES)]
+
+
+class PayOrder(Strict):
+    payment_token: Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class Accepted(BaseModel):
+    """Every successful command: the aggregate, its new version and the consistency token."""
+
+    id: UUID
+    version: int
+    consistency_token: str

@@ -1,0 +1,65 @@
+"""Order routes: customers place, pay and cancel their own orders; admins ship."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from fastapi import APIRouter, Response
+
+from contracts.problems import problem_responses
+from write_side.application import LineRequest, NotFoundError, Shop
+from write_side.http.auth import Admin, Authenticated, Principal
+from write_side.http.deps import Context, ShopDep, owned_or_404, run
+from write_side.http.models import Accepted, PayOrder, PlaceOrder
+
+router = APIRouter(tags=["orders"])
+ORDER_ERRORS = (400, 401, 404, 409, 412, 422, 503)
+
+
+def _own_order(shop: Shop, principal: Principal, order_id: UUID) -> None:
+    try:
+        owner = shop.get_order(order_id).customer_id
+    except NotFoundError:
+        owned_or_404(False)
+        return
+    owned_or_404(principal.may_act_for(owner))
+
+
+@router.post("/orders", status_code=201, responses=problem_responses(400, 401, 409, 422, 503))
+def place_order(
+    body: PlaceOrder, principal: Authenticated, shop: ShopDep, ctx: Context, response: Response
+) -> Accepted:
+    lines = [LineRequest(line.product_id, line.quantity) for line in body.lines]
+    accepted = run(shop, ctx, response, lambda: shop.place_order(principal.id, lines, ctx=ctx))
+    response.headers["Location"] = f"/orders/{accepted.id}"
+    return accepted
+
+
+@router.post("/orders/{order_id}/pay", responses=problem_responses(*ORDER_ERRORS, 402, 502))
+def pay_order(
+    order_id: UUID,
+    body: PayOrder,
+    principal: Authenticated,
+    shop: ShopDep,
+    ctx: Context,
+    response: Response,
+) -> Accepted:
+    _own_order(shop, principal, order_id)
+    return run(
+        shop, ctx, response, lambda: shop.pay_order(order_id, token=body.payment_token, ctx=ctx)
+    )
+
+
+@router.post("/orders/{order_id}/ship", responses=problem_responses(*ORDER_ERRORS, 403))
+def ship_order(
+    order_id: UUID, _: Admin, shop: ShopDep, ctx: Context, response: Response
+) -> Accepted:
+    return run(shop, ctx, response, lambda: shop.ship_order(order_id, ctx=ctx))
+
+
+@router.post("/orders/{order_id}/cancel", responses=problem_responses(*ORDER_ERRORS, 502))
+def cancel_order(
+    order_id: UUID, principal: Authenticated, shop: ShopDep, ctx: Context, response: Response
+) -> Accepted:
+    _own_order(shop, principal, order_id)
+    return run(shop, ctx, response, lambda: shop.cancel_order(order_id, ctx=ctx))
