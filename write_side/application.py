@@ -157,6 +157,8 @@ class Shop(Application[UUID]):
         self.topic_prefix = topic_prefix
         self.passwords: PasswordHasher = passwords or Argon2Passwords()
         self.gateway: PaymentGateway = gateway or FakePaymentGateway()
+        #: Commands re-run after losing a race (read by benchmarks and operators).
+        self.contention_retries = 0
         super().__init__(env)
 
     def construct_mapper(self) -> Mapper[UUID]:
@@ -461,6 +463,7 @@ class Shop(Application[UUID]):
             except ConcurrencyConflictError:
                 if attempt == MAX_ATTEMPTS - 1:
                     raise
+                self.contention_retries += 1
                 time.sleep(random.uniform(0, 0.002 * (attempt + 1)))  # jitter apart
         raise AssertionError("unreachable")
 

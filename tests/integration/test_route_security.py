@@ -1,0 +1,124 @@
+"""Every protected command route refuses missing and bad tokens; OpenAPI documents it all.
+
+Routes come from the app's own OpenAPI document, so a new route is covered the day it
+is added (and must be placed in one of the sets below).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from typing import Any
+from uuid import uuid4
+
+import jwt
+import pytest
+
+from contracts.auth import DEV_SECRET, TokenSettings
+from tests.support.stack import PASSWORD, Servers, Stack, login, running_stack
+from write_side.application import Shop
+from write_side.command_api import create_command_app
+
+OPENAPI: dict[str, Any] = create_command_app(Shop(), TokenSettings(DEV_SECRET)).openapi()
+OPERATIONS = [
+    (method.upper(), path, operation)
+    for path, item in OPENAPI["paths"].items()
+    for method, operation in item.items()
+]
+PROTECTED = [(m, p) for m, p, op in OPERATIONS if op.get("security")]
+ADMIN_ONLY = {
+    ("POST", "/products"),
+    ("PATCH", "/products/{product_id}"),
+    ("POST", "/products/{product_id}/publish"),
+    ("POST", "/products/{product_id}/archive"),
+    ("POST", "/products/{product_id}/stock"),
+    ("POST", "/orders/{order_id}/ship"),
+}
+FOR_CUSTOMERS = {
+    ("PATCH", "/customers/{customer_id}"),
+    ("POST", "/orders"),
+    ("POST", "/orders/{order_id}/pay"),
+    ("POST", "/orders/{order_id}/cancel"),
+}
+
+
+def token(**overrides: object) -> str:
+    now = int(time.time())
+    claims = {
+        "sub": str(uuid4()),
+        "role": "admin",
+        "iat": now,
+        "exp": now + 60,
+        "iss": "eventshop",
+        "aud": "eventshop-api",
+        **overrides,
+    }
+    return jwt.encode(claims, DEV_SECRET, algorithm="HS256")
+
+
+BAD = {
+    "missing": None,
+    "expired": token(exp=int(time.time()) - 1),
+    "alg none": jwt.encode({"sub": str(uuid4()), "role": "admin"}, None, algorithm="none"),
+    "tampered": token()[:-3] + "AAA",
+    "not a jwt": "abc.def.ghi",
+}
+
+
+def concrete(path: str) -> str:
+    return re.sub(r"\{[a-z_]+\}", str(uuid4()), path)
+
+
+@pytest.fixture(scope="module")
+def stack(servers: Servers) -> Iterator[Stack]:
+    with running_stack(servers) as stack:
+        yield stack
+
+
+def test_the_protected_routes_are_exactly_the_admin_and_customer_ones() -> None:
+    assert set(PROTECTED) == ADMIN_ONLY | FOR_CUSTOMERS
+
+
+@pytest.mark.parametrize(("method", "path"), PROTECTED, ids=" ".join)
+@pytest.mark.parametrize("kind", list(BAD))
+def test_every_protected_route_is_401_without_a_valid_token(
+    stack: Stack, method: str, path: str, kind: str
+) -> None:
+    headers = {} if BAD[kind] is None else {"Authorization": f"Bearer {BAD[kind]}"}
+    response = stack.commands.request(method, concrete(path), json={}, headers=headers)
+    assert response.status_code == 401, response.text
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+@pytest.mark.parametrize(("method", "path"), sorted(ADMIN_ONLY), ids=" ".join)
+def test_admin_routes_are_403_for_customers(stack: Stack, method: str, path: str) -> None:
+    email = f"s-{uuid4().hex[:8]}@example.com"
+    stack.commands.post("/customers", json={"email": email, "name": "S", "password": PASSWORD})
+    response = stack.commands.request(
+        method,
+        concrete(path),
+        json={},
+        headers={"Authorization": f"Bearer {login(stack.commands, email)}"},
+    )
+    assert response.status_code == 403, response.text
+
+
+@pytest.mark.parametrize(("method", "path", "operation"), OPERATIONS, ids=lambda x: str(x)[:40])
+def test_openapi_documents_the_statuses_a_route_can_return(
+    method: str, path: str, operation: dict[str, Any]
+) -> None:
+    documented = {int(code) for code in operation["responses"]}
+    has_path_params = "{" in path
+    expected = set()
+    if path != "/healthz":
+        expected.add(503)
+    if "requestBody" in operation or has_path_params:
+        expected |= {400, 422}
+    if (method, path) in PROTECTED:
+        expected.add(401)
+    if (method, path) in ADMIN_ONLY:
+        expected.add(403)
+    if has_path_params:
+        expected |= {404, 409, 412}
+    assert expected <= documented, f"undocumented: {sorted(expected - documented)}"
