@@ -62,6 +62,23 @@ def admin_create(
         raise typer.Exit(1)
 
 
+payments_app = typer.Typer(help="Payments.", no_args_is_help=True)
+app.add_typer(payments_app, name="payments")
+
+
+@payments_app.command("sweep")
+def payments_sweep(
+    once: Annotated[bool, typer.Option(help="Sweep once and exit")] = False,
+) -> None:
+    """Settle payments left started by a gateway timeout or a crash nobody retried."""
+    settings = _settings()
+    sweeper = wiring.payment_sweeper(settings)
+    if once:
+        typer.echo(json.dumps(sweeper.sweep_once()))
+        return
+    sweeper.run(_stop_on_signals())
+
+
 @app.command()
 def migrate() -> None:
     """Create or update the event-store and read-model schemas and the query role."""
@@ -147,6 +164,7 @@ def run() -> None:
         supervisor.add("query-api", "serve", "query")
         supervisor.add("relay", "relay")
         supervisor.add("projector", "project")
+        supervisor.add("payment-sweeper", "payments", "sweep")
         _banner(settings, embedded_pg=postgres is not None, embedded_kafka=kafka is not None)
         typer.echo(admin)
         supervisor.run(stop)

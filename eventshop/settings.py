@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     argon2_memory_kib: int = Field(default=65536, ge=8)
     argon2_parallelism: int = Field(default=4, ge=1)
 
+    #: A payment still ``started`` this long after its attempt is settled by the sweeper.
+    payment_settle_after_seconds: float = Field(default=30.0, ge=0)
+
     #: ``eventshop run`` creates this admin (or prints generated credentials).
     admin_email: str | None = None
     admin_password: SecretStr | None = None

@@ -18,6 +18,7 @@ from write_side.bootstrap import build_shop
 from write_side.command_api import create_command_app
 from write_side.domain.errors import EmailTakenError
 from write_side.migrations import migrate_event_store
+from write_side.payment_sweeper import PaymentSweeper
 from write_side.relay import KafkaRelay
 from write_side.security import HashCost
 
@@ -89,6 +90,12 @@ def shop(settings: Settings, pool_size: int = 4) -> Shop:
 
 def command_app(settings: Settings) -> FastAPI:
     return create_command_app(shop(settings), tokens(settings))
+
+
+def payment_sweeper(settings: Settings) -> PaymentSweeper:
+    return PaymentSweeper(
+        shop(settings, pool_size=1), settle_after_seconds=settings.payment_settle_after_seconds
+    )
 
 
 def create_admin(settings: Settings, email: str, password: str) -> bool:

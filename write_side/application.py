@@ -401,22 +401,46 @@ class Shop(Application[UUID]):
             raise InvalidTransitionError("order", order.status, "pay")
         payment = self._start_payment(order, token)
         if payment.status == "started":
-            try:
-                result = self.gateway.capture(
-                    key=payment.gateway_key, amount=payment.amount, token=payment.token
-                )
-            except GatewayTimeoutError as error:
-                raise PaymentPendingError(str(error)) from error
-            except GatewayError as error:
-                payment.fail(str(error))
-                self._save(payment, subject=payment)
-                raise PaymentGatewayFailedError(str(error)) from error
-            if result.outcome == "declined":
-                payment.decline(result.reason)
-                self._save(payment, subject=payment)
-                raise PaymentDeclinedError(result.reason)
-            payment.capture()
+            self._capture(payment)
         return self._finish_payment(order, payment, ctx)
+
+    def settle_payment(self, payment_id: UUID) -> str:
+        """Settle a payment left ``started`` (a timeout or crash nobody retried).
+
+        Asks the gateway again with the same key and records what it says: the order
+        becomes paid, or the capture is refunded if the order was cancelled meanwhile.
+        Returns the payment's status afterwards (still ``started`` if the gateway is
+        silent again).
+        """
+        payment = self._get(Payment, payment_id)
+        if payment.status != "started":
+            return str(payment.status)
+        try:
+            self._capture(payment)
+            self._finish_payment(self._get(Order, payment.order_id), payment, NO_CONTEXT)
+        except (PaymentPendingError, PaymentDeclinedError, PaymentGatewayFailedError):
+            pass
+        except InvalidTransitionError:
+            pass  # the order was cancelled: _finish_payment refunded the capture
+        return str(self._get(Payment, payment_id).status)
+
+    def _capture(self, payment: Payment) -> None:
+        """Ask the gateway to capture; a decline or gateway error is recorded, then raised."""
+        try:
+            result = self.gateway.capture(
+                key=payment.gateway_key, amount=payment.amount, token=payment.token
+            )
+        except GatewayTimeoutError as error:
+            raise PaymentPendingError(str(error)) from error
+        except GatewayError as error:
+            payment.fail(str(error))
+            self._save(payment, subject=payment)
+            raise PaymentGatewayFailedError(str(error)) from error
+        if result.outcome == "declined":
+            payment.decline(result.reason)
+            self._save(payment, subject=payment)
+            raise PaymentDeclinedError(result.reason)
+        payment.capture()
 
     def _finish_payment(self, order: Order, payment: Payment, ctx: CommandContext) -> CommandResult:
         """Record the capture on both aggregates; if the order was cancelled meanwhile, refund."""

@@ -13,6 +13,8 @@ from fastapi.testclient import TestClient
 
 from tests.support.stack import PASSWORD, Servers, Stack, login, running_stack
 from write_side.application import Shop
+from write_side.domain.payment import Payment
+from write_side.payment_sweeper import PaymentSweeper
 from write_side.payments import FakePaymentGateway
 
 
@@ -218,3 +220,38 @@ def test_request_bodies_over_a_mebibyte_are_413_chunked_or_not(stack: Stack) -> 
     )
     assert chunked.status_code == 413
     assert chunked.headers["content-type"] == "application/problem+json"
+
+
+def test_the_sweeper_settles_a_timed_out_payment_nobody_retried(stack: Stack) -> None:
+    sweeper = PaymentSweeper(shop_of(stack), settle_after_seconds=0)
+    customer = a_customer(stack)
+    order_id = place(customer, (a_product(stack, stock=1, price=900), 1)).json()["id"]
+    assert (
+        customer.post(f"/orders/{order_id}/pay", json={"payment_token": "tok_timeout"}).status_code
+        == 503
+    )
+    sweeper.sweep_once()
+    order = shop_of(stack).get_order(UUID(order_id))
+    assert (order.status, order.paid_amount) == ("paid", 900)
+    assert UUID(str(shop_of(stack).get_payment(order.payment_id).id)) not in sweeper.pending  # type: ignore[arg-type]
+
+
+def test_the_sweeper_refunds_a_capture_whose_order_was_cancelled(stack: Stack) -> None:
+    sweeper = PaymentSweeper(shop_of(stack), settle_after_seconds=0)
+    customer = a_customer(stack)
+    order_id = place(customer, (a_product(stack, stock=1, price=300), 1)).json()["id"]
+    customer.post(f"/orders/{order_id}/pay", json={"payment_token": "tok_timeout"})
+    assert customer.post(f"/orders/{order_id}/cancel").status_code == 200
+    sweeper.sweep_once()
+    payment = shop_of(stack).get_payment(Payment.create_id(UUID(order_id)))
+    assert payment.status == "refunded"
+    assert gateway_of(stack).refunded[payment.gateway_key] == 300
+
+
+def test_the_sweeper_leaves_young_attempts_alone(stack: Stack) -> None:
+    sweeper = PaymentSweeper(shop_of(stack), settle_after_seconds=3600)
+    customer = a_customer(stack)
+    order_id = place(customer, (a_product(stack, stock=1), 1)).json()["id"]
+    customer.post(f"/orders/{order_id}/pay", json={"payment_token": "tok_timeout"})
+    assert sweeper.sweep_once() == {}
+    assert shop_of(stack).get_order(UUID(order_id)).status == "placed"
