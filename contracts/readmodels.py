@@ -7,8 +7,9 @@ positions when a client sends a consistency token. Names are persisted (position
 from __future__ import annotations
 
 SOURCES: dict[str, tuple[str, ...]] = {
-    "customers": ("customers",),
+    "customers": ("customers", "orders"),
     "products": ("catalog",),
+    "orders": ("orders", "customers", "catalog"),
 }
 
 POSITIONS_TABLE = "projection_positions"

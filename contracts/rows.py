@@ -39,3 +39,38 @@ class ProductView(BaseModel):
 class ProductPage(BaseModel):
     items: list[ProductView]
     next_cursor: str | None
+
+
+class OrderCustomer(BaseModel):
+    """``name`` and ``email`` are null until the customer's events reach the orders view."""
+
+    id: UUID
+    name: str | None
+    email: str | None
+
+
+class OrderLineView(BaseModel):
+    product_id: UUID
+    sku: str
+    title: str
+    quantity: int
+    unit_price: int
+    line_total: int
+
+
+class OrderView(BaseModel):
+    id: UUID
+    status: str
+    customer: OrderCustomer
+    lines: list[OrderLineView]
+    total: int
+    payment_status: str
+    placed_at: datetime
+    paid_at: datetime | None
+    shipped_at: datetime | None
+    cancelled_at: datetime | None
+
+
+class OrderPage(BaseModel):
+    items: list[OrderView]
+    next_cursor: str | None

@@ -112,6 +112,7 @@ def create_admin(settings: Settings, email: str, password: str) -> bool:
 def query_app(settings: Settings) -> FastAPI:
     return build_query_app(
         read_database_url=read_database_url(settings),
+        tokens=tokens(settings),
         schema=settings.read_schema,
         topic_prefix=settings.topic_prefix,
         consistency_wait_seconds=settings.consistency_wait_seconds,

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from projections.customers import CUSTOMERS
+from projections.orders import ORDERS
 from projections.products import PRODUCTS
 from projections.projection import Projection
 
-PROJECTIONS: dict[str, Projection] = {p.name: p for p in (CUSTOMERS, PRODUCTS)}
+PROJECTIONS: dict[str, Projection] = {p.name: p for p in (CUSTOMERS, PRODUCTS, ORDERS)}

@@ -25,9 +25,6 @@ _TABLES = [
         email text NOT NULL,
         name text NOT NULL,
         role text NOT NULL,
-        order_count int NOT NULL DEFAULT 0,
-        lifetime_value bigint NOT NULL DEFAULT 0,
-        last_order_at timestamptz,
         version int NOT NULL,
         registered_at timestamptz NOT NULL,
         updated_at timestamptz NOT NULL)""",
@@ -45,6 +42,52 @@ _TABLES = [
         version int NOT NULL,
         created_at timestamptz NOT NULL,
         updated_at timestamptz NOT NULL)""",
+    # Order statistics per customer, kept apart from the profile: order events and
+    # customer events arrive on different topics, in any relative order.
+    """CREATE TABLE IF NOT EXISTS {schema}.customer_orders (
+        order_id uuid PRIMARY KEY,
+        customer_id uuid NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS {schema}.customer_order_stats (
+        customer_id uuid PRIMARY KEY,
+        order_count int NOT NULL DEFAULT 0,
+        lifetime_value bigint NOT NULL DEFAULT 0,
+        last_order_at timestamptz)""",
+    """CREATE TABLE IF NOT EXISTS {schema}.orders (
+        id uuid PRIMARY KEY,
+        customer_id uuid NOT NULL,
+        status text NOT NULL,
+        total bigint NOT NULL,
+        payment_status text NOT NULL,
+        paid_amount bigint NOT NULL DEFAULT 0,
+        refunded bigint NOT NULL DEFAULT 0,
+        placed_at timestamptz NOT NULL,
+        paid_at timestamptz,
+        shipped_at timestamptz,
+        cancelled_at timestamptz,
+        version int NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS orders_by_customer ON {schema}.orders"
+    " (customer_id, placed_at DESC, id DESC)",
+    "CREATE INDEX IF NOT EXISTS orders_by_time ON {schema}.orders (placed_at DESC, id DESC)",
+    """CREATE TABLE IF NOT EXISTS {schema}.order_lines (
+        order_id uuid NOT NULL,
+        position int NOT NULL,
+        product_id uuid NOT NULL,
+        sku text NOT NULL,
+        title text NOT NULL,
+        quantity int NOT NULL,
+        unit_price bigint NOT NULL,
+        PRIMARY KEY (order_id, position))""",
+    # What the orders view shows of customers and products now (a rename reaches old orders).
+    """CREATE TABLE IF NOT EXISTS {schema}.order_customers (
+        customer_id uuid PRIMARY KEY,
+        name text NOT NULL,
+        email text NOT NULL,
+        version int NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS {schema}.order_products (
+        product_id uuid PRIMARY KEY,
+        sku text NOT NULL,
+        title text NOT NULL,
+        version int NOT NULL)""",
     # Append upgrades below, each idempotent, so old installations catch up.
     "ALTER TABLE {schema}.{positions} ADD COLUMN IF NOT EXISTS relay_epoch int NOT NULL DEFAULT 0",
     "ALTER TABLE {schema}.{positions} ADD COLUMN IF NOT EXISTS rewinds bigint NOT NULL DEFAULT 0",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from psycopg_pool import ConnectionPool
 
+from contracts.auth import TokenSettings
 from read_side.query_api import create_query_app
 
 
@@ -12,6 +13,7 @@ def build_query_app(
     *,
     read_database_url: str,
     schema: str,
+    tokens: TokenSettings,
     topic_prefix: str = "",
     consistency_wait_seconds: float = 2.0,
     pool_size: int = 8,
@@ -26,6 +28,7 @@ def build_query_app(
     )
     return create_query_app(
         pool=pool,
+        tokens=tokens,
         schema=schema,
         topic_prefix=topic_prefix,
         consistency_wait_seconds=consistency_wait_seconds,

@@ -21,8 +21,10 @@ def get_customer(conn: Connection[Any], schema: str, customer_id: UUID) -> Custo
     with conn.cursor(row_factory=dict_row) as cur:
         row = cur.execute(
             sql.SQL(
-                "SELECT id, email, name, role, order_count, lifetime_value, last_order_at"
-                " FROM {}.customers WHERE id = %s"
+                "SELECT c.id, c.email, c.name, c.role, coalesce(s.order_count, 0) AS order_count,"
+                " coalesce(s.lifetime_value, 0) AS lifetime_value, s.last_order_at"
+                " FROM {0}.customers c"
+                " LEFT JOIN {0}.customer_order_stats s ON s.customer_id = c.id WHERE c.id = %s"
             ).format(sql.Identifier(schema)),
             (customer_id,),
         ).fetchone()
@@ -35,11 +37,17 @@ _PRODUCT_COLUMNS = (
 )
 
 
-def get_product(conn: Connection[Any], schema: str, product_id: UUID) -> ProductView | None:
+def _visible(include_unpublished: bool) -> sql.Composable:
+    return sql.SQL("TRUE" if include_unpublished else "status = 'published'")
+
+
+def get_product(
+    conn: Connection[Any], schema: str, product_id: UUID, *, include_unpublished: bool = False
+) -> ProductView | None:
     with conn.cursor(row_factory=dict_row) as cur:
         row = cur.execute(
-            sql.SQL("SELECT " + _PRODUCT_COLUMNS + " FROM {}.products WHERE id = %s").format(
-                sql.Identifier(schema)
+            sql.SQL("SELECT " + _PRODUCT_COLUMNS + " FROM {}.products WHERE id = %s AND {}").format(
+                sql.Identifier(schema), _visible(include_unpublished)
             ),
             (product_id,),
         ).fetchone()
@@ -47,11 +55,18 @@ def get_product(conn: Connection[Any], schema: str, product_id: UUID) -> Product
 
 
 def list_products(
-    conn: Connection[Any], schema: str, *, limit: int, cursor: str | None = None
+    conn: Connection[Any],
+    schema: str,
+    *,
+    limit: int,
+    cursor: str | None = None,
+    include_unpublished: bool = False,
 ) -> ProductPage:
     """Products in a stable order (sku, id); ``cursor`` continues after the last one seen."""
     after = _decode_cursor(cursor) if cursor else None
-    where = sql.SQL("WHERE (sku, id) > (%s, %s)") if after else sql.SQL("")
+    where = sql.SQL("WHERE {} AND (sku, id) > (%s, %s)" if after else "WHERE {}").format(
+        _visible(include_unpublished)
+    )
     with conn.cursor(row_factory=dict_row) as cur:
         rows = cur.execute(
             sql.SQL(

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from enum import StrEnum
+from typing import Annotated, Any, TypeVar
 from uuid import UUID
 
 import psycopg
@@ -13,13 +14,23 @@ from prometheus_client import make_asgi_app
 from psycopg import Connection
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from contracts.auth import TokenSettings
 from contracts.consistency import InvalidConsistencyTokenError, decode_token
 from contracts.problems import ProblemError, install_problem_handlers, problem_responses
-from contracts.rows import CustomerView, ProductPage, ProductView
-from read_side import queries
+from contracts.rows import CustomerView, OrderPage, OrderView, ProductPage, ProductView
+from read_side import order_queries, queries
+from read_side.auth import AdminCaller, Caller, Viewer, may_see
 from read_side.consistency import ConsistencyTimeoutError, pending_marks, wait_for_marks
 
 CONSISTENCY_HEADER = "X-Consistency-Token"
+P = TypeVar("P")
+
+
+class OrderStatus(StrEnum):
+    placed = "placed"
+    paid = "paid"
+    shipped = "shipped"
+    cancelled = "cancelled"
 
 
 class QueryContext:
@@ -32,11 +43,6 @@ class QueryContext:
         self.wait_seconds = wait_seconds
 
 
-def _context(request: Request) -> QueryContext:
-    ctx: QueryContext = request.app.state.query
-    return ctx
-
-
 def _consistent_connection(projection: str) -> Any:
     """A dependency: a read connection, after the read model reflects the client's token."""
 
@@ -44,7 +50,7 @@ def _consistent_connection(projection: str) -> Any:
         request: Request,
         token: Annotated[str | None, Header(alias=CONSISTENCY_HEADER, max_length=4096)] = None,
     ) -> Iterator[Connection[Any]]:
-        ctx = _context(request)
+        ctx: QueryContext = request.app.state.query
         with ctx.pool.connection() as conn:
             if token:
                 _wait(conn, ctx, projection, token)
@@ -58,12 +64,11 @@ def _wait(conn: Connection[Any], ctx: QueryContext, projection: str, token: str)
         marks = decode_token(token)
     except InvalidConsistencyTokenError as error:
         raise ProblemError(400, "INVALID_CONSISTENCY_TOKEN", str(error)) from error
-
-    def check() -> list[Any]:
-        return pending_marks(conn, ctx.schema, projection, marks, ctx.topic_prefix)
-
     try:
-        wait_for_marks(check, ctx.wait_seconds)
+        wait_for_marks(
+            lambda: pending_marks(conn, ctx.schema, projection, marks, ctx.topic_prefix),
+            ctx.wait_seconds,
+        )
     except ConsistencyTimeoutError:
         raise ProblemError(
             503,
@@ -73,14 +78,29 @@ def _wait(conn: Connection[Any], ctx: QueryContext, projection: str, token: str)
         ) from None
 
 
+def page_or_422(run: Callable[[], P]) -> P:
+    try:
+        return run()
+    except queries.InvalidCursorError as error:
+        raise ProblemError(422, "INVALID_CURSOR", str(error)) from error
+
+
+def _not_found(kind: str, key: object) -> ProblemError:
+    return ProblemError(404, "NOT_FOUND", "No such resource", detail=f"{kind} {key} not found")
+
+
 CustomersConn = Annotated[Connection[Any], Depends(_consistent_connection("customers"))]
 ProductsConn = Annotated[Connection[Any], Depends(_consistent_connection("products"))]
+OrdersConn = Annotated[Connection[Any], Depends(_consistent_connection("orders"))]
+Limit = Annotated[int, Query(ge=1, le=100)]
+Cursor = Annotated[str | None, Query(max_length=512)]
 
 
 def create_query_app(
     *,
     pool: ConnectionPool[Any],
     schema: str,
+    tokens: TokenSettings,
     topic_prefix: str = "",
     consistency_wait_seconds: float = 2.0,
 ) -> FastAPI:
@@ -92,33 +112,82 @@ def create_query_app(
 
     app = FastAPI(title="eventshop query API", version="1", lifespan=lifespan)
     app.state.query = QueryContext(pool, schema, topic_prefix, consistency_wait_seconds)
+    app.state.tokens = tokens
     install_problem_handlers(app, unavailable=(psycopg.OperationalError, PoolTimeout))
     app.mount("/metrics", make_asgi_app())
-    errors = problem_responses(400, 404, 422, 503)
+    errors = problem_responses(400, 401, 404, 422, 503)
+
+    @app.get("/customers/me", responses=errors)
+    def get_me(caller: Caller, conn: CustomersConn) -> CustomerView:
+        return get_customer(caller.sub, caller, conn)
 
     @app.get("/customers/{customer_id}", responses=errors)
-    def get_customer(customer_id: UUID, conn: CustomersConn) -> CustomerView:
+    def get_customer(customer_id: UUID, caller: Caller, conn: CustomersConn) -> CustomerView:
         found = queries.get_customer(conn, schema, customer_id)
-        if found is None:
-            raise ProblemError(404, "NOT_FOUND", f"customer {customer_id} not found")
+        if found is None or not may_see(caller, customer_id):
+            raise _not_found("customer", customer_id)
         return found
+
+    @app.get("/customers/{customer_id}/orders", responses=errors)
+    def customer_orders(
+        customer_id: UUID,
+        caller: Caller,
+        conn: OrdersConn,
+        limit: Limit = 20,
+        cursor: Cursor = None,
+    ) -> OrderPage:
+        if not may_see(caller, customer_id):
+            raise _not_found("customer", customer_id)
+        return page_or_422(
+            lambda: order_queries.list_orders(
+                conn, schema, limit=limit, cursor=cursor, customer_id=customer_id
+            )
+        )
+
+    @app.get("/orders/{order_id}", responses=errors)
+    def get_order(order_id: UUID, caller: Caller, conn: OrdersConn) -> OrderView:
+        found = order_queries.get_order(conn, schema, order_id)
+        if found is None or not may_see(caller, found.customer.id):
+            raise _not_found("order", order_id)
+        return found
+
+    @app.get("/orders", responses=problem_responses(400, 401, 403, 422, 503))
+    def list_orders(
+        _: AdminCaller,
+        conn: OrdersConn,
+        limit: Limit = 20,
+        cursor: Cursor = None,
+        status: OrderStatus | None = None,
+        customer_id: UUID | None = None,
+    ) -> OrderPage:
+        return page_or_422(
+            lambda: order_queries.list_orders(
+                conn,
+                schema,
+                limit=limit,
+                cursor=cursor,
+                customer_id=customer_id,
+                status=status.value if status else None,
+            )
+        )
 
     @app.get("/products", responses=errors)
     def list_products(
-        conn: ProductsConn,
-        limit: Annotated[int, Query(ge=1, le=100)] = 20,
-        cursor: Annotated[str | None, Query(max_length=512)] = None,
+        viewer: Viewer, conn: ProductsConn, limit: Limit = 20, cursor: Cursor = None
     ) -> ProductPage:
-        try:
-            return queries.list_products(conn, schema, limit=limit, cursor=cursor)
-        except queries.InvalidCursorError as error:
-            raise ProblemError(422, "INVALID_CURSOR", str(error)) from error
+        everything = viewer is not None and viewer.role == "admin"
+        return page_or_422(
+            lambda: queries.list_products(
+                conn, schema, limit=limit, cursor=cursor, include_unpublished=everything
+            )
+        )
 
     @app.get("/products/{product_id}", responses=errors)
-    def get_product(product_id: UUID, conn: ProductsConn) -> ProductView:
-        found = queries.get_product(conn, schema, product_id)
+    def get_product(product_id: UUID, viewer: Viewer, conn: ProductsConn) -> ProductView:
+        everything = viewer is not None and viewer.role == "admin"
+        found = queries.get_product(conn, schema, product_id, include_unpublished=everything)
         if found is None:
-            raise ProblemError(404, "NOT_FOUND", f"product {product_id} not found")
+            raise _not_found("product", product_id)
         return found
 
     @app.get("/healthz")
@@ -130,7 +199,7 @@ def create_query_app(
         try:
             with pool.connection(timeout=2) as conn:
                 conn.execute("SELECT 1")
-        except Exception as error:
+        except (psycopg.Error, PoolTimeout) as error:
             raise ProblemError(503, "NOT_READY", "read database unavailable") from error
         return {"status": "ready"}
 

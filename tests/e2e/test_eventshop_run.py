@@ -49,21 +49,25 @@ def exercise_and_stop(env: dict[str, str]) -> None:
     try:
         eventually(lambda: ready(f"http://127.0.0.1:{command}/readyz"), timeout=60)
         eventually(lambda: ready(f"http://127.0.0.1:{query}/readyz"), timeout=60)
+        email, password = f"run-{uuid4().hex[:6]}@example.com", "correct-horse-battery"
         created = httpx2.post(
             f"http://127.0.0.1:{command}/customers",
-            json={
-                "email": f"run-{uuid4().hex[:6]}@example.com",
-                "name": "Runner",
-                "password": "correct-horse-battery",
-            },
+            json={"email": email, "name": "Runner", "password": password},
         )
         assert created.status_code == 201, created.text
-        url = f"http://127.0.0.1:{query}/customers/{created.json()['id']}"
+        login = httpx2.post(
+            f"http://127.0.0.1:{command}/auth/token",
+            data={"username": email, "password": password},
+        )
+        bearer = {"Authorization": f"Bearer {login.json()['access_token']}"}
+        url = f"http://127.0.0.1:{query}/customers/me"
 
         def read() -> httpx2.Response | None:
             # Right after start the projector may still be joining its consumer group:
             # the query then answers 503 + Retry-After, as designed; a client retries.
-            response = httpx2.get(url, headers={TOKEN: created.headers[TOKEN]}, timeout=10)
+            response = httpx2.get(
+                url, headers={TOKEN: created.headers[TOKEN], **bearer}, timeout=10
+            )
             assert response.status_code in (200, 503), response.text
             return response if response.status_code == 200 else None
 

@@ -174,7 +174,7 @@ def test_renames_reach_the_customers_read_model(stack: Stack) -> None:
     stack.start_projectors("customers")
     customer_id, _ = register(stack)
     renamed = stack.admin.patch(f"/customers/{customer_id}", json={"name": "Renamed"})
-    read = stack.queries.get(
+    read = stack.admin_queries.get(
         f"/customers/{customer_id}",
         headers={"X-Consistency-Token": renamed.headers["X-Consistency-Token"]},
     )

@@ -104,7 +104,7 @@ def test_unknown_ids_are_404(stack: Stack) -> None:
     assert_problem(
         stack.admin.post(f"/products/{missing}/stock", json={"delta": 1}), 404, "NOT_FOUND"
     )
-    assert_problem(stack.queries.get(f"/customers/{missing}"), 404, "NOT_FOUND")
+    assert_problem(stack.admin_queries.get(f"/customers/{missing}"), 404, "NOT_FOUND")
     assert_problem(stack.queries.get(f"/products/{missing}"), 404, "NOT_FOUND")
     assert_problem(stack.commands.get("/nowhere"), 404, "NOT_FOUND")
 

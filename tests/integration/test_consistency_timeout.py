@@ -23,7 +23,7 @@ def test_a_query_the_read_model_cannot_answer_yet_is_503_with_retry_after(
         )
         token = created.headers["X-Consistency-Token"]
         started = time.monotonic()
-        response = stack.queries.get(
+        response = stack.admin_queries.get(
             f"/customers/{created.json()['id']}", headers={"X-Consistency-Token": token}
         )
         assert time.monotonic() - started >= 0.3
@@ -32,4 +32,4 @@ def test_a_query_the_read_model_cannot_answer_yet_is_503_with_retry_after(
         assert response.headers["content-type"] == "application/problem+json"
         assert response.json()["code"] == "CONSISTENCY_TIMEOUT"
         # Without a token the same query answers at once, from what the model holds.
-        assert stack.queries.get(f"/customers/{created.json()['id']}").status_code == 404
+        assert stack.admin_queries.get(f"/customers/{created.json()['id']}").status_code == 404

@@ -72,6 +72,17 @@ def eventually(check: Callable[[], T], timeout: float = 30.0, interval: float = 
 PASSWORD = "correct-horse-battery"
 
 
+class WithHeaders:
+    """A client that sends some headers on every request (a bearer token, say)."""
+
+    def __init__(self, client: TestClient, headers: dict[str, str]) -> None:
+        self.client = client
+        self.headers = headers
+
+    def get(self, url: str, *, headers: dict[str, str] | None = None, **kwargs: Any) -> Any:
+        return self.client.get(url, headers={**self.headers, **(headers or {})}, **kwargs)
+
+
 @dataclass
 class Stack:
     settings: Settings
@@ -79,6 +90,8 @@ class Stack:
     queries: TestClient
     #: The command API as an admin (products, stock); ``commands`` is anonymous.
     admin: TestClient
+    #: The query API as that admin; ``queries`` is anonymous.
+    admin_queries: WithHeaders
     stop: threading.Event = field(default_factory=threading.Event)
     relay: KafkaRelay | None = None
     projectors: list[KafkaProjector] = field(default_factory=list)
@@ -153,8 +166,9 @@ def running_stack(servers: Servers, **overrides: Any) -> Iterator[Stack]:
         TestClient(command_app) as admin,
         TestClient(wiring.query_app(settings)) as queries,
     ):
-        admin.headers["Authorization"] = f"Bearer {admin_token(settings, commands)}"
-        stack = Stack(settings, commands, queries, admin)
+        bearer = {"Authorization": f"Bearer {admin_token(settings, commands)}"}
+        admin.headers.update(bearer)
+        stack = Stack(settings, commands, queries, admin, WithHeaders(queries, bearer))
         try:
             yield stack
         finally:

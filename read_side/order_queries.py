@@ -1,0 +1,117 @@
+"""Order queries: one order with its lines, and pages of orders, newest first."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from psycopg import Connection, sql
+from psycopg.rows import dict_row
+
+from contracts.rows import OrderCustomer, OrderLineView, OrderPage, OrderView
+from read_side.queries import InvalidCursorError
+
+_ORDER = """
+SELECT o.id, o.status, o.customer_id, c.name, c.email, o.total, o.payment_status,
+       o.placed_at, o.paid_at, o.shipped_at, o.cancelled_at
+FROM {schema}.orders o LEFT JOIN {schema}.order_customers c ON c.customer_id = o.customer_id
+"""
+_LINES = """
+SELECT l.order_id, l.product_id, coalesce(p.sku, l.sku) AS sku,
+       coalesce(p.title, l.title) AS title, l.quantity, l.unit_price
+FROM {schema}.order_lines l LEFT JOIN {schema}.order_products p ON p.product_id = l.product_id
+WHERE l.order_id = ANY(%s) ORDER BY l.order_id, l.position
+"""
+
+
+def get_order(conn: Connection[Any], schema: str, order_id: UUID) -> OrderView | None:
+    orders = _fetch(conn, schema, sql.SQL("WHERE o.id = %s"), [order_id], limit=1)
+    return orders[0] if orders else None
+
+
+def list_orders(
+    conn: Connection[Any],
+    schema: str,
+    *,
+    limit: int,
+    cursor: str | None = None,
+    customer_id: UUID | None = None,
+    status: str | None = None,
+) -> OrderPage:
+    """Newest first, (placed_at, id) descending; filters combine with AND."""
+    conditions: list[sql.Composable] = []
+    params: list[Any] = []
+    if customer_id is not None:
+        conditions.append(sql.SQL("o.customer_id = %s"))
+        params.append(customer_id)
+    if status is not None:
+        conditions.append(sql.SQL("o.status = %s"))
+        params.append(status)
+    if cursor:
+        conditions.append(sql.SQL("(o.placed_at, o.id) < (%s, %s)"))
+        params.extend(_decode(cursor))
+    where = sql.SQL("WHERE ") + sql.SQL(" AND ").join(conditions) if conditions else sql.SQL("")
+    rows = _fetch(conn, schema, where, params, limit=limit + 1)
+    items = rows[:limit]
+    more = len(rows) > limit
+    return OrderPage(
+        items=items, next_cursor=_encode(items[-1].placed_at, items[-1].id) if more else None
+    )
+
+
+def _fetch(
+    conn: Connection[Any], schema: str, where: sql.Composable, params: list[Any], *, limit: int
+) -> list[OrderView]:
+    ident = sql.Identifier(schema)
+    with conn.cursor(row_factory=dict_row) as cur:
+        orders = cur.execute(
+            sql.SQL(_ORDER).format(schema=ident)
+            + where
+            + sql.SQL(" ORDER BY o.placed_at DESC, o.id DESC LIMIT %s"),
+            (*params, limit),
+        ).fetchall()
+        lines = cur.execute(
+            sql.SQL(_LINES).format(schema=ident), ([o["id"] for o in orders],)
+        ).fetchall()
+    by_order: dict[UUID, list[OrderLineView]] = {}
+    for line in lines:
+        by_order.setdefault(line["order_id"], []).append(
+            OrderLineView(
+                product_id=line["product_id"],
+                sku=line["sku"],
+                title=line["title"],
+                quantity=line["quantity"],
+                unit_price=line["unit_price"],
+                line_total=line["quantity"] * line["unit_price"],
+            )
+        )
+    return [
+        OrderView(
+            id=o["id"],
+            status=o["status"],
+            customer=OrderCustomer(id=o["customer_id"], name=o["name"], email=o["email"]),
+            lines=by_order.get(o["id"], []),
+            total=o["total"],
+            payment_status=o["payment_status"],
+            placed_at=o["placed_at"],
+            paid_at=o["paid_at"],
+            shipped_at=o["shipped_at"],
+            cancelled_at=o["cancelled_at"],
+        )
+        for o in orders
+    ]
+
+
+def _encode(placed_at: datetime, order_id: UUID) -> str:
+    return base64.urlsafe_b64encode(f"{placed_at.isoformat()}|{order_id}".encode()).decode()
+
+
+def _decode(cursor: str) -> tuple[datetime, UUID]:
+    try:
+        placed_at, _, raw_id = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
+        return datetime.fromisoformat(placed_at), UUID(raw_id)
+    except (binascii.Error, UnicodeError, ValueError) as error:
+        raise InvalidCursorError("invalid cursor") from error
