@@ -13,3 +13,6 @@ SOURCES: dict[str, tuple[str, ...]] = {
 }
 
 POSITIONS_TABLE = "projection_positions"
+#: Events waiting behind a version gap; a token is not reflected while one at or below
+#: its mark is parked here.
+PARKED_TABLE = "projection_parked"

@@ -1,11 +1,19 @@
 """Apply a batch of records to a read model: rows and positions in one transaction.
 
-Positions are tracked per (projection, topic, partition) with the event store's
-``notification_id``. The relay publishes in notification order and keys by aggregate,
-so within a partition ids only grow: a record at or below the position is a duplicate
-(a relay retry, a republish, a redelivery after a crash) and is dropped and counted.
-Rows and position commit together, so a crash can never apply an event twice; Kafka
-offsets are committed only after this transaction (see :mod:`projections.consumer`).
+Positions are tracked per (projection, topic, partition): the highest event-store
+``notification_id`` processed there, which consistency tokens are checked against (an
+event parked behind a gap is not yet reflected: see ``read_side.consistency``).
+Duplicates (a relay retry, a republish, a redelivery after a crash) are recognised by
+aggregate version, below, and dropped and counted. Rows, versions and position commit
+together, so a crash can never apply an event twice; Kafka offsets are committed only
+after this transaction (see :mod:`projections.consumer`).
+
+Per-aggregate order. Each projection also tracks the last version it applied of every
+aggregate it has seen. An event at or below it is a duplicate; one more than one above
+it is parked (kept in ``projection_parked``, in the same transaction) and applied as
+soon as the missing versions arrive: a gap is never skipped. Published aggregates have
+contiguous versions (internal events belong to other aggregates), so every version
+eventually arrives; events a projection has no handler for still advance the version.
 
 Broker data loss. Dedupe by position is sound only while a partition is read in
 notification order. When the broker loses its data, the relay republishes the whole log
@@ -30,20 +38,11 @@ from psycopg import sql
 from contracts.envelope import Envelope
 from contracts.readmodels import POSITIONS_TABLE
 from contracts.upcasting import UndecodableEventError, UnknownEventTypeError, decode
+from projections.applier_types import Incoming
 from projections.projection import Projection
+from projections.versions import AggregateVersions
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Incoming:
-    """One Kafka record, as much of it as a projection needs."""
-
-    topic: str
-    partition: int
-    offset: int
-    headers: list[tuple[str, bytes]]
-    value: bytes | None
 
 
 @dataclass(frozen=True)
@@ -58,6 +57,7 @@ class BatchOutcome:
     applied: int = 0
     duplicates: int = 0
     skipped: int = 0
+    parked: int = 0
     dead_letters: list[DeadLetter] = field(default_factory=list)
     #: Partitions to reread from their beginning: a newer relay epoch appeared.
     rewind: set[tuple[str, int]] = field(default_factory=set)
@@ -72,12 +72,14 @@ class _Position:
     skipped: int = 0
     dead_lettered: int = 0
     rewinds: int = 0
+    parked: int = 0
 
 
 class Applier:
     def __init__(self, projection: Projection, schema: str) -> None:
         self.projection = projection
         self.schema = schema
+        self._versions: AggregateVersions
         table = sql.Identifier(schema, POSITIONS_TABLE)
         self._ensure = sql.SQL(
             "INSERT INTO {} (projection, topic, partition) VALUES (%s, %s, %s)"
@@ -91,7 +93,7 @@ class Applier:
             "UPDATE {} SET notification_id = %s, applied = applied + %s,"
             " duplicates = duplicates + %s, skipped = skipped + %s,"
             " dead_lettered = dead_lettered + %s, relay_epoch = %s, rewinds = rewinds + %s,"
-            " updated_at = now()"
+            " parked = parked + %s, updated_at = now()"
             " WHERE projection = %s AND topic = %s AND partition = %s"
         ).format(table)
 
@@ -104,6 +106,7 @@ class Applier:
             # Lock positions in one global order, so two consumers never deadlock.
             keys = sorted({(r.topic, r.partition) for r in records})
             positions = {key: self._lock_position(cur, *key) for key in keys}
+            self._versions = AggregateVersions(cur, self.schema, self.projection.name)
             for record in records:
                 position = positions[(record.topic, record.partition)]
                 self._apply_one(conn, cur, record, position, outcome)
@@ -118,6 +121,7 @@ class Applier:
                         p.dead_lettered,
                         p.relay_epoch,
                         p.rewinds,
+                        p.parked,
                         self.projection.name,
                         topic,
                         partition,
@@ -159,13 +163,38 @@ class Applier:
             position.rewinds += 1
             outcome.rewind.add(key)
             return
-        if envelope.relay_epoch < position.relay_epoch or (
-            envelope.notification_id <= position.notification_id
-        ):
+        if envelope.relay_epoch < position.relay_epoch:
+            outcome.duplicates += 1  # the newer epoch carries this event again
+            position.duplicates += 1
+            return
+        position.notification_id = max(position.notification_id, envelope.notification_id)
+        versions = self._versions
+        last = versions.last(envelope.aggregate_id)
+        if envelope.aggregate_version <= last:
             outcome.duplicates += 1
             position.duplicates += 1
             return
-        position.notification_id = envelope.notification_id
+        if envelope.aggregate_version > last + 1:
+            versions.park(envelope, record)
+            outcome.parked += 1
+            position.parked += 1
+            return
+        self._handle(conn, cur, envelope, record, position=position, outcome=outcome)
+        for parked, parked_record in versions.unpark_after(envelope):
+            self._handle(conn, cur, parked, parked_record, position=position, outcome=outcome)
+
+    def _handle(
+        self,
+        conn: psycopg.Connection[Any],
+        cur: psycopg.Cursor[Any],
+        envelope: Envelope,
+        record: Incoming,
+        *,
+        position: _Position,
+        outcome: BatchOutcome,
+    ) -> None:
+        """Apply one in-order event (or skip it, or dead-letter it); its version is then done."""
+        self._versions.advance(envelope.aggregate_id, envelope.aggregate_version)
         handler = self.projection.handler_for(envelope.event_type)
         if handler is None:
             outcome.skipped += 1

@@ -18,7 +18,8 @@ from kafka.errors import KafkaError, TopicAlreadyExistsError
 from kafka.structs import OffsetAndMetadata
 
 from contracts.topics import PARTITIONS, dead_letter_topic, topic_name
-from projections.applier import Applier, BatchOutcome, DeadLetter, Incoming
+from projections.applier import Applier, BatchOutcome, DeadLetter
+from projections.applier_types import Incoming
 from projections.faults import crash_point
 from projections.projection import Projection
 

@@ -88,9 +88,28 @@ _TABLES = [
         sku text NOT NULL,
         title text NOT NULL,
         version int NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS {schema}.projection_aggregates (
+        projection text NOT NULL,
+        aggregate_id uuid NOT NULL,
+        version int NOT NULL,
+        PRIMARY KEY (projection, aggregate_id))""",
+    """CREATE TABLE IF NOT EXISTS {schema}.projection_parked (
+        projection text NOT NULL,
+        aggregate_id uuid NOT NULL,
+        version int NOT NULL,
+        notification_id bigint NOT NULL,
+        event_type text NOT NULL,
+        schema_version int NOT NULL,
+        payload bytea NOT NULL,
+        topic text NOT NULL,
+        partition int NOT NULL,
+        kafka_offset bigint NOT NULL,
+        parked_at timestamptz NOT NULL,
+        PRIMARY KEY (projection, aggregate_id, version))""",
     # Append upgrades below, each idempotent, so old installations catch up.
     "ALTER TABLE {schema}.{positions} ADD COLUMN IF NOT EXISTS relay_epoch int NOT NULL DEFAULT 0",
     "ALTER TABLE {schema}.{positions} ADD COLUMN IF NOT EXISTS rewinds bigint NOT NULL DEFAULT 0",
+    "ALTER TABLE {schema}.{positions} ADD COLUMN IF NOT EXISTS parked bigint NOT NULL DEFAULT 0",
 ]
 
 

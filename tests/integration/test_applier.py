@@ -9,12 +9,15 @@ from uuid import UUID, uuid4
 import psycopg
 import pytest
 
+from contracts.consistency import PartitionMark
 from contracts.envelope import Envelope
 from contracts.events import ContractEvent, ProductCreated, StockAdjusted
 from contracts.upcasting import encode
 from eventshop import wiring
-from projections.applier import Applier, Incoming
+from projections.applier import Applier
+from projections.applier_types import Incoming
 from projections.products import PRODUCTS
+from read_side.consistency import pending_marks
 from tests.support.stack import Servers, isolated_settings
 
 TOPIC = "t.shop.catalog"
@@ -101,21 +104,34 @@ def test_poison_records_are_dead_lettered_and_later_ones_applied(
     db: tuple[psycopg.Connection, str],
 ) -> None:
     conn, schema = db
-    applier, log = Applier(PRODUCTS, schema), a_log((5,))
-    good = [log.record(0, 0), log.record(1, 3)]
+    applier, log = Applier(PRODUCTS, schema), a_log((5, 7))
     garbage_headers = Incoming(TOPIC, 0, 1, [("notification_id", b"x")], b"{}")
-    bad_payload = log.record(1, 2)
-    bad_payload = Incoming(
-        TOPIC,
-        0,
-        2,
-        [(k, v if k != "notification_id" else b"2") for k, v in bad_payload.headers],
-        b'{"delta": "many"}',
-    )
-    outcome = applier.apply(conn, [good[0], garbage_headers, bad_payload, good[1]])
-    assert outcome.applied == 2
+    corrupted = log.record(1, 2)  # the +5 adjustment, its payload mangled on the way
+    corrupted = Incoming(TOPIC, 0, 2, corrupted.headers, b'{"delta": "many"}')
+    outcome = applier.apply(conn, [log.record(0, 0), garbage_headers, corrupted, log.record(2, 3)])
+    assert outcome.applied == 2  # created, and +7: the projector kept going
     assert [type(d.error).__name__ for d in outcome.dead_letters] == [
         "UndecodableEventError",
         "UndecodableEventError",
     ]
-    assert on_hand(conn, schema, log.product_id) == 5
+    assert on_hand(conn, schema, log.product_id) == 7
+
+
+def test_a_version_gap_parks_until_it_fills(db: tuple[psycopg.Connection, str]) -> None:
+    conn, schema = db
+    applier, log = Applier(PRODUCTS, schema), a_log((5, 7, -2))
+    # Version 2 is missing from this delivery: versions 3 and 4 wait for it.
+    early = applier.apply(conn, [log.record(0, 0), log.record(2, 1), log.record(3, 2)])
+    assert (early.applied, early.parked) == (1, 2)
+    assert on_hand(conn, schema, log.product_id) == 0
+    # The position passed version 4's id, yet a token for it must keep waiting.
+    mark = PartitionMark(TOPIC, 0, log.events[3][0])
+    assert pending_marks(conn, schema, "products", [mark], topic_prefix="t.") == [mark]
+    late = applier.apply(conn, [log.record(1, 0, epoch=1)])  # the gap fills (a republish)
+    assert late.rewind  # first a newer epoch rewinds; reading from the start fills the gap
+    filled = applier.apply(conn, [log.record(i, i, epoch=1) for i in range(4)])
+    assert filled.applied == 3  # version 2, then the parked 3 and 4, in order
+    assert on_hand(conn, schema, log.product_id) == 10
+    assert pending_marks(conn, schema, "products", [mark], topic_prefix="t.") == []
+    again = applier.apply(conn, [log.record(2, 1, epoch=1)])
+    assert (again.applied, again.duplicates) == (0, 1)

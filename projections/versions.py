@@ -1,0 +1,107 @@
+"""Per-aggregate versions a projection has applied, and events parked behind a gap."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from psycopg import Cursor, sql
+
+from contracts.envelope import Envelope
+from contracts.readmodels import PARKED_TABLE
+from projections.applier_types import Incoming
+
+VERSIONS_TABLE = "projection_aggregates"
+
+
+class AggregateVersions:
+    """Reads and writes through one transaction's cursor; caches what it has read."""
+
+    def __init__(self, cur: Cursor[Any], schema: str, projection: str) -> None:
+        self.cur = cur
+        self.projection = projection
+        self.versions = sql.Identifier(schema, VERSIONS_TABLE)
+        self.parked = sql.Identifier(schema, PARKED_TABLE)
+        self._known: dict[UUID, int] = {}
+        row = cur.execute(
+            sql.SQL("SELECT EXISTS (SELECT 1 FROM {} WHERE projection = %s)").format(self.parked),
+            (projection,),
+        ).fetchone()
+        self._any_parked = bool(row and row[0])
+
+    def last(self, aggregate_id: UUID) -> int:
+        if aggregate_id not in self._known:
+            row = self.cur.execute(
+                sql.SQL(
+                    "SELECT version FROM {} WHERE projection = %s AND aggregate_id = %s"
+                ).format(self.versions),
+                (self.projection, aggregate_id),
+            ).fetchone()
+            self._known[aggregate_id] = int(row[0]) if row else 0
+        return self._known[aggregate_id]
+
+    def advance(self, aggregate_id: UUID, version: int) -> None:
+        self.cur.execute(
+            sql.SQL(
+                "INSERT INTO {} (projection, aggregate_id, version) VALUES (%s, %s, %s)"
+                " ON CONFLICT (projection, aggregate_id) DO UPDATE SET version = EXCLUDED.version"
+            ).format(self.versions),
+            (self.projection, aggregate_id, version),
+        )
+        self._known[aggregate_id] = version
+
+    def park(self, envelope: Envelope, record: Incoming) -> None:
+        self.cur.execute(
+            sql.SQL(
+                "INSERT INTO {} (projection, aggregate_id, version, notification_id, event_type,"
+                " schema_version, payload, topic, partition, kafka_offset, parked_at)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING"
+            ).format(self.parked),
+            (
+                self.projection,
+                envelope.aggregate_id,
+                envelope.aggregate_version,
+                envelope.notification_id,
+                envelope.event_type,
+                envelope.schema_version,
+                envelope.payload,
+                record.topic,
+                record.partition,
+                record.offset,
+                datetime.now(UTC),
+            ),
+        )
+        self._any_parked = True
+
+    def unpark_after(self, envelope: Envelope) -> Iterator[tuple[Envelope, Incoming]]:
+        """The parked events that now follow ``envelope`` without a gap, in order."""
+        if not self._any_parked:
+            return
+        version = envelope.aggregate_version
+        while True:
+            row = self.cur.execute(
+                sql.SQL(
+                    "DELETE FROM {} WHERE projection = %s AND aggregate_id = %s AND version = %s"
+                    " RETURNING notification_id, event_type, schema_version, payload, topic,"
+                    " partition, kafka_offset"
+                ).format(self.parked),
+                (self.projection, envelope.aggregate_id, version + 1),
+            ).fetchone()
+            if row is None:
+                return
+            version += 1
+            parked = Envelope(
+                notification_id=row[0],
+                aggregate_id=envelope.aggregate_id,
+                aggregate_version=version,
+                event_type=row[1],
+                schema_version=row[2],
+                payload=bytes(row[3]),
+                relay_epoch=envelope.relay_epoch,
+            )
+            yield (
+                parked,
+                Incoming(row[4], row[5], row[6], parked.headers(datetime.now(UTC)), parked.payload),
+            )
