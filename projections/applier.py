@@ -52,6 +52,26 @@ class DeadLetter:
     error: BaseException
 
 
+#: Errors about the event itself: retrying cannot help, so dead-letter at once.
+DETERMINISTIC_ERRORS = (
+    UndecodableEventError,
+    UnknownEventTypeError,
+    psycopg.DataError,
+    psycopg.IntegrityError,
+    ValueError,
+    TypeError,
+    KeyError,
+)
+
+
+class HandlerFailedError(Exception):
+    """A handler failed for a reason that may pass: the batch rolls back and is retried."""
+
+    def __init__(self, record: Incoming, error: BaseException) -> None:
+        super().__init__(f"{record.topic}:{record.partition}@{record.offset}: {error!r}")
+        self.record = record
+
+
 @dataclass
 class BatchOutcome:
     applied: int = 0
@@ -76,9 +96,13 @@ class _Position:
 
 
 class Applier:
-    def __init__(self, projection: Projection, schema: str) -> None:
+    def __init__(self, projection: Projection, schema: str, max_attempts: int = 3) -> None:
         self.projection = projection
         self.schema = schema
+        #: A handler failure that is not about the event's content is retried (the batch
+        #: rolls back and is redelivered) this many times before the record is dead-lettered.
+        self.max_attempts = max_attempts
+        self._attempts: dict[tuple[str, int, int], int] = {}
         self._versions: AggregateVersions
         table = sql.Identifier(schema, POSITIONS_TABLE)
         self._ensure = sql.SQL(
@@ -204,25 +228,37 @@ class Applier:
             event = decode(envelope.event_type, envelope.schema_version, envelope.payload)
             with conn.transaction():  # a savepoint: a failing handler undoes only itself
                 handler(cur, self.schema, envelope, event)
-        except (
-            UndecodableEventError,
-            UnknownEventTypeError,
-            psycopg.DataError,
-            psycopg.IntegrityError,
-            ValueError,
-            TypeError,
-            KeyError,
-        ) as error:
-            log.warning(
-                "%s: dead-lettering %s@%s:%s: %s",
-                self.projection.name,
-                envelope.event_type,
-                record.topic,
-                record.offset,
-                error,
-            )
-            outcome.dead_letters.append(DeadLetter(record, envelope.notification_id, error))
-            position.dead_lettered += 1
+        except psycopg.OperationalError:
+            raise  # the connection, not the event: the whole batch is retried
+        except DETERMINISTIC_ERRORS as error:
+            self._dead_letter(record, envelope, error, position, outcome)
+            return
+        except Exception as error:
+            key = (record.topic, record.partition, record.offset)
+            self._attempts[key] = self._attempts.get(key, 0) + 1
+            if self._attempts[key] < self.max_attempts:
+                raise HandlerFailedError(record, error) from error
+            del self._attempts[key]
+            self._dead_letter(record, envelope, error, position, outcome)
             return
         outcome.applied += 1
         position.applied += 1
+
+    def _dead_letter(
+        self,
+        record: Incoming,
+        envelope: Envelope,
+        error: BaseException,
+        position: _Position,
+        outcome: BatchOutcome,
+    ) -> None:
+        log.warning(
+            "%s: dead-lettering %s@%s:%s: %s",
+            self.projection.name,
+            envelope.event_type,
+            record.topic,
+            record.offset,
+            error,
+        )
+        outcome.dead_letters.append(DeadLetter(record, envelope.notification_id, error))
+        position.dead_lettered += 1

@@ -18,7 +18,7 @@ from kafka.errors import KafkaError, TopicAlreadyExistsError
 from kafka.structs import OffsetAndMetadata
 
 from contracts.topics import PARTITIONS, dead_letter_topic, topic_name
-from projections.applier import Applier, BatchOutcome, DeadLetter
+from projections.applier import Applier, BatchOutcome, DeadLetter, HandlerFailedError
 from projections.applier_types import Incoming
 from projections.faults import crash_point
 from projections.projection import Projection
@@ -71,7 +71,7 @@ class KafkaProjector:
                 with psycopg.connect(self.database_url) as conn:
                     self._consume(consumer, conn, stop)
                 backoff = 0.2
-            except (KafkaError, psycopg.Error, OSError) as error:
+            except (KafkaError, psycopg.Error, OSError, HandlerFailedError) as error:
                 log.warning(
                     "projector %s: %s: %s; retrying in %.1fs",
                     self.projection.name,
@@ -79,6 +79,10 @@ class KafkaProjector:
                     error,
                     backoff,
                 )
+                stop.wait(backoff)
+                backoff = min(backoff * 2, 5.0)
+            except Exception:  # a projector must not die silently: log, back off, go on
+                log.exception("projector %s: unexpected failure", self.projection.name)
                 stop.wait(backoff)
                 backoff = min(backoff * 2, 5.0)
             finally:
@@ -103,7 +107,14 @@ class KafkaProjector:
             ]
             if not records:
                 continue
-            outcome = self.applier.apply(conn, records, before_commit=self._dead_letter_all)
+            try:
+                outcome = self.applier.apply(conn, records, before_commit=self._dead_letter_all)
+            except HandlerFailedError as error:
+                # Nothing was committed: read the same records again after a pause.
+                log.warning("projector %s: %s; retrying", self.projection.name, error)
+                self._seek_back(consumer, records)
+                stop.wait(0.1)
+                continue
             self._count(outcome)
             crash_point("projector.after_db_commit")
             consumer.commit(self._offsets_to_commit(records, outcome))
@@ -114,6 +125,15 @@ class KafkaProjector:
                     sorted(outcome.rewind),
                 )
                 consumer.seek_to_beginning(*(TopicPartition(t, p) for t, p in outcome.rewind))
+
+    @staticmethod
+    def _seek_back(consumer: KafkaConsumer, records: list[Incoming]) -> None:
+        first: dict[TopicPartition, int] = {}
+        for record in records:
+            tp = TopicPartition(record.topic, record.partition)
+            first[tp] = min(first.get(tp, record.offset), record.offset)
+        for tp, offset in first.items():
+            consumer.seek(tp, offset)
 
     @staticmethod
     def _offsets_to_commit(

@@ -1,0 +1,108 @@
+"""Poison messages on the real broker go to ``<topic>.dlt``; the projector keeps going (§4.9)."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+from typing import Any
+from uuid import uuid4
+
+from kafka import KafkaProducer
+from psycopg import Cursor
+
+from contracts.envelope import Envelope
+from contracts.events import ProductCreated
+from contracts.topics import dead_letter_topic, topic_name
+from contracts.upcasting import encode
+from projections.consumer import KafkaProjector
+from projections.products import PRODUCTS, on_created
+from projections.projection import Projection
+from tests.support.stack import Servers, eventually, running_stack
+from tests.support.topics import read_all
+
+TOKEN = "X-Consistency-Token"
+
+
+def flaky_on_created(cur: Cursor[Any], schema: str, env: Envelope, e: ProductCreated) -> None:
+    if e.sku == "BOOM":
+        raise RuntimeError("the handler has a bug")
+    on_created(cur, schema, env, e)
+
+
+def test_poison_records_are_dead_lettered_and_later_events_applied(servers: Servers) -> None:
+    with running_stack(servers) as stack:
+        stack.start_relay()
+        projection = Projection("products", {**PRODUCTS.handlers, ProductCreated: flaky_on_created})
+        projector = KafkaProjector(
+            projection=projection,
+            database_url=servers.database_url,
+            schema=stack.settings.read_schema,
+            bootstrap_servers=servers.kafka_bootstrap_servers,
+            topic_prefix=stack.settings.topic_prefix,
+            group_prefix=stack.settings.consumer_group_prefix,
+            session_timeout_ms=2000,
+        )
+        stop = threading.Event()
+        thread = threading.Thread(target=projector.run, args=(stop,), daemon=True)
+        thread.start()
+        try:
+            topic = topic_name("catalog", stack.settings.topic_prefix)
+            producer = KafkaProducer(bootstrap_servers=servers.kafka_bootstrap_servers)
+
+            def publish(event_type: str, payload: bytes, nid: int) -> None:
+                envelope = Envelope(nid, uuid4(), 1, event_type, 1, payload)
+                producer.send(
+                    topic,
+                    key=str(envelope.aggregate_id).encode(),
+                    value=payload,
+                    headers=envelope.headers(datetime.now(UTC)),
+                    partition=0,
+                )
+
+            now = datetime.now(UTC)
+            producer.send(
+                topic, value=b"\xff\x00", headers=[("notification_id", b"x")], partition=0
+            )
+            publish("ProductCreated", b'{"sku": 1}', 10**9)
+            publish(
+                "ProductCreated",
+                encode(ProductCreated(occurred_at=now, sku="BOOM", title="t", price=1)),
+                10**9 + 1,
+            )
+            publish("SomethingFromTheFuture", b"{}", 10**9 + 2)
+            producer.flush()
+            producer.close()
+
+            after = stack.admin.post(
+                "/products", json={"sku": f"OK-{uuid4().hex[:6]}", "title": "Fine", "price": 5}
+            )
+            read = stack.admin_queries.get(
+                f"/products/{after.json()['id']}", headers={TOKEN: after.headers[TOKEN]}
+            )
+            assert read.status_code == 200, read.text
+
+            dlt = [dead_letter_topic(topic)]
+            eventually(lambda: len(read_all(servers.kafka_bootstrap_servers, dlt)) >= 3)
+            letters = read_all(servers.kafka_bootstrap_servers, dlt)
+            headers = [
+                {k: v.decode() for k, v in record.headers if k.startswith("dlt.")}
+                for record in letters
+            ]
+            assert {h["dlt.error_class"] for h in headers} == {
+                "UndecodableEventError",
+                "RuntimeError",
+            }
+            assert all(h["dlt.original_topic"] == topic for h in headers)
+            assert all(h["dlt.projection"] == "products" for h in headers)
+            assert {h["dlt.notification_id"] for h in headers} == {"", str(10**9), str(10**9 + 1)}
+            assert all(h["dlt.original_offset"].isdigit() for h in headers)
+            assert "the handler has a bug" in next(
+                h["dlt.error_message"] for h in headers if h["dlt.error_class"] == "RuntimeError"
+            )
+            counts = stack.positions("products")
+            assert counts["dead_lettered"] == 3
+            assert counts["skipped"] >= 1  # the unknown type: skipped on purpose, not a poison
+            assert thread.is_alive()
+        finally:
+            stop.set()
+            thread.join(timeout=15)
