@@ -74,3 +74,23 @@ class OrderView(BaseModel):
 class OrderPage(BaseModel):
     items: list[OrderView]
     next_cursor: str | None
+
+
+class ProjectionPartition(BaseModel):
+    """How far one projection is on one partition of one topic."""
+
+    projection: str
+    topic: str
+    partition: int
+    position: int  # highest event-store notification id processed
+    lag_events: int  # records on the broker not yet processed (as of the last batch)
+    lag_seconds: float  # how old the last processed record was, while lag_events > 0
+    applied: int
+    duplicates: int
+    skipped: int
+    parked: int  # events waiting behind a version gap now
+    dead_lettered: int
+    rewinds: int
+    relay_epoch: int
+    state: str  # live | stalled
+    updated_at: datetime

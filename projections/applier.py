@@ -30,12 +30,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
-from contracts.envelope import Envelope
+from contracts.envelope import H_PUBLISHED_AT, Envelope
 from contracts.readmodels import POSITIONS_TABLE
 from contracts.upcasting import UndecodableEventError, UnknownEventTypeError, decode
 from projections.applier_types import Incoming
@@ -117,14 +118,24 @@ class Applier:
             "UPDATE {} SET notification_id = %s, applied = applied + %s,"
             " duplicates = duplicates + %s, skipped = skipped + %s,"
             " dead_lettered = dead_lettered + %s, relay_epoch = %s, rewinds = rewinds + %s,"
-            " parked = parked + %s, updated_at = now()"
+            " parked = parked + %s, kafka_offset = greatest(kafka_offset, %s),"
+            " high_watermark = greatest(high_watermark, %s),"
+            " last_published_at = coalesce(%s, last_published_at), updated_at = now()"
             " WHERE projection = %s AND topic = %s AND partition = %s"
         ).format(table)
 
     def apply(
-        self, conn: psycopg.Connection[Any], records: Sequence[Incoming], before_commit: Any = None
+        self,
+        conn: psycopg.Connection[Any],
+        records: Sequence[Incoming],
+        before_commit: Any = None,
+        high_watermarks: dict[tuple[str, int], int] | None = None,
     ) -> BatchOutcome:
-        """Apply ``records`` in one transaction; ``before_commit(outcome)`` runs inside it."""
+        """Apply ``records`` in one transaction; ``before_commit(outcome)`` runs inside it.
+
+        ``high_watermarks`` (the broker's end offset per partition, when known) is stored
+        beside the position, so operators can see the lag.
+        """
         outcome = BatchOutcome()
         with conn.transaction(), conn.cursor() as cur:
             # Lock positions in one global order, so two consumers never deadlock.
@@ -146,6 +157,9 @@ class Applier:
                         p.relay_epoch,
                         p.rewinds,
                         p.parked,
+                        _last_offset(records, topic, partition),
+                        (high_watermarks or {}).get((topic, partition), 0),
+                        _last_published_at(records, topic, partition),
                         self.projection.name,
                         topic,
                         partition,
@@ -262,3 +276,19 @@ class Applier:
         )
         outcome.dead_letters.append(DeadLetter(record, envelope.notification_id, error))
         position.dead_lettered += 1
+
+
+def _last_offset(records: Sequence[Incoming], topic: str, partition: int) -> int:
+    return max(r.offset for r in records if (r.topic, r.partition) == (topic, partition))
+
+
+def _last_published_at(records: Sequence[Incoming], topic: str, partition: int) -> datetime | None:
+    """When the relay published the partition's last record of the batch (header), if known."""
+    for record in reversed(records):
+        if (record.topic, record.partition) == (topic, partition):
+            raw = dict(record.headers).get(H_PUBLISHED_AT)
+            try:
+                return datetime.fromisoformat(raw.decode()) if raw else None
+            except (UnicodeDecodeError, ValueError):
+                return None
+    return None

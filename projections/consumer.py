@@ -108,7 +108,12 @@ class KafkaProjector:
             if not records:
                 continue
             try:
-                outcome = self.applier.apply(conn, records, before_commit=self._dead_letter_all)
+                outcome = self.applier.apply(
+                    conn,
+                    records,
+                    before_commit=self._dead_letter_all,
+                    high_watermarks=self._high_watermarks(consumer, records),
+                )
             except HandlerFailedError as error:
                 # Nothing was committed: read the same records again after a pause.
                 log.warning("projector %s: %s; retrying", self.projection.name, error)
@@ -125,6 +130,17 @@ class KafkaProjector:
                     sorted(outcome.rewind),
                 )
                 consumer.seek_to_beginning(*(TopicPartition(t, p) for t, p in outcome.rewind))
+
+    @staticmethod
+    def _high_watermarks(
+        consumer: KafkaConsumer, records: list[Incoming]
+    ) -> dict[tuple[str, int], int]:
+        marks = {}
+        for topic, partition in {(r.topic, r.partition) for r in records}:
+            mark = consumer.highwater(TopicPartition(topic, partition))
+            if mark is not None:
+                marks[(topic, partition)] = int(mark)
+        return marks
 
     @staticmethod
     def _seek_back(consumer: KafkaConsumer, records: list[Incoming]) -> None:

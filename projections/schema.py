@@ -110,6 +110,10 @@ _TABLES = [
     "ALTER TABLE {schema}.{positions} ADD COLUMN IF NOT EXISTS relay_epoch int NOT NULL DEFAULT 0",
     "ALTER TABLE {schema}.{positions} ADD COLUMN IF NOT EXISTS rewinds bigint NOT NULL DEFAULT 0",
     "ALTER TABLE {schema}.{positions} ADD COLUMN IF NOT EXISTS parked bigint NOT NULL DEFAULT 0",
+    "ALTER TABLE {schema}.{positions}"
+    " ADD COLUMN IF NOT EXISTS kafka_offset bigint NOT NULL DEFAULT -1",
+    "ALTER TABLE {schema}.{positions}"
+    " ADD COLUMN IF NOT EXISTS high_watermark bigint NOT NULL DEFAULT 0",
 ]
 
 

@@ -17,10 +17,18 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from contracts.auth import TokenSettings
 from contracts.consistency import InvalidConsistencyTokenError, decode_token
 from contracts.problems import ProblemError, install_problem_handlers, problem_responses
-from contracts.rows import CustomerView, OrderPage, OrderView, ProductPage, ProductView
+from contracts.rows import (
+    CustomerView,
+    OrderPage,
+    OrderView,
+    ProductPage,
+    ProductView,
+    ProjectionPartition,
+)
 from read_side import order_queries, queries
 from read_side.auth import AdminCaller, Caller, Viewer, may_see
 from read_side.consistency import ConsistencyTimeoutError, pending_marks, wait_for_marks
+from read_side.projection_status import projection_status
 
 CONSISTENCY_HEADER = "X-Consistency-Token"
 P = TypeVar("P")
@@ -189,6 +197,11 @@ def create_query_app(
         if found is None:
             raise _not_found("product", product_id)
         return found
+
+    @app.get("/projections", responses=problem_responses(401, 403, 503))
+    def projections(_: AdminCaller) -> list[ProjectionPartition]:
+        with pool.connection() as conn:
+            return projection_status(conn, schema)
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:

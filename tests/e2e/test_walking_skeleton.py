@@ -159,3 +159,20 @@ def test_an_order_shipped_shows_as_units_sold_in_the_products_model(stack: Stack
         "available": 7,
         "units_sold": 3,
     }
+
+
+def test_operators_see_each_projections_position_and_lag(stack: Stack) -> None:
+    created = stack.commands.post(
+        "/customers", json={"email": unique_email(), "name": "Op", "password": PASSWORD}
+    )
+    stack.admin_queries.get(
+        f"/customers/{created.json()['id']}", headers={TOKEN: created.headers[TOKEN]}
+    )
+    status = stack.admin_queries.get("/projections")
+    assert status.status_code == 200, status.text
+    rows = status.json()
+    assert {row["projection"] for row in rows} >= {"customers", "orders"}
+    customers = [r for r in rows if r["projection"] == "customers"]
+    assert sum(r["applied"] for r in customers) >= 1
+    assert all(r["lag_events"] >= 0 and r["state"] in ("live", "stalled") for r in rows)
+    assert stack.queries.get("/projections").status_code == 401
