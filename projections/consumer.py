@@ -218,6 +218,9 @@ class KafkaProjector:
             session_timeout_ms=self.session_timeout_ms,
             heartbeat_interval_ms=max(self.session_timeout_ms // 3, 100),
             max_poll_records=self.max_poll_records,
+            # The broker holds an empty fetch this long: it bounds read-your-writes latency
+            # (the default 500 ms made a token wait ~240 ms at the median).
+            fetch_max_wait_ms=50,
         )
 
     def _ensure_topics(self) -> None:
