@@ -114,6 +114,12 @@ _TABLES = [
     " ADD COLUMN IF NOT EXISTS kafka_offset bigint NOT NULL DEFAULT -1",
     "ALTER TABLE {schema}.{positions}"
     " ADD COLUMN IF NOT EXISTS high_watermark bigint NOT NULL DEFAULT 0",
+    "ALTER TABLE {schema}.products ADD COLUMN IF NOT EXISTS search tsvector GENERATED ALWAYS AS"
+    " (setweight(to_tsvector('english', title), 'A') ||"
+    " setweight(to_tsvector('english', category), 'B') ||"
+    " setweight(to_tsvector('english', description), 'C')) STORED",
+    "CREATE INDEX IF NOT EXISTS products_search ON {schema}.products USING gin (search)",
+    "CREATE INDEX IF NOT EXISTS products_by_price ON {schema}.products (price, id)",
 ]
 
 

@@ -28,6 +28,7 @@ from contracts.rows import (
 from read_side import order_queries, queries
 from read_side.auth import AdminCaller, Caller, Viewer, may_see
 from read_side.consistency import ConsistencyTimeoutError, pending_marks, wait_for_marks
+from read_side.product_search import InvalidFilterError, ProductFilter, search_products
 from read_side.projection_status import projection_status
 
 CONSISTENCY_HEADER = "X-Consistency-Token"
@@ -39,6 +40,14 @@ class OrderStatus(StrEnum):
     paid = "paid"
     shipped = "shipped"
     cancelled = "cancelled"
+
+
+class ProductSort(StrEnum):
+    price = "price"
+    price_desc = "-price"
+    by_title = "title"
+    units_sold_desc = "-units_sold"
+    relevance = "relevance"
 
 
 class QueryContext:
@@ -181,14 +190,32 @@ def create_query_app(
 
     @app.get("/products", responses=errors)
     def list_products(
-        viewer: Viewer, conn: ProductsConn, limit: Limit = 20, cursor: Cursor = None
+        viewer: Viewer,
+        conn: ProductsConn,
+        limit: Limit = 20,
+        cursor: Cursor = None,
+        q: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+        category: Annotated[str | None, Query(max_length=100)] = None,
+        min_price: Annotated[int | None, Query(ge=0)] = None,
+        max_price: Annotated[int | None, Query(ge=0)] = None,
+        in_stock: bool | None = None,
+        sort: ProductSort | None = None,
     ) -> ProductPage:
-        everything = viewer is not None and viewer.role == "admin"
-        return page_or_422(
-            lambda: queries.list_products(
-                conn, schema, limit=limit, cursor=cursor, include_unpublished=everything
-            )
+        product_filter = ProductFilter(
+            q=q,
+            category=category,
+            min_price=min_price,
+            max_price=max_price,
+            in_stock=in_stock,
+            sort=sort.value if sort else None,
+            include_unpublished=viewer is not None and viewer.role == "admin",
         )
+        try:
+            return page_or_422(
+                lambda: search_products(conn, schema, product_filter, limit=limit, cursor=cursor)
+            )
+        except InvalidFilterError as error:
+            raise ProblemError(422, "INVALID_FILTER", str(error)) from error
 
     @app.get("/products/{product_id}", responses=errors)
     def get_product(product_id: UUID, viewer: Viewer, conn: ProductsConn) -> ProductView:

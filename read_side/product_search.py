@@ -1,0 +1,107 @@
+"""Product listing: full-text search, filters, sorts and keyset pagination, in plain SQL."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import orjson
+from psycopg import Connection, sql
+from psycopg.rows import dict_row
+
+from contracts.rows import ProductPage, ProductView
+from read_side.queries import PRODUCT_COLUMNS, InvalidCursorError
+
+Sort = Literal["price", "-price", "title", "-units_sold", "relevance"]
+
+#: sort → (SQL expression, descending?). Every order ends with id, so pages are stable.
+_SORTS: dict[str, tuple[str, bool]] = {
+    "price": ("price", False),
+    "-price": ("price", True),
+    "title": ("title", False),
+    "-units_sold": ("units_sold", True),
+    "relevance": ("ts_rank(search, websearch_to_tsquery('english', %(q)s))", True),
+    "sku": ("sku", False),
+}
+
+
+class InvalidFilterError(ValueError):
+    """Filters that cannot be combined (relevance without a query, min above max…)."""
+
+
+@dataclass(frozen=True)
+class ProductFilter:
+    q: str | None = None
+    category: str | None = None
+    min_price: int | None = None
+    max_price: int | None = None
+    in_stock: bool | None = None
+    sort: str | None = None
+    include_unpublished: bool = False
+
+
+def search_products(
+    conn: Connection[Any], schema: str, f: ProductFilter, *, limit: int, cursor: str | None
+) -> ProductPage:
+    sort = f.sort or ("relevance" if f.q else "sku")
+    if sort == "relevance" and not f.q:
+        raise InvalidFilterError("sort=relevance needs a search query q")
+    if f.min_price is not None and f.max_price is not None and f.min_price > f.max_price:
+        raise InvalidFilterError("min_price is above max_price")
+    expression, descending = _SORTS[sort]
+    params: dict[str, Any] = {"q": f.q, "limit": limit + 1}
+    conditions = [_where(f, params)]
+    if cursor:
+        cursor_sort, value, last_id = _decode(cursor)
+        if cursor_sort != sort:
+            raise InvalidCursorError("the cursor belongs to another sort")
+        params |= {"after": value, "after_id": last_id}
+        op = "<" if descending else ">"
+        conditions.append(f"({expression}, id) {op} (%(after)s, %(after_id)s)")
+    order = "DESC" if descending else "ASC"
+    statement = sql.SQL(
+        "SELECT " + PRODUCT_COLUMNS + f", {expression} AS sort_key FROM {{}}.products"
+        f" WHERE {' AND '.join(conditions)} ORDER BY sort_key {order}, id {order} LIMIT %(limit)s"
+    ).format(sql.Identifier(schema))
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(statement, params).fetchall()
+    page = rows[:limit]
+    next_cursor = None
+    if len(rows) > limit:
+        next_cursor = _encode(sort, page[-1]["sort_key"], str(page[-1]["id"]))
+    return ProductPage(items=[ProductView.model_validate(r) for r in page], next_cursor=next_cursor)
+
+
+def _where(f: ProductFilter, params: dict[str, Any]) -> str:
+    """Conditions from fixed SQL text; every value goes in as a parameter."""
+    conditions = ["TRUE" if f.include_unpublished else "status = 'published'"]
+    if f.q:
+        conditions.append("search @@ websearch_to_tsquery('english', %(q)s)")
+    if f.category:
+        conditions.append("category = %(category)s")
+        params["category"] = f.category
+    if f.min_price is not None:
+        conditions.append("price >= %(min_price)s")
+        params["min_price"] = f.min_price
+    if f.max_price is not None:
+        conditions.append("price <= %(max_price)s")
+        params["max_price"] = f.max_price
+    if f.in_stock is not None:
+        conditions.append("on_hand - reserved > 0" if f.in_stock else "on_hand - reserved <= 0")
+    return " AND ".join(conditions)
+
+
+def _encode(sort: str, value: Any, last_id: str) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps([sort, value, last_id])).decode()
+
+
+def _decode(cursor: str) -> tuple[str, Any, str]:
+    try:
+        sort, value, last_id = orjson.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except (binascii.Error, orjson.JSONDecodeError, ValueError, TypeError) as error:
+        raise InvalidCursorError("invalid cursor") from error
+    if sort not in _SORTS or not isinstance(last_id, str) or isinstance(value, (dict, list)):
+        raise InvalidCursorError("invalid cursor")
+    return sort, value, last_id

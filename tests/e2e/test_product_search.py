@@ -1,0 +1,122 @@
+"""Product search, filters, sorts and pages through the query API, built by the projector."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+from uuid import uuid4
+
+import pytest
+
+from tests.support.stack import Servers, Stack, running_stack
+
+TOKEN = "X-Consistency-Token"
+CATALOG = [
+    # title, description, category, price, stock, published
+    ("Red wooden chair", "A sturdy chair for the kitchen", "furniture", 4900, 3, True),
+    ("Blue office chair", "Ergonomic, with wheels", "furniture", 12900, 0, True),
+    ("Red kettle", "Boils water quickly", "kitchen", 2900, 10, True),
+    ("Oak table", "Seats six; pairs with the wooden chair", "furniture", 39900, 1, True),
+    ("Secret prototype chair", "Not for sale yet", "furniture", 100, 5, False),
+]
+
+
+@pytest.fixture(scope="module")
+def catalog(servers: Servers) -> Iterator[tuple[Stack, dict[str, str], dict[str, str]]]:
+    with running_stack(servers) as stack:
+        stack.start_relay()
+        stack.start_projectors("products")
+        ids, token = {}, ""
+        for title, description, category, price, stock, published in CATALOG:
+            created = stack.admin.post(
+                "/products",
+                json={
+                    "sku": f"S-{uuid4().hex[:8]}",
+                    "title": title,
+                    "description": description,
+                    "category": category,
+                    "price": price,
+                },
+            )
+            product_id = created.json()["id"]
+            if stock:
+                stack.admin.post(f"/products/{product_id}/stock", json={"delta": stock})
+            last = stack.admin.post(
+                f"/products/{product_id}/{'publish' if published else 'archive'}"
+            )
+            ids[title] = product_id
+            token = last.headers[TOKEN]
+        yield stack, ids, {TOKEN: token}
+
+
+def titles(stack: Stack, token: dict[str, str], **params: Any) -> list[str]:
+    response = stack.queries.get("/products", params=params, headers=token)
+    assert response.status_code == 200, response.text
+    return [item["title"] for item in response.json()["items"]]
+
+
+def test_search_ranks_by_relevance_and_hides_unpublished(catalog: Any) -> None:
+    stack, _, token = catalog
+    found = titles(stack, token, q="red chair")
+    assert found[0] == "Red wooden chair"  # both words, one in the title
+    assert "Secret prototype chair" not in titles(stack, token, q="chair")
+    assert set(titles(stack, token, q="wooden")) == {"Red wooden chair", "Oak table"}
+
+
+def test_filters_combine(catalog: Any) -> None:
+    stack, _, token = catalog
+    assert titles(stack, token, category="furniture", in_stock=True, sort="price") == [
+        "Red wooden chair",
+        "Oak table",
+    ]
+    assert titles(stack, token, min_price=3000, max_price=20000, sort="-price") == [
+        "Blue office chair",
+        "Red wooden chair",
+    ]
+    assert titles(stack, token, in_stock=False) == ["Blue office chair"]
+
+
+def test_sorted_pages_walk_the_whole_list_once(catalog: Any) -> None:
+    stack, _, token = catalog
+    for sort in ("price", "-price", "title", "-units_sold"):
+        everything = titles(stack, token, sort=sort, limit=100)
+        seen: list[str] = []
+        params: dict[str, Any] = {"sort": sort, "limit": 1}
+        while True:
+            page = stack.queries.get("/products", params=params, headers=token).json()
+            seen += [item["title"] for item in page["items"]]
+            if not page["next_cursor"]:
+                break
+            params["cursor"] = page["next_cursor"]
+        assert seen == everything, sort
+    assert titles(stack, token, sort="price") == sorted(
+        titles(stack, token, sort="price"),
+        key=lambda t: next(p for (tt, _, _, p, _, _) in CATALOG if tt == t),
+    )
+
+
+def test_admins_see_unpublished_products(catalog: Any) -> None:
+    stack, ids, token = catalog
+    listed = stack.admin_queries.get("/products", params={"q": "prototype"}, headers=token)
+    assert [item["title"] for item in listed.json()["items"]] == ["Secret prototype chair"]
+    assert stack.queries.get(f"/products/{ids['Secret prototype chair']}").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"sort": "relevance"},
+        {"sort": "cheapest"},
+        {"min_price": 10, "max_price": 5},
+        {"min_price": -1},
+        {"in_stock": "maybe"},
+        {"q": ""},
+        {"limit": 101},
+        {"sort": "price", "cursor": "WyJ0aXRsZSIsIngiLCJ5Il0="},
+    ],
+)
+def test_bad_filters_are_422(catalog: Any, params: dict[str, Any]) -> None:
+    stack, _, _ = catalog
+    response = stack.queries.get("/products", params=params)
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
