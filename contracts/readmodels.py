@@ -10,6 +10,7 @@ SOURCES: dict[str, tuple[str, ...]] = {
     "customers": ("customers", "orders"),
     "products": ("catalog",),
     "orders": ("orders", "customers", "catalog"),
+    "sales": ("orders",),
 }
 
 POSITIONS_TABLE = "projection_positions"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
@@ -94,3 +94,13 @@ class ProjectionPartition(BaseModel):
     relay_epoch: int
     state: str  # live | stalled
     updated_at: datetime
+
+
+class SalesDay(BaseModel):
+    """One UTC day: orders placed and paid, money taken and money refunded that day."""
+
+    day: date
+    orders_placed: int
+    orders_paid: int
+    revenue: int
+    refunded: int

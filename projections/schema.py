@@ -120,6 +120,12 @@ _TABLES = [
     " setweight(to_tsvector('english', description), 'C')) STORED",
     "CREATE INDEX IF NOT EXISTS products_search ON {schema}.products USING gin (search)",
     "CREATE INDEX IF NOT EXISTS products_by_price ON {schema}.products (price, id)",
+    """CREATE TABLE IF NOT EXISTS {schema}.sales_by_day (
+        day date PRIMARY KEY,
+        orders_placed int NOT NULL DEFAULT 0,
+        orders_paid int NOT NULL DEFAULT 0,
+        revenue bigint NOT NULL DEFAULT 0,
+        refunded bigint NOT NULL DEFAULT 0)""",
 ]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import asynccontextmanager
+from datetime import date
 from enum import StrEnum
 from typing import Annotated, Any, TypeVar
 from uuid import UUID
@@ -24,8 +25,9 @@ from contracts.rows import (
     ProductPage,
     ProductView,
     ProjectionPartition,
+    SalesDay,
 )
-from read_side import order_queries, queries
+from read_side import order_queries, queries, reports
 from read_side.auth import AdminCaller, Caller, Viewer, may_see
 from read_side.consistency import ConsistencyTimeoutError, pending_marks, wait_for_marks
 from read_side.product_search import InvalidFilterError, ProductFilter, search_products
@@ -109,6 +111,8 @@ def _not_found(kind: str, key: object) -> ProblemError:
 CustomersConn = Annotated[Connection[Any], Depends(_consistent_connection("customers"))]
 ProductsConn = Annotated[Connection[Any], Depends(_consistent_connection("products"))]
 OrdersConn = Annotated[Connection[Any], Depends(_consistent_connection("orders"))]
+SalesConn = Annotated[Connection[Any], Depends(_consistent_connection("sales"))]
+MAX_REPORT_DAYS = 366
 Limit = Annotated[int, Query(ge=1, le=100)]
 Cursor = Annotated[str | None, Query(max_length=512)]
 
@@ -224,6 +228,28 @@ def create_query_app(
         if found is None:
             raise _not_found("product", product_id)
         return found
+
+    @app.get("/reports/low-stock", responses=problem_responses(401, 403, 422, 503))
+    def low_stock_report(
+        _: AdminCaller,
+        conn: ProductsConn,
+        threshold: Annotated[int, Query(ge=0, le=10**9)] = 5,
+        limit: Limit = 100,
+    ) -> list[ProductView]:
+        return reports.low_stock(conn, schema, threshold=threshold, limit=limit)
+
+    @app.get("/reports/sales", responses=problem_responses(401, 403, 422, 503))
+    def sales_report(
+        _: AdminCaller,
+        conn: SalesConn,
+        start: Annotated[date, Query(alias="from")],
+        end: Annotated[date, Query(alias="to")],
+    ) -> list[SalesDay]:
+        if end < start or (end - start).days > MAX_REPORT_DAYS:
+            raise ProblemError(
+                422, "INVALID_FILTER", f"'to' must be 0 to {MAX_REPORT_DAYS} days after 'from'"
+            )
+        return reports.sales(conn, schema, start=start, end=end)
 
     @app.get("/projections", responses=problem_responses(401, 403, 503))
     def projections(_: AdminCaller) -> list[ProjectionPartition]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from uuid import uuid4
 
 import pytest
@@ -170,3 +171,34 @@ def test_a_customers_orders_page_newest_first(stack: Stack) -> None:
         ).json()
         seen += [o["id"] for o in page["items"]]
     assert seen == [p.json()["id"] for p in reversed(placed)]
+
+
+def test_admin_reports_show_sales_by_day_and_low_stock(stack: Stack) -> None:
+    shopper = a_shopper(stack)
+    scarce, _ = a_product(stack, "Scarce", 700, stock=3)
+    placed = stack.commands.post(
+        "/orders", headers=shopper.auth, json={"lines": [{"product_id": scarce, "quantity": 2}]}
+    )
+    paid = stack.commands.post(
+        f"/orders/{placed.json()['id']}/pay", headers=shopper.auth, json={"payment_token": "tok_ok"}
+    )
+    today = datetime.now(UTC).date().isoformat()
+    days = stack.admin_queries.get(
+        "/reports/sales", params={"from": today, "to": today}, headers={TOKEN: paid.headers[TOKEN]}
+    ).json()
+    assert [d["day"] for d in days] == [today]
+    assert days[0]["orders_paid"] >= 1 and days[0]["revenue"] >= 1400
+    low = stack.admin_queries.get(
+        "/reports/low-stock", params={"threshold": 1}, headers={TOKEN: placed.headers[TOKEN]}
+    ).json()
+    assert scarce in [p["id"] for p in low]
+    assert all(p["available"] <= 1 for p in low)
+    mine = as_shopper(stack, shopper)
+    assert mine.get("/reports/sales", params={"from": today, "to": today}).status_code == 403
+    for bad in (
+        {"from": today, "to": "2000-01-01"},
+        {"from": "2020-01-01", "to": today},
+        {"from": "yesterday", "to": today},
+        {"to": today},
+    ):
+        assert stack.admin_queries.get("/reports/sales", params=bad).status_code == 422, bad

@@ -28,7 +28,7 @@ from eventshop import wiring
 from projections.applier import Applier
 from projections.applier_types import Incoming
 from projections.registry import PROJECTIONS
-from read_side import order_queries, queries
+from read_side import order_queries, queries, reports
 from tests.support.stack import Servers, isolated_settings
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -235,6 +235,7 @@ def test_projections_converge_to_the_replay_oracle(
     rng = random.Random(seed)
     prefix = "t."
     appliers = [Applier(p, schema) for p in PROJECTIONS.values()]
+    sales_before = reports.sales(conn, schema, start=T0.date(), end=T0.date())[0]
     for batch in deliveries(history, rng, prefix):
         for applier in appliers:
             mine = [
@@ -254,6 +255,18 @@ def test_projections_converge_to_the_replay_oracle(
         product = queries.get_product(conn, schema, pid, include_unpublished=True)
         assert product is not None
         assert product.model_dump(include=set(expected)) == expected
+    sales_after = reports.sales(conn, schema, start=T0.date(), end=T0.date())[0]
+    paid = [e for events in history.streams.values() for e in events if isinstance(e, c.OrderPaid)]
+    refunds = [
+        e.refunded
+        for events in history.streams.values()
+        for e in events
+        if isinstance(e, c.OrderCancelled)
+    ]
+    assert sales_after.orders_placed - sales_before.orders_placed == len(orders)
+    assert sales_after.orders_paid - sales_before.orders_paid == len(paid)
+    assert sales_after.revenue - sales_before.revenue == sum(e.amount for e in paid)
+    assert sales_after.refunded - sales_before.refunded == sum(refunds)
     for oid, expected in orders.items():
         order = order_queries.get_order(conn, schema, oid)
         assert order is not None
