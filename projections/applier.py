@@ -65,6 +65,10 @@ DETERMINISTIC_ERRORS = (
 )
 
 
+class _RetryCarefullyError(Exception):
+    """A handler failed on the fast path; the batch is rolled back and redone carefully."""
+
+
 class HandlerFailedError(Exception):
     """A handler failed for a reason that may pass: the batch rolls back and is retried."""
 
@@ -104,6 +108,7 @@ class Applier:
         #: rolls back and is redelivered) this many times before the record is dead-lettered.
         self.max_attempts = max_attempts
         self._attempts: dict[tuple[str, int, int], int] = {}
+        self._careful = False
         self._versions: AggregateVersions
         table = sql.Identifier(schema, POSITIONS_TABLE)
         self._ensure = sql.SQL(
@@ -136,6 +141,23 @@ class Applier:
         ``high_watermarks`` (the broker's end offset per partition, when known) is stored
         beside the position, so operators can see the lag.
         """
+        try:
+            return self._apply(conn, records, before_commit, high_watermarks, careful=False)
+        except _RetryCarefullyError:
+            # Some handler failed: run the batch again, each event in its own savepoint,
+            # so only the failing events are retried or dead-lettered.
+            return self._apply(conn, records, before_commit, high_watermarks, careful=True)
+
+    def _apply(
+        self,
+        conn: psycopg.Connection[Any],
+        records: Sequence[Incoming],
+        before_commit: Any,
+        high_watermarks: dict[tuple[str, int], int] | None,
+        *,
+        careful: bool,
+    ) -> BatchOutcome:
+        self._careful = careful
         outcome = BatchOutcome()
         with conn.transaction(), conn.cursor() as cur:
             # Lock positions in one global order, so two consumers never deadlock.
@@ -145,6 +167,7 @@ class Applier:
             for record in records:
                 position = positions[(record.topic, record.partition)]
                 self._apply_one(conn, cur, record, position, outcome)
+            self._versions.flush()
             for (topic, partition), p in positions.items():
                 cur.execute(
                     self._save,
@@ -237,6 +260,22 @@ class Applier:
         if handler is None:
             outcome.skipped += 1
             position.skipped += 1
+            return
+        if not self._careful:
+            # The fast path: no savepoint per event. Any failure reruns the batch carefully.
+            try:
+                handler(
+                    cur,
+                    self.schema,
+                    envelope,
+                    decode(envelope.event_type, envelope.schema_version, envelope.payload),
+                )
+            except psycopg.OperationalError:
+                raise
+            except Exception as error:
+                raise _RetryCarefullyError from error
+            outcome.applied += 1
+            position.applied += 1
             return
         try:
             event = decode(envelope.event_type, envelope.schema_version, envelope.payload)

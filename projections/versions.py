@@ -25,6 +25,7 @@ class AggregateVersions:
         self.versions = sql.Identifier(schema, VERSIONS_TABLE)
         self.parked = sql.Identifier(schema, PARKED_TABLE)
         self._known: dict[UUID, int] = {}
+        self._dirty: dict[UUID, int] = {}
         row = cur.execute(
             sql.SQL("SELECT EXISTS (SELECT 1 FROM {} WHERE projection = %s)").format(self.parked),
             (projection,),
@@ -43,14 +44,21 @@ class AggregateVersions:
         return self._known[aggregate_id]
 
     def advance(self, aggregate_id: UUID, version: int) -> None:
-        self.cur.execute(
-            sql.SQL(
-                "INSERT INTO {} (projection, aggregate_id, version) VALUES (%s, %s, %s)"
-                " ON CONFLICT (projection, aggregate_id) DO UPDATE SET version = EXCLUDED.version"
-            ).format(self.versions),
-            (self.projection, aggregate_id, version),
-        )
         self._known[aggregate_id] = version
+        self._dirty[aggregate_id] = version
+
+    def flush(self) -> None:
+        """Write the batch's new versions: once per aggregate, not once per event."""
+        if self._dirty:
+            self.cur.executemany(
+                sql.SQL(
+                    "INSERT INTO {} (projection, aggregate_id, version) VALUES (%s, %s, %s)"
+                    " ON CONFLICT (projection, aggregate_id)"
+                    " DO UPDATE SET version = EXCLUDED.version"
+                ).format(self.versions),
+                [(self.projection, aid, version) for aid, version in self._dirty.items()],
+            )
+            self._dirty.clear()
 
     def park(self, envelope: Envelope, record: Incoming) -> None:
         self.cur.execute(

@@ -28,6 +28,10 @@ def event_store_env(
         "POSTGRES_POOL_SIZE": str(pool_size),
         "POSTGRES_MAX_OVERFLOW": str(pool_size),
         "POSTGRES_PRE_PING": "y",
+        # Keep recently used aggregates and read only their newer events: without it a
+        # product with thousands of stock movements is replayed in full on every command.
+        "AGGREGATE_CACHE_MAXSIZE": "10000",
+        "AGGREGATE_CACHE_FASTFORWARD": "y",
         "CREATE_TABLE": "y" if create_table else "n",
         # Writes Idempotency-Key rows in the same transaction as the events.
         "APPLICATION_RECORDER_TOPIC": "write_side.idempotency:IdempotentPostgresRecorder",
