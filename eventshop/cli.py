@@ -7,12 +7,14 @@ import logging
 import secrets
 import signal
 import threading
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 import uvicorn
+from rich.console import Console
+from rich.table import Table
 
-from eventshop import wiring
+from eventshop import operations, wiring
 from eventshop.embedded import EmbeddedKafka, EmbeddedPostgres
 from eventshop.settings import Settings
 from eventshop.supervisor import Supervisor, child_env
@@ -108,12 +110,69 @@ def serve(api: Annotated[str, typer.Argument(help="command or query")]) -> None:
         raise typer.BadParameter("expected 'command' or 'query'", param_hint="API")
 
 
-@app.command()
-def relay() -> None:
+relay_app = typer.Typer(help="The relay from the event store to Kafka.")
+app.add_typer(relay_app, name="relay")
+
+
+@relay_app.callback(invoke_without_command=True)
+def relay(ctx: typer.Context) -> None:
     """Carry the event store's notification log to Kafka (one active relay at a time)."""
+    if ctx.invoked_subcommand is not None:
+        return
     settings = _settings()
     stop = _stop_on_signals()
     wiring.relay(settings).run(stop)
+
+
+@relay_app.command("status")
+def relay_status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Checkpoint, unpublished notifications, and whether a relay holds the lock."""
+    _show([operations.relay_status(_settings())], as_json, single=True)
+
+
+projections_app = typer.Typer(help="Projections: where they are.", no_args_is_help=True)
+app.add_typer(projections_app, name="projections")
+
+
+@projections_app.command("list")
+def projections_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Every projection, its source topics, lag and state."""
+    _show(operations.projections(_settings(), partitions=False), as_json)
+
+
+@projections_app.command("status")
+def projections_status(
+    partitions: Annotated[bool, typer.Option("--partitions", help="One row per partition")] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Position, lag, parked and dead-lettered counts, state."""
+    _show(operations.projections(_settings(), partitions=partitions), as_json)
+
+
+dlq_app = typer.Typer(help="Dead-letter topics.", no_args_is_help=True)
+app.add_typer(dlq_app, name="dlq")
+
+
+@dlq_app.command("list")
+def dlq_list(
+    limit: Annotated[int, typer.Option(min=1, max=10_000)] = 100,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Dead-lettered records with the projection, origin and error that sent them there."""
+    _show(operations.dead_letters(_settings(), limit=limit), as_json)
+
+
+def _show(rows: list[dict[str, Any]], as_json: bool, *, single: bool = False) -> None:
+    if as_json:
+        typer.echo(json.dumps(rows[0] if single else rows, default=str))
+        return
+    if not rows:
+        typer.echo("(none)")
+        return
+    table = Table(*rows[0].keys())
+    for row in rows:
+        table.add_row(*(str(v) for v in row.values()))
+    Console().print(table)
 
 
 @app.command()

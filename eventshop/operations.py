@@ -1,0 +1,119 @@
+"""Read-only operator views: projection status, relay status, dead letters.
+
+Each returns plain data (``--json`` prints it as is); the CLI renders tables.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+from kafka import KafkaConsumer, TopicPartition
+from psycopg import sql
+
+from contracts.readmodels import SOURCES
+from contracts.topics import PARTITIONS, all_topics, dead_letter_topic
+from eventshop import wiring
+from eventshop.settings import Settings
+from read_side.projection_status import projection_status
+from write_side.migrations import EVENTS_TABLE
+
+_COUNTERS = ("applied", "duplicates", "skipped", "parked", "dead_lettered", "rewinds")
+
+
+def projections(settings: Settings, *, partitions: bool) -> list[dict[str, Any]]:
+    with psycopg.connect(wiring.database_url(settings)) as conn:
+        rows = [r.model_dump(mode="json") for r in projection_status(conn, settings.read_schema)]
+    if partitions:
+        return rows
+    summary: list[dict[str, Any]] = []
+    for name, contexts in SOURCES.items():
+        mine = [r for r in rows if r["projection"] == name]
+        entry: dict[str, Any] = {
+            "projection": name,
+            "topics": ", ".join(contexts),
+            "partitions": len(mine),
+            "lag_events": sum(r["lag_events"] for r in mine),
+            "lag_seconds": max((r["lag_seconds"] for r in mine), default=0),
+            "state": "stalled"
+            if any(r["state"] == "stalled" for r in mine)
+            else ("live" if mine else "idle"),
+        }
+        entry |= {counter: sum(r[counter] for r in mine) for counter in _COUNTERS}
+        summary.append(entry)
+    return summary
+
+
+def relay_status(settings: Settings) -> dict[str, Any]:
+    schema = sql.Identifier(settings.event_schema)
+    with psycopg.connect(wiring.database_url(settings)) as conn:
+        row = conn.execute(
+            sql.SQL(
+                "SELECT notification_id, republished, updated_at FROM {}.relay_checkpoint"
+            ).format(schema)
+        ).fetchone()
+        checkpoint, republished, updated_at = row if row else (0, 0, None)
+        behind = conn.execute(
+            sql.SQL(
+                "SELECT count(*), max(notification_id) FROM {}.{} WHERE notification_id > %s"
+            ).format(schema, sql.Identifier(EVENTS_TABLE)),
+            (checkpoint,),
+        ).fetchone()
+        held = conn.execute(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+            " AND objid = hashtext(%s)::oid",
+            (f"eventshop-relay:{settings.event_schema}",),
+        ).fetchone()
+    return {
+        "checkpoint_notification_id": checkpoint,
+        "unpublished_notifications": behind[0] if behind else 0,
+        "head_notification_id": (behind[1] if behind and behind[1] else checkpoint),
+        "republished_whole_log": republished,
+        "active_relay": bool(held and held[0]),
+        "checkpoint_updated_at": updated_at.isoformat() if updated_at else None,
+    }
+
+
+def dead_letters(settings: Settings, *, limit: int = 100) -> list[dict[str, Any]]:
+    """The records on every dead-letter topic, oldest first per partition."""
+    consumer = KafkaConsumer(
+        bootstrap_servers=wiring.kafka(settings),
+        enable_auto_commit=False,
+        consumer_timeout_ms=1000,
+    )
+    try:
+        existing = consumer.topics()
+        partitions = [
+            TopicPartition(dead_letter_topic(t), p)
+            for t in all_topics(settings.topic_prefix)
+            if dead_letter_topic(t) in existing
+            for p in range(PARTITIONS)
+        ]
+        if not partitions:
+            return []
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        ends = consumer.end_offsets(partitions)
+        letters: list[dict[str, Any]] = []
+        while len(letters) < limit and any(consumer.position(tp) < ends[tp] for tp in partitions):
+            batch = consumer.poll(timeout_ms=500)
+            if not batch:
+                break
+            for records in batch.values():
+                for record in records:
+                    headers = {k: v.decode(errors="replace") for k, v in record.headers or []}
+                    letters.append(
+                        {
+                            "topic": record.topic,
+                            "partition": record.partition,
+                            "offset": record.offset,
+                            **{
+                                k.removeprefix("dlt."): v
+                                for k, v in headers.items()
+                                if k.startswith("dlt.")
+                            },
+                        }
+                    )
+        return letters[:limit]
+    finally:
+        consumer.close()

@@ -1,0 +1,78 @@
+"""The operator's read-only commands: projections list/status, relay status, dlq list."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from uuid import uuid4
+
+from kafka import KafkaProducer
+from typer.testing import CliRunner
+
+from contracts.topics import topic_name
+from eventshop.cli import app
+from tests.support.stack import PASSWORD, Servers, eventually, running_stack, settings_env
+
+TOKEN = "X-Consistency-Token"
+
+
+def run_cli(env: dict[str, str], *args: str) -> Any:
+    result = CliRunner().invoke(app, list(args), env=env)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_operators_see_projections_the_relay_and_dead_letters(servers: Servers) -> None:
+    with running_stack(servers) as stack:
+        env = settings_env(stack.settings) | {"COLUMNS": "300"}  # wide enough for the tables
+        before = json.loads(run_cli(env, "relay", "status", "--json"))
+        assert before["active_relay"] is False
+        assert before["unpublished_notifications"] >= 1  # the stack's admin
+
+        stack.start_relay()
+        stack.start_projectors()
+        created = stack.commands.post(
+            "/customers",
+            json={"email": f"op-{uuid4().hex[:6]}@x.io", "name": "O", "password": PASSWORD},
+        )
+        stack.admin_queries.get(
+            f"/customers/{created.json()['id']}", headers={TOKEN: created.headers[TOKEN]}
+        )
+        producer = KafkaProducer(bootstrap_servers=servers.kafka_bootstrap_servers)
+        producer.send(
+            topic_name("customers", stack.settings.topic_prefix),
+            value=b"junk",
+            headers=[("notification_id", b"?")],
+            partition=0,
+        )
+        producer.flush()
+        producer.close()
+        eventually(lambda: stack.positions("customers")["dead_lettered"] >= 1)
+
+        after = json.loads(run_cli(env, "relay", "status", "--json"))
+        assert after["active_relay"] is True
+        assert after["unpublished_notifications"] == 0
+
+        summary = json.loads(run_cli(env, "projections", "list", "--json"))
+        assert {row["projection"] for row in summary} == {
+            "customers",
+            "products",
+            "orders",
+            "sales",
+        }
+        customers = next(row for row in summary if row["projection"] == "customers")
+        assert customers["applied"] >= 2 and customers["dead_lettered"] == 1
+        per_partition = json.loads(run_cli(env, "projections", "status", "--partitions", "--json"))
+        assert all(
+            {"topic", "partition", "position", "lag_events"} <= set(r) for r in per_partition
+        )
+        assert "customers" in run_cli(env, "projections", "status")  # the table, for people
+
+        # Both projections that read shop.customers dead-lettered the junk, each once.
+        eventually(lambda: len(json.loads(run_cli(env, "dlq", "list", "--json"))) >= 2)
+        letters = json.loads(run_cli(env, "dlq", "list", "--json"))
+        assert sorted((x["projection"], x["error_class"]) for x in letters) == [
+            ("customers", "UndecodableEventError"),
+            ("orders", "UndecodableEventError"),
+        ]
+        assert letters[0]["original_topic"] == topic_name("customers", stack.settings.topic_prefix)
