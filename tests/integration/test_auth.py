@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from contracts.auth import DEV_SECRET
 from eventshop import wiring
 from tests.support.stack import PASSWORD, Servers, Stack, isolated_settings, login, running_stack
+from tests.support.tokens import forged_token
 
 
 @pytest.fixture(scope="module")
@@ -33,20 +34,6 @@ def register(stack: Stack, email: str | None = None) -> tuple[str, str]:
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
-
-
-def a_token(**overrides: Any) -> str:
-    now = int(time.time())
-    claims = {
-        "sub": str(uuid4()),
-        "role": "admin",
-        "iat": now,
-        "exp": now + 60,
-        "iss": "eventshop",
-        "aud": "eventshop-api",
-        **overrides,
-    }
-    return jwt.encode(claims, DEV_SECRET, algorithm="HS256")
 
 
 def test_a_customer_logs_in_with_email_and_password(stack: Stack) -> None:
@@ -77,9 +64,9 @@ def test_bad_credentials_are_401_and_indistinguishable(stack: Stack, case: str) 
 
 
 BAD_TOKENS = {
-    "expired": a_token(exp=int(time.time()) - 10),
+    "expired": forged_token(exp=int(time.time()) - 10),
     "alg none": jwt.encode({"sub": str(uuid4()), "role": "admin"}, None, algorithm="none"),
-    "tampered": a_token()[:-4] + "AAAA",
+    "tampered": forged_token()[:-4] + "AAAA",
     "other secret": jwt.encode(
         {
             "sub": str(uuid4()),
@@ -92,9 +79,9 @@ BAD_TOKENS = {
         "another-secret-that-is-long-enough!!",
         algorithm="HS256",
     ),
-    "wrong audience": a_token(aud="someone-else"),
-    "wrong issuer": a_token(iss="someone-else"),
-    "no subject": a_token(sub=None),
+    "wrong audience": forged_token(aud="someone-else"),
+    "wrong issuer": forged_token(iss="someone-else"),
+    "no subject": forged_token(sub=None),
     "garbage": "not.a.token",
 }
 ADMIN_ROUTES = [

@@ -17,6 +17,7 @@ import pytest
 
 from contracts.auth import DEV_SECRET, TokenSettings
 from tests.support.stack import PASSWORD, Servers, Stack, login, running_stack
+from tests.support.tokens import forged_token
 from write_side.application import Shop
 from write_side.command_api import create_command_app
 
@@ -43,25 +44,11 @@ FOR_CUSTOMERS = {
 }
 
 
-def token(**overrides: object) -> str:
-    now = int(time.time())
-    claims = {
-        "sub": str(uuid4()),
-        "role": "admin",
-        "iat": now,
-        "exp": now + 60,
-        "iss": "eventshop",
-        "aud": "eventshop-api",
-        **overrides,
-    }
-    return jwt.encode(claims, DEV_SECRET, algorithm="HS256")
-
-
 BAD = {
     "missing": None,
-    "expired": token(exp=int(time.time()) - 1),
+    "expired": forged_token(exp=int(time.time()) - 1),
     "alg none": jwt.encode({"sub": str(uuid4()), "role": "admin"}, None, algorithm="none"),
-    "tampered": token()[:-3] + "AAA",
+    "tampered": forged_token()[:-3] + "AAA",
     "not a jwt": "abc.def.ghi",
 }
 
