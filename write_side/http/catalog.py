@@ -12,11 +12,11 @@ from write_side.http.deps import Context, ShopDep, run
 from write_side.http.models import Accepted, AdjustStock, ChangeProduct, CreateProduct
 
 router = APIRouter(tags=["catalog"])
-CHANGE_ERRORS = problem_responses(400, 401, 403, 404, 409, 412, 422, 503)
+CHANGE_ERRORS = problem_responses(400, 413, 401, 403, 404, 409, 412, 422, 503)
 
 
 @router.post(
-    "/products", status_code=201, responses=problem_responses(400, 401, 403, 409, 422, 503)
+    "/products", status_code=201, responses=problem_responses(400, 413, 401, 403, 409, 422, 503)
 )
 def create_product(
     body: CreateProduct, _: Admin, shop: ShopDep, ctx: Context, response: Response

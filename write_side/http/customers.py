@@ -18,7 +18,7 @@ from write_side.security import issue_access_token
 router = APIRouter(tags=["customers"])
 
 
-@router.post("/customers", status_code=201, responses=problem_responses(400, 409, 422, 503))
+@router.post("/customers", status_code=201, responses=problem_responses(400, 413, 409, 422, 503))
 def register_customer(
     body: RegisterCustomer, shop: ShopDep, ctx: Context, response: Response
 ) -> Accepted:
@@ -34,7 +34,7 @@ def register_customer(
     return accepted
 
 
-@router.post("/auth/token", responses=problem_responses(400, 401, 422, 503))
+@router.post("/auth/token", responses=problem_responses(400, 413, 401, 422, 503))
 def issue_token(
     form: Annotated[OAuth2PasswordRequestForm, Depends()], shop: ShopDep, request: Request
 ) -> AccessToken:
@@ -52,7 +52,7 @@ def issue_token(
 
 
 @router.patch(
-    "/customers/{customer_id}", responses=problem_responses(400, 401, 404, 409, 412, 422, 503)
+    "/customers/{customer_id}", responses=problem_responses(400, 413, 401, 404, 409, 412, 422, 503)
 )
 def change_customer(
     customer_id: UUID,

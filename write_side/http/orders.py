@@ -13,7 +13,7 @@ from write_side.http.deps import Context, ShopDep, owned_or_404, run
 from write_side.http.models import Accepted, PayOrder, PlaceOrder
 
 router = APIRouter(tags=["orders"])
-ORDER_ERRORS = (400, 401, 404, 409, 412, 422, 503)
+ORDER_ERRORS = (400, 413, 401, 404, 409, 412, 422, 503)
 
 
 def _own_order(shop: Shop, principal: Principal, order_id: UUID) -> None:
@@ -25,7 +25,7 @@ def _own_order(shop: Shop, principal: Principal, order_id: UUID) -> None:
     owned_or_404(principal.may_act_for(owner))
 
 
-@router.post("/orders", status_code=201, responses=problem_responses(400, 401, 409, 422, 503))
+@router.post("/orders", status_code=201, responses=problem_responses(400, 413, 401, 409, 422, 503))
 def place_order(
     body: PlaceOrder, principal: Authenticated, shop: ShopDep, ctx: Context, response: Response
 ) -> Accepted:
