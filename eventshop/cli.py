@@ -7,15 +7,18 @@ import logging
 import secrets
 import signal
 import threading
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
 import uvicorn
+from prometheus_client import REGISTRY
 from rich.console import Console
 from rich.table import Table
 
 from eventshop import operations, wiring
 from eventshop.embedded import EmbeddedKafka, EmbeddedPostgres
+from eventshop.probes import StatsCollector, serve_probes
 from eventshop.settings import Settings
 from eventshop.supervisor import Supervisor, child_env
 
@@ -78,6 +81,13 @@ def payments_sweep(
     if once:
         typer.echo(json.dumps(sweeper.sweep_once()))
         return
+    _probes(
+        settings.sweeper_probe_port,
+        settings,
+        lambda: True,
+        "eventshop_payment_sweeper",
+        lambda: {"sweeper": {"pending": float(len(sweeper.pending))}},
+    )
     sweeper.run(_stop_on_signals())
 
 
@@ -121,7 +131,21 @@ def relay(ctx: typer.Context) -> None:
         return
     settings = _settings()
     stop = _stop_on_signals()
-    wiring.relay(settings).run(stop)
+    relay = wiring.relay(settings)
+    _probes(
+        settings.relay_probe_port,
+        settings,
+        lambda: True,
+        "eventshop_relay",
+        lambda: {
+            "relay": {
+                "published_total": relay.stats.published,
+                "republishes_total": relay.stats.republishes,
+                "active": float(relay.active.is_set()),
+            }
+        },
+    )
+    relay.run(stop)
 
 
 @relay_app.command("status")
@@ -162,6 +186,18 @@ def dlq_list(
     _show(operations.dead_letters(_settings(), limit=limit), as_json)
 
 
+def _probes(
+    port: int,
+    settings: Settings,
+    ready: Callable[[], bool],
+    prefix: str,
+    read: Callable[[], dict[str, dict[str, float]]],
+) -> None:
+    if port:
+        REGISTRY.register(StatsCollector(prefix, read))
+        serve_probes(settings.host, port, ready)
+
+
 def _show(rows: list[dict[str, Any]], as_json: bool, *, single: bool = False) -> None:
     if as_json:
         typer.echo(json.dumps(rows[0] if single else rows, default=str))
@@ -184,9 +220,20 @@ def project(
     """Run projectors (all of them by default), each in its own consumer group."""
     settings = _settings()
     stop = _stop_on_signals()
+    projectors = wiring.projectors(settings, projection)
+    _probes(
+        settings.projector_probe_port,
+        settings,
+        lambda: all(p.assigned.is_set() for p in projectors),
+        "eventshop_projector",
+        lambda: {
+            p.projection.name: {f"{k}_total": float(v) for k, v in vars(p.stats).items()}
+            for p in projectors
+        },
+    )
     threads = [
         threading.Thread(target=p.run, args=(stop,), name=f"projector-{p.projection.name}")
-        for p in wiring.projectors(settings, projection)
+        for p in projectors
     ]
     for thread in threads:
         thread.start()

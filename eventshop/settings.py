@@ -35,6 +35,10 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     command_port: int = 8000
     query_port: int = 8001
+    #: /healthz, /readyz and /metrics of the processes without an HTTP API; 0 turns one off.
+    relay_probe_port: int = 8002
+    projector_probe_port: int = 8003
+    sweeper_probe_port: int = 8004
     embedded_kafka_port: int = 19092
 
     #: How long a query with ``X-Consistency-Token`` waits before answering 503.

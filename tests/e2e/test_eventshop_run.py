@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+from functools import partial
 from pathlib import Path
 from uuid import uuid4
 
@@ -34,10 +35,14 @@ def ready(url: str) -> bool:
 
 def exercise_and_stop(env: dict[str, str]) -> None:
     command, query = free_port(), free_port()
+    relay_probe, projector_probe, sweeper_probe = free_port(), free_port(), free_port()
     env = {
         **env,
         "EVENTSHOP_COMMAND_PORT": str(command),
         "EVENTSHOP_QUERY_PORT": str(query),
+        "EVENTSHOP_RELAY_PROBE_PORT": str(relay_probe),
+        "EVENTSHOP_PROJECTOR_PROBE_PORT": str(projector_probe),
+        "EVENTSHOP_SWEEPER_PROBE_PORT": str(sweeper_probe),
         "EVENTSHOP_KAFKA_SESSION_TIMEOUT_MS": "2000",
     }
     process = subprocess.Popen(
@@ -74,6 +79,13 @@ def exercise_and_stop(env: dict[str, str]) -> None:
         response = eventually(read, timeout=30)
         assert response is not None
         assert response.json()["name"] == "Runner"
+        for probe in (relay_probe, projector_probe, sweeper_probe):
+            eventually(partial(ready, f"http://127.0.0.1:{probe}/healthz"), timeout=30)
+        metrics = httpx2.get(f"http://127.0.0.1:{relay_probe}/metrics").text
+        assert "eventshop_relay_published_total" in metrics
+        projector_metrics = httpx2.get(f"http://127.0.0.1:{projector_probe}/metrics").text
+        assert 'eventshop_projector_applied_total{name="customers"}' in projector_metrics
+        assert ready(f"http://127.0.0.1:{projector_probe}/readyz")
         children = psutil.Process(process.pid).children(recursive=True)
         assert len(children) >= 4
     finally:
