@@ -6,14 +6,24 @@ import json
 import logging
 import secrets
 import signal
+import sys
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
 import uvicorn
 from prometheus_client import REGISTRY
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from eventshop import operations, wiring
@@ -21,6 +31,7 @@ from eventshop.embedded import EmbeddedKafka, EmbeddedPostgres
 from eventshop.probes import StatsCollector, serve_probes
 from eventshop.settings import Settings
 from eventshop.supervisor import Supervisor, child_env
+from projections.registry import PROJECTIONS
 
 app = typer.Typer(help="eventshop: a CQRS / event-sourced commerce backend.", no_args_is_help=True)
 log = logging.getLogger("eventshop")
@@ -171,6 +182,60 @@ def projections_status(
 ) -> None:
     """Position, lag, parked and dead-lettered counts, state."""
     _show(operations.projections(_settings(), partitions=partitions), as_json)
+
+
+@projections_app.command("rebuild")
+def projections_rebuild(
+    name: Annotated[str | None, typer.Argument(help="The projection to rebuild")] = None,
+    every: Annotated[bool, typer.Option("--all", help="Rebuild every projection")] = False,
+    batch_size: Annotated[int, typer.Option(min=1, max=100_000)] = 2000,
+    grace_seconds: Annotated[float, typer.Option(min=0)] = 5.0,
+) -> None:
+    """Blue/green rebuild from the event store; resumable; live reads use the old copy."""
+    settings = _settings()
+    if every == (name is not None):
+        raise typer.BadParameter("name one projection, or pass --all")
+    names = list(PROJECTIONS) if every else [name or ""]
+    for each in names:
+        rebuilder = wiring.rebuilder(settings, each, batch_size)
+        with _progress(each) as progress:
+            result = rebuilder.run(progress, grace_seconds=grace_seconds)
+        typer.echo(
+            f"{each}: {result.events} events in {result.seconds:.1f}s"
+            f" ({result.events / max(result.seconds, 1e-9):.0f}/s)"
+            + (f", resumed after notification {result.resumed_from}" if result.resumed_from else "")
+        )
+
+
+@contextmanager
+def _progress(name: str) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar (events, events/s, ETA) on a terminal; plain log lines otherwise."""
+    if not sys.stderr.isatty():
+        last = [0.0]
+
+        def log_line(done: int, total: int) -> None:
+            if time.monotonic() - last[0] > 2 or done == total:
+                last[0] = time.monotonic()
+                log.info("rebuild %s: %d/%d events", name, done, total)
+
+        yield log_line
+        return
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]} events/s"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=Console(stderr=True)) as bar:
+        task = bar.add_task(f"rebuild {name}", total=None, rate="-")
+        started = time.monotonic()
+
+        def update(done: int, total: int) -> None:
+            rate = done / max(time.monotonic() - started, 1e-9)
+            bar.update(task, completed=done, total=total, rate=f"{rate:,.0f}")
+
+        yield update
 
 
 dlq_app = typer.Typer(help="Dead-letter topics.", no_args_is_help=True)

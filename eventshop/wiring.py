@@ -10,6 +10,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from contracts.auth import MIN_SECRET_BYTES, TokenSettings, weak_secret
 from eventshop.settings import Settings
 from projections.consumer import KafkaProjector
+from projections.rebuild import Rebuilder
 from projections.registry import PROJECTIONS
 from projections.schema import migrate_read_models
 from read_side.bootstrap import build_query_app
@@ -17,7 +18,7 @@ from write_side.application import Shop
 from write_side.bootstrap import build_shop
 from write_side.command_api import create_command_app
 from write_side.domain.errors import EmailTakenError
-from write_side.migrations import migrate_event_store
+from write_side.migrations import EVENTS_TABLE, migrate_event_store
 from write_side.payment_sweeper import PaymentSweeper
 from write_side.relay import KafkaRelay
 from write_side.security import HashCost
@@ -98,14 +99,32 @@ def payment_sweeper(settings: Settings) -> PaymentSweeper:
     )
 
 
+def rebuilder(settings: Settings, name: str, batch_size: int = 2000) -> Rebuilder:
+    if name not in PROJECTIONS:
+        raise NotConfiguredError(f"unknown projection: {name}")
+    return Rebuilder(
+        PROJECTIONS[name],
+        database_url=database_url(settings),
+        read_schema=settings.read_schema,
+        event_schema=settings.event_schema,
+        events_table=EVENTS_TABLE,
+        query_role=settings.query_role,
+        topic_prefix=settings.topic_prefix,
+        batch_size=batch_size,
+    )
+
+
 def create_admin(settings: Settings, email: str, password: str) -> bool:
     """Register an admin; False if the email is taken already (then nothing changes)."""
+    admin_shop = shop(settings, pool_size=1)
     try:
-        shop(settings, pool_size=1).register_customer(
+        admin_shop.register_customer(
             email=email, name="Administrator", password=password, role="admin"
         )
     except EmailTakenError:
         return False
+    finally:
+        admin_shop.close()
     return True
 
 

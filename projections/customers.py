@@ -108,4 +108,5 @@ CUSTOMERS = Projection(
         OrderPaid: on_order_paid,
         OrderCancelled: on_order_cancelled,
     },
+    tables=("customers", "customer_orders", "customer_order_stats"),
 )

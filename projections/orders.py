@@ -173,4 +173,5 @@ ORDERS = Projection(
         ProductCreated: on_product,
         ProductDetailsChanged: on_product,
     },
+    tables=("orders", "order_lines", "order_customers", "order_products"),
 )

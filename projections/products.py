@@ -127,4 +127,5 @@ PRODUCTS = Projection(
         StockReleased: on_released,
         StockCommitted: on_committed,
     },
+    tables=("products",),
 )

@@ -20,6 +20,8 @@ Handler = Callable[[Cursor[Any], str, Envelope, Any], None]
 class Projection:
     name: str
     handlers: dict[type[ContractEvent], Handler]
+    #: The read-model tables this projection alone writes (what a rebuild replaces).
+    tables: tuple[str, ...] = ()
 
     @property
     def contexts(self) -> tuple[str, ...]:

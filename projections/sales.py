@@ -37,5 +37,7 @@ def on_cancelled(cur: Cursor[Any], schema: str, env: Envelope, e: OrderCancelled
 
 
 SALES = Projection(
-    "sales", {OrderPlaced: on_placed, OrderPaid: on_paid, OrderCancelled: on_cancelled}
+    "sales",
+    {OrderPlaced: on_placed, OrderPaid: on_paid, OrderCancelled: on_cancelled},
+    tables=("sales_by_day",),
 )

@@ -85,7 +85,8 @@ def exercise_and_stop(env: dict[str, str]) -> None:
         assert "eventshop_relay_published_total" in metrics
         projector_metrics = httpx2.get(f"http://127.0.0.1:{projector_probe}/metrics").text
         assert 'eventshop_projector_applied_total{name="customers"}' in projector_metrics
-        assert ready(f"http://127.0.0.1:{projector_probe}/readyz")
+        # Ready once every projector's consumer has its partitions (each group joins on its own).
+        eventually(partial(ready, f"http://127.0.0.1:{projector_probe}/readyz"), timeout=60)
         children = psutil.Process(process.pid).children(recursive=True)
         assert len(children) >= 4
     finally:

@@ -115,11 +115,13 @@ class Stack:
         self.threads.append(thread)
 
     def sql(self, statement: str, *params: Any) -> list[tuple[Any, ...]]:
+        """Run ``statement`` with ``{rm}`` / ``{es}`` naming this stack's schemas."""
         with psycopg.connect(self.settings.database_url or "", autocommit=True) as conn:
-            return conn.execute(
+            cur = conn.execute(
                 statement.format(rm=self.settings.read_schema, es=self.settings.event_schema),
                 params,
-            ).fetchall()
+            )
+            return cur.fetchall() if cur.description else []
 
     def positions(self, projection: str) -> dict[str, int]:
         rows = self.sql(
@@ -175,3 +177,7 @@ def running_stack(servers: Servers, **overrides: Any) -> Iterator[Stack]:
             stack.stop.set()
             for thread in stack.threads:
                 thread.join(timeout=15)
+            # Close the connection pools: the session's PostgreSQL is shared by every test.
+            command_app.state.shop.close()
+            if stack.relay is not None:
+                stack.relay.event_store.close()

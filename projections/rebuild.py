@@ -1,0 +1,260 @@
+"""Blue/green rebuild of one projection from the event store.
+
+1. Build a shadow copy of the projection's tables (and of its version and parked rows) in
+   ``<read schema>__rb_<name>`` by reading the event store with ``contracts`` alone, in
+   batches; each batch and the rebuild's own checkpoint commit together, so a killed
+   rebuild resumes where it stopped. An advisory lock keeps a second rebuild out.
+2. At the head, one transaction locks the live tables (live queries and the live projector
+   wait, briefly), applies whatever arrived meanwhile, moves the live tables aside and the
+   shadow ones in, and copies the shadow's version rows over. Until then every query is
+   served from the old copy.
+3. The live projector carries on with the new tables: everything the shadow already holds
+   is a duplicate by aggregate version, so nothing is applied twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from psycopg import sql
+
+from contracts.envelope import Envelope
+from contracts.readmodels import PARKED_TABLE, POSITIONS_TABLE
+from contracts.topics import partition_for, topic_for
+from contracts.upcasting import EVENTS_BY_NAME, parse_topic, stored_topic
+from projections.applier import Applier, BatchOutcome
+from projections.applier_types import Incoming
+from projections.faults import crash_point
+from projections.projection import Projection
+from projections.versions import VERSIONS_TABLE
+
+log = logging.getLogger(__name__)
+BOOKKEEPING = (POSITIONS_TABLE, VERSIONS_TABLE, PARKED_TABLE)
+Progress = Callable[[int, int], None]
+"""``progress(done, total)`` after every batch."""
+
+
+class RebuildRunningError(RuntimeError):
+    """Another rebuild of the same projection holds the lock."""
+
+
+@dataclass(frozen=True)
+class RebuildResult:
+    projection: str
+    events: int  # applied by this run (a resumed run does not count earlier ones)
+    resumed_from: int  # the notification id this run started after
+    seconds: float
+
+
+class Rebuilder:
+    def __init__(
+        self,
+        projection: Projection,
+        *,
+        database_url: str,
+        read_schema: str,
+        event_schema: str,
+        events_table: str,
+        query_role: str,
+        topic_prefix: str = "",
+        batch_size: int = 2000,
+    ) -> None:
+        self.projection = projection
+        self.database_url = database_url
+        self.live = read_schema
+        self.shadow = f"{read_schema}__rb_{projection.name}"
+        self.retired = f"{read_schema}__old_{projection.name}"
+        self.events = sql.Identifier(event_schema, events_table)
+        self.query_role = query_role
+        self.topic_prefix = topic_prefix
+        self.batch_size = batch_size
+        self.topics = [
+            stored_topic(cls.type_name, version)
+            for cls in EVENTS_BY_NAME.values()
+            if cls.context in projection.contexts
+            for version in range(1, cls.schema_version + 1)
+        ]
+
+    def run(self, progress: Progress | None = None, grace_seconds: float = 0.0) -> RebuildResult:
+        started = time.monotonic()
+        with psycopg.connect(self.database_url, autocommit=True) as lock:
+            key = f"eventshop-rebuild:{self.live}:{self.projection.name}"
+            held = lock.execute("SELECT pg_try_advisory_lock(hashtext(%s))", (key,)).fetchone()
+            if not (held and held[0]):
+                raise RebuildRunningError(f"a rebuild of {self.projection.name} is running")
+            with psycopg.connect(self.database_url) as conn:
+                resumed_from = self._prepare_shadow(conn)
+                applied = self._build(conn, resumed_from, progress)
+                applied += self._swap(conn)
+            if grace_seconds:
+                time.sleep(grace_seconds)  # in-flight reads of the old copy finish
+            lock.execute(
+                sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(self.retired))
+            )
+        return RebuildResult(
+            self.projection.name, applied, resumed_from, time.monotonic() - started
+        )
+
+    # 1. the shadow
+
+    def _prepare_shadow(self, conn: psycopg.Connection[Any]) -> int:
+        shadow = sql.Identifier(self.shadow)
+        with conn.transaction():
+            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(shadow))
+            for table in (*self.projection.tables, *BOOKKEEPING):
+                conn.execute(
+                    sql.SQL("CREATE TABLE IF NOT EXISTS {} (LIKE {} INCLUDING ALL)").format(
+                        sql.Identifier(self.shadow, table), sql.Identifier(self.live, table)
+                    )
+                )
+            conn.execute(
+                sql.SQL(
+                    "CREATE TABLE IF NOT EXISTS {}.rebuild_state"
+                    " (id int PRIMARY KEY CHECK (id = 1), notification_id bigint NOT NULL)"
+                ).format(shadow)
+            )
+            conn.execute(
+                sql.SQL("INSERT INTO {}.rebuild_state VALUES (1, 0) ON CONFLICT DO NOTHING").format(
+                    shadow
+                )
+            )
+            row = conn.execute(
+                sql.SQL("SELECT notification_id FROM {}.rebuild_state").format(shadow)
+            ).fetchone()
+        return int(row[0]) if row else 0
+
+    def _build(
+        self,
+        conn: psycopg.Connection[Any],
+        after: int,
+        progress: Progress | None,
+        *,
+        in_swap: bool = False,
+    ) -> int:
+        """Apply batches after ``after`` to the shadow; each batch is its own transaction,
+        except under the swap's lock, where all of it is part of the swap's transaction."""
+        total = self._count(conn, after, end_read=not in_swap)
+        done = 0
+        applier = Applier(self.projection, self.shadow)
+        while True:
+            records = list(self._read(conn, after, end_read=not in_swap))
+            if not records:
+                return done
+            last = int(dict(records[-1].headers)["notification_id"])
+            applier.apply(conn, records, before_commit=self._checkpoint(conn, last))
+            crash_point("rebuild.after_batch")
+            after, done = last, done + len(records)
+            if progress is not None:
+                progress(done, max(total, done))
+
+    def _checkpoint(self, conn: psycopg.Connection[Any], notification_id: int) -> Any:
+        def save(outcome: BatchOutcome) -> None:
+            for letter in outcome.dead_letters:
+                log.warning(
+                    "rebuild %s: cannot apply %s: %s",
+                    self.projection.name,
+                    letter.notification_id,
+                    letter.error,
+                )
+            conn.execute(
+                sql.SQL("UPDATE {}.rebuild_state SET notification_id = %s").format(
+                    sql.Identifier(self.shadow)
+                ),
+                (notification_id,),
+            )
+
+        return save
+
+    def _count(self, conn: psycopg.Connection[Any], after: int, *, end_read: bool) -> int:
+        row = conn.execute(
+            sql.SQL(
+                "SELECT count(*) FROM {} WHERE notification_id > %s AND topic = ANY(%s)"
+            ).format(self.events),
+            (after, self.topics),
+        ).fetchone()
+        if end_read:
+            conn.commit()  # end the read's transaction: each batch commits on its own
+        return int(row[0]) if row else 0
+
+    def _read(
+        self, conn: psycopg.Connection[Any], after: int, *, end_read: bool
+    ) -> Iterator[Incoming]:
+        """The next batch of this projection's events, as the relay would have published them."""
+        rows = conn.execute(
+            sql.SQL(
+                "SELECT notification_id, originator_id, originator_version, topic, state FROM {}"
+                " WHERE notification_id > %s AND topic = ANY(%s) ORDER BY notification_id LIMIT %s"
+            ).format(self.events),
+            (after, self.topics, self.batch_size),
+        ).fetchall()
+        if end_read:
+            conn.commit()
+        now = datetime.now(UTC)
+        for notification_id, originator_id, version, stored, state in rows:
+            type_name, schema_version = parse_topic(stored)
+            topic = topic_for(EVENTS_BY_NAME[type_name], self.topic_prefix)
+            assert topic is not None
+            aggregate_id = UUID(str(originator_id))
+            envelope = Envelope(
+                notification_id, aggregate_id, version, type_name, schema_version, bytes(state)
+            )
+            yield Incoming(
+                topic, partition_for(aggregate_id), -1, envelope.headers(now), envelope.payload
+            )
+
+    # 2. the swap
+
+    def _swap(self, conn: psycopg.Connection[Any]) -> int:
+        live, shadow, retired = (sql.Identifier(s) for s in (self.live, self.shadow, self.retired))
+        name = self.projection.name
+        with conn.transaction():
+            for table in self.projection.tables:
+                conn.execute(
+                    sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(
+                        sql.Identifier(self.live, table)
+                    )
+                )
+            row = conn.execute(
+                sql.SQL("SELECT notification_id FROM {}.rebuild_state").format(shadow)
+            ).fetchone()
+            caught_up = self._build(conn, int(row[0]) if row else 0, None, in_swap=True)
+            for table in (VERSIONS_TABLE, PARKED_TABLE):
+                conn.execute(
+                    sql.SQL("DELETE FROM {} WHERE projection = %s").format(
+                        sql.Identifier(self.live, table)
+                    ),
+                    (name,),
+                )
+                conn.execute(
+                    sql.SQL("INSERT INTO {} SELECT * FROM {} WHERE projection = %s").format(
+                        sql.Identifier(self.live, table), sql.Identifier(self.shadow, table)
+                    ),
+                    (name,),
+                )
+            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(retired))
+            for table in self.projection.tables:
+                conn.execute(
+                    sql.SQL("ALTER TABLE {} SET SCHEMA {}").format(
+                        sql.Identifier(self.live, table), retired
+                    )
+                )
+                conn.execute(
+                    sql.SQL("ALTER TABLE {} SET SCHEMA {}").format(
+                        sql.Identifier(self.shadow, table), live
+                    )
+                )
+                conn.execute(
+                    sql.SQL("GRANT SELECT ON {} TO {}").format(
+                        sql.Identifier(self.live, table), sql.Identifier(self.query_role)
+                    )
+                )
+            conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(shadow))
+        log.info("rebuild %s: swapped in (%d events caught up under the lock)", name, caught_up)
+        return caught_up
