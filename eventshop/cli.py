@@ -207,6 +207,31 @@ def projections_rebuild(
         )
 
 
+@projections_app.command("verify")
+def projections_verify(
+    name: Annotated[str, typer.Argument(help="The projection to verify")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Rebuild into a scratch copy and compare with the live one; exit 1 on any difference."""
+    settings = _settings()
+    with _progress(f"verify {name}") as progress:
+        report = wiring.rebuilder(settings, name).verify(progress)
+    rows = [
+        {
+            "table": t.table,
+            "live_rows": t.live_rows,
+            "rebuilt_rows": t.rebuilt_rows,
+            "equal": t.equal,
+            "differing": "; ".join(t.differing),
+        }
+        for t in report.tables
+    ]
+    _show(rows, as_json)
+    if not report.equal:
+        typer.echo(f"eventshop: {name} differs from a rebuild from the event store", err=True)
+        raise typer.Exit(1)
+
+
 @contextmanager
 def _progress(name: str) -> Iterator[Callable[[int, int], None]]:
     """A progress bar (events, events/s, ETA) on a terminal; plain log lines otherwise."""

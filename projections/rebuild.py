@@ -53,6 +53,26 @@ class RebuildResult:
     seconds: float
 
 
+@dataclass(frozen=True)
+class TableComparison:
+    table: str
+    live_rows: int
+    rebuilt_rows: int
+    equal: bool
+    #: Up to ``max_keys`` rows found on one side only, as PostgreSQL renders them.
+    differing: list[str]
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    projection: str
+    tables: list[TableComparison]
+
+    @property
+    def equal(self) -> bool:
+        return all(t.equal for t in self.tables)
+
+
 class Rebuilder:
     def __init__(
         self,
@@ -100,6 +120,53 @@ class Rebuilder:
             )
         return RebuildResult(
             self.projection.name, applied, resumed_from, time.monotonic() - started
+        )
+
+    def verify(self, progress: Progress | None = None, max_keys: int = 10) -> VerifyReport:
+        """Rebuild into a scratch schema and compare it, table by table, with the live copy."""
+        scratch = f"{self.live}__verify_{self.projection.name}"
+        builder = Rebuilder.__new__(Rebuilder)
+        builder.__dict__.update(self.__dict__, shadow=scratch)
+        with psycopg.connect(self.database_url) as conn:
+            conn.execute(
+                sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(scratch))
+            )
+            conn.commit()
+            builder._prepare_shadow(conn)
+            builder._build(conn, 0, progress)
+            tables = [
+                self._compare(conn, table, scratch, max_keys) for table in self.projection.tables
+            ]
+            conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(scratch)))
+            conn.commit()
+        return VerifyReport(self.projection.name, tables)
+
+    def _compare(
+        self, conn: psycopg.Connection[Any], table: str, scratch: str, max_keys: int
+    ) -> TableComparison:
+        live, fresh = sql.Identifier(self.live, table), sql.Identifier(scratch, table)
+        summary = sql.SQL(
+            "SELECT count(*), md5(coalesce(string_agg(t::text, '|' ORDER BY"
+            " t::text), '')) FROM {} t"
+        )
+        live_count, live_sum = conn.execute(summary.format(live)).fetchone() or (0, "")
+        fresh_count, fresh_sum = conn.execute(summary.format(fresh)).fetchone() or (0, "")
+        differing: list[str] = []
+        if live_sum != fresh_sum:
+            rows = conn.execute(
+                sql.SQL(
+                    "(SELECT 'live: ' || t::text FROM {0} t"
+                    " EXCEPT SELECT 'live: ' || t::text FROM {1} t)"
+                    " UNION ALL"
+                    " (SELECT 'rebuilt: ' || t::text FROM {1} t EXCEPT"
+                    " SELECT 'rebuilt: ' || t::text FROM {0} t) LIMIT %s"
+                ).format(live, fresh),
+                (max_keys,),
+            ).fetchall()
+            differing = [str(r[0]) for r in rows]
+        conn.commit()
+        return TableComparison(
+            table, int(live_count), int(fresh_count), live_sum == fresh_sum, differing
         )
 
     # 1. the shadow

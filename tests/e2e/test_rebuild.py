@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from uuid import uuid4
 
 import psycopg
 import pytest
+from typer.testing import CliRunner
 
 from eventshop import wiring
+from eventshop.cli import app
 from projections.faults import CRASH_EXIT_CODE
 from projections.rebuild import RebuildRunningError
-from tests.support.stack import Servers, Stack, running_stack
+from tests.support.stack import Servers, Stack, running_stack, settings_env
 
 TOKEN = "X-Consistency-Token"
 
@@ -112,3 +115,22 @@ def test_two_rebuilds_of_one_projection_cannot_run_at_once(stack: Stack) -> None
         other.execute("SELECT pg_advisory_lock(hashtext(%s))", (key,))
         with pytest.raises(RebuildRunningError):
             wiring.rebuilder(stack.settings, "products").run()
+
+
+def test_verify_finds_a_damaged_model_and_passes_after_a_rebuild(stack: Stack) -> None:
+    ids, token = stocked_products(stack, 2, 3)
+    on_hand(stack, ids[-1], token)
+    env = settings_env(stack.settings) | {"COLUMNS": "300"}
+    clean = CliRunner().invoke(app, ["projections", "verify", "products"], env=env)
+    assert clean.exit_code == 0, clean.output
+
+    stack.sql("UPDATE {rm}.products SET on_hand = on_hand + 1 WHERE id = %s", ids[0])
+    damaged = CliRunner().invoke(app, ["projections", "verify", "products", "--json"], env=env)
+    assert damaged.exit_code == 1
+    report = json.loads(damaged.stdout.splitlines()[0])
+    assert report[0]["equal"] is False
+    assert ids[0] in report[0]["differing"]
+
+    wiring.rebuilder(stack.settings, "products").run()
+    repaired = CliRunner().invoke(app, ["projections", "verify", "products"], env=env)
+    assert repaired.exit_code == 0, repaired.output
