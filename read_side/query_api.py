@@ -17,6 +17,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from contracts.auth import TokenSettings
 from contracts.consistency import InvalidConsistencyTokenError, decode_token
+from contracts.nul_guard import RejectNulInQuery
 from contracts.problems import ProblemError, install_problem_handlers, problem_responses
 from contracts.rows import (
     CustomerView,
@@ -136,6 +137,7 @@ def create_query_app(
     app.state.tokens = tokens
     install_problem_handlers(app, unavailable=(psycopg.OperationalError, PoolTimeout))
     app.mount("/metrics", make_asgi_app())
+    app.add_middleware(RejectNulInQuery)
     errors = problem_responses(400, 401, 404, 422, 503)
 
     @app.get("/customers/me", responses=errors)

@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from prometheus_client import make_asgi_app
 
 from contracts.auth import TokenSettings
+from contracts.nul_guard import RejectNulInQuery
 from contracts.problems import ProblemError, install_problem_handlers, problem_responses
 from write_side.application import Shop
 from write_side.http import catalog, customers, orders
@@ -24,6 +25,7 @@ def create_command_app(shop: Shop, tokens: TokenSettings) -> FastAPI:
     install_problem_handlers(app, unavailable=(OperationalError, PersistenceError))
     app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
     app.mount("/metrics", make_asgi_app())
+    app.add_middleware(RejectNulInQuery)
     for module in (customers, catalog, orders):
         app.include_router(module.router)
 

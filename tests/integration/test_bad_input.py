@@ -155,3 +155,13 @@ def test_bad_paging_parameters_are_422(stack: Stack, params: dict[str, Any]) -> 
     response = stack.queries.get("/products", params=params)
     assert response.status_code == 422, response.text
     assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_nul_characters_are_refused_not_stored(stack: Stack) -> None:
+    body = {"email": f"n-{uuid4().hex[:6]}@example.com", "name": "Nu\u0000ll", "password": PASSWORD}
+    assert_problem(stack.commands.post("/customers", json=body), 422, "VALIDATION_FAILED")
+    assert_problem(
+        stack.admin.post("/products", json=product(title="a\u0000b")), 422, "VALIDATION_FAILED"
+    )
+    for params in ({"q": "\u0000"}, {"category": "a\u0000b"}, {"cursor": "\u0000"}):
+        assert_problem(stack.queries.get("/products", params=params), 400, "BAD_REQUEST")
