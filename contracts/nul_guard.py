@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from urllib.parse import unquote_to_bytes
 
-import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from contracts.problems import PROBLEM_MEDIA_TYPE
+from contracts.problems import send_problem
 
 
 class RejectNulInQuery:
@@ -18,24 +17,6 @@ class RejectNulInQuery:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and b"\x00" in unquote_to_bytes(scope.get("query_string", b"")):
-            body = orjson.dumps(
-                {
-                    "type": "about:blank",
-                    "title": "Query parameters must not contain NUL",
-                    "status": 400,
-                    "code": "BAD_REQUEST",
-                }
-            )
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 400,
-                    "headers": [
-                        (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
-                        (b"content-length", str(len(body)).encode()),
-                    ],
-                }
-            )
-            await send({"type": "http.response.body", "body": body})
+            await send_problem(send, 400, "BAD_REQUEST", "Query parameters must not contain NUL")
             return
         await self.app(scope, receive, send)

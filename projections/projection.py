@@ -27,8 +27,11 @@ class Projection:
     def contexts(self) -> tuple[str, ...]:
         return SOURCES[self.name]
 
+    def __post_init__(self) -> None:
+        # Looked up once per event on the hot path: index by the published type name.
+        by_name = {cls.type_name: handler for cls, handler in self.handlers.items()}
+        object.__setattr__(self, "_by_name", by_name)
+
     def handler_for(self, event_type: str) -> Handler | None:
-        for cls, handler in self.handlers.items():
-            if cls.type_name == event_type:
-                return handler
-        return None
+        by_name: dict[str, Handler] = self.__dict__["_by_name"]
+        return by_name.get(event_type)

@@ -110,8 +110,8 @@ class Rebuilder:
             if not (held and held[0]):
                 raise RebuildRunningError(f"a rebuild of {self.projection.name} is running")
             with psycopg.connect(self.database_url) as conn:
-                resumed_from = self._prepare_shadow(conn)
-                applied = self._build(conn, resumed_from, progress)
+                resumed_from = self._prepare_shadow(conn, self.shadow)
+                applied = self._build(conn, resumed_from, progress, schema=self.shadow)
                 applied += self._swap(conn)
             if grace_seconds:
                 time.sleep(grace_seconds)  # in-flight reads of the old copy finish
@@ -125,15 +125,13 @@ class Rebuilder:
     def verify(self, progress: Progress | None = None, max_keys: int = 10) -> VerifyReport:
         """Rebuild into a scratch schema and compare it, table by table, with the live copy."""
         scratch = f"{self.live}__verify_{self.projection.name}"
-        builder = Rebuilder.__new__(Rebuilder)
-        builder.__dict__.update(self.__dict__, shadow=scratch)
         with psycopg.connect(self.database_url) as conn:
             conn.execute(
                 sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(scratch))
             )
             conn.commit()
-            builder._prepare_shadow(conn)
-            builder._build(conn, 0, progress)
+            self._prepare_shadow(conn, scratch)
+            self._build(conn, 0, progress, schema=scratch)
             tables = [
                 self._compare(conn, table, scratch, max_keys) for table in self.projection.tables
             ]
@@ -171,14 +169,14 @@ class Rebuilder:
 
     # 1. the shadow
 
-    def _prepare_shadow(self, conn: psycopg.Connection[Any]) -> int:
-        shadow = sql.Identifier(self.shadow)
+    def _prepare_shadow(self, conn: psycopg.Connection[Any], schema: str) -> int:
+        shadow = sql.Identifier(schema)
         with conn.transaction():
             conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(shadow))
             for table in (*self.projection.tables, *BOOKKEEPING):
                 conn.execute(
                     sql.SQL("CREATE TABLE IF NOT EXISTS {} (LIKE {} INCLUDING ALL)").format(
-                        sql.Identifier(self.shadow, table), sql.Identifier(self.live, table)
+                        sql.Identifier(schema, table), sql.Identifier(self.live, table)
                     )
                 )
             conn.execute(
@@ -203,25 +201,26 @@ class Rebuilder:
         after: int,
         progress: Progress | None,
         *,
+        schema: str,
         in_swap: bool = False,
     ) -> int:
-        """Apply batches after ``after`` to the shadow; each batch is its own transaction,
+        """Apply batches after ``after`` into ``schema``; each batch is its own transaction,
         except under the swap's lock, where all of it is part of the swap's transaction."""
         total = self._count(conn, after, end_read=not in_swap)
         done = 0
-        applier = Applier(self.projection, self.shadow)
+        applier = Applier(self.projection, schema)
         while True:
             records = list(self._read(conn, after, end_read=not in_swap))
             if not records:
                 return done
             last = int(dict(records[-1].headers)["notification_id"])
-            applier.apply(conn, records, before_commit=self._checkpoint(conn, last))
+            applier.apply(conn, records, before_commit=self._checkpoint(conn, schema, last))
             crash_point("rebuild.after_batch")
             after, done = last, done + len(records)
             if progress is not None:
                 progress(done, max(total, done))
 
-    def _checkpoint(self, conn: psycopg.Connection[Any], notification_id: int) -> Any:
+    def _checkpoint(self, conn: psycopg.Connection[Any], schema: str, notification_id: int) -> Any:
         def save(outcome: BatchOutcome) -> None:
             for letter in outcome.dead_letters:
                 log.warning(
@@ -232,7 +231,7 @@ class Rebuilder:
                 )
             conn.execute(
                 sql.SQL("UPDATE {}.rebuild_state SET notification_id = %s").format(
-                    sql.Identifier(self.shadow)
+                    sql.Identifier(schema)
                 ),
                 (notification_id,),
             )
@@ -291,7 +290,9 @@ class Rebuilder:
             row = conn.execute(
                 sql.SQL("SELECT notification_id FROM {}.rebuild_state").format(shadow)
             ).fetchone()
-            caught_up = self._build(conn, int(row[0]) if row else 0, None, in_swap=True)
+            caught_up = self._build(
+                conn, int(row[0]) if row else 0, None, schema=self.shadow, in_swap=True
+            )
             for table in (VERSIONS_TABLE, PARKED_TABLE):
                 conn.execute(
                     sql.SQL("DELETE FROM {} WHERE projection = %s").format(

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import orjson
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from contracts.problems import PROBLEM_MEDIA_TYPE
+from contracts.problems import send_problem
 
 
 class BodySizeLimit:
@@ -37,22 +36,5 @@ class BodySizeLimit:
         await self.app(scope, counting_receive, send)
 
     async def _refuse(self, send: Send) -> None:
-        body = orjson.dumps(
-            {
-                "type": "about:blank",
-                "title": f"request body over {self.max_bytes} bytes",
-                "status": 413,
-                "code": "PAYLOAD_TOO_LARGE",
-            }
-        )
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        title = f"request body over {self.max_bytes} bytes"
+        await send_problem(send, 413, "PAYLOAD_TOO_LARGE", title)
