@@ -188,7 +188,7 @@ def projections_status(
 def projections_rebuild(
     name: Annotated[str | None, typer.Argument(help="The projection to rebuild")] = None,
     every: Annotated[bool, typer.Option("--all", help="Rebuild every projection")] = False,
-    batch_size: Annotated[int, typer.Option(min=1, max=100_000)] = 2000,
+    batch_size: Annotated[int, typer.Option(min=1, max=100_000)] = 10_000,
     grace_seconds: Annotated[float, typer.Option(min=0)] = 5.0,
 ) -> None:
     """Blue/green rebuild from the event store; resumable; live reads use the old copy."""

@@ -99,7 +99,7 @@ def payment_sweeper(settings: Settings) -> PaymentSweeper:
     )
 
 
-def rebuilder(settings: Settings, name: str, batch_size: int = 2000) -> Rebuilder:
+def rebuilder(settings: Settings, name: str, batch_size: int = 10_000) -> Rebuilder:
     if name not in PROJECTIONS:
         raise NotConfiguredError(f"unknown projection: {name}")
     return Rebuilder(

@@ -16,6 +16,7 @@ from contracts.events import (
     OrderPaid,
     OrderPlaced,
 )
+from projections.memory_rows import Rows
 from projections.projection import Projection
 
 
@@ -98,6 +99,73 @@ def on_order_cancelled(cur: Cursor[Any], schema: str, env: Envelope, e: OrderCan
         _add_value(cur, schema, env, -e.refunded)
 
 
+# The same effects on in-memory rows, for rebuilds (projections.bulk).
+
+
+def fold_registered(rows: Rows, env: Envelope, e: CustomerRegistered) -> None:
+    rows.insert(
+        "customers",
+        {
+            "id": env.aggregate_id,
+            "email": e.email,
+            "name": e.name,
+            "role": e.role,
+            "version": env.aggregate_version,
+            "registered_at": e.occurred_at,
+            "updated_at": e.occurred_at,
+        },
+    )
+
+
+def _fold(rows: Rows, env: Envelope, e: ContractEvent, column: str, value: str) -> None:
+    row = rows.edit("customers", env.aggregate_id)
+    if row is not None and row["version"] < env.aggregate_version:
+        row.update({column: value}, version=env.aggregate_version, updated_at=e.occurred_at)
+
+
+def fold_renamed(rows: Rows, env: Envelope, e: CustomerRenamed) -> None:
+    _fold(rows, env, e, "name", e.name)
+
+
+def fold_email_changed(rows: Rows, env: Envelope, e: CustomerEmailChanged) -> None:
+    _fold(rows, env, e, "email", e.email)
+
+
+def fold_order_placed(rows: Rows, env: Envelope, e: OrderPlaced) -> None:
+    rows.insert("customer_orders", {"order_id": env.aggregate_id, "customer_id": e.customer_id})
+    stats = rows.edit("customer_order_stats", e.customer_id)
+    if stats is None:
+        rows.insert(
+            "customer_order_stats",
+            {
+                "customer_id": e.customer_id,
+                "order_count": 1,
+                "lifetime_value": 0,
+                "last_order_at": e.occurred_at,
+            },
+        )
+        return
+    stats["order_count"] += 1
+    last = stats["last_order_at"]  # greatest() ignores NULL
+    stats["last_order_at"] = e.occurred_at if last is None else max(last, e.occurred_at)
+
+
+def _fold_value(rows: Rows, env: Envelope, amount: int) -> None:
+    order = rows.find("customer_orders", env.aggregate_id)
+    stats = rows.edit("customer_order_stats", order["customer_id"]) if order else None
+    if stats is not None:
+        stats["lifetime_value"] += amount
+
+
+def fold_order_paid(rows: Rows, env: Envelope, e: OrderPaid) -> None:
+    _fold_value(rows, env, e.amount)
+
+
+def fold_order_cancelled(rows: Rows, env: Envelope, e: OrderCancelled) -> None:
+    if e.refunded:
+        _fold_value(rows, env, -e.refunded)
+
+
 CUSTOMERS = Projection(
     "customers",
     {
@@ -109,4 +177,12 @@ CUSTOMERS = Projection(
         OrderCancelled: on_order_cancelled,
     },
     tables=("customers", "customer_orders", "customer_order_stats"),
+    folds={
+        CustomerRegistered: fold_registered,
+        CustomerRenamed: fold_renamed,
+        CustomerEmailChanged: fold_email_changed,
+        OrderPlaced: fold_order_placed,
+        OrderPaid: fold_order_paid,
+        OrderCancelled: fold_order_cancelled,
+    },
 )

@@ -25,6 +25,7 @@ from contracts.events import (
     ProductCreated,
     ProductDetailsChanged,
 )
+from projections.memory_rows import Row, Rows
 from projections.projection import Projection
 
 
@@ -160,6 +161,102 @@ def on_product(cur: Cursor[Any], schema: str, env: Envelope, e: ContractEvent) -
         _update_known(cur, schema, env, table=table, key=key, column="title", value=e.title)
 
 
+# The same effects on in-memory rows, for rebuilds (projections.bulk).
+
+
+def fold_placed(rows: Rows, env: Envelope, e: OrderPlaced) -> None:
+    rows.insert(
+        "orders",
+        {
+            "id": env.aggregate_id,
+            "customer_id": e.customer_id,
+            "status": "placed",
+            "total": e.total,
+            "payment_status": "unpaid",
+            "paid_amount": 0,
+            "refunded": 0,
+            "placed_at": e.occurred_at,
+            "paid_at": None,
+            "shipped_at": None,
+            "cancelled_at": None,
+            "version": env.aggregate_version,
+        },
+    )
+    for n, line in enumerate(e.lines):
+        rows.insert(
+            "order_lines",
+            {
+                "order_id": env.aggregate_id,
+                "position": n,
+                "product_id": line.product_id,
+                "sku": line.sku,
+                "title": line.title,
+                "quantity": line.quantity,
+                "unit_price": line.unit_price,
+            },
+        )
+
+
+def _fold_order(rows: Rows, env: Envelope) -> Row | None:
+    row = rows.edit("orders", env.aggregate_id)
+    if row is None or row["version"] >= env.aggregate_version:
+        return None
+    row["version"] = env.aggregate_version
+    return row
+
+
+def fold_paid(rows: Rows, env: Envelope, e: OrderPaid) -> None:
+    if (row := _fold_order(rows, env)) is not None:
+        row.update(
+            status="paid", payment_status="paid", paid_amount=e.amount, paid_at=e.occurred_at
+        )
+
+
+def fold_shipped(rows: Rows, env: Envelope, e: OrderShipped) -> None:
+    if (row := _fold_order(rows, env)) is not None:
+        row.update(status="shipped", shipped_at=e.occurred_at)
+
+
+def fold_cancelled(rows: Rows, env: Envelope, e: OrderCancelled) -> None:
+    if (row := _fold_order(rows, env)) is not None:
+        row.update(status="cancelled", cancelled_at=e.occurred_at, refunded=e.refunded)
+        if e.refunded > 0:
+            row["payment_status"] = "refunded"
+
+
+def _fold_known(rows: Rows, env: Envelope, table: str, key: str, **values: object) -> None:
+    """Insert or update a customer or product we know of; older versions never win."""
+    row = rows.edit(table, env.aggregate_id)
+    if row is None:
+        rows.insert(table, {key: env.aggregate_id, **values, "version": env.aggregate_version})
+    elif row["version"] < env.aggregate_version:
+        row.update(values, version=env.aggregate_version)
+
+
+def _fold_update_known(rows: Rows, env: Envelope, table: str, **values: object) -> None:
+    row = rows.edit(table, env.aggregate_id)
+    if row is not None and row["version"] < env.aggregate_version:
+        row.update(values, version=env.aggregate_version)
+
+
+def fold_customer(rows: Rows, env: Envelope, e: ContractEvent) -> None:
+    table = "order_customers"
+    if isinstance(e, CustomerRegistered):
+        _fold_known(rows, env, table, "customer_id", name=e.name, email=e.email)
+    elif isinstance(e, CustomerRenamed):
+        _fold_update_known(rows, env, table, name=e.name)
+    elif isinstance(e, CustomerEmailChanged):
+        _fold_update_known(rows, env, table, email=e.email)
+
+
+def fold_product(rows: Rows, env: Envelope, e: ContractEvent) -> None:
+    table = "order_products"
+    if isinstance(e, ProductCreated):
+        _fold_known(rows, env, table, "product_id", sku=e.sku, title=e.title)
+    elif isinstance(e, ProductDetailsChanged):
+        _fold_update_known(rows, env, table, title=e.title)
+
+
 ORDERS = Projection(
     "orders",
     {
@@ -174,4 +271,15 @@ ORDERS = Projection(
         ProductDetailsChanged: on_product,
     },
     tables=("orders", "order_lines", "order_customers", "order_products"),
+    folds={
+        OrderPlaced: fold_placed,
+        OrderPaid: fold_paid,
+        OrderShipped: fold_shipped,
+        OrderCancelled: fold_cancelled,
+        CustomerRegistered: fold_customer,
+        CustomerRenamed: fold_customer,
+        CustomerEmailChanged: fold_customer,
+        ProductCreated: fold_product,
+        ProductDetailsChanged: fold_product,
+    },
 )

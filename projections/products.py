@@ -19,6 +19,7 @@ from contracts.events import (
     StockReleased,
     StockReserved,
 )
+from projections.memory_rows import Row, Rows
 from projections.projection import Projection
 
 
@@ -114,6 +115,76 @@ def on_committed(cur: Cursor[Any], schema: str, env: Envelope, e: StockCommitted
     )
 
 
+# The same effects on in-memory rows, for rebuilds (projections.bulk).
+
+
+def fold_created(rows: Rows, env: Envelope, e: ProductCreated) -> None:
+    rows.insert(
+        "products",
+        {
+            "id": env.aggregate_id,
+            "sku": e.sku,
+            "title": e.title,
+            "description": e.description,
+            "category": e.category,
+            "price": e.price,
+            "status": "draft",
+            "on_hand": 0,
+            "reserved": 0,
+            "units_sold": 0,
+            "version": env.aggregate_version,
+            "created_at": e.occurred_at,
+            "updated_at": e.occurred_at,
+        },
+    )
+
+
+def _fold(rows: Rows, env: Envelope, e: ContractEvent, **changes: object) -> Row | None:
+    row = rows.edit("products", env.aggregate_id)
+    if row is None or row["version"] >= env.aggregate_version:
+        return None
+    row.update(changes, version=env.aggregate_version, updated_at=e.occurred_at)
+    return row
+
+
+def fold_stock_adjusted(rows: Rows, env: Envelope, e: StockAdjusted) -> None:
+    if (row := _fold(rows, env, e)) is not None:
+        row["on_hand"] += e.delta
+
+
+def fold_details(rows: Rows, env: Envelope, e: ProductDetailsChanged) -> None:
+    _fold(rows, env, e, title=e.title, description=e.description, category=e.category)
+
+
+def fold_price(rows: Rows, env: Envelope, e: ProductPriceChanged) -> None:
+    _fold(rows, env, e, price=e.price)
+
+
+def fold_published(rows: Rows, env: Envelope, e: ProductPublished) -> None:
+    _fold(rows, env, e, status="published")
+
+
+def fold_archived(rows: Rows, env: Envelope, e: ProductArchived) -> None:
+    _fold(rows, env, e, status="archived")
+
+
+def fold_reserved(rows: Rows, env: Envelope, e: StockReserved) -> None:
+    if (row := _fold(rows, env, e)) is not None:
+        row["reserved"] += e.quantity
+
+
+def fold_released(rows: Rows, env: Envelope, e: StockReleased) -> None:
+    if (row := _fold(rows, env, e)) is not None:
+        row["reserved"] -= e.quantity
+
+
+def fold_committed(rows: Rows, env: Envelope, e: StockCommitted) -> None:
+    if (row := _fold(rows, env, e)) is not None:
+        row["reserved"] -= e.quantity
+        row["on_hand"] -= e.quantity
+        row["units_sold"] += e.quantity
+
+
 PRODUCTS = Projection(
     "products",
     {
@@ -128,4 +199,15 @@ PRODUCTS = Projection(
         StockCommitted: on_committed,
     },
     tables=("products",),
+    folds={
+        ProductCreated: fold_created,
+        StockAdjusted: fold_stock_adjusted,
+        ProductDetailsChanged: fold_details,
+        ProductPriceChanged: fold_price,
+        ProductPublished: fold_published,
+        ProductArchived: fold_archived,
+        StockReserved: fold_reserved,
+        StockReleased: fold_released,
+        StockCommitted: fold_committed,
+    },
 )

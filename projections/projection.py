@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from psycopg import Cursor
@@ -11,6 +11,7 @@ from psycopg import Cursor
 from contracts.envelope import Envelope
 from contracts.events import ContractEvent
 from contracts.readmodels import SOURCES
+from projections.memory_rows import Fold
 
 Handler = Callable[[Cursor[Any], str, Envelope, Any], None]
 """``handler(cursor, schema, envelope, event)`` writes the event's effect on the rows."""
@@ -22,6 +23,9 @@ class Projection:
     handlers: dict[type[ContractEvent], Handler]
     #: The read-model tables this projection alone writes (what a rebuild replaces).
     tables: tuple[str, ...] = ()
+    #: The same effects on in-memory rows, for rebuilds (:mod:`projections.bulk`); one
+    #: per handler.
+    folds: dict[type[ContractEvent], Fold] = field(default_factory=dict)
 
     @property
     def contexts(self) -> tuple[str, ...]:
@@ -31,7 +35,15 @@ class Projection:
         # Looked up once per event on the hot path: index by the published type name.
         by_name = {cls.type_name: handler for cls, handler in self.handlers.items()}
         object.__setattr__(self, "_by_name", by_name)
+        if set(self.folds) != set(self.handlers):
+            raise ValueError(f"{self.name}: every handled event type needs a fold, and no other")
+        folds = {cls.type_name: fold for cls, fold in self.folds.items()}
+        object.__setattr__(self, "_folds", folds)
 
     def handler_for(self, event_type: str) -> Handler | None:
         by_name: dict[str, Handler] = self.__dict__["_by_name"]
         return by_name.get(event_type)
+
+    def fold_for(self, event_type: str) -> Fold | None:
+        folds: dict[str, Fold] = self.__dict__["_folds"]
+        return folds.get(event_type)

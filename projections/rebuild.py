@@ -31,6 +31,7 @@ from contracts.topics import partition_for, topic_for
 from contracts.upcasting import EVENTS_BY_NAME, parse_topic, stored_topic
 from projections.applier import Applier, BatchOutcome
 from projections.applier_types import Incoming
+from projections.bulk import BulkBuild, FoldOutcome
 from projections.faults import crash_point
 from projections.projection import Projection
 from projections.versions import VERSIONS_TABLE
@@ -84,7 +85,7 @@ class Rebuilder:
         events_table: str,
         query_role: str,
         topic_prefix: str = "",
-        batch_size: int = 2000,
+        batch_size: int = 10_000,
     ) -> None:
         self.projection = projection
         self.database_url = database_url
@@ -111,7 +112,7 @@ class Rebuilder:
                 raise RebuildRunningError(f"a rebuild of {self.projection.name} is running")
             with psycopg.connect(self.database_url) as conn:
                 resumed_from = self._prepare_shadow(conn, self.shadow)
-                applied = self._build(conn, resumed_from, progress, schema=self.shadow)
+                applied = self._bulk(conn, resumed_from, progress, schema=self.shadow)
                 applied += self._swap(conn)
             if grace_seconds:
                 time.sleep(grace_seconds)  # in-flight reads of the old copy finish
@@ -131,7 +132,7 @@ class Rebuilder:
             )
             conn.commit()
             self._prepare_shadow(conn, scratch)
-            self._build(conn, 0, progress, schema=scratch)
+            self._bulk(conn, 0, progress, schema=scratch)
             tables = [
                 self._compare(conn, table, scratch, max_keys) for table in self.projection.tables
             ]
@@ -195,30 +196,63 @@ class Rebuilder:
             ).fetchone()
         return int(row[0]) if row else 0
 
-    def _build(
-        self,
-        conn: psycopg.Connection[Any],
-        after: int,
-        progress: Progress | None,
-        *,
-        schema: str,
-        in_swap: bool = False,
+    def _bulk(
+        self, conn: psycopg.Connection[Any], after: int, progress: Progress | None, *, schema: str
     ) -> int:
-        """Apply batches after ``after`` into ``schema``; each batch is its own transaction,
-        except under the swap's lock, where all of it is part of the swap's transaction."""
-        total = self._count(conn, after, end_read=not in_swap)
+        """Fold the events after ``after`` into ``schema`` in memory (:mod:`projections.bulk`);
+        each batch's changed rows and the checkpoint commit together."""
+        total = self._count(conn, after)
+        conn.commit()
+        build = BulkBuild.load(conn, self.projection, schema)
+        conn.commit()
         done = 0
-        applier = Applier(self.projection, schema)
         while True:
-            records = list(self._read(conn, after, end_read=not in_swap))
-            if not records:
+            rows = self._fetch(conn, after)
+            conn.commit()
+            if not rows:
                 return done
-            last = int(dict(records[-1].headers)["notification_id"])
-            applier.apply(conn, records, before_commit=self._checkpoint(conn, schema, last))
+            outcome = FoldOutcome()
+            for notification_id, originator_id, version, stored, state in rows:
+                type_name, schema_version = parse_topic(stored)
+                aggregate_id = (
+                    originator_id if isinstance(originator_id, UUID) else UUID(str(originator_id))
+                )
+                build.fold(
+                    Envelope(
+                        notification_id,
+                        aggregate_id,
+                        version,
+                        type_name,
+                        schema_version,
+                        bytes(state),
+                    ),
+                    outcome,
+                )
+            after = int(rows[-1][0])
+            with conn.transaction():
+                build.flush(conn)
+                self._save_checkpoint(conn, schema, after)
+            for notification_id, error in outcome.failed:
+                log.warning(
+                    "rebuild %s: cannot apply %s: %s", self.projection.name, notification_id, error
+                )
             crash_point("rebuild.after_batch")
-            after, done = last, done + len(records)
+            done += len(rows)
             if progress is not None:
                 progress(done, max(total, done))
+
+    def _catch_up(self, conn: psycopg.Connection[Any], after: int) -> int:
+        """Under the swap's lock, in its transaction: apply what arrived since the bulk
+        build, through the live applier (few events; no need to load the rows)."""
+        done = 0
+        applier = Applier(self.projection, self.shadow)
+        while True:
+            records = list(self._read(conn, after))
+            if not records:
+                return done
+            after = int(dict(records[-1].headers)["notification_id"])
+            applier.apply(conn, records, before_commit=self._checkpoint(conn, self.shadow, after))
+            done += len(records)
 
     def _checkpoint(self, conn: psycopg.Connection[Any], schema: str, notification_id: int) -> Any:
         def save(outcome: BatchOutcome) -> None:
@@ -229,41 +263,43 @@ class Rebuilder:
                     letter.notification_id,
                     letter.error,
                 )
-            conn.execute(
-                sql.SQL("UPDATE {}.rebuild_state SET notification_id = %s").format(
-                    sql.Identifier(schema)
-                ),
-                (notification_id,),
-            )
+            self._save_checkpoint(conn, schema, notification_id)
 
         return save
 
-    def _count(self, conn: psycopg.Connection[Any], after: int, *, end_read: bool) -> int:
+    def _save_checkpoint(
+        self, conn: psycopg.Connection[Any], schema: str, notification_id: int
+    ) -> None:
+        conn.execute(
+            sql.SQL("UPDATE {}.rebuild_state SET notification_id = %s").format(
+                sql.Identifier(schema)
+            ),
+            (notification_id,),
+        )
+
+    def _count(self, conn: psycopg.Connection[Any], after: int) -> int:
         row = conn.execute(
             sql.SQL(
                 "SELECT count(*) FROM {} WHERE notification_id > %s AND topic = ANY(%s)"
             ).format(self.events),
             (after, self.topics),
         ).fetchone()
-        if end_read:
-            conn.commit()  # end the read's transaction: each batch commits on its own
         return int(row[0]) if row else 0
 
-    def _read(
-        self, conn: psycopg.Connection[Any], after: int, *, end_read: bool
-    ) -> Iterator[Incoming]:
-        """The next batch of this projection's events, as the relay would have published them."""
-        rows = conn.execute(
+    def _fetch(self, conn: psycopg.Connection[Any], after: int) -> list[tuple[Any, ...]]:
+        """The next batch of this projection's stored events, in notification order."""
+        return conn.execute(
             sql.SQL(
                 "SELECT notification_id, originator_id, originator_version, topic, state FROM {}"
                 " WHERE notification_id > %s AND topic = ANY(%s) ORDER BY notification_id LIMIT %s"
             ).format(self.events),
             (after, self.topics, self.batch_size),
         ).fetchall()
-        if end_read:
-            conn.commit()
+
+    def _read(self, conn: psycopg.Connection[Any], after: int) -> Iterator[Incoming]:
+        """The next batch, as the relay would have published it."""
         now = datetime.now(UTC)
-        for notification_id, originator_id, version, stored, state in rows:
+        for notification_id, originator_id, version, stored, state in self._fetch(conn, after):
             type_name, schema_version = parse_topic(stored)
             topic = topic_for(EVENTS_BY_NAME[type_name], self.topic_prefix)
             assert topic is not None
@@ -290,9 +326,7 @@ class Rebuilder:
             row = conn.execute(
                 sql.SQL("SELECT notification_id FROM {}.rebuild_state").format(shadow)
             ).fetchone()
-            caught_up = self._build(
-                conn, int(row[0]) if row else 0, None, schema=self.shadow, in_swap=True
-            )
+            caught_up = self._catch_up(conn, int(row[0]) if row else 0)
             for table in (VERSIONS_TABLE, PARKED_TABLE):
                 conn.execute(
                     sql.SQL("DELETE FROM {} WHERE projection = %s").format(

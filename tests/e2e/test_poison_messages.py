@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 from uuid import uuid4
@@ -16,7 +17,6 @@ from contracts.topics import dead_letter_topic, topic_name
 from contracts.upcasting import encode
 from projections.consumer import KafkaProjector
 from projections.products import PRODUCTS, on_created
-from projections.projection import Projection
 from tests.support.stack import Servers, eventually, running_stack
 from tests.support.topics import read_all
 
@@ -32,7 +32,9 @@ def flaky_on_created(cur: Cursor[Any], schema: str, env: Envelope, e: ProductCre
 def test_poison_records_are_dead_lettered_and_later_events_applied(servers: Servers) -> None:
     with running_stack(servers) as stack:
         stack.start_relay()
-        projection = Projection("products", {**PRODUCTS.handlers, ProductCreated: flaky_on_created})
+        projection = replace(
+            PRODUCTS, handlers={**PRODUCTS.handlers, ProductCreated: flaky_on_created}
+        )
         projector = KafkaProjector(
             projection=projection,
             database_url=servers.database_url,

@@ -1,0 +1,21 @@
+"""Fixtures shared by the integration tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+
+from eventshop import wiring
+from tests.support.stack import Servers, isolated_settings
+
+
+@pytest.fixture(scope="module")
+def db(servers: Servers) -> Iterator[tuple[psycopg.Connection[Any], str]]:
+    """A connection, and a freshly migrated read schema for the module alone."""
+    settings = isolated_settings(servers)
+    wiring.migrate(settings)
+    with psycopg.connect(servers.database_url, autocommit=True) as conn:
+        yield conn, settings.read_schema
