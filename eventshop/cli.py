@@ -26,11 +26,12 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from eventshop import operations, wiring
+from eventshop import dead_letters, operations, wiring
 from eventshop.embedded import EmbeddedKafka, EmbeddedPostgres
 from eventshop.probes import StatsCollector, serve_probes
 from eventshop.settings import Settings
 from eventshop.supervisor import Supervisor, child_env
+from projections.rebuild import RebuildResult, RebuildRunningError
 from projections.registry import PROJECTIONS
 
 app = typer.Typer(help="eventshop: a CQRS / event-sourced commerce backend.", no_args_is_help=True)
@@ -200,10 +201,21 @@ def projections_rebuild(
         rebuilder = wiring.rebuilder(settings, each, batch_size)
         with _progress(each) as progress:
             result = rebuilder.run(progress, grace_seconds=grace_seconds)
+        _report_rebuild(result)
+
+
+def _report_rebuild(result: RebuildResult, *, err: bool = False) -> None:
+    typer.echo(
+        f"{result.projection}: {result.events} events in {result.seconds:.1f}s"
+        f" ({result.events / max(result.seconds, 1e-9):.0f}/s)"
+        + (f", resumed after notification {result.resumed_from}" if result.resumed_from else ""),
+        err=err,
+    )
+    for notification_id, error in result.failed:
         typer.echo(
-            f"{each}: {result.events} events in {result.seconds:.1f}s"
-            f" ({result.events / max(result.seconds, 1e-9):.0f}/s)"
-            + (f", resumed after notification {result.resumed_from}" if result.resumed_from else "")
+            f"eventshop: {result.projection} could not apply notification {notification_id}:"
+            f" {error}",
+            err=True,
         )
 
 
@@ -269,11 +281,66 @@ app.add_typer(dlq_app, name="dlq")
 
 @dlq_app.command("list")
 def dlq_list(
-    limit: Annotated[int, typer.Option(min=1, max=10_000)] = 100,
+    limit: Annotated[int, typer.Option(min=1, max=100_000)] = 100,
+    everything: Annotated[
+        bool, typer.Option("--all", help="Include replayed and discarded letters")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Dead-lettered records with the projection, origin and error that sent them there."""
-    _show(operations.dead_letters(_settings(), limit=limit), as_json)
+    """Pending dead letters: id, projection, origin, and the error that sent them there."""
+    found = dead_letters.letters(_settings(), include_resolved=everything)[:limit]
+    _show([x.as_dict() for x in found], as_json)
+
+
+LetterIds = Annotated[list[str] | None, typer.Argument(help="Ids from `eventshop dlq list`")]
+AllPending = Annotated[bool, typer.Option("--all", help="Every pending dead letter")]
+
+
+def _letter_ids(ids: list[str] | None, every: bool) -> list[str] | None:
+    if every == bool(ids):
+        raise typer.BadParameter("name dead letters by id, or pass --all")
+    return None if every else ids
+
+
+@dlq_app.command("replay")
+def dlq_replay(
+    ids: LetterIds = None,
+    every: AllPending = False,
+    grace_seconds: Annotated[float, typer.Option(min=0)] = 5.0,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Deploy the fix first: rebuilds each affected projection from the event store, so
+    the dead-lettered events are applied in their place in history. Exit 1 if any is not."""
+    settings = _settings()
+
+    def rebuild(name: str) -> RebuildResult:
+        with _progress(f"rebuild {name}") as progress:
+            result = wiring.rebuilder(settings, name).run(progress, grace_seconds)
+        _report_rebuild(result, err=True)  # stdout is for the outcomes (--json)
+        return result
+
+    try:
+        outcomes = dead_letters.replay(settings, _letter_ids(ids, every), rebuild=rebuild)
+    except dead_letters.UnknownLetterError as error:
+        raise typer.BadParameter(str(error)) from error
+    _show([x.as_dict() for x in outcomes], as_json)
+    if any(x.outcome != dead_letters.REPLAYED for x in outcomes):
+        raise typer.Exit(1)
+
+
+@dlq_app.command("discard")
+def dlq_discard(
+    ids: LetterIds = None,
+    every: AllPending = False,
+    note: Annotated[str, typer.Option(help="Why: kept beside the decision")] = "",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Mark dead letters handled without replaying them (junk, or events to leave out)."""
+    try:
+        outcomes = dead_letters.discard(_settings(), _letter_ids(ids, every), note)
+    except dead_letters.UnknownLetterError as error:
+        raise typer.BadParameter(str(error)) from error
+    _show([x.as_dict() for x in outcomes], as_json)
 
 
 def _probes(
@@ -413,6 +480,9 @@ def main() -> None:
     except wiring.NotConfiguredError as error:
         typer.echo(f"eventshop: {error}", err=True)
         raise SystemExit(2) from None
+    except RebuildRunningError as error:
+        typer.echo(f"eventshop: {error}; try again when it has finished", err=True)
+        raise SystemExit(1) from None
 
 
 if __name__ == "__main__":

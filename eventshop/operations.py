@@ -1,4 +1,4 @@
-"""Read-only operator views: projection status, relay status, dead letters.
+"""Read-only operator views: projection status and relay status.
 
 Each returns plain data (``--json`` prints it as is); the CLI renders tables.
 """
@@ -8,11 +8,9 @@ from __future__ import annotations
 from typing import Any
 
 import psycopg
-from kafka import KafkaConsumer, TopicPartition
 from psycopg import sql
 
 from contracts.readmodels import SOURCES
-from contracts.topics import PARTITIONS, all_topics, dead_letter_topic
 from eventshop import wiring
 from eventshop.settings import Settings
 from read_side.projection_status import projection_status
@@ -72,48 +70,3 @@ def relay_status(settings: Settings) -> dict[str, Any]:
         "active_relay": bool(held and held[0]),
         "checkpoint_updated_at": updated_at.isoformat() if updated_at else None,
     }
-
-
-def dead_letters(settings: Settings, *, limit: int = 100) -> list[dict[str, Any]]:
-    """The records on every dead-letter topic, oldest first per partition."""
-    consumer = KafkaConsumer(
-        bootstrap_servers=wiring.kafka(settings),
-        enable_auto_commit=False,
-        consumer_timeout_ms=1000,
-    )
-    try:
-        existing = consumer.topics()
-        partitions = [
-            TopicPartition(dead_letter_topic(t), p)
-            for t in all_topics(settings.topic_prefix)
-            if dead_letter_topic(t) in existing
-            for p in range(PARTITIONS)
-        ]
-        if not partitions:
-            return []
-        consumer.assign(partitions)
-        consumer.seek_to_beginning(*partitions)
-        ends = consumer.end_offsets(partitions)
-        letters: list[dict[str, Any]] = []
-        while len(letters) < limit and any(consumer.position(tp) < ends[tp] for tp in partitions):
-            batch = consumer.poll(timeout_ms=500)
-            if not batch:
-                break
-            for records in batch.values():
-                for record in records:
-                    headers = {k: v.decode(errors="replace") for k, v in record.headers or []}
-                    letters.append(
-                        {
-                            "topic": record.topic,
-                            "partition": record.partition,
-                            "offset": record.offset,
-                            **{
-                                k.removeprefix("dlt."): v
-                                for k, v in headers.items()
-                                if k.startswith("dlt.")
-                            },
-                        }
-                    )
-        return letters[:limit]
-    finally:
-        consumer.close()

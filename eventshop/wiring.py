@@ -10,6 +10,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from contracts.auth import MIN_SECRET_BYTES, TokenSettings, weak_secret
 from eventshop.settings import Settings
 from projections.consumer import KafkaProjector
+from projections.projection import Projection
 from projections.rebuild import Rebuilder
 from projections.registry import PROJECTIONS
 from projections.schema import migrate_read_models
@@ -152,15 +153,16 @@ def projectors(settings: Settings, names: list[str] | None = None) -> list[Kafka
     unknown = set(names or ()) - set(PROJECTIONS)
     if unknown:
         raise NotConfiguredError(f"unknown projection(s): {', '.join(sorted(unknown))}")
-    return [
-        KafkaProjector(
-            projection=PROJECTIONS[name],
-            database_url=database_url(settings),
-            schema=settings.read_schema,
-            bootstrap_servers=kafka(settings),
-            topic_prefix=settings.topic_prefix,
-            group_prefix=settings.consumer_group_prefix,
-            session_timeout_ms=settings.kafka_session_timeout_ms,
-        )
-        for name in (names or list(PROJECTIONS))
-    ]
+    return [projector(settings, PROJECTIONS[name]) for name in (names or list(PROJECTIONS))]
+
+
+def projector(settings: Settings, projection: Projection) -> KafkaProjector:
+    return KafkaProjector(
+        projection=projection,
+        database_url=database_url(settings),
+        schema=settings.read_schema,
+        bootstrap_servers=kafka(settings),
+        topic_prefix=settings.topic_prefix,
+        group_prefix=settings.consumer_group_prefix,
+        session_timeout_ms=settings.kafka_session_timeout_ms,
+    )

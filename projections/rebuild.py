@@ -52,6 +52,9 @@ class RebuildResult:
     events: int  # applied by this run (a resumed run does not count earlier ones)
     resumed_from: int  # the notification id this run started after
     seconds: float
+    #: Events the projection's code could not apply (notification id, error): the rebuilt
+    #: model lacks them, as the live one did when it dead-lettered them.
+    failed: tuple[tuple[int | None, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -105,6 +108,7 @@ class Rebuilder:
 
     def run(self, progress: Progress | None = None, grace_seconds: float = 0.0) -> RebuildResult:
         started = time.monotonic()
+        self._failed: list[tuple[int | None, str]] = []
         with psycopg.connect(self.database_url, autocommit=True) as lock:
             key = f"eventshop-rebuild:{self.live}:{self.projection.name}"
             held = lock.execute("SELECT pg_try_advisory_lock(hashtext(%s))", (key,)).fetchone()
@@ -120,12 +124,17 @@ class Rebuilder:
                 sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(self.retired))
             )
         return RebuildResult(
-            self.projection.name, applied, resumed_from, time.monotonic() - started
+            self.projection.name,
+            applied,
+            resumed_from,
+            time.monotonic() - started,
+            tuple(self._failed),
         )
 
     def verify(self, progress: Progress | None = None, max_keys: int = 10) -> VerifyReport:
         """Rebuild into a scratch schema and compare it, table by table, with the live copy."""
         scratch = f"{self.live}__verify_{self.projection.name}"
+        self._failed = []
         with psycopg.connect(self.database_url) as conn:
             conn.execute(
                 sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(scratch))
@@ -232,6 +241,7 @@ class Rebuilder:
             with conn.transaction():
                 build.flush(conn)
                 self._save_checkpoint(conn, schema, after)
+            self._failed.extend(outcome.failed)
             for notification_id, error in outcome.failed:
                 log.warning(
                     "rebuild %s: cannot apply %s: %s", self.projection.name, notification_id, error
@@ -257,6 +267,7 @@ class Rebuilder:
     def _checkpoint(self, conn: psycopg.Connection[Any], schema: str, notification_id: int) -> Any:
         def save(outcome: BatchOutcome) -> None:
             for letter in outcome.dead_letters:
+                self._failed.append((letter.notification_id, repr(letter.error)))
                 log.warning(
                     "rebuild %s: cannot apply %s: %s",
                     self.projection.name,

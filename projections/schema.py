@@ -126,6 +126,18 @@ _TABLES = [
         orders_paid int NOT NULL DEFAULT 0,
         revenue bigint NOT NULL DEFAULT 0,
         refunded bigint NOT NULL DEFAULT 0)""",
+    # What operators decided about dead-lettered records (eventshop dlq replay|discard);
+    # the records themselves stay on the dead-letter topics.
+    """CREATE TABLE IF NOT EXISTS {schema}.dead_letter_resolutions (
+        dlt_topic text NOT NULL,
+        partition int NOT NULL,
+        kafka_offset bigint NOT NULL,
+        projection text NOT NULL,
+        notification_id bigint,
+        resolution text NOT NULL CHECK (resolution IN ('replayed', 'discarded')),
+        note text NOT NULL DEFAULT '',
+        resolved_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (dlt_topic, partition, kafka_offset))""",
 ]
 
 

@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 from eventshop import wiring
 from eventshop.settings import Settings
 from projections.consumer import KafkaProjector
+from projections.projection import Projection
 from write_side.relay import KafkaRelay
 
 T = TypeVar("T")
@@ -102,8 +103,14 @@ class Stack:
         self._spawn(self.relay.run, "relay")
         return self.relay
 
-    def start_projectors(self, *names: str) -> list[KafkaProjector]:
-        started = wiring.projectors(self.settings, list(names) or None)
+    def start_projectors(
+        self, *names: str, custom: Projection | None = None
+    ) -> list[KafkaProjector]:
+        """Start the named projections (all: none named), or one ``custom`` projection."""
+        if custom is not None:
+            started = [wiring.projector(self.settings, custom)]
+        else:
+            started = wiring.projectors(self.settings, list(names) or None)
         for projector in started:
             self._spawn(projector.run, f"projector-{projector.projection.name}")
         self.projectors.extend(started)
