@@ -17,3 +17,15 @@ POSITIONS_TABLE = "projection_positions"
 #: Events waiting behind a version gap; a token is not reflected while one at or below
 #: its mark is parked here.
 PARKED_TABLE = "projection_parked"
+
+#: Each read model's tables, and the version of their shape. The projections write that
+#: shape and the query API reads it; a change to it is a new version, installed by a
+#: blue/green rebuild (``eventshop projections rebuild``), never by ALTERing live tables.
+PROJECTION_TABLES: dict[str, tuple[str, ...]] = {
+    "customers": ("customers", "customer_orders", "customer_order_stats"),
+    "products": ("products",),
+    "orders": ("orders", "order_lines", "order_customers", "order_products"),
+    "sales": ("sales_by_day",),
+}
+TABLE_VERSIONS: dict[str, int] = {"customers": 1, "products": 1, "orders": 1, "sales": 1}
+MODEL_VERSIONS_TABLE = "read_model_versions"

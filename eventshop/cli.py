@@ -31,7 +31,7 @@ from eventshop.embedded import EmbeddedKafka, EmbeddedPostgres
 from eventshop.probes import StatsCollector, serve_probes
 from eventshop.settings import Settings
 from eventshop.supervisor import Supervisor, child_env
-from projections.rebuild import RebuildResult, RebuildRunningError
+from projections.rebuild import RebuildResult, RebuildRunningError, TableVersionMismatchError
 from projections.registry import PROJECTIONS
 
 app = typer.Typer(help="eventshop: a CQRS / event-sourced commerce backend.", no_args_is_help=True)
@@ -106,8 +106,14 @@ def payments_sweep(
 @app.command()
 def migrate() -> None:
     """Create or update the event-store and read-model schemas and the query role."""
-    wiring.migrate(_settings())
+    outdated = wiring.migrate(_settings())
     typer.echo("migrated")
+    for name, (live, wanted) in outdated.items():
+        typer.echo(
+            f"eventshop: read model {name} is at table version {live}, this release writes"
+            f" {wanted}: its projector waits until `eventshop projections rebuild {name}`",
+            err=True,
+        )
 
 
 @app.command()
@@ -482,6 +488,9 @@ def main() -> None:
         raise SystemExit(2) from None
     except RebuildRunningError as error:
         typer.echo(f"eventshop: {error}; try again when it has finished", err=True)
+        raise SystemExit(1) from None
+    except TableVersionMismatchError as error:
+        typer.echo(f"eventshop: {error}", err=True)
         raise SystemExit(1) from None
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from contracts.readmodels import SOURCES
+from contracts.readmodels import MODEL_VERSIONS_TABLE, SOURCES, TABLE_VERSIONS
 from eventshop import wiring
 from eventshop.settings import Settings
 from read_side.projection_status import projection_status
@@ -22,24 +22,54 @@ _COUNTERS = ("applied", "duplicates", "skipped", "parked", "dead_lettered", "rew
 def projections(settings: Settings, *, partitions: bool) -> list[dict[str, Any]]:
     with psycopg.connect(wiring.database_url(settings)) as conn:
         rows = [r.model_dump(mode="json") for r in projection_status(conn, settings.read_schema)]
+        models = _models(conn, settings.read_schema)
     if partitions:
         return rows
     summary: list[dict[str, Any]] = []
     for name, contexts in SOURCES.items():
         mine = [r for r in rows if r["projection"] == name]
+        table_version, state = models.get(name, (None, ""))
         entry: dict[str, Any] = {
             "projection": name,
+            "state": state
+            or (
+                "stalled"
+                if any(r["state"] == "stalled" for r in mine)
+                else ("live" if mine else "idle")
+            ),
+            "table_version": table_version,
             "topics": ", ".join(contexts),
             "partitions": len(mine),
             "lag_events": sum(r["lag_events"] for r in mine),
             "lag_seconds": max((r["lag_seconds"] for r in mine), default=0),
-            "state": "stalled"
-            if any(r["state"] == "stalled" for r in mine)
-            else ("live" if mine else "idle"),
         }
         entry |= {counter: sum(r[counter] for r in mine) for counter in _COUNTERS}
         summary.append(entry)
     return summary
+
+
+def _models(conn: psycopg.Connection[Any], schema: str) -> dict[str, tuple[int, str]]:
+    """Each read model's live table version, and a state when it is not simply live:
+    rebuilding, swapping (or either one interrupted), or waiting for a rebuild."""
+    found = conn.execute(
+        sql.SQL(
+            "SELECT v.projection, v.table_version, v.state, EXISTS (SELECT 1 FROM pg_locks l"
+            " WHERE l.locktype = 'advisory' AND l.granted AND l.objid ="
+            " hashtext('eventshop-rebuild:' || %s || ':' || v.projection)::oid) FROM {} v"
+        ).format(sql.Identifier(schema, MODEL_VERSIONS_TABLE)),
+        (schema,),
+    ).fetchall()
+    models: dict[str, tuple[int, str]] = {}
+    for name, version, state, locked in found:
+        wanted = TABLE_VERSIONS.get(name)
+        if state != "live":
+            shown = state if locked else f"{state} (interrupted: rerun the rebuild to resume)"
+        elif version != wanted:
+            shown = f"needs rebuild (tables v{version}, code v{wanted})"
+        else:
+            shown = ""
+        models[name] = (version, shown)
+    return models
 
 
 def relay_status(settings: Settings) -> dict[str, Any]:

@@ -55,11 +55,12 @@ def kafka(settings: Settings) -> str:
     return settings.kafka_bootstrap_servers
 
 
-def migrate(settings: Settings) -> None:
+def migrate(settings: Settings) -> dict[str, tuple[int, int]]:
+    """Both schemas; returns the read models waiting for a rebuild (``{name: (live, code)}``)."""
     url = database_url(settings)
     migrate_event_store(url, settings.event_schema)
     password = settings.query_role_password
-    migrate_read_models(
+    return migrate_read_models(
         url,
         settings.read_schema,
         settings.query_role,

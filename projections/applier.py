@@ -37,7 +37,7 @@ import psycopg
 from psycopg import sql
 
 from contracts.envelope import H_PUBLISHED_AT, Envelope
-from contracts.readmodels import POSITIONS_TABLE
+from contracts.readmodels import MODEL_VERSIONS_TABLE, POSITIONS_TABLE, TABLE_VERSIONS
 from contracts.upcasting import UndecodableEventError, UnknownEventTypeError, decode
 from projections.applier_types import Incoming
 from projections.projection import Projection
@@ -100,10 +100,34 @@ class _Position:
     parked: int = 0
 
 
+class TableVersionMismatchError(Exception):
+    """The live tables are at another table version than this code writes: nothing is
+    applied (the records are read again later) until a rebuild installs this version."""
+
+    def __init__(self, projection: str, live: int | None, wanted: int) -> None:
+        super().__init__(
+            f"{projection}: live tables are version {live}, this code writes version {wanted};"
+            f" waiting for `eventshop projections rebuild {projection}`"
+        )
+
+
 class Applier:
-    def __init__(self, projection: Projection, schema: str, max_attempts: int = 3) -> None:
+    def __init__(
+        self,
+        projection: Projection,
+        schema: str,
+        max_attempts: int = 3,
+        *,
+        check_table_version: bool = False,
+    ) -> None:
         self.projection = projection
         self.schema = schema
+        #: Live projectors check, in each batch's transaction, that the tables are at the
+        #: table version this code writes (a rebuild's shadow always is).
+        self.check_table_version = check_table_version
+        self._version_row = sql.SQL(
+            "SELECT table_version FROM {} WHERE projection = %s FOR SHARE"
+        ).format(sql.Identifier(schema, MODEL_VERSIONS_TABLE))
         #: A handler failure that is not about the event's content is retried (the batch
         #: rolls back and is redelivered) this many times before the record is dead-lettered.
         self.max_attempts = max_attempts
@@ -160,6 +184,8 @@ class Applier:
         self._careful = careful
         outcome = BatchOutcome()
         with conn.transaction(), conn.cursor() as cur:
+            if self.check_table_version:
+                self._check_table_version(cur)
             # Lock positions in one global order, so two consumers never deadlock.
             keys = sorted({(r.topic, r.partition) for r in records})
             positions = {key: self._lock_position(cur, *key) for key in keys}
@@ -191,6 +217,14 @@ class Applier:
             if before_commit is not None:
                 before_commit(outcome)
         return outcome
+
+    def _check_table_version(self, cur: psycopg.Cursor[Any]) -> None:
+        # FOR SHARE: a rebuild's swap (FOR UPDATE) waits for this batch, and this batch
+        # for the swap; then it sees the version the swap installed.
+        row = cur.execute(self._version_row, (self.projection.name,)).fetchone()
+        live, wanted = (int(row[0]) if row else None), TABLE_VERSIONS[self.projection.name]
+        if live != wanted:
+            raise TableVersionMismatchError(self.projection.name, live, wanted)
 
     def _lock_position(self, cur: psycopg.Cursor[Any], topic: str, partition: int) -> _Position:
         # Locking the row serializes two consumers that briefly both own a partition

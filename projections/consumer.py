@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +19,13 @@ from kafka.errors import KafkaError, TopicAlreadyExistsError
 from kafka.structs import OffsetAndMetadata
 
 from contracts.topics import PARTITIONS, dead_letter_topic, topic_name
-from projections.applier import Applier, BatchOutcome, DeadLetter, HandlerFailedError
+from projections.applier import (
+    Applier,
+    BatchOutcome,
+    DeadLetter,
+    HandlerFailedError,
+    TableVersionMismatchError,
+)
 from projections.applier_types import Incoming
 from projections.faults import crash_point
 from projections.projection import Projection
@@ -55,9 +62,10 @@ class KafkaProjector:
         self.group_id = f"{group_prefix}.projection.{projection.name}"
         self.session_timeout_ms = session_timeout_ms
         self.max_poll_records = max_poll_records
-        self.applier = Applier(projection, schema)
+        self.applier = Applier(projection, schema, check_table_version=True)
         self.stats = ProjectorStats()
         self.assigned = threading.Event()
+        self._last_mismatch_log = -1e9
         self._producer: KafkaProducer | None = None
 
     def run(self, stop: threading.Event) -> None:
@@ -119,6 +127,15 @@ class KafkaProjector:
                 log.warning("projector %s: %s; retrying", self.projection.name, error)
                 self._seek_back(consumer, records)
                 stop.wait(0.1)
+                continue
+            except TableVersionMismatchError as error:
+                # Another release's tables: wait for the rebuild; the records stay unread.
+                now = time.monotonic()
+                if now - self._last_mismatch_log > 30:
+                    log.warning("projector %s: %s", self.projection.name, error)
+                    self._last_mismatch_log = now
+                self._seek_back(consumer, records)
+                stop.wait(1.0)
                 continue
             self._count(outcome)
             crash_point("projector.after_db_commit")

@@ -176,7 +176,6 @@ CUSTOMERS = Projection(
         OrderPaid: on_order_paid,
         OrderCancelled: on_order_cancelled,
     },
-    tables=("customers", "customer_orders", "customer_order_stats"),
     folds={
         CustomerRegistered: fold_registered,
         CustomerRenamed: fold_renamed,

@@ -270,7 +270,6 @@ ORDERS = Projection(
         ProductCreated: on_product,
         ProductDetailsChanged: on_product,
     },
-    tables=("orders", "order_lines", "order_customers", "order_products"),
     folds={
         OrderPlaced: fold_placed,
         OrderPaid: fold_paid,

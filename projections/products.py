@@ -198,7 +198,6 @@ PRODUCTS = Projection(
         StockReleased: on_released,
         StockCommitted: on_committed,
     },
-    tables=("products",),
     folds={
         ProductCreated: fold_created,
         StockAdjusted: fold_stock_adjusted,

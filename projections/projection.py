@@ -10,7 +10,7 @@ from psycopg import Cursor
 
 from contracts.envelope import Envelope
 from contracts.events import ContractEvent
-from contracts.readmodels import SOURCES
+from contracts.readmodels import PROJECTION_TABLES, SOURCES
 from projections.memory_rows import Fold
 
 Handler = Callable[[Cursor[Any], str, Envelope, Any], None]
@@ -21,8 +21,6 @@ Handler = Callable[[Cursor[Any], str, Envelope, Any], None]
 class Projection:
     name: str
     handlers: dict[type[ContractEvent], Handler]
-    #: The read-model tables this projection alone writes (what a rebuild replaces).
-    tables: tuple[str, ...] = ()
     #: The same effects on in-memory rows, for rebuilds (:mod:`projections.bulk`); one
     #: per handler.
     folds: dict[type[ContractEvent], Fold] = field(default_factory=dict)
@@ -30,6 +28,11 @@ class Projection:
     @property
     def contexts(self) -> tuple[str, ...]:
         return SOURCES[self.name]
+
+    @property
+    def tables(self) -> tuple[str, ...]:
+        """The read-model tables this projection alone writes (what a rebuild replaces)."""
+        return PROJECTION_TABLES[self.name]
 
     def __post_init__(self) -> None:
         # Looked up once per event on the hot path: index by the published type name.

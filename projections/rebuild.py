@@ -26,7 +26,12 @@ import psycopg
 from psycopg import sql
 
 from contracts.envelope import Envelope
-from contracts.readmodels import PARKED_TABLE, POSITIONS_TABLE
+from contracts.readmodels import (
+    MODEL_VERSIONS_TABLE,
+    PARKED_TABLE,
+    POSITIONS_TABLE,
+    TABLE_VERSIONS,
+)
 from contracts.topics import partition_for, topic_for
 from contracts.upcasting import EVENTS_BY_NAME, parse_topic, stored_topic
 from projections.applier import Applier, BatchOutcome
@@ -34,6 +39,7 @@ from projections.applier_types import Incoming
 from projections.bulk import BulkBuild, FoldOutcome
 from projections.faults import crash_point
 from projections.projection import Projection
+from projections.schema import create_model_tables, live_table_version
 from projections.versions import VERSIONS_TABLE
 
 log = logging.getLogger(__name__)
@@ -44,6 +50,10 @@ Progress = Callable[[int, int], None]
 
 class RebuildRunningError(RuntimeError):
     """Another rebuild of the same projection holds the lock."""
+
+
+class TableVersionMismatchError(RuntimeError):
+    """The live tables are not at this code's table version."""
 
 
 @dataclass(frozen=True)
@@ -115,8 +125,10 @@ class Rebuilder:
             if not (held and held[0]):
                 raise RebuildRunningError(f"a rebuild of {self.projection.name} is running")
             with psycopg.connect(self.database_url) as conn:
+                self._set_state(conn, "rebuilding")
                 resumed_from = self._prepare_shadow(conn, self.shadow)
                 applied = self._bulk(conn, resumed_from, progress, schema=self.shadow)
+                self._set_state(conn, "swapping")
                 applied += self._swap(conn)
             if grace_seconds:
                 time.sleep(grace_seconds)  # in-flight reads of the old copy finish
@@ -136,6 +148,13 @@ class Rebuilder:
         scratch = f"{self.live}__verify_{self.projection.name}"
         self._failed = []
         with psycopg.connect(self.database_url) as conn:
+            live = live_table_version(conn, self.live, self.projection.name)
+            wanted = TABLE_VERSIONS[self.projection.name]
+            if live != wanted:
+                raise TableVersionMismatchError(
+                    f"{self.projection.name}: the live tables are version {live}, this code's"
+                    f" are {wanted}: rebuild it (nothing to compare until then)"
+                )
             conn.execute(
                 sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(scratch))
             )
@@ -180,30 +199,57 @@ class Rebuilder:
     # 1. the shadow
 
     def _prepare_shadow(self, conn: psycopg.Connection[Any], schema: str) -> int:
+        """Create (or find, to resume) the shadow: the projection's tables from this code's
+        DDL, at its table version; returns the notification id it has reached."""
         shadow = sql.Identifier(schema)
+        wanted = TABLE_VERSIONS[self.projection.name]
         with conn.transaction():
-            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(shadow))
-            for table in (*self.projection.tables, *BOOKKEEPING):
+            exists = conn.execute(
+                "SELECT to_regclass(%s) IS NOT NULL",
+                (sql.Identifier(schema, "rebuild_state").as_string(conn),),
+            ).fetchone()
+            if exists and exists[0]:
+                row = conn.execute(
+                    sql.SQL("SELECT notification_id, table_version FROM {}.rebuild_state").format(
+                        shadow
+                    )
+                ).fetchone()
+                if row and row[1] == wanted:
+                    return int(row[0])
+                log.warning(
+                    "rebuild %s: the unfinished shadow has another table version; starting over",
+                    self.projection.name,
+                )
+                conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(shadow))
+            conn.execute(sql.SQL("CREATE SCHEMA {}").format(shadow))
+            create_model_tables(conn, self.projection.name, schema)
+            for table in BOOKKEEPING:
                 conn.execute(
-                    sql.SQL("CREATE TABLE IF NOT EXISTS {} (LIKE {} INCLUDING ALL)").format(
+                    sql.SQL("CREATE TABLE {} (LIKE {} INCLUDING ALL)").format(
                         sql.Identifier(schema, table), sql.Identifier(self.live, table)
                     )
                 )
             conn.execute(
                 sql.SQL(
-                    "CREATE TABLE IF NOT EXISTS {}.rebuild_state"
-                    " (id int PRIMARY KEY CHECK (id = 1), notification_id bigint NOT NULL)"
+                    "CREATE TABLE {}.rebuild_state (id int PRIMARY KEY CHECK (id = 1),"
+                    " notification_id bigint NOT NULL, table_version int NOT NULL)"
                 ).format(shadow)
             )
             conn.execute(
-                sql.SQL("INSERT INTO {}.rebuild_state VALUES (1, 0) ON CONFLICT DO NOTHING").format(
-                    shadow
-                )
+                sql.SQL("INSERT INTO {}.rebuild_state VALUES (1, 0, %s)").format(shadow), (wanted,)
             )
-            row = conn.execute(
-                sql.SQL("SELECT notification_id FROM {}.rebuild_state").format(shadow)
-            ).fetchone()
-        return int(row[0]) if row else 0
+        return 0
+
+    def _set_state(self, conn: psycopg.Connection[Any], state: str) -> None:
+        """What operators see in ``projections status`` (committed at once)."""
+        conn.execute(
+            sql.SQL(
+                "INSERT INTO {} (projection, table_version, state) VALUES (%s, %s, %s)"
+                " ON CONFLICT (projection) DO UPDATE SET state = EXCLUDED.state, updated_at = now()"
+            ).format(sql.Identifier(self.live, MODEL_VERSIONS_TABLE)),
+            (self.projection.name, TABLE_VERSIONS[self.projection.name], state),
+        )
+        conn.commit()
 
     def _bulk(
         self, conn: psycopg.Connection[Any], after: int, progress: Progress | None, *, schema: str
@@ -327,8 +373,20 @@ class Rebuilder:
     def _swap(self, conn: psycopg.Connection[Any]) -> int:
         live, shadow, retired = (sql.Identifier(s) for s in (self.live, self.shadow, self.retired))
         name = self.projection.name
+        versions = sql.Identifier(self.live, MODEL_VERSIONS_TABLE)
         with conn.transaction():
+            # First the version row (live projectors take it FOR SHARE before writing), then
+            # the tables: the same order as theirs, so no deadlock.
+            conn.execute(
+                sql.SQL("SELECT 1 FROM {} WHERE projection = %s FOR UPDATE").format(versions),
+                (name,),
+            )
             for table in self.projection.tables:
+                conn.execute(
+                    sql.SQL("CREATE TABLE IF NOT EXISTS {} ()").format(
+                        sql.Identifier(self.live, table)
+                    )
+                )  # a table new in this version has no live copy yet: an empty stand-in
                 conn.execute(
                     sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(
                         sql.Identifier(self.live, table)
@@ -368,6 +426,13 @@ class Rebuilder:
                         sql.Identifier(self.live, table), sql.Identifier(self.query_role)
                     )
                 )
+            conn.execute(
+                sql.SQL(
+                    "UPDATE {} SET table_version = %s, state = 'live', updated_at = now()"
+                    " WHERE projection = %s"
+                ).format(versions),
+                (TABLE_VERSIONS[name], name),
+            )
             conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(shadow))
         log.info("rebuild %s: swapped in (%d events caught up under the lock)", name, caught_up)
         return caught_up

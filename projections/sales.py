@@ -65,6 +65,5 @@ def fold_cancelled(rows: Rows, env: Envelope, e: OrderCancelled) -> None:
 SALES = Projection(
     "sales",
     {OrderPlaced: on_placed, OrderPaid: on_paid, OrderCancelled: on_cancelled},
-    tables=("sales_by_day",),
     folds={OrderPlaced: fold_placed, OrderPaid: fold_paid, OrderCancelled: fold_cancelled},
 )

@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
 import psycopg
 from psycopg import sql
 
-from contracts.readmodels import POSITIONS_TABLE
+from contracts.readmodels import (
+    MODEL_VERSIONS_TABLE,
+    POSITIONS_TABLE,
+    PROJECTION_TABLES,
+    TABLE_VERSIONS,
+)
 
-_TABLES = [
+log = logging.getLogger(__name__)
+
+#: Tables every projection shares (positions, versions, parked events, operator records).
+#: They are small; their upgrades are appended as idempotent statements.
+BOOKKEEPING_DDL = [
     """CREATE TABLE IF NOT EXISTS {schema}.{positions} (
         projection text NOT NULL,
         topic text NOT NULL,
@@ -20,74 +32,6 @@ _TABLES = [
         last_published_at timestamptz,
         updated_at timestamptz NOT NULL DEFAULT now(),
         PRIMARY KEY (projection, topic, partition))""",
-    """CREATE TABLE IF NOT EXISTS {schema}.customers (
-        id uuid PRIMARY KEY,
-        email text NOT NULL,
-        name text NOT NULL,
-        role text NOT NULL,
-        version int NOT NULL,
-        registered_at timestamptz NOT NULL,
-        updated_at timestamptz NOT NULL)""",
-    """CREATE TABLE IF NOT EXISTS {schema}.products (
-        id uuid PRIMARY KEY,
-        sku text NOT NULL,
-        title text NOT NULL,
-        description text NOT NULL,
-        category text NOT NULL,
-        price bigint NOT NULL,
-        status text NOT NULL,
-        on_hand bigint NOT NULL DEFAULT 0,
-        reserved bigint NOT NULL DEFAULT 0,
-        units_sold bigint NOT NULL DEFAULT 0,
-        version int NOT NULL,
-        created_at timestamptz NOT NULL,
-        updated_at timestamptz NOT NULL)""",
-    # Order statistics per customer, kept apart from the profile: order events and
-    # customer events arrive on different topics, in any relative order.
-    """CREATE TABLE IF NOT EXISTS {schema}.customer_orders (
-        order_id uuid PRIMARY KEY,
-        customer_id uuid NOT NULL)""",
-    """CREATE TABLE IF NOT EXISTS {schema}.customer_order_stats (
-        customer_id uuid PRIMARY KEY,
-        order_count int NOT NULL DEFAULT 0,
-        lifetime_value bigint NOT NULL DEFAULT 0,
-        last_order_at timestamptz)""",
-    """CREATE TABLE IF NOT EXISTS {schema}.orders (
-        id uuid PRIMARY KEY,
-        customer_id uuid NOT NULL,
-        status text NOT NULL,
-        total bigint NOT NULL,
-        payment_status text NOT NULL,
-        paid_amount bigint NOT NULL DEFAULT 0,
-        refunded bigint NOT NULL DEFAULT 0,
-        placed_at timestamptz NOT NULL,
-        paid_at timestamptz,
-        shipped_at timestamptz,
-        cancelled_at timestamptz,
-        version int NOT NULL)""",
-    "CREATE INDEX IF NOT EXISTS orders_by_customer ON {schema}.orders"
-    " (customer_id, placed_at DESC, id DESC)",
-    "CREATE INDEX IF NOT EXISTS orders_by_time ON {schema}.orders (placed_at DESC, id DESC)",
-    """CREATE TABLE IF NOT EXISTS {schema}.order_lines (
-        order_id uuid NOT NULL,
-        position int NOT NULL,
-        product_id uuid NOT NULL,
-        sku text NOT NULL,
-        title text NOT NULL,
-        quantity int NOT NULL,
-        unit_price bigint NOT NULL,
-        PRIMARY KEY (order_id, position))""",
-    # What the orders view shows of customers and products now (a rename reaches old orders).
-    """CREATE TABLE IF NOT EXISTS {schema}.order_customers (
-        customer_id uuid PRIMARY KEY,
-        name text NOT NULL,
-        email text NOT NULL,
-        version int NOT NULL)""",
-    """CREATE TABLE IF NOT EXISTS {schema}.order_products (
-        product_id uuid PRIMARY KEY,
-        sku text NOT NULL,
-        title text NOT NULL,
-        version int NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS {schema}.projection_aggregates (
         projection text NOT NULL,
         aggregate_id uuid NOT NULL,
@@ -106,7 +50,6 @@ _TABLES = [
         kafka_offset bigint NOT NULL,
         parked_at timestamptz NOT NULL,
         PRIMARY KEY (projection, aggregate_id, version))""",
-    # Append upgrades below, each idempotent, so old installations catch up.
     "ALTER TABLE {schema}.{positions} ADD COLUMN IF NOT EXISTS relay_epoch int NOT NULL DEFAULT 0",
     "ALTER TABLE {schema}.{positions} ADD COLUMN IF NOT EXISTS rewinds bigint NOT NULL DEFAULT 0",
     "ALTER TABLE {schema}.{positions} ADD COLUMN IF NOT EXISTS parked bigint NOT NULL DEFAULT 0",
@@ -114,18 +57,6 @@ _TABLES = [
     " ADD COLUMN IF NOT EXISTS kafka_offset bigint NOT NULL DEFAULT -1",
     "ALTER TABLE {schema}.{positions}"
     " ADD COLUMN IF NOT EXISTS high_watermark bigint NOT NULL DEFAULT 0",
-    "ALTER TABLE {schema}.products ADD COLUMN IF NOT EXISTS search tsvector GENERATED ALWAYS AS"
-    " (setweight(to_tsvector('english', title), 'A') ||"
-    " setweight(to_tsvector('english', category), 'B') ||"
-    " setweight(to_tsvector('english', description), 'C')) STORED",
-    "CREATE INDEX IF NOT EXISTS products_search ON {schema}.products USING gin (search)",
-    "CREATE INDEX IF NOT EXISTS products_by_price ON {schema}.products (price, id)",
-    """CREATE TABLE IF NOT EXISTS {schema}.sales_by_day (
-        day date PRIMARY KEY,
-        orders_placed int NOT NULL DEFAULT 0,
-        orders_paid int NOT NULL DEFAULT 0,
-        revenue bigint NOT NULL DEFAULT 0,
-        refunded bigint NOT NULL DEFAULT 0)""",
     # What operators decided about dead-lettered records (eventshop dlq replay|discard);
     # the records themselves stay on the dead-letter topics.
     """CREATE TABLE IF NOT EXISTS {schema}.dead_letter_resolutions (
@@ -138,23 +69,154 @@ _TABLES = [
         note text NOT NULL DEFAULT '',
         resolved_at timestamptz NOT NULL DEFAULT now(),
         PRIMARY KEY (dlt_topic, partition, kafka_offset))""",
+    # The table version each read model's live tables have, and what is happening to them.
+    """CREATE TABLE IF NOT EXISTS {schema}.{model_versions} (
+        projection text PRIMARY KEY,
+        table_version int NOT NULL,
+        state text NOT NULL DEFAULT 'live',
+        updated_at timestamptz NOT NULL DEFAULT now())""",
 ]
+
+#: Each read model's tables, at the table version ``contracts.readmodels.TABLE_VERSIONS``
+#: names. **Never edit these for a live installation without bumping that version**: the
+#: migration creates missing tables but never alters existing ones; a new version is
+#: installed by ``eventshop projections rebuild`` (blue/green), see the README.
+MODEL_DDL: dict[str, list[str]] = {
+    "customers": [
+        """CREATE TABLE IF NOT EXISTS {schema}.customers (
+            id uuid PRIMARY KEY,
+            email text NOT NULL,
+            name text NOT NULL,
+            role text NOT NULL,
+            version int NOT NULL,
+            registered_at timestamptz NOT NULL,
+            updated_at timestamptz NOT NULL)""",
+        # Order statistics per customer, kept apart from the profile: order events and
+        # customer events arrive on different topics, in any relative order.
+        """CREATE TABLE IF NOT EXISTS {schema}.customer_orders (
+            order_id uuid PRIMARY KEY,
+            customer_id uuid NOT NULL)""",
+        """CREATE TABLE IF NOT EXISTS {schema}.customer_order_stats (
+            customer_id uuid PRIMARY KEY,
+            order_count int NOT NULL DEFAULT 0,
+            lifetime_value bigint NOT NULL DEFAULT 0,
+            last_order_at timestamptz)""",
+    ],
+    "products": [
+        """CREATE TABLE IF NOT EXISTS {schema}.products (
+            id uuid PRIMARY KEY,
+            sku text NOT NULL,
+            title text NOT NULL,
+            description text NOT NULL,
+            category text NOT NULL,
+            price bigint NOT NULL,
+            status text NOT NULL,
+            on_hand bigint NOT NULL DEFAULT 0,
+            reserved bigint NOT NULL DEFAULT 0,
+            units_sold bigint NOT NULL DEFAULT 0,
+            version int NOT NULL,
+            created_at timestamptz NOT NULL,
+            updated_at timestamptz NOT NULL,
+            search tsvector GENERATED ALWAYS AS
+                (setweight(to_tsvector('english', title), 'A') ||
+                 setweight(to_tsvector('english', category), 'B') ||
+                 setweight(to_tsvector('english', description), 'C')) STORED)""",
+        "CREATE INDEX IF NOT EXISTS products_search ON {schema}.products USING gin (search)",
+        "CREATE INDEX IF NOT EXISTS products_by_price ON {schema}.products (price, id)",
+    ],
+    "orders": [
+        """CREATE TABLE IF NOT EXISTS {schema}.orders (
+            id uuid PRIMARY KEY,
+            customer_id uuid NOT NULL,
+            status text NOT NULL,
+            total bigint NOT NULL,
+            payment_status text NOT NULL,
+            paid_amount bigint NOT NULL DEFAULT 0,
+            refunded bigint NOT NULL DEFAULT 0,
+            placed_at timestamptz NOT NULL,
+            paid_at timestamptz,
+            shipped_at timestamptz,
+            cancelled_at timestamptz,
+            version int NOT NULL)""",
+        "CREATE INDEX IF NOT EXISTS orders_by_customer ON {schema}.orders"
+        " (customer_id, placed_at DESC, id DESC)",
+        "CREATE INDEX IF NOT EXISTS orders_by_time ON {schema}.orders (placed_at DESC, id DESC)",
+        """CREATE TABLE IF NOT EXISTS {schema}.order_lines (
+            order_id uuid NOT NULL,
+            position int NOT NULL,
+            product_id uuid NOT NULL,
+            sku text NOT NULL,
+            title text NOT NULL,
+            quantity int NOT NULL,
+            unit_price bigint NOT NULL,
+            PRIMARY KEY (order_id, position))""",
+        # What the orders view shows of customers and products now (a rename reaches old
+        # orders).
+        """CREATE TABLE IF NOT EXISTS {schema}.order_customers (
+            customer_id uuid PRIMARY KEY,
+            name text NOT NULL,
+            email text NOT NULL,
+            version int NOT NULL)""",
+        """CREATE TABLE IF NOT EXISTS {schema}.order_products (
+            product_id uuid PRIMARY KEY,
+            sku text NOT NULL,
+            title text NOT NULL,
+            version int NOT NULL)""",
+    ],
+    "sales": [
+        """CREATE TABLE IF NOT EXISTS {schema}.sales_by_day (
+            day date PRIMARY KEY,
+            orders_placed int NOT NULL DEFAULT 0,
+            orders_paid int NOT NULL DEFAULT 0,
+            revenue bigint NOT NULL DEFAULT 0,
+            refunded bigint NOT NULL DEFAULT 0)""",
+    ],
+}
+
+
+def create_model_tables(conn: psycopg.Connection[Any], name: str, schema: str) -> None:
+    """Create read model ``name``'s tables, at the code's table version, in ``schema``."""
+    for statement in MODEL_DDL[name]:
+        conn.execute(sql.SQL(statement).format(schema=sql.Identifier(schema)))
+
+
+def live_table_version(conn: psycopg.Connection[Any], schema: str, name: str) -> int | None:
+    row = conn.execute(
+        sql.SQL("SELECT table_version FROM {} WHERE projection = %s").format(
+            sql.Identifier(schema, MODEL_VERSIONS_TABLE)
+        ),
+        (name,),
+    ).fetchone()
+    return int(row[0]) if row else None
 
 
 def migrate_read_models(
     database_url: str, schema: str, query_role: str, query_role_password: str | None = None
-) -> None:
-    """Create the read-model tables and a role that may only SELECT them."""
+) -> dict[str, tuple[int, int]]:
+    """Create the read-model tables and a role that may only SELECT them.
+
+    Returns the read models whose live tables are at another table version than this
+    code's, as ``{name: (live, code)}``: they are left alone until rebuilt.
+    """
+    outdated: dict[str, tuple[int, int]] = {}
     ident = sql.Identifier(schema)
     role = sql.Identifier(query_role)
     with psycopg.connect(database_url, autocommit=True) as conn:
         # Serialize concurrent migrations (several test workers, several replicas).
         conn.execute("SELECT pg_advisory_lock(hashtext('eventshop-migrate'))")
         conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(ident))
-        for statement in _TABLES:
+        for statement in BOOKKEEPING_DDL:
             conn.execute(
-                sql.SQL(statement).format(schema=ident, positions=sql.Identifier(POSITIONS_TABLE))
+                sql.SQL(statement).format(
+                    schema=ident,
+                    positions=sql.Identifier(POSITIONS_TABLE),
+                    model_versions=sql.Identifier(MODEL_VERSIONS_TABLE),
+                )
             )
+        for name in MODEL_DDL:
+            stale = _migrate_model(conn, schema, name)
+            if stale is not None:
+                outdated[name] = stale
         exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (query_role,)).fetchone()
         if not exists:
             conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(role))
@@ -170,3 +232,34 @@ def migrate_read_models(
             )
         )
         conn.execute("SELECT pg_advisory_unlock(hashtext('eventshop-migrate'))")
+    return outdated
+
+
+def _migrate_model(conn: psycopg.Connection[Any], schema: str, name: str) -> tuple[int, int] | None:
+    wanted = TABLE_VERSIONS[name]
+    live = live_table_version(conn, schema, name)
+    if live is None:
+        # A new installation (or one from before table versions were recorded: its tables
+        # are the first version).
+        existed = conn.execute(
+            "SELECT to_regclass(%s) IS NOT NULL", (f'"{schema}"."{PROJECTION_TABLES[name][0]}"',)
+        ).fetchone()
+        live = 1 if existed and existed[0] else wanted
+        conn.execute(
+            sql.SQL("INSERT INTO {} (projection, table_version) VALUES (%s, %s)").format(
+                sql.Identifier(schema, MODEL_VERSIONS_TABLE)
+            ),
+            (name, live),
+        )
+    if live != wanted:
+        log.warning(
+            "read model %s: live tables are version %d, this code's are %d; left as they are"
+            " until `eventshop projections rebuild %s` installs them",
+            name,
+            live,
+            wanted,
+            name,
+        )
+        return live, wanted
+    create_model_tables(conn, name, schema)
+    return None

@@ -135,7 +135,18 @@ def create_query_app(
     app = FastAPI(title="eventshop query API", version="1", lifespan=lifespan)
     app.state.query = QueryContext(pool, schema, topic_prefix, consistency_wait_seconds)
     app.state.tokens = tokens
-    install_problem_handlers(app, unavailable=(psycopg.OperationalError, PoolTimeout))
+    # A query written for another table version than the live tables have (a rolling
+    # deploy, before `projections rebuild` swaps the new version in) is unavailable, not
+    # broken: 503 with Retry-After, so the client or balancer tries again.
+    install_problem_handlers(
+        app,
+        unavailable=(
+            psycopg.OperationalError,
+            PoolTimeout,
+            psycopg.errors.UndefinedTable,
+            psycopg.errors.UndefinedColumn,
+        ),
+    )
     app.mount("/metrics", make_asgi_app())
     app.add_middleware(RejectNulInQuery)
     errors = problem_responses(400, 401, 404, 422, 503)

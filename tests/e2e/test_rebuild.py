@@ -11,7 +11,7 @@ import psycopg
 import pytest
 from typer.testing import CliRunner
 
-from eventshop import wiring
+from eventshop import operations, wiring
 from eventshop.cli import app
 from projections.faults import CRASH_EXIT_CODE
 from projections.rebuild import RebuildRunningError
@@ -103,10 +103,14 @@ def test_a_killed_rebuild_resumes_where_it_stopped(stack: Stack) -> None:
         EVENTSHOP_CRASH_AT="rebuild.after_batch",
     )
     assert crashed.wait(timeout=60) == CRASH_EXIT_CODE
+    status = {p["projection"]: p for p in operations.projections(stack.settings, partitions=False)}
+    assert status["products"]["state"] == "rebuilding (interrupted: rerun the rebuild to resume)"
     result = wiring.rebuilder(stack.settings, "products", batch_size=4).run()
     assert result.resumed_from > 0
     assert result.events == 2 * 6 - 4  # the first batch was not applied again
     assert [on_hand(stack, i) for i in ids] == [5, 5]
+    status = {p["projection"]: p for p in operations.projections(stack.settings, partitions=False)}
+    assert status["products"]["state"] == "live"
 
 
 def test_two_rebuilds_of_one_projection_cannot_run_at_once(stack: Stack) -> None:
