@@ -15,6 +15,7 @@ from eventshop import operations, wiring
 from eventshop.cli import app
 from projections.faults import CRASH_EXIT_CODE
 from projections.rebuild import RebuildRunningError
+from tests.support.histories import history_from_store, oracle
 from tests.support.stack import Servers, Stack, running_stack, settings_env
 
 TOKEN = "X-Consistency-Token"
@@ -89,6 +90,17 @@ def test_a_rebuild_repairs_a_damaged_model_while_the_shop_keeps_running(stack: S
     moved = stack.admin.post(f"/products/{ids[0]}/stock", json={"delta": 2})
     assert on_hand(stack, ids[0], moved.headers[TOKEN]) == 6  # the live projector carries on
     assert stack.sql("SELECT count(*) FROM {rm}.products")[0][0] == 3
+
+    # Quiescent now: the rebuilt model is what a pure replay of the event store gives.
+    history = history_from_store(
+        stack.sql(
+            "SELECT originator_id, topic, state FROM {es}.shop_events ORDER BY notification_id"
+        )
+    )
+    _, expected, _ = oracle(history)
+    fields = ["title", "price", "status", "on_hand", "reserved", "units_sold"]
+    rows = stack.sql(f"SELECT id, {', '.join(fields)} FROM {{rm}}.products")
+    assert {row[0]: dict(zip(fields, row[1:], strict=True)) for row in rows} == expected
 
 
 def test_a_killed_rebuild_resumes_where_it_stopped(stack: Stack) -> None:

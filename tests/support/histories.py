@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from contracts import events as c
 from contracts.envelope import Envelope
 from contracts.topics import partition_for, topic_for
-from contracts.upcasting import encode
+from contracts.upcasting import EVENTS_BY_NAME, decode, encode, parse_topic
 from projections.applier_types import Incoming
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -204,3 +204,17 @@ def oracle(h: History) -> tuple[dict[UUID, Any], dict[UUID, Any], dict[UUID, Any
                     orders[aid]["payment_status"] = "refunded"
                     customers[orders[aid]["customer"]]["lifetime_value"] -= e.refunded
     return customers, products, orders
+
+
+def history_from_store(rows: list[tuple[Any, ...]]) -> History:
+    """The published events of an event store, from ``(originator_id, topic, state)`` rows
+    in notification order (internal events have no contract and are left out)."""
+    h = History()
+    for originator_id, stored_topic, state in rows:
+        type_name, schema_version = parse_topic(stored_topic)
+        cls = EVENTS_BY_NAME.get(type_name)
+        if cls is None or cls.context is None:
+            continue
+        event = decode(type_name, schema_version, bytes(state))
+        h.streams.setdefault(UUID(str(originator_id)), []).append(event)
+    return h
