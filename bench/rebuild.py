@@ -5,15 +5,15 @@ prints one JSON line with, measured in the same run on the same data:
 
 - each projection's rebuild rate (``Rebuilder.run``: shadow build, catch-up, swap), and
   the rate of rebuilding all four one after another (``projections rebuild --all``);
-- the plain limit: the same events (every topic any projection reads) read in the same
-  batches, decoded into contract events and COPYed, one row each, into a scratch table;
+- the plain limit, per projection: the same events (that projection's topics) read in the
+  same batches, decoded into contract events and COPYed, one row each, into a scratch table;
 - the peer: the ``eventsourcing`` library's ``ProjectionRunner`` applying the same
   projection with our SQL handlers, one event per transaction (bench/peer.py), over the
   first ``--peer-events`` events of each projection (one event per transaction makes a
   full peer run take minutes; its rate is flat over the history).
 
 Target: every projection at least 0.5 x the plain limit and at least 10 x the peer.
-Run: .venv/bin/python -m bench.rebuild [--events N] [--peer-events M]
+Run: .venv/bin/python -m bench.rebuild [--events N] [--peer-events M] [--repeat R]
 Progress goes to stderr; the JSON line to stdout.
 """
 
@@ -46,6 +46,7 @@ BATCH = 10_000
 def main(
     events: Annotated[int, typer.Option(min=1000)] = 200_000,
     peer_events: Annotated[int, typer.Option(min=100)] = 10_000,
+    repeat: Annotated[int, typer.Option(min=1)] = 3,
 ) -> None:
     console = Console(stderr=True)
     with bench_stack() as stack:
@@ -56,18 +57,33 @@ def main(
                 stored = seed(shop, events, lambda n: progress.advance(task, n))
         finally:
             shop.close()
+        # A store in use has been vacuumed and analysed; one just bulk-loaded has not, and
+        # autovacuum would run in the middle of the first measurements.
+        with psycopg.connect(settings.database_url or "", autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("VACUUM ANALYZE {}").format(
+                    sql.Identifier(settings.event_schema, "shop_events")
+                )
+            )
 
+        # Each rate is the best of ``repeat`` runs, the plain limit's too, alternating, so
+        # both meet the same noise (a 2-core VM: whatever else wakes up shows in one run).
         rebuilders = {name: wiring.rebuilder(settings, name, BATCH) for name in PROJECTIONS}
         rebuilt: dict[str, dict[str, Any]] = {}
         for name, rebuilder in rebuilders.items():
-            rebuilt[name] = _rebuild(console, rebuilder)
-        began, total = time.perf_counter(), 0
-        for rebuilder in rebuilders.values():
-            total += _rebuild(console, rebuilder)["events"]
-        all_rate = total / (time.perf_counter() - began)
-
-        topics = sorted({t for r in rebuilders.values() for t in r.topics})
-        plain = _plain_limit(console, stack, topics)
+            plains, runs = [], []
+            for _ in range(repeat):
+                plains.append(_plain_limit(console, stack, rebuilder.topics)[1])
+                runs.append(_rebuild(console, rebuilder))
+            rebuilt[name] = max(runs, key=lambda r: r["events_per_s"]) | {"plain": max(plains)}
+        all_rate, total = 0.0, 0
+        for _ in range(repeat):
+            began, total = time.perf_counter(), 0
+            for rebuilder in rebuilders.values():
+                total += _rebuild(console, rebuilder)["events"]
+            all_rate = max(all_rate, total / (time.perf_counter() - began))
+        # The same events through the plain path, projection after projection.
+        all_plain = total / sum(r["events"] / r["plain"] for r in rebuilt.values())
         for name, rebuilder in rebuilders.items():
             rebuilt[name] |= _peer(console, stack, settings, rebuilder, peer_events)
 
@@ -75,7 +91,8 @@ def main(
             name: {
                 "events": r["events"],
                 "events_per_s": round(r["events_per_s"]),
-                "ratio_to_plain": round(r["events_per_s"] / plain, 3),
+                "plain_limit_events_per_s": round(r["plain"]),
+                "ratio_to_plain": round(r["events_per_s"] / r["plain"], 3),
                 "peer_events_per_s": round(r["peer_events_per_s"]),
                 "ratio_to_peer": round(r["events_per_s"] / r["peer_events_per_s"], 1),
             }
@@ -93,14 +110,15 @@ def main(
                 {
                     "bench": "rebuild",
                     "events_in_store": stored,
-                    "plain_limit_events_per_s": round(plain),
                     "all": {
                         "events": total,
                         "events_per_s": round(all_rate),
-                        "ratio_to_plain": round(all_rate / plain, 3),
+                        "plain_limit_events_per_s": round(all_plain),
+                        "ratio_to_plain": round(all_rate / all_plain, 3),
                     },
                     "projections": projections,
                     "peer_sample_events": peer_events,
+                    "best_of": repeat,
                     "target": {"min_ratio_to_plain": 0.5, "min_ratio_to_peer": 10, "met": met},
                     "rows": rows,
                 }
@@ -116,6 +134,7 @@ def _bar(console: Console, what: str, total: int) -> Any:
         TextColumn("{task.fields[rate]}"),
         TimeRemainingColumn(),
         console=console,
+        refresh_per_second=2,  # the bar must not take the measured loop's CPU
     )
 
     class _Bar:
@@ -144,7 +163,7 @@ def _rebuild(console: Console, rebuilder: Rebuilder) -> dict[str, Any]:
     return {"events": result.events, "events_per_s": result.events / result.seconds}
 
 
-def _plain_limit(console: Console, stack: Stack, topics: list[str]) -> float:
+def _plain_limit(console: Console, stack: Stack, topics: list[str]) -> tuple[int, float]:
     """Read, decode and COPY the same events, in the same batches: nothing else."""
     settings = stack.settings
     events = sql.Identifier(settings.event_schema, "shop_events")
@@ -193,7 +212,7 @@ def _plain_limit(console: Console, stack: Stack, topics: list[str]) -> float:
             elapsed = time.perf_counter() - began
         conn.execute(sql.SQL("DROP TABLE {}").format(scratch))
         conn.commit()
-    return done / elapsed
+    return done, done / elapsed
 
 
 def _peer(

@@ -60,8 +60,8 @@ class BulkBuild:
         """Read the table shapes and whatever rows the shadow already holds (a resume)."""
         tables: dict[str, Table] = {}
         for name in projection.tables:
-            columns, key = _shape(conn, schema, name)
-            table = Table(name, columns, key)
+            columns, types, key = _shape(conn, schema, name)
+            table = Table(name, columns, key, types)
             cursor = conn.cursor()
             cursor.execute(
                 sql.SQL("SELECT {} FROM {}").format(
@@ -126,10 +126,11 @@ class BulkBuild:
                         (self.projection.name, stale),
                     )
                 with cur.copy(
-                    sql.SQL("COPY {} (projection, aggregate_id, version) FROM STDIN").format(
-                        versions
-                    )
+                    sql.SQL(
+                        "COPY {} (projection, aggregate_id, version) FROM STDIN (FORMAT BINARY)"
+                    ).format(versions)
                 ) as copy:
+                    copy.set_types(["text", "uuid", "int4"])
                     name = self.projection.name
                     for aggregate_id in self._dirty_versions:
                         copy.write_row((name, aggregate_id, self.versions[aggregate_id]))
@@ -167,10 +168,12 @@ def _write(cur: psycopg.Cursor[Any], schema: str, table: Table) -> int:
                 ),
                 [list(column) for column in zip(*stale, strict=True)],
             )
-    copy_sql = sql.SQL("COPY {} ({}) FROM STDIN").format(
+    # Binary: no text rendering of uuids and timestamps on either side.
+    copy_sql = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
         target, sql.SQL(", ").join(map(sql.Identifier, table.columns))
     )
     with cur.copy(copy_sql) as copy:
+        copy.set_types(list(table.types))
         for key in table.dirty:
             row = table.rows[key]
             copy.write_row([row[c] for c in table.columns])
@@ -182,12 +185,13 @@ def _write(cur: psycopg.Cursor[Any], schema: str, table: Table) -> int:
 
 def _shape(
     conn: psycopg.Connection[Any], schema: str, table: str
-) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """The table's stored (not generated) columns and its primary key, in order."""
+) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """The table's stored (not generated) columns, their types, and its primary key."""
     relation = sql.Identifier(schema, table).as_string(conn)
     columns = conn.execute(
-        "SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0"
-        " AND NOT attisdropped AND attgenerated = '' ORDER BY attnum",
+        "SELECT a.attname, t.typname FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid"
+        " WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped"
+        " AND a.attgenerated = '' ORDER BY a.attnum",
         (relation,),
     ).fetchall()
     key = conn.execute(
@@ -198,4 +202,4 @@ def _shape(
     ).fetchall()
     if not key:
         raise RuntimeError(f"{relation} has no primary key: a rebuild cannot write it in bulk")
-    return tuple(r[0] for r in columns), tuple(r[0] for r in key)
+    return tuple(r[0] for r in columns), tuple(r[1] for r in columns), tuple(r[0] for r in key)

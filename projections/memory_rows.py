@@ -15,10 +15,17 @@ class Table:
     """One read-model table in memory: rows by primary key, and what changed since the
     last flush."""
 
-    def __init__(self, name: str, columns: tuple[str, ...], key: tuple[str, ...]) -> None:
+    def __init__(
+        self,
+        name: str,
+        columns: tuple[str, ...],
+        key: tuple[str, ...],
+        types: tuple[str, ...] = (),
+    ) -> None:
         self.name = name
         self.columns = columns  # what COPY writes: generated columns are computed by PostgreSQL
         self.key = key
+        self.types = types  # the columns' PostgreSQL type names, for binary COPY
         self.rows: dict[Key, Row] = {}
         self.dirty: set[Key] = set()
         self.stored: set[Key] = set()  # keys with a row in the database table
