@@ -121,6 +121,7 @@ def test_a_killed_rebuild_resumes_where_it_stopped(stack: Stack) -> None:
     assert result.resumed_from > 0
     assert result.events == 2 * 6 - 4  # the first batch was not applied again
     assert [on_hand(stack, i) for i in ids] == [5, 5]
+    assert wiring.rebuilder(stack.settings, "products").verify().equal  # = an unbroken build
     status = {p["projection"]: p for p in operations.projections(stack.settings, partitions=False)}
     assert status["products"]["state"] == "live"
 
