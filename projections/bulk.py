@@ -18,7 +18,6 @@ a bulk-built copy with the live one.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
@@ -32,8 +31,6 @@ from projections.applier import DETERMINISTIC_ERRORS
 from projections.memory_rows import Rows, Table
 from projections.projection import Projection
 from projections.versions import VERSIONS_TABLE
-
-log = logging.getLogger(__name__)
 
 
 @dataclass
