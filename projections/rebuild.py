@@ -209,10 +209,12 @@ class Rebuilder:
                 (sql.Identifier(schema, "rebuild_state").as_string(conn),),
             ).fetchone()
             if exists and exists[0]:
+                # to_jsonb: a shadow left by a release before table versions has no such column.
                 row = conn.execute(
-                    sql.SQL("SELECT notification_id, table_version FROM {}.rebuild_state").format(
-                        shadow
-                    )
+                    sql.SQL(
+                        "SELECT notification_id, (to_jsonb(s) ->> 'table_version')::int"
+                        " FROM {}.rebuild_state s"
+                    ).format(shadow)
                 ).fetchone()
                 if row and row[1] == wanted:
                     return int(row[0])
@@ -220,7 +222,8 @@ class Rebuilder:
                     "rebuild %s: the unfinished shadow has another table version; starting over",
                     self.projection.name,
                 )
-                conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(shadow))
+            # Nothing to resume: whatever is there (another version, a half-made schema) goes.
+            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(shadow))
             conn.execute(sql.SQL("CREATE SCHEMA {}").format(shadow))
             create_model_tables(conn, self.projection.name, schema)
             for table in BOOKKEEPING:

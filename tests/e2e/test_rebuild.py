@@ -151,3 +151,19 @@ def test_verify_finds_a_damaged_model_and_passes_after_a_rebuild(stack: Stack) -
     wiring.rebuilder(stack.settings, "products").run()
     repaired = CliRunner().invoke(app, ["projections", "verify", "products"], env=env)
     assert repaired.exit_code == 0, repaired.output
+
+
+def test_a_shadow_that_cannot_be_resumed_is_started_over(stack: Stack) -> None:
+    ids, token = stocked_products(stack, 1, 2)
+    on_hand(stack, ids[0], token)
+    shadow = f"{stack.settings.read_schema}__rb_products"
+    # Left by a release before table versions: a checkpoint without a version, past the head.
+    stack.sql(f'CREATE SCHEMA "{shadow}"')
+    stack.sql(f'CREATE TABLE "{shadow}".rebuild_state (id int, notification_id bigint)')
+    stack.sql(f'INSERT INTO "{shadow}".rebuild_state VALUES (1, 10000000)')
+    result = wiring.rebuilder(stack.settings, "products").run()
+    assert (result.resumed_from, result.events) == (0, 3)
+    assert on_hand(stack, ids[0]) == 2
+    # A half-made shadow (no checkpoint table at all) is started over too.
+    stack.sql(f'CREATE SCHEMA "{shadow}"')
+    assert wiring.rebuilder(stack.settings, "products").run().events == 3
