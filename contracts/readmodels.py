@@ -17,6 +17,9 @@ POSITIONS_TABLE = "projection_positions"
 #: Events waiting behind a version gap; a token is not reflected while one at or below
 #: its mark is parked here.
 PARKED_TABLE = "projection_parked"
+#: A function in the read schema that answers the event store's highest notification id
+#: to the query role (SECURITY DEFINER: the role still reads no event-store table).
+HEAD_FUNCTION = "event_store_head"
 
 #: Each read model's tables, and the version of their shape. The projections write that
 #: shape and the query API reads it; a change to it is a new version, installed by a

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import secrets
 import signal
 import sys
@@ -11,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -26,7 +28,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from eventshop import dead_letters, operations, wiring
+from eventshop import dead_letters, logs, operations, wiring
 from eventshop.embedded import EmbeddedKafka, EmbeddedPostgres
 from eventshop.probes import StatsCollector, serve_probes
 from eventshop.settings import Settings
@@ -40,11 +42,7 @@ log = logging.getLogger("eventshop")
 
 def _settings() -> Settings:
     settings = Settings()
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("kafka").setLevel(logging.WARNING)
+    logs.configure(settings.log_level)
     return settings
 
 
@@ -126,6 +124,7 @@ def serve(api: Annotated[str, typer.Argument(help="command or query")]) -> None:
             host=settings.host,
             port=settings.command_port,
             log_level=settings.log_level.lower(),
+            log_config=None,  # our root handler, with its redaction
         )
     elif api == "query":
         uvicorn.run(
@@ -133,6 +132,7 @@ def serve(api: Annotated[str, typer.Argument(help="command or query")]) -> None:
             host=settings.host,
             port=settings.query_port,
             log_level=settings.log_level.lower(),
+            log_config=None,
         )
     else:
         raise typer.BadParameter("expected 'command' or 'query'", param_hint="API")
@@ -426,6 +426,7 @@ def run() -> None:
                 ),
             }
         )
+        wiring.tokens(settings)  # a weak secret off the embedded servers stops us here
         wiring.migrate(settings)
         admin = _development_admin(settings)
         supervisor = Supervisor(child_env(overrides))
@@ -448,20 +449,30 @@ def run() -> None:
 def _development_admin(settings: Settings) -> str:
     """Create the development admin: from the environment, or generated once and kept."""
     if settings.admin_email and settings.admin_password:
+        # A password we were given is never printed: its owner knows it.
         email, password = settings.admin_email, settings.admin_password.get_secret_value()
+        shown = "the password in EVENTSHOP_ADMIN_PASSWORD"
     else:
         saved = settings.data_dir / "admin-credentials.json"
         if saved.exists():
+            saved.chmod(0o600)
             stored = json.loads(saved.read_text())
             email, password = stored["email"], stored["password"]
         else:
             email, password = "admin@eventshop.local", secrets.token_urlsafe(12)
-            saved.parent.mkdir(parents=True, exist_ok=True)
-            saved.write_text(json.dumps({"email": email, "password": password}))
-            saved.chmod(0o600)
+            _write_private(saved, json.dumps({"email": email, "password": password}))
+        shown = f"{password} (generated, kept in {saved})"
     created = wiring.create_admin(settings, email, password)
     state = "created" if created else "already registered; password as first created"
-    return f"Admin login: {email} / {password} ({state})\n"
+    return f"Admin login: {email} / {shown} ({state})\n"
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Create ``path`` readable by its owner only *before* a byte of ``text`` is in it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(text)
 
 
 def _banner(settings: Settings, *, embedded_pg: bool, embedded_kafka: bool) -> None:

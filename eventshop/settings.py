@@ -5,10 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from contracts.auth import DEV_SECRET, TokenSettings
+from http_edge.client import parse_networks
+from http_edge.headers import HeaderPolicy
+from http_edge.install import EdgeSettings
+from http_edge.limits import LimitSettings
+from http_edge.rate_limits import Policy
 
 
 class Settings(BaseSettings):
@@ -43,6 +48,8 @@ class Settings(BaseSettings):
 
     #: How long a query with ``X-Consistency-Token`` waits before answering 503.
     consistency_wait_seconds: float = Field(default=2.0, gt=0, le=30)
+    #: Queries one query-API process lets wait for a token at once; past it, 503.
+    consistency_max_waiters: int = Field(default=256, ge=1, le=100_000)
     kafka_session_timeout_ms: int = 6000
     log_level: str = "INFO"
 
@@ -60,9 +67,55 @@ class Settings(BaseSettings):
     #: A payment still ``started`` this long after its attempt is settled by the sweeper.
     payment_settle_after_seconds: float = Field(default=30.0, ge=0)
 
+    #: Rate limits, counted in PostgreSQL so every API process shares them (README,
+    #: "Hostile clients"). Per client (token subject, else address), each API:
+    rate_limit_enabled: bool = True
+    rate_limit_requests: int = Field(default=600, ge=1)
+    rate_limit_window_seconds: int = Field(default=60, ge=1, le=86400)
+    #: POST /customers per client address.
+    register_limit: int = Field(default=10, ge=1)
+    register_window_seconds: int = Field(default=600, ge=1, le=86400)
+    #: POST /auth/token per client address; then per account, failures lock it out.
+    login_limit: int = Field(default=30, ge=1)
+    login_window_seconds: int = Field(default=60, ge=1, le=86400)
+    login_max_failures: int = Field(default=5, ge=1)
+    login_failure_window_seconds: int = Field(default=900, ge=1, le=86400)
+    login_lockout_seconds: int = Field(default=900, ge=1, le=86400)
+    #: Comma-separated addresses or CIDRs whose ``X-Forwarded-For`` is believed.
+    trusted_proxies: str = ""
+    #: Password hashes (argon2, 64 MiB each) one API process computes at once; past it, 503.
+    password_hash_concurrency: int = Field(default=2, ge=1, le=64)
+    #: Comma-separated origins allowed by CORS; empty: no CORS headers at all.
+    cors_origins: str = ""
+    #: ``Strict-Transport-Security`` max-age when the APIs are served over TLS; 0: none.
+    hsts_seconds: int = Field(default=0, ge=0)
+
     #: ``eventshop run`` creates this admin (or prints generated credentials).
     admin_email: str | None = None
     admin_password: SecretStr | None = None
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _valid_networks(cls, value: str) -> str:
+        parse_networks(_listed(value))  # a malformed address stops the start, clearly
+        return value
+
+    def edge_settings(self) -> EdgeSettings:
+        return EdgeSettings(
+            headers=HeaderPolicy(
+                hsts_seconds=self.hsts_seconds, cors_origins=tuple(_listed(self.cors_origins))
+            ),
+            limits=LimitSettings(
+                enabled=self.rate_limit_enabled,
+                requests=Policy("api", self.rate_limit_requests, self.rate_limit_window_seconds),
+                register=Policy("register", self.register_limit, self.register_window_seconds),
+                login=Policy("login", self.login_limit, self.login_window_seconds),
+                login_max_failures=self.login_max_failures,
+                login_failure_window_seconds=self.login_failure_window_seconds,
+                login_lockout_seconds=self.login_lockout_seconds,
+                trusted_proxies=parse_networks(_listed(self.trusted_proxies)),
+            ),
+        )
 
     def token_settings(self) -> TokenSettings:
         return TokenSettings(
@@ -71,3 +124,7 @@ class Settings(BaseSettings):
             audience=self.jwt_audience,
             ttl_seconds=self.access_token_ttl_seconds,
         )
+
+
+def _listed(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]

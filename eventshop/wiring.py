@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import psycopg
 from fastapi import FastAPI
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg_pool import ConnectionPool
 
 from contracts.auth import MIN_SECRET_BYTES, TokenSettings, weak_secret
+from contracts.consistency import token_key
 from eventshop.settings import Settings
+from http_edge.rate_limits import PostgresRateLimiter, migrate_rate_limits
 from projections.consumer import KafkaProjector
 from projections.projection import Projection
 from projections.rebuild import Rebuilder
 from projections.registry import PROJECTIONS
-from projections.schema import migrate_read_models
+from projections.schema import install_event_store_head, migrate_read_models
 from read_side.bootstrap import build_query_app
 from write_side.application import Shop
 from write_side.bootstrap import build_shop
@@ -60,21 +65,46 @@ def migrate(settings: Settings) -> dict[str, tuple[int, int]]:
     url = database_url(settings)
     migrate_event_store(url, settings.event_schema)
     password = settings.query_role_password
-    return migrate_read_models(
+    outdated = migrate_read_models(
         url,
         settings.read_schema,
         settings.query_role,
         password.get_secret_value() if password else None,
     )
+    install_event_store_head(
+        url, settings.read_schema, settings.event_schema, EVENTS_TABLE, settings.query_role
+    )
+    with psycopg.connect(url, autocommit=True) as conn:
+        migrate_rate_limits(conn, settings.read_schema, settings.query_role)
+    return outdated
+
+
+def on_embedded_servers(settings: Settings) -> bool:
+    """True only for the development stack `eventshop run` starts: PostgreSQL on a socket
+    in this checkout's data directory, and a broker on loopback."""
+    if not settings.database_url or not settings.kafka_bootstrap_servers:
+        return False
+    host = str(conninfo_to_dict(settings.database_url).get("host", ""))
+    socket_dir = (settings.data_dir / "pg").resolve()
+    brokers = [b.strip().rsplit(":", 1)[0] for b in settings.kafka_bootstrap_servers.split(",")]
+    return (
+        host.startswith("/")
+        and Path(host).resolve() == socket_dir
+        and all(b in {"127.0.0.1", "localhost"} for b in brokers)
+    )
 
 
 def tokens(settings: Settings) -> TokenSettings:
-    """Token settings; outside development a default or short secret stops the start."""
+    """Token settings. The development secret (or any under 32 bytes) is refused by every
+    process that is not on the embedded development servers, whatever EVENTSHOP_ENV says."""
     token_settings = settings.token_settings()
-    if settings.env == "production" and weak_secret(token_settings.secret):
+    weak = weak_secret(token_settings.secret)
+    if weak and (settings.env == "production" or not on_embedded_servers(settings)):
         raise NotConfiguredError(
-            f"EVENTSHOP_JWT_SECRET must be set to a random secret of at least "
-            f"{MIN_SECRET_BYTES} bytes in production"
+            f"EVENTSHOP_JWT_SECRET must be a random secret of at least {MIN_SECRET_BYTES}"
+            " bytes (the development default works only on the embedded servers of"
+            " `eventshop run`); for example: python -c 'import secrets;"
+            " print(secrets.token_urlsafe(48))'"
         )
     return token_settings
 
@@ -84,15 +114,30 @@ def shop(settings: Settings, pool_size: int = 4) -> Shop:
         database_url=database_url(settings),
         schema=settings.event_schema,
         topic_prefix=settings.topic_prefix,
+        token_key=token_key(tokens(settings).secret),
         pool_size=pool_size,
         hash_cost=HashCost(
             settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism
         ),
+        hash_concurrency=settings.password_hash_concurrency,
     )
 
 
 def command_app(settings: Settings) -> FastAPI:
-    return create_command_app(shop(settings), tokens(settings))
+    limiter = None
+    if settings.rate_limit_enabled:
+        pool: ConnectionPool[Any] = ConnectionPool(
+            database_url(settings),
+            min_size=1,
+            max_size=4,
+            open=False,
+            timeout=5,
+            kwargs={"autocommit": True},
+        )
+        limiter = PostgresRateLimiter(pool, settings.read_schema)
+    return create_command_app(
+        shop(settings), tokens(settings), edge=settings.edge_settings(), limiter=limiter
+    )
 
 
 def payment_sweeper(settings: Settings) -> PaymentSweeper:
@@ -137,6 +182,8 @@ def query_app(settings: Settings) -> FastAPI:
         schema=settings.read_schema,
         topic_prefix=settings.topic_prefix,
         consistency_wait_seconds=settings.consistency_wait_seconds,
+        max_waiters=settings.consistency_max_waiters,
+        edge=settings.edge_settings(),
     )
 
 

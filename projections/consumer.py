@@ -18,6 +18,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 from kafka.structs import OffsetAndMetadata
 
+from contracts.redaction import redact
 from contracts.topics import PARTITIONS, dead_letter_topic, topic_name
 from projections.applier import (
     Applier,
@@ -203,7 +204,8 @@ class KafkaProjector:
             ("dlt.original_offset", str(record.offset).encode()),
             ("dlt.notification_id", str(letter.notification_id or "").encode()),
             ("dlt.error_class", type(letter.error).__name__.encode()),
-            ("dlt.error_message", str(letter.error)[:2000].encode()),
+            # Errors can quote the payload (a validation error does): never a secret here.
+            ("dlt.error_message", redact(str(letter.error))[:2000].encode()),
         ]
 
     def _dead_letter_producer(self) -> KafkaProducer:

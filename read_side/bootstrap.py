@@ -6,6 +6,7 @@ from fastapi import FastAPI
 from psycopg_pool import ConnectionPool
 
 from contracts.auth import TokenSettings
+from http_edge.install import EdgeSettings
 from read_side.query_api import create_query_app
 
 
@@ -16,6 +17,8 @@ def build_query_app(
     tokens: TokenSettings,
     topic_prefix: str = "",
     consistency_wait_seconds: float = 2.0,
+    max_waiters: int = 256,
+    edge: EdgeSettings | None = None,
     pool_size: int = 8,
 ) -> FastAPI:
     pool: ConnectionPool = ConnectionPool(
@@ -32,4 +35,6 @@ def build_query_app(
         schema=schema,
         topic_prefix=topic_prefix,
         consistency_wait_seconds=consistency_wait_seconds,
+        max_waiters=max_waiters,
+        edge=edge,
     )

@@ -1,76 +1,202 @@
 """Read-your-writes: wait until a read model has applied what a consistency token names.
 
 For each mark in the token whose topic feeds the read model, the read model's tracked
-position on that (topic, partition) must reach the mark's notification id. Marks on
-topics the read model does not consume are satisfied by definition.
+position on that (topic, partition) must reach the mark's notification id, and no event
+at or below the mark may be parked there (behind a version gap or a dead letter).
+Marks on topics the read model does not consume are satisfied by definition.
+
+Waiting costs no database connection and no worker thread: one :class:`PositionWatcher`
+per process polls the positions (and the event store's head) with one statement while
+anyone waits, and waiting requests are coroutines that look at its latest snapshot.
+Their number is capped, so a flood of tokens cannot crowd out honest queries.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
-from psycopg import Connection, sql
+import psycopg
+from psycopg import sql
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from contracts.consistency import PartitionMark
-from contracts.readmodels import PARKED_TABLE, POSITIONS_TABLE, SOURCES
+from contracts.readmodels import HEAD_FUNCTION, PARKED_TABLE, POSITIONS_TABLE, SOURCES
 from contracts.topics import topic_name
+
+log = logging.getLogger(__name__)
+
+Key = tuple[str, str, int]  # (projection, topic, partition)
 
 
 class ConsistencyTimeoutError(TimeoutError):
     """The read model did not catch up within the bounded wait."""
 
 
-def pending_marks(
-    conn: Connection[Any],
-    schema: str,
-    projection: str,
-    marks: list[PartitionMark],
-    topic_prefix: str,
+class TooManyWaitersError(RuntimeError):
+    """This process already holds as many waiting requests as it allows."""
+
+
+class BeyondHeadError(ValueError):
+    """The token names an event the event store does not have (a store reset, say)."""
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Positions and parked events as of one statement, and the event store's head."""
+
+    seq: int
+    positions: dict[Key, int] = field(default_factory=dict)
+    lowest_parked: dict[Key, int] = field(default_factory=dict)
+    head: int = 0
+
+    def pending(self, projection: str, marks: list[PartitionMark]) -> list[PartitionMark]:
+        return [m for m in marks if not self._reflects(projection, m)]
+
+    def _reflects(self, projection: str, mark: PartitionMark) -> bool:
+        key = (projection, mark.topic, mark.partition)
+        reached = self.positions.get(key, 0) >= mark.notification_id
+        parked = self.lowest_parked.get(key, mark.notification_id + 1) <= mark.notification_id
+        return reached and not parked
+
+
+def relevant_marks(
+    projection: str, marks: list[PartitionMark], topic_prefix: str
 ) -> list[PartitionMark]:
     topics = {topic_name(c, topic_prefix) for c in SOURCES[projection]}
-    relevant = [m for m in marks if m.topic in topics]
-    if not relevant:
-        return []
-    rows = conn.execute(
-        sql.SQL("SELECT topic, partition, notification_id FROM {} WHERE projection = %s").format(
-            sql.Identifier(schema, POSITIONS_TABLE)
-        ),
-        (projection,),
-    ).fetchall()
-    positions = {(t, p): n for t, p, n in rows}
-    behind = [m for m in relevant if positions.get((m.topic, m.partition), 0) < m.notification_id]
-    if len(behind) == len(relevant):
-        return behind
-    # Reached, unless an event at or below the mark is parked behind a version gap.
-    parked = conn.execute(
-        sql.SQL(
-            "SELECT topic, partition, min(notification_id) FROM {}"
-            " WHERE projection = %s GROUP BY topic, partition"
-        ).format(sql.Identifier(schema, PARKED_TABLE)),
-        (projection,),
-    ).fetchall()
-    lowest = {(t, p): n for t, p, n in parked}
-    return [
-        m
-        for m in relevant
-        if m in behind
-        or lowest.get((m.topic, m.partition), m.notification_id + 1) <= m.notification_id
-    ]
+    return [m for m in marks if m.topic in topics]
 
 
-def wait_for_marks(
-    check: Callable[[], list[PartitionMark]],
-    timeout: float,
-    sleep: Callable[[float], None] = time.sleep,
-) -> None:
-    """Poll ``check`` with a short, growing interval until nothing is pending or time is up."""
-    deadline = time.monotonic() + timeout
-    interval = 0.005
-    while check():
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise ConsistencyTimeoutError
-        sleep(min(interval, remaining))
-        interval = min(interval * 2, 0.05)
+_SNAPSHOT = """
+SELECT 'p', projection, topic, partition, notification_id FROM {positions}
+UNION ALL
+SELECT 'k', projection, topic, partition, min(notification_id) FROM {parked}
+GROUP BY projection, topic, partition
+UNION ALL
+SELECT 'h', '', '', 0, {head}()
+"""
+
+
+def read_snapshot(conn: psycopg.Connection[Any], schema: str, seq: int) -> Snapshot:
+    """One statement, so positions and parked events are from one instant."""
+    statement = sql.SQL(_SNAPSHOT).format(
+        positions=sql.Identifier(schema, POSITIONS_TABLE),
+        parked=sql.Identifier(schema, PARKED_TABLE),
+        head=sql.Identifier(schema, HEAD_FUNCTION),
+    )
+    snapshot = Snapshot(seq)
+    for kind, projection, topic, partition, notification_id in conn.execute(statement):
+        if kind == "p":
+            snapshot.positions[(projection, topic, partition)] = int(notification_id)
+        elif kind == "k":
+            snapshot.lowest_parked[(projection, topic, partition)] = int(notification_id)
+        else:
+            return Snapshot(seq, snapshot.positions, snapshot.lowest_parked, int(notification_id))
+    return snapshot
+
+
+class PositionWatcher:
+    """Polls positions while requests wait; wakes them on each new snapshot."""
+
+    def __init__(
+        self,
+        pool: ConnectionPool[Any],
+        schema: str,
+        *,
+        max_waiters: int = 256,
+        interval: float = 0.005,
+        read: Callable[[psycopg.Connection[Any], str, int], Snapshot] = read_snapshot,
+    ) -> None:
+        self.pool = pool
+        self.schema = schema
+        self.max_waiters = max_waiters
+        self.interval = interval
+        self._read = read
+        self._lock = threading.Lock()
+        self._wanted = threading.Event()
+        self._stop = threading.Event()
+        self._waiters: dict[int, tuple[asyncio.AbstractEventLoop, asyncio.Event]] = {}
+        self._next_seq = 1
+        self.snapshot = Snapshot(0)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def waiting(self) -> int:
+        return len(self._waiters)
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="position-watcher", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wanted.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    async def wait(self, projection: str, marks: list[PartitionMark], timeout: float) -> None:
+        """Return once a snapshot reflects ``marks``; raise when that cannot be or is late."""
+        if not marks or not self.snapshot.pending(projection, marks):
+            return  # positions only grow: any snapshot that reflects the marks still does
+        wake = asyncio.Event()
+        with self._lock:
+            if len(self._waiters) >= self.max_waiters:
+                raise TooManyWaitersError
+            first_fresh = self._next_seq  # a snapshot begun after this request arrived
+            self._waiters[id(wake)] = (asyncio.get_running_loop(), wake)
+        self._wanted.set()
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                wake.clear()  # before looking: a snapshot published after this wakes us
+                snapshot = self.snapshot
+                if snapshot.seq >= first_fresh:
+                    if any(m.notification_id > snapshot.head for m in marks):
+                        raise BeyondHeadError
+                    if not snapshot.pending(projection, marks):
+                        return
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise ConsistencyTimeoutError
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), remaining)
+        finally:
+            with self._lock:
+                self._waiters.pop(id(wake), None)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wanted.wait(timeout=1)
+            if self._stop.is_set():
+                return
+            if not self._waiters:
+                self._wanted.clear()
+                continue
+            self._poll_once()
+            self._stop.wait(self.interval)
+
+    def _poll_once(self) -> None:
+        with self._lock:
+            seq = self._next_seq
+            self._next_seq += 1
+        try:
+            with self.pool.connection(timeout=1) as conn:
+                self.snapshot = self._read(conn, self.schema, seq)
+        except (psycopg.Error, PoolTimeout) as error:
+            log.warning("position watcher: %s: %s", type(error).__name__, error)
+            self._stop.wait(0.2)
+            return
+        with self._lock:
+            waiters = list(self._waiters.values())
+        for loop, wake in waiters:
+            try:
+                loop.call_soon_threadsafe(wake.set)
+            except RuntimeError:  # that request's event loop has closed
+                continue

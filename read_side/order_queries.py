@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -12,7 +10,7 @@ from psycopg import Connection, sql
 from psycopg.rows import dict_row
 
 from contracts.rows import OrderCustomer, OrderLineView, OrderPage, OrderView
-from read_side.queries import InvalidCursorError
+from read_side.cursors import CursorCodec, InvalidCursorError, as_text, as_uuid
 
 _ORDER = """
 SELECT o.id, o.status, o.customer_id, c.name, c.email, o.total, o.payment_status,
@@ -37,6 +35,7 @@ def list_orders(
     schema: str,
     *,
     limit: int,
+    cursors: CursorCodec,
     cursor: str | None = None,
     customer_id: UUID | None = None,
     status: str | None = None,
@@ -52,14 +51,12 @@ def list_orders(
         params.append(status)
     if cursor:
         conditions.append(sql.SQL("(o.placed_at, o.id) < (%s, %s)"))
-        params.extend(_decode(cursor))
+        params.extend(_decode(cursors, cursor))
     where = sql.SQL("WHERE ") + sql.SQL(" AND ").join(conditions) if conditions else sql.SQL("")
     rows = _fetch(conn, schema, where, params, limit=limit + 1)
     items = rows[:limit]
     more = len(rows) > limit
-    return OrderPage(
-        items=items, next_cursor=_encode(items[-1].placed_at, items[-1].id) if more else None
-    )
+    return OrderPage(items=items, next_cursor=_encode(cursors, items[-1]) if more else None)
 
 
 def _fetch(
@@ -105,13 +102,13 @@ def _fetch(
     ]
 
 
-def _encode(placed_at: datetime, order_id: UUID) -> str:
-    return base64.urlsafe_b64encode(f"{placed_at.isoformat()}|{order_id}".encode()).decode()
+def _encode(cursors: CursorCodec, last: OrderView) -> str:
+    return cursors.encode([last.placed_at.isoformat(), str(last.id)])
 
 
-def _decode(cursor: str) -> tuple[datetime, UUID]:
+def _decode(cursors: CursorCodec, cursor: str) -> tuple[datetime, UUID]:
+    placed_at, order_id = cursors.decode(cursor, 2)
     try:
-        placed_at, _, raw_id = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
-        return datetime.fromisoformat(placed_at), UUID(raw_id)
-    except (binascii.Error, UnicodeError, ValueError) as error:
+        return datetime.fromisoformat(as_text(placed_at)), as_uuid(order_id)
+    except ValueError as error:
         raise InvalidCursorError("invalid cursor") from error

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import orjson
 from psycopg import Connection, sql
 from psycopg.rows import dict_row
 
 from contracts.rows import ProductPage, ProductView
-from read_side.queries import PRODUCT_COLUMNS, InvalidCursorError
+from read_side.cursors import CursorCodec, InvalidCursorError, as_int, as_number, as_text, as_uuid
+from read_side.queries import PRODUCT_COLUMNS
 
 Sort = Literal["price", "-price", "title", "-units_sold", "relevance"]
 
@@ -24,6 +23,15 @@ _SORTS: dict[str, tuple[str, bool]] = {
     "-units_sold": ("units_sold", True),
     "relevance": ("ts_rank(search, websearch_to_tsquery('english', %(q)s))", True),
     "sku": ("sku", False),
+}
+#: The type a cursor's sort value must have for each sort.
+_SORT_VALUE: dict[str, Callable[[Any], Any]] = {
+    "price": as_int,
+    "-price": as_int,
+    "title": as_text,
+    "-units_sold": as_int,
+    "relevance": as_number,
+    "sku": as_text,
 }
 
 
@@ -43,7 +51,13 @@ class ProductFilter:
 
 
 def search_products(
-    conn: Connection[Any], schema: str, f: ProductFilter, *, limit: int, cursor: str | None
+    conn: Connection[Any],
+    schema: str,
+    f: ProductFilter,
+    *,
+    limit: int,
+    cursor: str | None,
+    cursors: CursorCodec,
 ) -> ProductPage:
     sort = f.sort or ("relevance" if f.q else "sku")
     if sort == "relevance" and not f.q:
@@ -54,9 +68,7 @@ def search_products(
     params: dict[str, Any] = {"q": f.q, "limit": limit + 1}
     conditions = [_where(f, params)]
     if cursor:
-        cursor_sort, value, last_id = _decode(cursor)
-        if cursor_sort != sort:
-            raise InvalidCursorError("the cursor belongs to another sort")
+        value, last_id = _decode(cursors, cursor, sort)
         params |= {"after": value, "after_id": last_id}
         op = "<" if descending else ">"
         conditions.append(f"({expression}, id) {op} (%(after)s, %(after_id)s)")
@@ -70,7 +82,7 @@ def search_products(
     page = rows[:limit]
     next_cursor = None
     if len(rows) > limit:
-        next_cursor = _encode(sort, page[-1]["sort_key"], str(page[-1]["id"]))
+        next_cursor = cursors.encode([sort, page[-1]["sort_key"], str(page[-1]["id"])])
     return ProductPage(items=[ProductView.model_validate(r) for r in page], next_cursor=next_cursor)
 
 
@@ -93,15 +105,8 @@ def _where(f: ProductFilter, params: dict[str, Any]) -> str:
     return " AND ".join(conditions)
 
 
-def _encode(sort: str, value: Any, last_id: str) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps([sort, value, last_id])).decode()
-
-
-def _decode(cursor: str) -> tuple[str, Any, str]:
-    try:
-        sort, value, last_id = orjson.loads(base64.urlsafe_b64decode(cursor.encode()))
-    except (binascii.Error, orjson.JSONDecodeError, ValueError, TypeError) as error:
-        raise InvalidCursorError("invalid cursor") from error
-    if sort not in _SORTS or not isinstance(last_id, str) or isinstance(value, (dict, list)):
-        raise InvalidCursorError("invalid cursor")
-    return sort, value, last_id
+def _decode(cursors: CursorCodec, cursor: str, sort: str) -> tuple[Any, Any]:
+    cursor_sort, value, last_id = cursors.decode(cursor, 3)
+    if cursor_sort != sort:
+        raise InvalidCursorError("the cursor belongs to another sort")
+    return _SORT_VALUE[sort](value), as_uuid(last_id)

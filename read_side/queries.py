@@ -11,10 +11,6 @@ from psycopg.rows import dict_row
 from contracts.rows import CustomerView, ProductView
 
 
-class InvalidCursorError(ValueError):
-    """A pagination cursor we did not issue."""
-
-
 def get_customer(conn: Connection[Any], schema: str, customer_id: UUID) -> CustomerView | None:
     with conn.cursor(row_factory=dict_row) as cur:
         row = cur.execute(

@@ -151,10 +151,13 @@ class Shop(Application[UUID]):
         env: dict[str, str] | None = None,
         *,
         topic_prefix: str = "",
+        token_key: bytes = b"",
         passwords: PasswordHasher | None = None,
         gateway: PaymentGateway | None = None,
     ) -> None:
         self.topic_prefix = topic_prefix
+        #: Signs consistency tokens (``contracts.consistency.token_key`` of the server secret).
+        self.token_key = token_key
         self.passwords: PasswordHasher = passwords or Argon2Passwords()
         self.gateway: PaymentGateway = gateway or FakePaymentGateway()
         #: Commands re-run after losing a race (read by benchmarks and operators).
@@ -545,4 +548,4 @@ class Shop(Application[UUID]):
                 marks.append(
                     PartitionMark(topic, partition_for(event.originator_id), notification_id)
                 )
-        return encode_token(marks)
+        return encode_token(marks, self.token_key)

@@ -42,12 +42,15 @@ def build_shop(
     *,
     database_url: str,
     schema: str,
+    token_key: bytes,
     topic_prefix: str = "",
     pool_size: int = 4,
     hash_cost: HashCost | None = None,
+    hash_concurrency: int = 2,
 ) -> Shop:
     return Shop(
         event_store_env(database_url, schema, pool_size=pool_size),
         topic_prefix=topic_prefix,
-        passwords=Argon2Passwords(hash_cost or HashCost()),
+        token_key=token_key,
+        passwords=Argon2Passwords(hash_cost or HashCost(), max_concurrent=hash_concurrency),
     )

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
+import psycopg
 from eventsourcing.persistence import OperationalError, PersistenceError
 from fastapi import FastAPI
 from prometheus_client import make_asgi_app
+from psycopg_pool import PoolTimeout
 
 from contracts.auth import TokenSettings
 from contracts.nul_guard import RejectNulInQuery
 from contracts.problems import ProblemError, install_problem_handlers, problem_responses
+from http_edge.install import EdgeSettings, include_limited, install_edge
+from http_edge.rate_limits import PostgresRateLimiter
 from write_side.application import Shop
 from write_side.http import catalog, customers, orders
 from write_side.http.limits import BodySizeLimit
@@ -18,16 +24,36 @@ from write_side.http.limits import BodySizeLimit
 MAX_BODY_BYTES = 1024 * 1024
 
 
-def create_command_app(shop: Shop, tokens: TokenSettings) -> FastAPI:
-    app = FastAPI(title="eventshop command API", version="1")
+def create_command_app(
+    shop: Shop,
+    tokens: TokenSettings,
+    *,
+    edge: EdgeSettings | None = None,
+    limiter: PostgresRateLimiter | None = None,
+) -> FastAPI:
+    """``limiter`` counts requests in PostgreSQL; without one, no rate limits apply."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if limiter is not None:
+            limiter.pool.open()
+        yield
+        if limiter is not None:
+            limiter.pool.close()
+
+    app = FastAPI(title="eventshop command API", version="1", lifespan=lifespan)
     app.state.shop = shop
     app.state.tokens = tokens
-    install_problem_handlers(app, unavailable=(OperationalError, PersistenceError))
+    install_problem_handlers(
+        app,
+        unavailable=(OperationalError, PersistenceError, psycopg.OperationalError, PoolTimeout),
+    )
     app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
     app.mount("/metrics", make_asgi_app())
     app.add_middleware(RejectNulInQuery)
+    install_edge(app, api="command", tokens=tokens, edge=edge or EdgeSettings(), limiter=limiter)
     for module in (customers, catalog, orders):
-        app.include_router(module.router)
+        include_limited(app, module.router)
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -22,12 +25,33 @@ class HashCost:
     parallelism: int = 4
 
 
+class HashingBusyError(RuntimeError):
+    """As many password hashes run in this process as it allows; try again shortly."""
+
+
 class Argon2Passwords:
-    def __init__(self, cost: HashCost = HashCost()) -> None:
+    """argon2id, at most ``max_concurrent`` hashes at a time in this process.
+
+    Each hash takes ``memory_kib`` (64 MiB by default): without a cap, a few dozen
+    parallel sign-ins would take gigabytes and every worker thread. Past the cap a call
+    fails at once with :class:`HashingBusyError` (503 + Retry-After) instead of queueing.
+    """
+
+    def __init__(self, cost: HashCost = HashCost(), max_concurrent: int = 2) -> None:
         self._hasher = PasswordHasher(
             time_cost=cost.time_cost, memory_cost=cost.memory_kib, parallelism=cost.parallelism
         )
+        self._slots = threading.BoundedSemaphore(max_concurrent)
         self._decoy: str | None = None
+
+    @contextmanager
+    def _slot(self) -> Iterator[None]:
+        if not self._slots.acquire(blocking=False):
+            raise HashingBusyError("too many password hashes in progress")
+        try:
+            yield
+        finally:
+            self._slots.release()
 
     def _decoy_hash(self) -> str:
         """Verified against when the email is unknown, so both paths cost the same."""
@@ -36,15 +60,17 @@ class Argon2Passwords:
         return self._decoy
 
     def hash(self, password: str) -> str:
-        return self._hasher.hash(password)
+        with self._slot():
+            return self._hasher.hash(password)
 
     def verify(self, password_hash: str | None, password: str) -> bool:
-        try:
-            return self._hasher.verify(password_hash or self._decoy_hash(), password) and bool(
-                password_hash
-            )
-        except (VerificationError, InvalidHashError):
-            return False
+        with self._slot():
+            try:
+                return self._hasher.verify(password_hash or self._decoy_hash(), password) and bool(
+                    password_hash
+                )
+            except (VerificationError, InvalidHashError):
+                return False
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import psutil
 import pytest
 
 from eventshop.embedded import free_port
-from tests.support.stack import Servers, eventually
+from tests.support.stack import TEST_SECRET, Servers, eventually
 
 TOKEN = "X-Consistency-Token"
 
@@ -109,6 +109,8 @@ def test_run_on_configured_servers(servers: Servers) -> None:
             EVENTSHOP_READ_SCHEMA=f"rm_run_{tag}",
             EVENTSHOP_TOPIC_PREFIX=f"run{tag}.",
             EVENTSHOP_CONSUMER_GROUP_PREFIX=f"run{tag}",
+            # Off the embedded servers the development secret is refused.
+            EVENTSHOP_JWT_SECRET=TEST_SECRET,
         )
     )
 

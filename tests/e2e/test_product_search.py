@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 from typing import Any
 from uuid import uuid4
 
+import orjson
 import pytest
 
 from tests.support.stack import Servers, Stack, running_stack
@@ -120,3 +122,53 @@ def test_bad_filters_are_422(catalog: Any, params: dict[str, Any]) -> None:
     response = stack.queries.get("/products", params=params)
     assert response.status_code == 422, response.text
     assert response.headers["content-type"] == "application/problem+json"
+
+
+def _b64(value: Any) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps(value)).decode()
+
+
+CRAFTED_CURSORS = [
+    ({"sort": "price"}, _b64(["price", "abc", str(uuid4())])),
+    ({}, _b64(["sku", "a", "x"])),
+    ({"sort": "title"}, _b64(["title", 5, "x"])),
+    ({"sort": "-units_sold"}, _b64(["-units_sold", "zz", str(uuid4())])),
+    ({"sort": "price"}, _b64(["price", 2**63, str(uuid4())])),
+]
+
+
+@pytest.mark.parametrize(("params", "cursor"), CRAFTED_CURSORS)
+def test_crafted_cursors_are_422_invalid_cursor(
+    catalog: Any, params: dict[str, Any], cursor: str
+) -> None:
+    stack, _, _ = catalog
+    response = stack.admin_queries.get("/products", params={**params, "cursor": cursor})
+    assert response.status_code == 422, response.text
+    assert response.json()["code"] == "INVALID_CURSOR"
+
+
+def test_a_cursor_works_as_issued_and_not_altered_or_moved_to_another_sort(catalog: Any) -> None:
+    stack, _, token = catalog
+    first = stack.queries.get("/products", params={"sort": "price", "limit": 1}, headers=token)
+    cursor = first.json()["next_cursor"]
+    follow = stack.queries.get("/products", params={"sort": "price", "limit": 1, "cursor": cursor})
+    assert follow.status_code == 200, follow.text
+    body, tag = cursor.split(".")
+    raised = base64.urlsafe_b64encode(orjson.dumps(["price", 0, str(uuid4())])).rstrip(b"=")
+    refused = [
+        ({"sort": "price"}, f"{raised.decode()}.{tag}"),  # a new body under the old signature
+        ({"sort": "title"}, cursor),  # a price cursor on a title sort
+        ({"sort": "price"}, body),  # the body without its signature
+    ]
+    for params, bad in refused:
+        response = stack.queries.get("/products", params={**params, "cursor": bad})
+        assert response.status_code == 422, (bad, response.text)
+        assert response.json()["code"] == "INVALID_CURSOR"
+
+
+def test_crafted_order_cursors_are_422(catalog: Any) -> None:
+    stack, _, _ = catalog
+    for cursor in (_b64(["2026-01-01T00:00:00+00:00", "x"]), "Zm9v.YmFy", "a" * 300):
+        response = stack.admin_queries.get("/orders", params={"cursor": cursor})
+        assert response.status_code == 422, response.text
+        assert response.json()["code"] == "INVALID_CURSOR"

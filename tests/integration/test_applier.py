@@ -17,7 +17,7 @@ from eventshop import wiring
 from projections.applier import Applier
 from projections.applier_types import Incoming
 from projections.products import PRODUCTS
-from read_side.consistency import pending_marks
+from read_side.consistency import read_snapshot
 from tests.support.stack import Servers, isolated_settings
 
 TOPIC = "t.shop.catalog"
@@ -126,12 +126,12 @@ def test_a_version_gap_parks_until_it_fills(db: tuple[psycopg.Connection, str]) 
     assert on_hand(conn, schema, log.product_id) == 0
     # The position passed version 4's id, yet a token for it must keep waiting.
     mark = PartitionMark(TOPIC, 0, log.events[3][0])
-    assert pending_marks(conn, schema, "products", [mark], topic_prefix="t.") == [mark]
+    assert read_snapshot(conn, schema, 1).pending("products", [mark]) == [mark]
     late = applier.apply(conn, [log.record(1, 0, epoch=1)])  # the gap fills (a republish)
     assert late.rewind  # first a newer epoch rewinds; reading from the start fills the gap
     filled = applier.apply(conn, [log.record(i, i, epoch=1) for i in range(4)])
     assert filled.applied == 3  # version 2, then the parked 3 and 4, in order
     assert on_hand(conn, schema, log.product_id) == 10
-    assert pending_marks(conn, schema, "products", [mark], topic_prefix="t.") == []
+    assert read_snapshot(conn, schema, 2).pending("products", [mark]) == []
     again = applier.apply(conn, [log.record(2, 1, epoch=1)])
     assert (again.applied, again.duplicates) == (0, 1)

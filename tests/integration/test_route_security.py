@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 from uuid import uuid4
 
@@ -44,12 +44,13 @@ FOR_CUSTOMERS = {
 }
 
 
-BAD = {
-    "missing": None,
-    "expired": forged_token(exp=int(time.time()) - 1),
-    "alg none": jwt.encode({"sub": str(uuid4()), "role": "admin"}, None, algorithm="none"),
-    "tampered": forged_token()[:-3] + "AAA",
-    "not a jwt": "abc.def.ghi",
+#: Built when each test runs: a token made at import would expire during the session.
+BAD: dict[str, Callable[[], str | None]] = {
+    "missing": lambda: None,
+    "expired": lambda: forged_token(exp=int(time.time()) - 1),
+    "alg none": lambda: jwt.encode({"sub": str(uuid4()), "role": "admin"}, None, algorithm="none"),
+    "other secret": lambda: forged_token("another-secret-that-is-long-enough!!"),
+    "not a jwt": lambda: "abc.def.ghi",
 }
 
 
@@ -72,7 +73,8 @@ def test_the_protected_routes_are_exactly_the_admin_and_customer_ones() -> None:
 def test_every_protected_route_is_401_without_a_valid_token(
     stack: Stack, method: str, path: str, kind: str
 ) -> None:
-    headers = {} if BAD[kind] is None else {"Authorization": f"Bearer {BAD[kind]}"}
+    token = BAD[kind]()
+    headers = {} if token is None else {"Authorization": f"Bearer {token}"}
     response = stack.commands.request(method, concrete(path), json={}, headers=headers)
     assert response.status_code == 401, response.text
     assert response.headers["WWW-Authenticate"].startswith("Bearer")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 import sys
 import threading
@@ -15,6 +16,7 @@ from typing import Any, TypeVar
 
 import psycopg
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 
 from eventshop import wiring
 from eventshop.settings import Settings
@@ -23,6 +25,8 @@ from projections.projection import Projection
 from write_side.relay import KafkaRelay
 
 T = TypeVar("T")
+#: Tests do not run on `eventshop run`'s embedded servers, so they need a real secret.
+TEST_SECRET = "test-" + secrets.token_urlsafe(40)
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,13 @@ def isolated_settings(servers: Servers, **overrides: Any) -> Settings:
         "topic_prefix": f"t{tag}.",
         "consumer_group_prefix": f"g{tag}",
         "kafka_session_timeout_ms": 2000,
+        "jwt_secret": TEST_SECRET,
+        # Every test client is one address: limits high enough for any test but those of
+        # the limits themselves, which set their own.
+        "rate_limit_requests": 1_000_000,
+        "register_limit": 1_000_000,
+        "login_limit": 1_000_000,
+        "login_max_failures": 1_000,
         # Cheap argon2 for tests; production keeps argon2-cffi's defaults.
         "argon2_time_cost": 1,
         "argon2_memory_kib": 8,
@@ -54,7 +65,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
     """The same settings as ``EVENTSHOP_*`` variables, for a child process."""
     env = dict(os.environ)
     for key, value in settings.model_dump(exclude_none=True).items():
-        env[f"EVENTSHOP_{key.upper()}"] = str(value)
+        plain = value.get_secret_value() if isinstance(value, SecretStr) else value
+        env[f"EVENTSHOP_{key.upper()}"] = str(plain)
     return env
 
 

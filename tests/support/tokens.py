@@ -7,19 +7,23 @@ from uuid import uuid4
 
 import jwt
 
-from contracts.auth import DEV_SECRET
+from tests.support.stack import TEST_SECRET
 
 
-def forged_token(**overrides: object) -> str:
-    """An admin token signed with the development secret; overrides replace claims."""
+def claims(**overrides: object) -> dict[str, object]:
+    """An admin's claims, issued now for a minute; overrides replace claims."""
     now = int(time.time())
-    claims = {
+    valid: dict[str, object] = {
         "sub": str(uuid4()),
         "role": "admin",
         "iat": now,
         "exp": now + 60,
         "iss": "eventshop",
         "aud": "eventshop-api",
-        **overrides,
     }
-    return jwt.encode(claims, DEV_SECRET, algorithm="HS256")
+    return {**valid, **overrides}
+
+
+def forged_token(secret: str = TEST_SECRET, **overrides: object) -> str:
+    """An admin token signed with the tests' secret; overrides replace claims."""
+    return jwt.encode(claims(**overrides), secret, algorithm="HS256")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, datetime
 from uuid import uuid4
 
+import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -15,12 +17,14 @@ from contracts.consistency import (
     PartitionMark,
     decode_token,
     encode_token,
+    token_key,
 )
 from contracts.envelope import Envelope
 from contracts.events import ProductCreated
 from contracts.topics import PARTITIONS, partition_for
 
 text = st.text(max_size=50)
+KEY = token_key("a-server-secret-that-is-long-enough-for-tests")
 
 
 @given(sku=text, title=text, price=st.integers(min_value=0, max_value=10**12))
@@ -74,7 +78,7 @@ def test_a_bad_envelope_is_undecodable(headers: list[tuple[str, bytes]] | None) 
 
 @given(st.lists(st.tuples(st.sampled_from(["a", "b"]), st.integers(0, 2), st.integers(1, 10**9))))
 def test_a_token_keeps_the_highest_id_per_partition(marks: list[tuple[str, int, int]]) -> None:
-    decoded = decode_token(encode_token([PartitionMark(*m) for m in marks]))
+    decoded = decode_token(encode_token([PartitionMark(*m) for m in marks], KEY), KEY)
     expected: dict[tuple[str, int], int] = {}
     for topic, partition, nid in marks:
         expected[(topic, partition)] = max(expected.get((topic, partition), 0), nid)
@@ -87,7 +91,35 @@ def test_a_token_keeps_the_highest_id_per_partition(marks: list[tuple[str, int, 
 )
 def test_garbage_tokens_are_rejected(token: str) -> None:
     with pytest.raises(InvalidConsistencyTokenError):
-        decode_token(token)
+        decode_token(token, KEY)
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def test_a_token_forged_without_the_key_is_rejected() -> None:
+    far_ahead = orjson.dumps([["shop.catalog", 0, 10**12]])
+    forged = [
+        "v1." + _b64(far_ahead),  # the unsigned format of earlier releases
+        "v2." + _b64(far_ahead),
+        "v2." + _b64(far_ahead) + "." + _b64(b"0" * 16),
+        encode_token([PartitionMark("shop.catalog", 0, 10**12)], token_key("another secret")),
+    ]
+    for token in forged:
+        with pytest.raises(InvalidConsistencyTokenError):
+            decode_token(token, KEY)
+
+
+def test_an_altered_token_is_rejected_and_the_original_accepted() -> None:
+    token = encode_token([PartitionMark("shop.catalog", 3, 41)], KEY)
+    assert decode_token(token, KEY) == [PartitionMark("shop.catalog", 3, 41)]
+    body, tag = token.removeprefix("v2.").split(".")
+    raised = _b64(orjson.dumps([["shop.catalog", 3, 10**12]]))
+    other_tag = ("B" if tag[0] == "A" else "A") + tag[1:]
+    for altered in (f"v2.{raised}.{tag}", f"v2.{body}.{other_tag}", f"v2.{body}"):
+        with pytest.raises(InvalidConsistencyTokenError):
+            decode_token(altered, KEY)
 
 
 class FakeCluster:

@@ -9,16 +9,25 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.security import OAuth2PasswordRequestForm
 
 from contracts.problems import ProblemError, problem_responses
+from http_edge.limits import RateLimits, per_address
 from write_side.application import InvalidCredentialsError
 from write_side.http.auth import Authenticated
 from write_side.http.deps import Context, ShopDep, owned_or_404, run
+from write_side.http.errors import HANDLED, problem_for
 from write_side.http.models import Accepted, AccessToken, ChangeCustomer, RegisterCustomer
 from write_side.security import issue_access_token
 
 router = APIRouter(tags=["customers"])
+_REGISTER_LIMIT = Depends(per_address(lambda limits: limits.register))
+_LOGIN_LIMIT = Depends(per_address(lambda limits: limits.login))
 
 
-@router.post("/customers", status_code=201, responses=problem_responses(400, 413, 409, 422, 503))
+@router.post(
+    "/customers",
+    status_code=201,
+    responses=problem_responses(400, 413, 409, 422, 429, 503),
+    dependencies=[_REGISTER_LIMIT],
+)
 def register_customer(
     body: RegisterCustomer, shop: ShopDep, ctx: Context, response: Response
 ) -> Accepted:
@@ -34,25 +43,35 @@ def register_customer(
     return accepted
 
 
-@router.post("/auth/token", responses=problem_responses(400, 413, 401, 422, 503))
+@router.post(
+    "/auth/token",
+    responses=problem_responses(400, 413, 401, 422, 429, 503),
+    dependencies=[_LOGIN_LIMIT],
+)
 def issue_token(
     form: Annotated[OAuth2PasswordRequestForm, Depends()], shop: ShopDep, request: Request
 ) -> AccessToken:
+    limits: RateLimits = request.app.state.limits
+    limits.before_login(form.username)
     try:
         customer = shop.authenticate(email=form.username, password=form.password)
     except InvalidCredentialsError as error:
+        limits.after_failed_login(form.username)
         raise ProblemError(
             401,
             "INVALID_CREDENTIALS",
             "Unknown email or wrong password",
             headers={"WWW-Authenticate": "Bearer"},
         ) from error
+    except HANDLED as error:
+        raise problem_for(error) from error
     issued = issue_access_token(request.app.state.tokens, customer.id, customer.role)
     return AccessToken(access_token=issued.access_token, expires_in=issued.expires_in)
 
 
 @router.patch(
-    "/customers/{customer_id}", responses=problem_responses(400, 413, 401, 404, 409, 412, 422, 503)
+    "/customers/{customer_id}",
+    responses=problem_responses(400, 413, 401, 404, 409, 412, 422, 429, 503),
 )
 def change_customer(
     customer_id: UUID,

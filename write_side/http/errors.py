@@ -23,6 +23,7 @@ from write_side.domain.errors import (
     SkuTakenError,
 )
 from write_side.idempotency import IdempotencyKeyReusedError
+from write_side.security import HashingBusyError
 
 #: error → (status, code, title)
 ERROR_STATUS: dict[type[Exception], tuple[int, str, str]] = {
@@ -52,6 +53,7 @@ ERROR_STATUS: dict[type[Exception], tuple[int, str, str]] = {
         "The gateway did not answer; pay again to learn the outcome",
     ),
     PaymentGatewayFailedError: (502, "PAYMENT_GATEWAY_ERROR", "The payment gateway failed"),
+    HashingBusyError: (503, "BUSY", "Too many sign-ins and registrations at once; retry"),
 }
 
 HANDLED: tuple[type[Exception], ...] = tuple(ERROR_STATUS)

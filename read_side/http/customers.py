@@ -1,0 +1,59 @@
+"""Customer queries: a profile with its order statistics, and a customer's orders."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from fastapi import APIRouter
+
+from contracts.problems import problem_responses
+from contracts.rows import CustomerView, OrderPage
+from read_side import order_queries, queries
+from read_side.auth import Caller, may_see
+from read_side.http.deps import (
+    Ctx,
+    Cursor,
+    CustomersConn,
+    Limit,
+    OrdersConn,
+    not_found,
+    page_or_422,
+)
+
+router = APIRouter(tags=["customers"], responses=problem_responses(400, 401, 404, 422, 503))
+
+
+@router.get("/customers/me")
+def get_me(caller: Caller, ctx: Ctx, conn: CustomersConn) -> CustomerView:
+    return get_customer(caller.sub, caller, ctx, conn)
+
+
+@router.get("/customers/{customer_id}")
+def get_customer(customer_id: UUID, caller: Caller, ctx: Ctx, conn: CustomersConn) -> CustomerView:
+    found = queries.get_customer(conn, ctx.schema, customer_id)
+    if found is None or not may_see(caller, customer_id):
+        raise not_found("customer", customer_id)
+    return found
+
+
+@router.get("/customers/{customer_id}/orders")
+def customer_orders(
+    customer_id: UUID,
+    caller: Caller,
+    ctx: Ctx,
+    conn: OrdersConn,
+    limit: Limit = 20,
+    cursor: Cursor = None,
+) -> OrderPage:
+    if not may_see(caller, customer_id):
+        raise not_found("customer", customer_id)
+    return page_or_422(
+        lambda: order_queries.list_orders(
+            conn,
+            ctx.schema,
+            limit=limit,
+            cursors=ctx.cursors,
+            cursor=cursor,
+            customer_id=customer_id,
+        )
+    )

@@ -1,0 +1,118 @@
+"""What every query route shares: the request's context, consistent connections, errors."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Annotated, Any, TypeVar
+
+from fastapi import Depends, Header, Query, Request
+from psycopg import Connection
+from psycopg_pool import ConnectionPool
+
+from contracts.consistency import InvalidConsistencyTokenError, decode_token
+from contracts.problems import ProblemError
+from read_side.consistency import (
+    BeyondHeadError,
+    ConsistencyTimeoutError,
+    PositionWatcher,
+    TooManyWaitersError,
+    relevant_marks,
+)
+from read_side.cursors import CursorCodec, InvalidCursorError
+
+CONSISTENCY_HEADER = "X-Consistency-Token"
+P = TypeVar("P")
+
+
+@dataclass(frozen=True)
+class QueryContext:
+    pool: ConnectionPool[Any]
+    schema: str
+    topic_prefix: str
+    wait_seconds: float
+    token_key: bytes
+    watcher: PositionWatcher
+    cursors: CursorCodec
+
+
+def query_context(request: Request) -> QueryContext:
+    ctx: QueryContext = request.app.state.query
+    return ctx
+
+
+Ctx = Annotated[QueryContext, Depends(query_context)]
+
+
+def _token_wait(projection: str) -> Callable[..., Any]:
+    """A dependency: returns once ``projection`` reflects the client's token, if it sent one.
+
+    It is a coroutine awaiting the process's position watcher, so a waiting request holds
+    neither a pooled connection nor a worker thread (docs/operations.md, read-your-writes).
+    """
+
+    async def dependency(
+        ctx: Ctx,
+        token: Annotated[str | None, Header(alias=CONSISTENCY_HEADER, max_length=4096)] = None,
+    ) -> None:
+        if not token:
+            return
+        try:
+            marks = decode_token(token, ctx.token_key)
+        except InvalidConsistencyTokenError as error:
+            raise ProblemError(400, "INVALID_CONSISTENCY_TOKEN", str(error)) from error
+        marks = relevant_marks(projection, marks, ctx.topic_prefix)
+        try:
+            await ctx.watcher.wait(projection, marks, ctx.wait_seconds)
+        except BeyondHeadError:
+            raise ProblemError(
+                400,
+                "INVALID_CONSISTENCY_TOKEN",
+                "The consistency token names events this event store does not have",
+            ) from None
+        except ConsistencyTimeoutError:
+            raise _unavailable(
+                "CONSISTENCY_TIMEOUT", f"The {projection} read model has not caught up yet"
+            ) from None
+        except TooManyWaitersError:
+            raise _unavailable(
+                "TOO_MANY_WAITERS", "Too many queries are waiting for their writes"
+            ) from None
+
+    return dependency
+
+
+def _unavailable(code: str, title: str) -> ProblemError:
+    return ProblemError(503, code, title, headers={"Retry-After": "1"})
+
+
+def _consistent_connection(projection: str) -> Callable[..., Any]:
+    """A dependency: a pooled read connection, taken only after the token's wait."""
+
+    wait = Depends(_token_wait(projection))
+
+    # ``wait`` as a default, not in Annotated: string annotations cannot see this closure.
+    def dependency(ctx: Ctx, _: None = wait) -> Iterator[Connection[Any]]:
+        with ctx.pool.connection() as conn:
+            yield conn
+
+    return dependency
+
+
+CustomersConn = Annotated[Connection[Any], Depends(_consistent_connection("customers"))]
+ProductsConn = Annotated[Connection[Any], Depends(_consistent_connection("products"))]
+OrdersConn = Annotated[Connection[Any], Depends(_consistent_connection("orders"))]
+SalesConn = Annotated[Connection[Any], Depends(_consistent_connection("sales"))]
+Limit = Annotated[int, Query(ge=1, le=100)]
+Cursor = Annotated[str | None, Query(max_length=512)]
+
+
+def page_or_422(run: Callable[[], P]) -> P:
+    try:
+        return run()
+    except InvalidCursorError as error:
+        raise ProblemError(422, "INVALID_CURSOR", str(error)) from error
+
+
+def not_found(kind: str, key: object) -> ProblemError:
+    return ProblemError(404, "NOT_FOUND", "No such resource", detail=f"{kind} {key} not found")

@@ -1,0 +1,54 @@
+"""Order queries: one order as its owner or an admin sees it, and pages for admins."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from uuid import UUID
+
+from fastapi import APIRouter
+
+from contracts.problems import problem_responses
+from contracts.rows import OrderPage, OrderView
+from read_side import order_queries
+from read_side.auth import AdminCaller, Caller, may_see
+from read_side.http.deps import Ctx, Cursor, Limit, OrdersConn, not_found, page_or_422
+
+router = APIRouter(tags=["orders"])
+
+
+class OrderStatus(StrEnum):
+    placed = "placed"
+    paid = "paid"
+    shipped = "shipped"
+    cancelled = "cancelled"
+
+
+@router.get("/orders/{order_id}", responses=problem_responses(400, 401, 404, 422, 503))
+def get_order(order_id: UUID, caller: Caller, ctx: Ctx, conn: OrdersConn) -> OrderView:
+    found = order_queries.get_order(conn, ctx.schema, order_id)
+    if found is None or not may_see(caller, found.customer.id):
+        raise not_found("order", order_id)
+    return found
+
+
+@router.get("/orders", responses=problem_responses(400, 401, 403, 422, 503))
+def list_orders(
+    _: AdminCaller,
+    ctx: Ctx,
+    conn: OrdersConn,
+    limit: Limit = 20,
+    cursor: Cursor = None,
+    status: OrderStatus | None = None,
+    customer_id: UUID | None = None,
+) -> OrderPage:
+    return page_or_422(
+        lambda: order_queries.list_orders(
+            conn,
+            ctx.schema,
+            limit=limit,
+            cursors=ctx.cursors,
+            cursor=cursor,
+            customer_id=customer_id,
+            status=status.value if status else None,
+        )
+    )

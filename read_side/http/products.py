@@ -1,0 +1,68 @@
+"""Catalog queries: search and filter products, and one product with its stock."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Query
+
+from contracts.problems import ProblemError, problem_responses
+from contracts.rows import ProductPage, ProductView
+from read_side import queries
+from read_side.auth import Viewer
+from read_side.http.deps import Ctx, Cursor, Limit, ProductsConn, not_found, page_or_422
+from read_side.product_search import InvalidFilterError, ProductFilter, search_products
+
+router = APIRouter(tags=["products"], responses=problem_responses(400, 401, 404, 422, 503))
+
+
+class ProductSort(StrEnum):
+    price = "price"
+    price_desc = "-price"
+    by_title = "title"
+    units_sold_desc = "-units_sold"
+    relevance = "relevance"
+
+
+@router.get("/products")
+def list_products(
+    viewer: Viewer,
+    ctx: Ctx,
+    conn: ProductsConn,
+    limit: Limit = 20,
+    cursor: Cursor = None,
+    q: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+    category: Annotated[str | None, Query(max_length=100)] = None,
+    min_price: Annotated[int | None, Query(ge=0)] = None,
+    max_price: Annotated[int | None, Query(ge=0)] = None,
+    in_stock: bool | None = None,
+    sort: ProductSort | None = None,
+) -> ProductPage:
+    product_filter = ProductFilter(
+        q=q,
+        category=category,
+        min_price=min_price,
+        max_price=max_price,
+        in_stock=in_stock,
+        sort=sort.value if sort else None,
+        include_unpublished=viewer is not None and viewer.role == "admin",
+    )
+    try:
+        return page_or_422(
+            lambda: search_products(
+                conn, ctx.schema, product_filter, limit=limit, cursor=cursor, cursors=ctx.cursors
+            )
+        )
+    except InvalidFilterError as error:
+        raise ProblemError(422, "INVALID_FILTER", str(error)) from error
+
+
+@router.get("/products/{product_id}")
+def get_product(product_id: UUID, viewer: Viewer, ctx: Ctx, conn: ProductsConn) -> ProductView:
+    everything = viewer is not None and viewer.role == "admin"
+    found = queries.get_product(conn, ctx.schema, product_id, include_unpublished=everything)
+    if found is None:
+        raise not_found("product", product_id)
+    return found

@@ -1,0 +1,43 @@
+"""Reports for admins: products low on stock, sales per day."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from contracts.problems import ProblemError, problem_responses
+from contracts.rows import ProductView, SalesDay
+from read_side import reports
+from read_side.auth import AdminCaller
+from read_side.http.deps import Ctx, Limit, ProductsConn, SalesConn
+
+MAX_REPORT_DAYS = 366
+router = APIRouter(tags=["reports"], responses=problem_responses(400, 401, 403, 422, 503))
+
+
+@router.get("/reports/low-stock")
+def low_stock_report(
+    _: AdminCaller,
+    ctx: Ctx,
+    conn: ProductsConn,
+    threshold: Annotated[int, Query(ge=0, le=10**9)] = 5,
+    limit: Limit = 100,
+) -> list[ProductView]:
+    return reports.low_stock(conn, ctx.schema, threshold=threshold, limit=limit)
+
+
+@router.get("/reports/sales")
+def sales_report(
+    _: AdminCaller,
+    ctx: Ctx,
+    conn: SalesConn,
+    start: Annotated[date, Query(alias="from")],
+    end: Annotated[date, Query(alias="to")],
+) -> list[SalesDay]:
+    if end < start or (end - start).days > MAX_REPORT_DAYS:
+        raise ProblemError(
+            422, "INVALID_FILTER", f"'to' must be 0 to {MAX_REPORT_DAYS} days after 'from'"
+        )
+    return reports.sales(conn, ctx.schema, start=start, end=end)
