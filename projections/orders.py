@@ -8,7 +8,7 @@ retitle shows on every order. Unit prices stay as snapshotted when the order was
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, LiteralString
 
 from psycopg import Cursor, sql
 
@@ -58,12 +58,14 @@ def on_placed(cur: Cursor[Any], schema: str, env: Envelope, e: OrderPlaced) -> N
     )
 
 
-def _order(cur: Cursor[Any], schema: str, env: Envelope, assignments: str, *params: object) -> None:
+def _order(
+    cur: Cursor[Any], schema: str, env: Envelope, assignments: LiteralString, *params: object
+) -> None:
     """Apply ``assignments`` (our own SQL text) to the order; replays are no-ops."""
     cur.execute(
-        sql.SQL(
-            "UPDATE {}.orders SET " + assignments + ", version = %s WHERE id = %s AND version < %s"
-        ).format(sql.Identifier(schema)),
+        sql.SQL("UPDATE {}.orders SET {}, version = %s WHERE id = %s AND version < %s").format(
+            sql.Identifier(schema), sql.SQL(assignments)
+        ),
         (*params, env.aggregate_version, env.aggregate_id, env.aggregate_version),
     )
 

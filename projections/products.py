@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, LiteralString
 
 from psycopg import Cursor, sql
 
@@ -49,7 +49,7 @@ def _update(
     schema: str,
     env: Envelope,
     e: ContractEvent,
-    assignments: str,
+    assignments: LiteralString,
     *params: object,
 ) -> None:
     """Apply ``assignments`` (our own SQL text, never client input) to the product's row.
@@ -58,9 +58,9 @@ def _update(
     """
     cur.execute(
         sql.SQL(
-            "UPDATE {}.products SET " + assignments + ", version = %s, updated_at = %s"
+            "UPDATE {}.products SET {}, version = %s, updated_at = %s"
             " WHERE id = %s AND version < %s"
-        ).format(sql.Identifier(schema)),
+        ).format(sql.Identifier(schema), sql.SQL(assignments)),
         (*params, env.aggregate_version, e.occurred_at, env.aggregate_id, env.aggregate_version),
     )
 

@@ -16,13 +16,13 @@ from read_side.queries import PRODUCT_COLUMNS
 Sort = Literal["price", "-price", "title", "-units_sold", "relevance"]
 
 #: sort → (SQL expression, descending?). Every order ends with id, so pages are stable.
-_SORTS: dict[str, tuple[str, bool]] = {
-    "price": ("price", False),
-    "-price": ("price", True),
-    "title": ("title", False),
-    "-units_sold": ("units_sold", True),
-    "relevance": ("ts_rank(search, websearch_to_tsquery('english', %(q)s))", True),
-    "sku": ("sku", False),
+_SORTS: dict[str, tuple[sql.SQL, bool]] = {
+    "price": (sql.SQL("price"), False),
+    "-price": (sql.SQL("price"), True),
+    "title": (sql.SQL("title"), False),
+    "-units_sold": (sql.SQL("units_sold"), True),
+    "relevance": (sql.SQL("ts_rank(search, websearch_to_tsquery('english', %(q)s))"), True),
+    "sku": (sql.SQL("sku"), False),
 }
 #: The type a cursor's sort value must have for each sort.
 _SORT_VALUE: dict[str, Callable[[Any], Any]] = {
@@ -66,17 +66,27 @@ def search_products(
         raise InvalidFilterError("min_price is above max_price")
     expression, descending = _SORTS[sort]
     params: dict[str, Any] = {"q": f.q, "limit": limit + 1}
-    conditions = [_where(f, params)]
+    conditions = _where(f, params)
     if cursor:
         value, last_id = _decode(cursors, cursor, sort)
         params |= {"after": value, "after_id": last_id}
-        op = "<" if descending else ">"
-        conditions.append(f"({expression}, id) {op} (%(after)s, %(after_id)s)")
-    order = "DESC" if descending else "ASC"
+        after = (
+            "({}, id) < (%(after)s, %(after_id)s)"
+            if descending
+            else "({}, id) > (%(after)s, %(after_id)s)"
+        )
+        conditions.append(sql.SQL(after).format(expression))
+    order = sql.SQL("DESC" if descending else "ASC")
     statement = sql.SQL(
-        "SELECT " + PRODUCT_COLUMNS + f", {expression} AS sort_key FROM {{}}.products"
-        f" WHERE {' AND '.join(conditions)} ORDER BY sort_key {order}, id {order} LIMIT %(limit)s"
-    ).format(sql.Identifier(schema))
+        "SELECT {columns}, {expression} AS sort_key FROM {schema}.products WHERE {where}"
+        " ORDER BY sort_key {order}, id {order} LIMIT %(limit)s"
+    ).format(
+        columns=PRODUCT_COLUMNS,
+        expression=expression,
+        schema=sql.Identifier(schema),
+        where=sql.SQL(" AND ").join(conditions),
+        order=order,
+    )
     with conn.cursor(row_factory=dict_row) as cur:
         rows = cur.execute(statement, params).fetchall()
     page = rows[:limit]
@@ -86,23 +96,26 @@ def search_products(
     return ProductPage(items=[ProductView.model_validate(r) for r in page], next_cursor=next_cursor)
 
 
-def _where(f: ProductFilter, params: dict[str, Any]) -> str:
+def _where(f: ProductFilter, params: dict[str, Any]) -> list[sql.Composable]:
     """Conditions from fixed SQL text; every value goes in as a parameter."""
-    conditions = ["TRUE" if f.include_unpublished else "status = 'published'"]
+    conditions: list[sql.Composable] = [
+        sql.SQL("TRUE" if f.include_unpublished else "status = 'published'")
+    ]
     if f.q:
-        conditions.append("search @@ websearch_to_tsquery('english', %(q)s)")
+        conditions.append(sql.SQL("search @@ websearch_to_tsquery('english', %(q)s)"))
     if f.category:
-        conditions.append("category = %(category)s")
+        conditions.append(sql.SQL("category = %(category)s"))
         params["category"] = f.category
     if f.min_price is not None:
-        conditions.append("price >= %(min_price)s")
+        conditions.append(sql.SQL("price >= %(min_price)s"))
         params["min_price"] = f.min_price
     if f.max_price is not None:
-        conditions.append("price <= %(max_price)s")
+        conditions.append(sql.SQL("price <= %(max_price)s"))
         params["max_price"] = f.max_price
     if f.in_stock is not None:
-        conditions.append("on_hand - reserved > 0" if f.in_stock else "on_hand - reserved <= 0")
-    return " AND ".join(conditions)
+        stocked = "on_hand - reserved > 0" if f.in_stock else "on_hand - reserved <= 0"
+        conditions.append(sql.SQL(stocked))
+    return conditions
 
 
 def _decode(cursors: CursorCodec, cursor: str, sort: str) -> tuple[Any, Any]:

@@ -25,7 +25,7 @@ def get_customer(conn: Connection[Any], schema: str, customer_id: UUID) -> Custo
     return CustomerView.model_validate(row) if row else None
 
 
-PRODUCT_COLUMNS = (
+PRODUCT_COLUMNS = sql.SQL(
     "id, sku, title, description, category, price, status, on_hand, reserved,"
     " on_hand - reserved AS available, units_sold"
 )
@@ -40,8 +40,8 @@ def get_product(
 ) -> ProductView | None:
     with conn.cursor(row_factory=dict_row) as cur:
         row = cur.execute(
-            sql.SQL("SELECT " + PRODUCT_COLUMNS + " FROM {}.products WHERE id = %s AND {}").format(
-                sql.Identifier(schema), _visible(include_unpublished)
+            sql.SQL("SELECT {} FROM {}.products WHERE id = %s AND {}").format(
+                PRODUCT_COLUMNS, sql.Identifier(schema), _visible(include_unpublished)
             ),
             (product_id,),
         ).fetchone()

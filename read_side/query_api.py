@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import psycopg
@@ -16,6 +14,7 @@ from contracts.consistency import token_key
 from contracts.nul_guard import RejectNulInQuery
 from contracts.problems import install_problem_handlers
 from http_edge.install import EdgeSettings, include_limited, install_edge
+from http_edge.lifespan import SharedResources
 from http_edge.rate_limits import PostgresRateLimiter
 from read_side.consistency import PositionWatcher
 from read_side.cursors import CursorCodec
@@ -37,15 +36,16 @@ def create_query_app(
     """``rate_limits`` counts requests through ``pool`` (docs/operations.md)."""
     watcher = PositionWatcher(pool, schema, max_waiters=max_waiters)
 
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    def open_all() -> None:
         pool.open()
         watcher.start()
-        yield
+
+    def close_all() -> None:
         watcher.stop()
         pool.close()
 
-    app = FastAPI(title="eventshop query API", version="1", lifespan=lifespan)
+    resources = SharedResources(open_all, close_all)
+    app = FastAPI(title="eventshop query API", version="1", lifespan=resources.lifespan)
     app.state.query = QueryContext(
         pool=pool,
         schema=schema,

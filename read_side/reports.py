@@ -19,10 +19,10 @@ def low_stock(
     with conn.cursor(row_factory=dict_row) as cur:
         rows = cur.execute(
             sql.SQL(
-                "SELECT " + PRODUCT_COLUMNS + " FROM {}.products"
+                "SELECT {} FROM {}.products"
                 " WHERE status = 'published' AND on_hand - reserved <= %s"
                 " ORDER BY on_hand - reserved, sku LIMIT %s"
-            ).format(sql.Identifier(schema)),
+            ).format(PRODUCT_COLUMNS, sql.Identifier(schema)),
             (threshold, limit),
         ).fetchall()
     return [ProductView.model_validate(r) for r in rows]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import psycopg
@@ -16,6 +14,7 @@ from contracts.auth import TokenSettings
 from contracts.nul_guard import RejectNulInQuery
 from contracts.problems import ProblemError, install_problem_handlers, problem_responses
 from http_edge.install import EdgeSettings, include_limited, install_edge
+from http_edge.lifespan import SharedResources
 from http_edge.rate_limits import PostgresRateLimiter
 from write_side.application import Shop
 from write_side.http import catalog, customers, orders
@@ -33,15 +32,11 @@ def create_command_app(
 ) -> FastAPI:
     """``limiter`` counts requests in PostgreSQL; without one, no rate limits apply."""
 
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        if limiter is not None:
-            limiter.pool.open()
-        yield
-        if limiter is not None:
-            limiter.pool.close()
-
-    app = FastAPI(title="eventshop command API", version="1", lifespan=lifespan)
+    pool = limiter.pool if limiter is not None else None
+    resources = SharedResources(
+        lambda: pool.open() if pool else None, lambda: pool.close() if pool else None
+    )
+    app = FastAPI(title="eventshop command API", version="1", lifespan=resources.lifespan)
     app.state.shop = shop
     app.state.tokens = tokens
     install_problem_handlers(

@@ -25,7 +25,9 @@ def _own_order(shop: Shop, principal: Principal, order_id: UUID) -> None:
     owned_or_404(principal.may_act_for(owner))
 
 
-@router.post("/orders", status_code=201, responses=problem_responses(400, 413, 401, 409, 422, 503))
+@router.post(
+    "/orders", status_code=201, responses=problem_responses(400, 413, 401, 404, 409, 422, 503)
+)
 def place_order(
     body: PlaceOrder, principal: Authenticated, shop: ShopDep, ctx: Context, response: Response
 ) -> Accepted:
