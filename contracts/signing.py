@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import hmac
 
 _TAG_BYTES = 16
@@ -22,7 +21,7 @@ class BadSignatureError(ValueError):
 
 def derive_key(secret: str, purpose: str) -> bytes:
     """A key for one ``purpose`` only: HMAC(secret, purpose)."""
-    return hmac.new(secret.encode(), b"eventshop/" + purpose.encode(), hashlib.sha256).digest()
+    return hmac.digest(secret.encode(), b"eventshop/" + purpose.encode(), "sha256")
 
 
 def _b64(raw: bytes) -> str:
@@ -35,7 +34,7 @@ def _unb64(text: str) -> bytes:
 
 def sign(body: bytes, key: bytes) -> str:
     """``base64url(body).base64url(tag)``, no padding."""
-    tag = hmac.new(key, body, hashlib.sha256).digest()[:_TAG_BYTES]
+    tag = hmac.digest(key, body, "sha256")[:_TAG_BYTES]
     return f"{_b64(body)}.{_b64(tag)}"
 
 
@@ -48,7 +47,7 @@ def unsign(signed: str, key: bytes) -> bytes:
         body, tag = _unb64(encoded), _unb64(encoded_tag)
     except (binascii.Error, ValueError) as error:
         raise BadSignatureError("not a signed value") from error
-    expected = hmac.new(key, body, hashlib.sha256).digest()[:_TAG_BYTES]
+    expected = hmac.digest(key, body, "sha256")[:_TAG_BYTES]
     if not hmac.compare_digest(tag, expected):
         raise BadSignatureError("signature does not match")
     return body

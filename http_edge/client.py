@@ -8,11 +8,14 @@ then the client is the rightmost address in it that is not a trusted proxy itsel
 from __future__ import annotations
 
 import ipaddress
+import threading
+import time
+from collections import OrderedDict
 from collections.abc import Iterable
 
 from starlette.requests import Request
 
-from contracts.auth import InvalidTokenError, TokenSettings, verify_access_token
+from contracts.auth import AccessClaims, InvalidTokenError, TokenSettings, verify_access_token
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -42,12 +45,58 @@ def client_address(request: Request, proxies: tuple[Network, ...]) -> str:
     return peer
 
 
+class VerifiedTokens:
+    """Tokens this process has verified, until they expire: a client sends the same token
+    with every request, and checking its signature again is the most expensive step of a
+    cheap query (bench/limits.py). Only valid tokens are kept, so only the server's own
+    tokens can fill it; the least recently used go first."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self._claims: OrderedDict[tuple[TokenSettings, str], AccessClaims] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def verify(self, token: str, settings: TokenSettings) -> AccessClaims:
+        key = (settings, token)  # the same token under other settings is verified anew
+        with self._lock:
+            claims = self._claims.get(key)
+            if claims is not None:
+                self._claims.move_to_end(key)
+        if claims is not None and claims.exp > time.time():
+            return claims
+        claims = verify_access_token(token, settings)
+        with self._lock:
+            self._claims[key] = claims
+            while len(self._claims) > self.size:
+                self._claims.popitem(last=False)
+        return claims
+
+
+VERIFIED = VerifiedTokens()
+
+
+def verified_claims(request: Request, token: str, tokens: TokenSettings) -> AccessClaims:
+    """``verify_access_token``, once per request: the limiter and the route share the answer."""
+    cache: dict[str, AccessClaims | InvalidTokenError] = request.scope.setdefault(
+        "eventshop.verified_tokens", {}
+    )
+    if token not in cache:
+        try:
+            cache[token] = VERIFIED.verify(token, tokens)
+        except InvalidTokenError as error:
+            cache[token] = error
+    found = cache[token]
+    if isinstance(found, InvalidTokenError):
+        raise found
+    return found
+
+
 def bearer_subject(request: Request, tokens: TokenSettings) -> str | None:
     """The subject of a valid bearer token, or None (the route itself answers a bad one)."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token:
+    if scheme.lower() != "bearer" or not token.strip():
         return None
     try:
-        return str(verify_access_token(token.strip(), tokens).sub)
+        return str(verified_claims(request, token.strip(), tokens).sub)
     except InvalidTokenError:
         return None

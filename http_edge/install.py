@@ -27,9 +27,11 @@ def install_edge(
     tokens: TokenSettings,
     edge: EdgeSettings,
     limiter: PostgresRateLimiter | None,
-) -> None:
-    app.state.limits = RateLimits(limiter, edge.limits, tokens, api)
+) -> RateLimits:
+    """Returns the app's limits: start them with the app's resources, stop them last."""
+    app.state.limits = limits = RateLimits(limiter, edge.limits, tokens, api)
     install_headers(app, edge.headers)
+    return limits
 
 
 def include_limited(app: FastAPI, router: APIRouter) -> None:

@@ -12,15 +12,17 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from fastapi import Request, Response
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
 
 from contracts.auth import TokenSettings
 from contracts.problems import ProblemError
 from http_edge.client import Network, bearer_subject, client_address
+from http_edge.hit_cache import CachedRateLimiter
 from http_edge.rate_limits import Count, Policy, PostgresRateLimiter
 
 
@@ -48,6 +50,8 @@ class RateLimits:
     ) -> None:
         #: None: limits are off (settings, or an app built without a database).
         self.limiter = limiter if settings.enabled else None
+        #: Per-client policies count through this; sign-in lock-outs go to PostgreSQL.
+        self.cache = CachedRateLimiter(self.limiter) if self.limiter is not None else None
         self.settings = settings
         self.tokens = tokens
         self.api = api
@@ -55,11 +59,22 @@ class RateLimits:
     def address(self, request: Request) -> str:
         return client_address(request, self.settings.trusted_proxies)
 
-    def enforce(self, request: Request, response: Response, policy: Policy, who: str) -> None:
-        limiter = self.limiter
-        if limiter is None:
+    def start(self) -> None:
+        if self.cache is not None:
+            self.cache.start()
+
+    def stop(self) -> None:
+        if self.cache is not None:
+            self.cache.stop()
+
+    async def enforce(self, response: Response, policy: Policy, who: str) -> None:
+        """Count the request; decided in memory when it can be, else in a worker thread."""
+        if self.cache is None:
             return
-        count = limiter.hit(f"{self.api}:{policy.name}:{who}", policy.window_seconds)
+        key = f"{self.api}:{policy.name}:{who}"
+        count = self.cache.local_hit(key, policy)
+        if count is None:
+            count = await run_in_threadpool(self.cache.settled_hit, key, policy)
         headers = _headers(policy, count, response.headers)
         if count.hits > policy.limit:
             raise rate_limited(count.reset_seconds, headers)
@@ -116,19 +131,21 @@ def _limits(request: Request) -> RateLimits:
     return limits
 
 
-def per_client(request: Request, response: Response) -> None:
+async def per_client(request: Request, response: Response) -> None:
     """The general limit of every resource route: per token subject, else per address."""
     limits = _limits(request)
     subject = bearer_subject(request, limits.tokens)
     who = f"sub:{subject}" if subject else f"ip:{limits.address(request)}"
-    limits.enforce(request, response, limits.settings.requests, who)
+    await limits.enforce(response, limits.settings.requests, who)
 
 
-def per_address(pick: Callable[[LimitSettings], Policy]) -> Callable[[Request, Response], None]:
+def per_address(
+    pick: Callable[[LimitSettings], Policy],
+) -> Callable[[Request, Response], Awaitable[None]]:
     """A stricter limit per client address (registration, sign-in)."""
 
-    def dependency(request: Request, response: Response) -> None:
+    async def dependency(request: Request, response: Response) -> None:
         limits = _limits(request)
-        limits.enforce(request, response, pick(limits.settings), f"ip:{limits.address(request)}")
+        await limits.enforce(response, pick(limits.settings), f"ip:{limits.address(request)}")
 
     return dependency

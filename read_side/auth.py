@@ -7,8 +7,9 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from contracts.auth import AccessClaims, InvalidTokenError, TokenSettings, verify_access_token
+from contracts.auth import AccessClaims, InvalidTokenError, TokenSettings
 from contracts.problems import ProblemError
+from http_edge.client import verified_claims
 
 _bearer = HTTPBearer(auto_error=False, description="An access token from POST /auth/token")
 
@@ -23,7 +24,7 @@ def _unauthorized(detail: str) -> ProblemError:
     )
 
 
-def optional_claims(
+async def optional_claims(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> AccessClaims | None:
@@ -32,12 +33,12 @@ def optional_claims(
         return None
     settings: TokenSettings = request.app.state.tokens
     try:
-        return verify_access_token(credentials.credentials, settings)
+        return verified_claims(request, credentials.credentials, settings)
     except InvalidTokenError as error:
         raise _unauthorized(str(error)) from error
 
 
-def required_claims(
+async def required_claims(
     claims: Annotated[AccessClaims | None, Depends(optional_claims)],
 ) -> AccessClaims:
     if claims is None:
@@ -45,7 +46,7 @@ def required_claims(
     return claims
 
 
-def admin_claims(claims: Annotated[AccessClaims, Depends(required_claims)]) -> AccessClaims:
+async def admin_claims(claims: Annotated[AccessClaims, Depends(required_claims)]) -> AccessClaims:
     if claims.role != "admin":
         raise ProblemError(403, "FORBIDDEN", "Only an admin may see this")
     return claims

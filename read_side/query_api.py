@@ -39,8 +39,10 @@ def create_query_app(
     def open_all() -> None:
         pool.open()
         watcher.start()
+        limits.start()
 
     def close_all() -> None:
+        limits.stop()
         watcher.stop()
         pool.close()
 
@@ -72,7 +74,9 @@ def create_query_app(
     app.mount("/metrics", make_asgi_app())
     app.add_middleware(RejectNulInQuery)
     limiter = PostgresRateLimiter(pool, schema) if rate_limits else None
-    install_edge(app, api="query", tokens=tokens, edge=edge or EdgeSettings(), limiter=limiter)
+    limits = install_edge(
+        app, api="query", tokens=tokens, edge=edge or EdgeSettings(), limiter=limiter
+    )
     for module in (customers, orders, products, reports):
         include_limited(app, module.router)
     app.include_router(operations.router)

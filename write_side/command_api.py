@@ -32,10 +32,17 @@ def create_command_app(
 ) -> FastAPI:
     """``limiter`` counts requests in PostgreSQL; without one, no rate limits apply."""
 
-    pool = limiter.pool if limiter is not None else None
-    resources = SharedResources(
-        lambda: pool.open() if pool else None, lambda: pool.close() if pool else None
-    )
+    def open_all() -> None:
+        if limiter is not None:
+            limiter.pool.open()
+        limits.start()
+
+    def close_all() -> None:
+        limits.stop()
+        if limiter is not None:
+            limiter.pool.close()
+
+    resources = SharedResources(open_all, close_all)
     app = FastAPI(title="eventshop command API", version="1", lifespan=resources.lifespan)
     app.state.shop = shop
     app.state.tokens = tokens
@@ -46,7 +53,9 @@ def create_command_app(
     app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
     app.mount("/metrics", make_asgi_app())
     app.add_middleware(RejectNulInQuery)
-    install_edge(app, api="command", tokens=tokens, edge=edge or EdgeSettings(), limiter=limiter)
+    limits = install_edge(
+        app, api="command", tokens=tokens, edge=edge or EdgeSettings(), limiter=limiter
+    )
     for module in (customers, catalog, orders):
         include_limited(app, module.router)
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Header, Query, Request
 from psycopg import Connection
 from psycopg_pool import ConnectionPool
 
-from contracts.consistency import InvalidConsistencyTokenError, decode_token
+from contracts.consistency import InvalidConsistencyTokenError, PartitionMark, decode_token
 from contracts.problems import ProblemError
 from read_side.consistency import (
     BeyondHeadError,
@@ -36,7 +37,7 @@ class QueryContext:
     cursors: CursorCodec
 
 
-def query_context(request: Request) -> QueryContext:
+async def query_context(request: Request) -> QueryContext:
     ctx: QueryContext = request.app.state.query
     return ctx
 
@@ -58,12 +59,12 @@ def _token_wait(projection: str) -> Callable[..., Any]:
         if not token:
             return
         try:
-            marks = decode_token(token, ctx.token_key)
+            marks = _decoded(token, ctx.token_key)
         except InvalidConsistencyTokenError as error:
             raise ProblemError(400, "INVALID_CONSISTENCY_TOKEN", str(error)) from error
-        marks = relevant_marks(projection, marks, ctx.topic_prefix)
+        relevant = relevant_marks(projection, list(marks), ctx.topic_prefix)
         try:
-            await ctx.watcher.wait(projection, marks, ctx.wait_seconds)
+            await ctx.watcher.wait(projection, relevant, ctx.wait_seconds)
         except BeyondHeadError:
             raise ProblemError(
                 400,
@@ -80,6 +81,12 @@ def _token_wait(projection: str) -> Callable[..., Any]:
             ) from None
 
     return dependency
+
+
+@lru_cache(maxsize=4096)
+def _decoded(token: str, key: bytes) -> tuple[PartitionMark, ...]:
+    """Clients poll with one token: check its signature once (refusals are not kept)."""
+    return tuple(decode_token(token, key))
 
 
 def _unavailable(code: str, title: str) -> ProblemError:

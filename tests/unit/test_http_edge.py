@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import time
+from dataclasses import replace
+from uuid import uuid4
+
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from starlette.requests import Request
 
+from contracts.auth import InvalidTokenError, TokenSettings
 from contracts.redaction import redact
-from http_edge.client import client_address, parse_networks
+from http_edge.client import VerifiedTokens, client_address, parse_networks
 from http_edge.headers import HeaderPolicy, install_headers
-from write_side.security import Argon2Passwords, HashCost, HashingBusyError
+from write_side.security import Argon2Passwords, HashCost, HashingBusyError, issue_access_token
 
 PROXIES = parse_networks(["10.0.0.0/8", "127.0.0.1"])
 
@@ -120,3 +125,20 @@ def test_redaction_leaves_ordinary_text_alone() -> None:
     text = "token expired for customer 42; tokens are fine; password policy: 8+ characters"
     assert redact("GET /products?sort=price&limit=5") == "GET /products?sort=price&limit=5"
     assert redact(text).startswith("token expired for customer 42")
+
+
+def test_a_verified_token_is_kept_until_it_expires_and_only_for_its_settings() -> None:
+    settings = TokenSettings(secret="s" * 40)
+    tokens = VerifiedTokens(size=2)
+    token = issue_access_token(settings, uuid4(), "customer").access_token
+    assert tokens.verify(token, settings) == tokens.verify(token, settings)
+    with pytest.raises(InvalidTokenError):
+        tokens.verify(token, TokenSettings(secret="t" * 40))  # another secret: checked anew
+    expired = issue_access_token(settings, uuid4(), "customer", now=time.time() - 7200)
+    with pytest.raises(InvalidTokenError):
+        tokens.verify(expired.access_token, settings)
+    soon = issue_access_token(replace(settings, ttl_seconds=1), uuid4(), "admin").access_token
+    tokens.verify(soon, replace(settings, ttl_seconds=1))
+    time.sleep(1.1)
+    with pytest.raises(InvalidTokenError):  # kept, but past its exp: refused, not served
+        tokens.verify(soon, replace(settings, ttl_seconds=1))

@@ -9,8 +9,9 @@ from uuid import UUID
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from contracts.auth import InvalidTokenError, TokenSettings, verify_access_token
+from contracts.auth import InvalidTokenError, TokenSettings
 from contracts.problems import ProblemError
+from http_edge.client import verified_claims
 
 _bearer = HTTPBearer(auto_error=False, description="An access token from POST /auth/token")
 
@@ -47,7 +48,7 @@ def current_principal(
         raise _unauthorized("send Authorization: Bearer <token>")
     settings: TokenSettings = request.app.state.tokens
     try:
-        claims = verify_access_token(credentials.credentials, settings)
+        claims = verified_claims(request, credentials.credentials, settings)
     except InvalidTokenError as error:
         raise _unauthorized(str(error), "invalid_token") from error
     return Principal(claims.sub, claims.role)

@@ -8,8 +8,9 @@ from typing import Annotated
 import orjson
 from fastapi import Header, Request
 
-from contracts.auth import InvalidTokenError, TokenSettings, verify_access_token
+from contracts.auth import InvalidTokenError, TokenSettings
 from contracts.problems import ProblemError
+from http_edge.client import verified_claims
 from write_side.application import CommandContext
 from write_side.idempotency import IdempotencyKey
 
@@ -76,7 +77,7 @@ def _scope(request: Request) -> str:
     if scheme.lower() == "bearer" and token:
         settings: TokenSettings = request.app.state.tokens
         try:
-            return str(verify_access_token(token, settings).sub)
+            return str(verified_claims(request, token, settings).sub)
         except InvalidTokenError:
             pass
     return "anonymous"
