@@ -217,9 +217,12 @@ class Shop(Application[UUID]):
         credentials = (
             self._find(Credentials, Credentials.create_id(customer_id)) if customer_id else None
         )
-        if customer_id is None or not self.passwords.verify(
+        # Verify even for an unknown email (against a decoy hash): both cost the same, so
+        # timing does not tell which emails are registered.
+        matches = self.passwords.verify(
             credentials.password_hash if credentials else None, password
-        ):
+        )
+        if customer_id is None or not matches:
             raise InvalidCredentialsError
         return self.get_customer(customer_id)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from write_side.application import Shop
+from write_side.application import InvalidCredentialsError, Shop
 from write_side.domain.errors import EmailTakenError, InvalidValueError
 from write_side.security import Argon2Passwords, HashCost
 
@@ -36,3 +36,28 @@ def test_invalid_registrations_are_refused_before_any_event(email: str, name: st
     with pytest.raises(InvalidValueError):
         shop.register_customer(email=email, name=name, password=PASSWORD)
     assert shop.recorder.max_notification_id() is None
+
+
+class CountingPasswords:
+    """A password hasher that counts verifications (a fake: no argon2)."""
+
+    def __init__(self) -> None:
+        self.verified: list[str | None] = []
+
+    def hash(self, password: str) -> str:
+        return f"hashed:{password}"
+
+    def verify(self, password_hash: str | None, password: str) -> bool:
+        self.verified.append(password_hash)
+        return password_hash == f"hashed:{password}"
+
+
+def test_an_unknown_email_costs_a_password_verification_like_a_known_one() -> None:
+    passwords = CountingPasswords()
+    shop = Shop(passwords=passwords)
+    shop.register_customer(email="ann@example.com", name="Ann", password=PASSWORD)
+    for email in ("ann@example.com", "nobody@example.com"):
+        with pytest.raises(InvalidCredentialsError):
+            shop.authenticate(email=email, password="not-the-password")
+    assert passwords.verified == ["hashed:" + PASSWORD, None]  # None: the decoy hash
+    assert shop.authenticate(email="ann@example.com", password=PASSWORD).name == "Ann"
