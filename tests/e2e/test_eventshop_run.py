@@ -33,7 +33,7 @@ def ready(url: str) -> bool:
         return False
 
 
-def exercise_and_stop(env: dict[str, str]) -> None:
+def exercise_and_stop(env: dict[str, str]) -> str:
     command, query = free_port(), free_port()
     relay_probe, projector_probe, sweeper_probe = free_port(), free_port(), free_port()
     env = {
@@ -97,11 +97,13 @@ def exercise_and_stop(env: dict[str, str]) -> None:
     assert "Admin login: " in output
     assert "eventshop stopped" in output
     assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
+    return output
 
 
 def test_run_on_configured_servers(servers: Servers) -> None:
     tag = uuid4().hex[:8]
-    exercise_and_stop(
+    given = f"given-{uuid4().hex}"
+    output = exercise_and_stop(
         clean_env(
             EVENTSHOP_DATABASE_URL=servers.database_url,
             EVENTSHOP_KAFKA_BOOTSTRAP_SERVERS=servers.kafka_bootstrap_servers,
@@ -111,8 +113,12 @@ def test_run_on_configured_servers(servers: Servers) -> None:
             EVENTSHOP_CONSUMER_GROUP_PREFIX=f"run{tag}",
             # Off the embedded servers the development secret is refused.
             EVENTSHOP_JWT_SECRET=TEST_SECRET,
+            EVENTSHOP_ADMIN_EMAIL=f"admin-{tag}@example.com",
+            EVENTSHOP_ADMIN_PASSWORD=given,
         )
     )
+    assert f"admin-{tag}@example.com" in output
+    assert given not in output  # a password it was given is never printed
 
 
 @pytest.mark.slow
@@ -124,3 +130,5 @@ def test_run_with_no_configuration_starts_its_own_servers(tmp_path: Path) -> Non
         )
     )
     assert (tmp_path / ".eventshop" / "pg" / "PG_VERSION").exists()
+    credentials = tmp_path / ".eventshop" / "admin-credentials.json"
+    assert credentials.stat().st_mode & 0o777 == 0o600

@@ -113,3 +113,31 @@ def test_openapi_documents_the_statuses_a_route_can_return(
     if has_path_params:
         expected |= {404, 409, 412}
     assert expected <= documented, f"undocumented: {sorted(expected - documented)}"
+
+
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "frame-ancestors 'none'",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+def test_both_apis_send_security_headers_and_keep_private_answers_out_of_caches(
+    stack: Stack,
+) -> None:
+    answers = {
+        "query, anonymous": stack.queries.get("/products"),
+        "query, admin": stack.admin_queries.get("/products"),
+        "query, 404": stack.queries.get(f"/products/{uuid4()}"),
+        "command, 401": stack.commands.post("/products", json={}),
+        "command, admin": stack.admin.post(
+            "/products", json={"sku": f"H-{uuid4().hex[:8]}", "title": "H", "price": 1}
+        ),
+    }
+    for name, answer in answers.items():
+        for header, value in SECURITY_HEADERS.items():
+            assert answer.headers.get(header) == value, (name, header)
+    assert "Cache-Control" not in answers["query, anonymous"].headers
+    for name in ("query, admin", "command, 401", "command, admin"):
+        assert answers[name].headers["Cache-Control"] == "no-store", name
