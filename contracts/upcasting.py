@@ -26,6 +26,16 @@ class UnknownEventTypeError(LookupError):
     """The stored or published type name is not one this code knows (a newer producer)."""
 
 
+class SchemaVersionAheadError(UnknownEventTypeError):
+    """A known type at a schema version newer than this code's: a newer release can read it."""
+
+
+def knows(type_name: str, schema_version: int) -> bool:
+    """True when this code can decode ``type_name`` at ``schema_version``."""
+    cls = EVENTS_BY_NAME.get(type_name)
+    return cls is not None and 1 <= schema_version <= cls.schema_version
+
+
 class UndecodableEventError(ValueError):
     """The bytes are not a valid payload for the type and version they claim."""
 
@@ -54,7 +64,9 @@ def decode(type_name: str, schema_version: int, payload: bytes) -> ContractEvent
     cls = EVENTS_BY_NAME.get(type_name)
     if cls is None:
         raise UnknownEventTypeError(type_name)
-    if schema_version > cls.schema_version or schema_version < 1:
+    if schema_version > cls.schema_version:
+        raise SchemaVersionAheadError(f"{type_name} v{schema_version}")
+    if schema_version < 1:
         raise UnknownEventTypeError(f"{type_name} v{schema_version}")
     try:
         data = orjson.loads(payload)

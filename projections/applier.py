@@ -29,86 +29,40 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
-from contracts.envelope import H_PUBLISHED_AT, Envelope
-from contracts.readmodels import MODEL_VERSIONS_TABLE, POSITIONS_TABLE, TABLE_VERSIONS
-from contracts.upcasting import UndecodableEventError, UnknownEventTypeError, decode
-from projections.applier_types import Incoming
+from contracts.envelope import Envelope
+from contracts.readmodels import MODEL_VERSIONS_TABLE, TABLE_VERSIONS
+from contracts.upcasting import UndecodableEventError, decode, knows
+from projections.applier_types import (
+    DETERMINISTIC_ERRORS,
+    BatchOutcome,
+    DeadLetter,
+    HandlerFailedError,
+    Incoming,
+    Position,
+    RetryCarefullyError,
+    TableVersionMismatchError,
+    last_offset,
+    last_published_at,
+)
+from projections.positions import PositionRows
 from projections.projection import Projection
-from projections.versions import AggregateVersions
+from projections.versions import DEAD_LETTER, NEEDS_UPGRADE, AggregateVersions
+
+__all__ = [
+    "DETERMINISTIC_ERRORS",
+    "Applier",
+    "BatchOutcome",
+    "DeadLetter",
+    "HandlerFailedError",
+    "TableVersionMismatchError",
+]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class DeadLetter:
-    record: Incoming
-    notification_id: int | None
-    error: BaseException
-
-
-#: Errors about the event itself: retrying cannot help, so dead-letter at once.
-DETERMINISTIC_ERRORS = (
-    UndecodableEventError,
-    UnknownEventTypeError,
-    psycopg.DataError,
-    psycopg.IntegrityError,
-    ValueError,
-    TypeError,
-    KeyError,
-)
-
-
-class _RetryCarefullyError(Exception):
-    """A handler failed on the fast path; the batch is rolled back and redone carefully."""
-
-
-class HandlerFailedError(Exception):
-    """A handler failed for a reason that may pass: the batch rolls back and is retried."""
-
-    def __init__(self, record: Incoming, error: BaseException) -> None:
-        super().__init__(f"{record.topic}:{record.partition}@{record.offset}: {error!r}")
-        self.record = record
-
-
-@dataclass
-class BatchOutcome:
-    applied: int = 0
-    duplicates: int = 0
-    skipped: int = 0
-    parked: int = 0
-    dead_letters: list[DeadLetter] = field(default_factory=list)
-    #: Partitions to reread from their beginning: a newer relay epoch appeared.
-    rewind: set[tuple[str, int]] = field(default_factory=set)
-
-
-@dataclass
-class _Position:
-    notification_id: int
-    relay_epoch: int
-    applied: int = 0
-    duplicates: int = 0
-    skipped: int = 0
-    dead_lettered: int = 0
-    rewinds: int = 0
-    parked: int = 0
-
-
-class TableVersionMismatchError(Exception):
-    """The live tables are at another table version than this code writes: nothing is
-    applied (the records are read again later) until a rebuild installs this version."""
-
-    def __init__(self, projection: str, live: int | None, wanted: int) -> None:
-        super().__init__(
-            f"{projection}: live tables are version {live}, this code writes version {wanted};"
-            f" waiting for `eventshop projections rebuild {projection}`"
-        )
 
 
 class Applier:
@@ -134,24 +88,7 @@ class Applier:
         self._attempts: dict[tuple[str, int, int], int] = {}
         self._careful = False
         self._versions: AggregateVersions
-        table = sql.Identifier(schema, POSITIONS_TABLE)
-        self._ensure = sql.SQL(
-            "INSERT INTO {} (projection, topic, partition) VALUES (%s, %s, %s)"
-            " ON CONFLICT DO NOTHING"
-        ).format(table)
-        self._lock = sql.SQL(
-            "SELECT notification_id, relay_epoch FROM {}"
-            " WHERE projection = %s AND topic = %s AND partition = %s FOR UPDATE"
-        ).format(table)
-        self._save = sql.SQL(
-            "UPDATE {} SET notification_id = %s, applied = applied + %s,"
-            " duplicates = duplicates + %s, skipped = skipped + %s,"
-            " dead_lettered = dead_lettered + %s, relay_epoch = %s, rewinds = rewinds + %s,"
-            " parked = parked + %s, kafka_offset = greatest(kafka_offset, %s),"
-            " high_watermark = greatest(high_watermark, %s),"
-            " last_published_at = coalesce(%s, last_published_at), updated_at = now()"
-            " WHERE projection = %s AND topic = %s AND partition = %s"
-        ).format(table)
+        self._positions = PositionRows(schema, projection.name)
 
     def apply(
         self,
@@ -167,7 +104,7 @@ class Applier:
         """
         try:
             return self._apply(conn, records, before_commit, high_watermarks, careful=False)
-        except _RetryCarefullyError:
+        except RetryCarefullyError:
             # Some handler failed: run the batch again, each event in its own savepoint,
             # so only the failing events are retried or dead-lettered.
             return self._apply(conn, records, before_commit, high_watermarks, careful=True)
@@ -188,31 +125,21 @@ class Applier:
                 self._check_table_version(cur)
             # Lock positions in one global order, so two consumers never deadlock.
             keys = sorted({(r.topic, r.partition) for r in records})
-            positions = {key: self._lock_position(cur, *key) for key in keys}
+            positions = {key: self._positions.lock(cur, *key) for key in keys}
             self._versions = AggregateVersions(cur, self.schema, self.projection.name)
             for record in records:
                 position = positions[(record.topic, record.partition)]
                 self._apply_one(conn, cur, record, position, outcome)
             self._versions.flush()
             for (topic, partition), p in positions.items():
-                cur.execute(
-                    self._save,
-                    (
-                        p.notification_id,
-                        p.applied,
-                        p.duplicates,
-                        p.skipped,
-                        p.dead_lettered,
-                        p.relay_epoch,
-                        p.rewinds,
-                        p.parked,
-                        _last_offset(records, topic, partition),
-                        (high_watermarks or {}).get((topic, partition), 0),
-                        _last_published_at(records, topic, partition),
-                        self.projection.name,
-                        topic,
-                        partition,
-                    ),
+                self._positions.save(
+                    cur,
+                    topic,
+                    partition,
+                    p,
+                    kafka_offset=last_offset(records, topic, partition),
+                    high_watermark=(high_watermarks or {}).get((topic, partition), 0),
+                    published_at=last_published_at(records, topic, partition),
                 )
             if before_commit is not None:
                 before_commit(outcome)
@@ -226,21 +153,12 @@ class Applier:
         if live != wanted:
             raise TableVersionMismatchError(self.projection.name, live, wanted)
 
-    def _lock_position(self, cur: psycopg.Cursor[Any], topic: str, partition: int) -> _Position:
-        # Locking the row serializes two consumers that briefly both own a partition
-        # (a rebalance): the second sees the first's position and drops duplicates.
-        args = (self.projection.name, topic, partition)
-        cur.execute(self._ensure, args)
-        row = cur.execute(self._lock, args).fetchone()
-        assert row is not None
-        return _Position(int(row[0]), int(row[1]))
-
     def _apply_one(
         self,
         conn: psycopg.Connection[Any],
         cur: psycopg.Cursor[Any],
         record: Incoming,
-        position: _Position,
+        position: Position,
         outcome: BatchOutcome,
     ) -> None:
         try:
@@ -274,9 +192,25 @@ class Applier:
             outcome.parked += 1
             position.parked += 1
             return
-        self._handle(conn, cur, envelope, record, position=position, outcome=outcome)
-        for parked, parked_record in versions.unpark_after(envelope):
-            self._handle(conn, cur, parked, parked_record, position=position, outcome=outcome)
+        self._handle_in_order(conn, cur, envelope, record, position=position, outcome=outcome)
+
+    def _handle_in_order(
+        self,
+        conn: psycopg.Connection[Any],
+        cur: psycopg.Cursor[Any],
+        envelope: Envelope,
+        record: Incoming,
+        *,
+        position: Position,
+        outcome: BatchOutcome,
+    ) -> None:
+        """Handle the next version of an aggregate, then whatever was parked right behind
+        it, in order, until a gap, a dead letter or a version this release cannot read."""
+        while self._handle(conn, cur, envelope, record, position=position, outcome=outcome):
+            following = self._versions.take_next(envelope)
+            if following is None:
+                return
+            envelope, record = following
 
     def _handle(
         self,
@@ -285,16 +219,22 @@ class Applier:
         envelope: Envelope,
         record: Incoming,
         *,
-        position: _Position,
+        position: Position,
         outcome: BatchOutcome,
-    ) -> None:
-        """Apply one in-order event (or skip it, or dead-letter it); its version is then done."""
-        self._versions.advance(envelope.aggregate_id, envelope.aggregate_version)
+    ) -> bool:
+        """Apply one in-order event (or skip it). True: its version is done. False: it is
+        parked (a dead letter, or a schema version ahead) and its successors wait."""
         handler = self.projection.handler_for(envelope.event_type)
         if handler is None:
+            self._versions.advance(envelope.aggregate_id, envelope.aggregate_version)
             outcome.skipped += 1
             position.skipped += 1
-            return
+            return True
+        if not knows(envelope.event_type, envelope.schema_version):
+            self._versions.park(envelope, record, NEEDS_UPGRADE)
+            outcome.parked += 1
+            position.parked += 1
+            return False
         if not self._careful:
             # The fast path: no savepoint per event. Any failure reruns the batch carefully.
             try:
@@ -307,36 +247,36 @@ class Applier:
             except psycopg.OperationalError:
                 raise
             except Exception as error:
-                raise _RetryCarefullyError from error
-            outcome.applied += 1
-            position.applied += 1
-            return
-        try:
-            event = decode(envelope.event_type, envelope.schema_version, envelope.payload)
-            with conn.transaction():  # a savepoint: a failing handler undoes only itself
-                handler(cur, self.schema, envelope, event)
-        except psycopg.OperationalError:
-            raise  # the connection, not the event: the whole batch is retried
-        except DETERMINISTIC_ERRORS as error:
-            self._dead_letter(record, envelope, error, position, outcome)
-            return
-        except Exception as error:
-            key = (record.topic, record.partition, record.offset)
-            self._attempts[key] = self._attempts.get(key, 0) + 1
-            if self._attempts[key] < self.max_attempts:
-                raise HandlerFailedError(record, error) from error
-            del self._attempts[key]
-            self._dead_letter(record, envelope, error, position, outcome)
-            return
+                raise RetryCarefullyError from error
+        else:
+            try:
+                event = decode(envelope.event_type, envelope.schema_version, envelope.payload)
+                with conn.transaction():  # a savepoint: a failing handler undoes only itself
+                    handler(cur, self.schema, envelope, event)
+            except psycopg.OperationalError:
+                raise  # the connection, not the event: the whole batch is retried
+            except DETERMINISTIC_ERRORS as error:
+                self._dead_letter(record, envelope, error, position, outcome)
+                return False
+            except Exception as error:
+                key = (record.topic, record.partition, record.offset)
+                self._attempts[key] = self._attempts.get(key, 0) + 1
+                if self._attempts[key] < self.max_attempts:
+                    raise HandlerFailedError(record, error) from error
+                del self._attempts[key]
+                self._dead_letter(record, envelope, error, position, outcome)
+                return False
+        self._versions.advance(envelope.aggregate_id, envelope.aggregate_version)
         outcome.applied += 1
         position.applied += 1
+        return True
 
     def _dead_letter(
         self,
         record: Incoming,
         envelope: Envelope,
         error: BaseException,
-        position: _Position,
+        position: Position,
         outcome: BatchOutcome,
     ) -> None:
         log.warning(
@@ -349,19 +289,5 @@ class Applier:
         )
         outcome.dead_letters.append(DeadLetter(record, envelope.notification_id, error))
         position.dead_lettered += 1
-
-
-def _last_offset(records: Sequence[Incoming], topic: str, partition: int) -> int:
-    return max(r.offset for r in records if (r.topic, r.partition) == (topic, partition))
-
-
-def _last_published_at(records: Sequence[Incoming], topic: str, partition: int) -> datetime | None:
-    """When the relay published the partition's last record of the batch (header), if known."""
-    for record in reversed(records):
-        if (record.topic, record.partition) == (topic, partition):
-            raw = dict(record.headers).get(H_PUBLISHED_AT)
-            try:
-                return datetime.fromisoformat(raw.decode()) if raw else None
-            except (UnicodeDecodeError, ValueError):
-                return None
-    return None
+        # Sequenced: the letter keeps its place; later events of its aggregate park behind it.
+        self._versions.park(envelope, record, DEAD_LETTER, error)

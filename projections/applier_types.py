@@ -1,8 +1,15 @@
-"""The record shape the applier consumes (shared by the applier and version tracking)."""
+"""What the applier consumes and answers: records, outcomes, positions and its errors."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import psycopg
+
+from contracts.envelope import H_PUBLISHED_AT
+from contracts.upcasting import UndecodableEventError, UnknownEventTypeError
 
 
 @dataclass(frozen=True)
@@ -14,3 +21,84 @@ class Incoming:
     offset: int
     headers: list[tuple[str, bytes]]
     value: bytes | None
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    record: Incoming
+    notification_id: int | None
+    error: BaseException
+
+
+#: Errors about the event itself: retrying cannot help, so dead-letter at once.
+DETERMINISTIC_ERRORS = (
+    UndecodableEventError,
+    UnknownEventTypeError,
+    psycopg.DataError,
+    psycopg.IntegrityError,
+    ValueError,
+    TypeError,
+    KeyError,
+)
+
+
+class RetryCarefullyError(Exception):
+    """A handler failed on the fast path; the batch is rolled back and redone carefully."""
+
+
+class HandlerFailedError(Exception):
+    """A handler failed for a reason that may pass: the batch rolls back and is retried."""
+
+    def __init__(self, record: Incoming, error: BaseException) -> None:
+        super().__init__(f"{record.topic}:{record.partition}@{record.offset}: {error!r}")
+        self.record = record
+
+
+@dataclass
+class BatchOutcome:
+    applied: int = 0
+    duplicates: int = 0
+    skipped: int = 0
+    parked: int = 0
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    #: Partitions to reread from their beginning: a newer relay epoch appeared.
+    rewind: set[tuple[str, int]] = field(default_factory=set)
+
+
+@dataclass
+class Position:
+    notification_id: int
+    relay_epoch: int
+    applied: int = 0
+    duplicates: int = 0
+    skipped: int = 0
+    dead_lettered: int = 0
+    rewinds: int = 0
+    parked: int = 0
+
+
+class TableVersionMismatchError(Exception):
+    """The live tables are at another table version than this code writes: nothing is
+    applied (the records are read again later) until a rebuild installs this version."""
+
+    def __init__(self, projection: str, live: int | None, wanted: int) -> None:
+        super().__init__(
+            f"{projection}: live tables are version {live}, this code writes version {wanted};"
+            f" waiting for `eventshop projections rebuild {projection}`"
+        )
+
+
+def last_offset(records: Sequence[Incoming], topic: str, partition: int) -> int:
+    return max(r.offset for r in records if (r.topic, r.partition) == (topic, partition))
+
+
+def last_published_at(records: Sequence[Incoming], topic: str, partition: int) -> datetime | None:
+    """When the relay published the partition's last record of the batch (header), if known."""
+    for record in reversed(records):
+        if (record.topic, record.partition) == (topic, partition):
+            raw = dict(record.headers).get(H_PUBLISHED_AT)
+            try:
+                return datetime.fromisoformat(raw.decode()) if raw else None
+            except (UnicodeDecodeError, ValueError):
+                return None
+    return None

@@ -58,6 +58,11 @@ BOOKKEEPING_DDL = [
     " ADD COLUMN IF NOT EXISTS kafka_offset bigint NOT NULL DEFAULT -1",
     "ALTER TABLE {schema}.{positions}"
     " ADD COLUMN IF NOT EXISTS high_watermark bigint NOT NULL DEFAULT 0",
+    # Sequenced dead letters and schema versions ahead park like a gap, with a reason.
+    "ALTER TABLE {schema}.projection_parked"
+    " ADD COLUMN IF NOT EXISTS reason text NOT NULL DEFAULT 'gap'",
+    "ALTER TABLE {schema}.projection_parked ADD COLUMN IF NOT EXISTS error_class text",
+    "ALTER TABLE {schema}.projection_parked ADD COLUMN IF NOT EXISTS error text",
     # What operators decided about dead-lettered records (eventshop dlq replay|discard);
     # the records themselves stay on the dead-letter topics.
     """CREATE TABLE IF NOT EXISTS {schema}.dead_letter_resolutions (

@@ -1,8 +1,13 @@
-"""Per-aggregate versions a projection has applied, and events parked behind a gap."""
+"""Per-aggregate versions a projection has applied, and the events parked in order.
+
+A parked row has a ``reason``: ``gap`` (an earlier version has not arrived yet),
+``dead_letter`` (this event could not be applied: every later event of its aggregate is
+parked behind it until it is replayed or discarded), or ``needs_upgrade`` (a schema
+version newer than this release reads: a newer release applies it).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -11,9 +16,11 @@ from psycopg import Cursor, sql
 
 from contracts.envelope import Envelope
 from contracts.readmodels import PARKED_TABLE
+from contracts.redaction import redact
 from projections.applier_types import Incoming
 
 VERSIONS_TABLE = "projection_aggregates"
+GAP, DEAD_LETTER, NEEDS_UPGRADE = "gap", "dead_letter", "needs_upgrade"
 
 
 class AggregateVersions:
@@ -60,12 +67,22 @@ class AggregateVersions:
             )
             self._dirty.clear()
 
-    def park(self, envelope: Envelope, record: Incoming) -> None:
+    def park(
+        self,
+        envelope: Envelope,
+        record: Incoming,
+        reason: str = GAP,
+        error: BaseException | None = None,
+    ) -> None:
         self.cur.execute(
             sql.SQL(
                 "INSERT INTO {} (projection, aggregate_id, version, notification_id, event_type,"
-                " schema_version, payload, topic, partition, kafka_offset, parked_at)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING"
+                " schema_version, payload, topic, partition, kafka_offset, parked_at, reason,"
+                " error_class, error)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+                " ON CONFLICT (projection, aggregate_id, version) DO UPDATE SET"
+                " reason = EXCLUDED.reason, error_class = EXCLUDED.error_class,"
+                " error = EXCLUDED.error"
             ).format(self.parked),
             (
                 self.projection,
@@ -79,37 +96,46 @@ class AggregateVersions:
                 record.partition,
                 record.offset,
                 datetime.now(UTC),
+                reason,
+                type(error).__name__ if error else None,
+                redact(str(error))[:2000] if error else None,
             ),
         )
         self._any_parked = True
 
-    def unpark_after(self, envelope: Envelope) -> Iterator[tuple[Envelope, Incoming]]:
-        """The parked events that now follow ``envelope`` without a gap, in order."""
+    def remove(self, envelope: Envelope) -> None:
+        """Take ``envelope``'s own parked row away (a dead letter being released)."""
+        self.cur.execute(
+            sql.SQL(
+                "DELETE FROM {} WHERE projection = %s AND aggregate_id = %s AND version = %s"
+            ).format(self.parked),
+            (self.projection, envelope.aggregate_id, envelope.aggregate_version),
+        )
+
+    def take_next(self, envelope: Envelope) -> tuple[Envelope, Incoming] | None:
+        """The parked event right after ``envelope``'s version, removed from the parked
+        rows; a dead letter stays (only `eventshop dlq replay|discard` releases one)."""
         if not self._any_parked:
-            return
-        version = envelope.aggregate_version
-        while True:
-            row = self.cur.execute(
-                sql.SQL(
-                    "DELETE FROM {} WHERE projection = %s AND aggregate_id = %s AND version = %s"
-                    " RETURNING notification_id, event_type, schema_version, payload, topic,"
-                    " partition, kafka_offset"
-                ).format(self.parked),
-                (self.projection, envelope.aggregate_id, version + 1),
-            ).fetchone()
-            if row is None:
-                return
-            version += 1
-            parked = Envelope(
-                notification_id=row[0],
-                aggregate_id=envelope.aggregate_id,
-                aggregate_version=version,
-                event_type=row[1],
-                schema_version=row[2],
-                payload=bytes(row[3]),
-                relay_epoch=envelope.relay_epoch,
-            )
-            yield (
-                parked,
-                Incoming(row[4], row[5], row[6], parked.headers(datetime.now(UTC)), parked.payload),
-            )
+            return None
+        row = self.cur.execute(
+            sql.SQL(
+                "DELETE FROM {} WHERE projection = %s AND aggregate_id = %s AND version = %s"
+                " AND reason <> %s RETURNING notification_id, event_type, schema_version,"
+                " payload, topic, partition, kafka_offset"
+            ).format(self.parked),
+            (self.projection, envelope.aggregate_id, envelope.aggregate_version + 1, DEAD_LETTER),
+        ).fetchone()
+        if row is None:
+            return None
+        parked = Envelope(
+            notification_id=row[0],
+            aggregate_id=envelope.aggregate_id,
+            aggregate_version=envelope.aggregate_version + 1,
+            event_type=row[1],
+            schema_version=row[2],
+            payload=bytes(row[3]),
+            relay_epoch=envelope.relay_epoch,
+        )
+        return parked, Incoming(
+            row[4], row[5], row[6], parked.headers(datetime.now(UTC)), parked.payload
+        )

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Any
 from uuid import UUID, uuid4
 
 import psycopg
@@ -17,6 +19,8 @@ from eventshop import wiring
 from projections.applier import Applier
 from projections.applier_types import Incoming
 from projections.products import PRODUCTS
+from projections.projection import Projection
+from projections.release import DISCARD, REPLAY, DeadLetterRelease, NoSuchLetterError
 from read_side.consistency import read_snapshot
 from tests.support.stack import Servers, isolated_settings
 
@@ -100,21 +104,39 @@ def test_a_newer_relay_epoch_rewinds_instead_of_skipping(
     assert on_hand(conn, schema, log.product_id) == 11
 
 
-def test_poison_records_are_dead_lettered_and_later_ones_applied(
+def test_a_poison_event_is_dead_lettered_and_its_aggregates_later_events_wait_behind_it(
     db: tuple[psycopg.Connection, str],
 ) -> None:
     conn, schema = db
-    applier, log = Applier(PRODUCTS, schema), a_log((5, 7))
+    applier, log, other = Applier(PRODUCTS, schema), a_log((5, 7)), a_log((3,))
     garbage_headers = Incoming(TOPIC, 0, 1, [("notification_id", b"x")], b"{}")
     corrupted = log.record(1, 2)  # the +5 adjustment, its payload mangled on the way
     corrupted = Incoming(TOPIC, 0, 2, corrupted.headers, b'{"delta": "many"}')
-    outcome = applier.apply(conn, [log.record(0, 0), garbage_headers, corrupted, log.record(2, 3)])
-    assert outcome.applied == 2  # created, and +7: the projector kept going
+    outcome = applier.apply(
+        conn,
+        [log.record(0, 0), garbage_headers, corrupted, log.record(2, 3), *other_records(other)],
+    )
     assert [type(d.error).__name__ for d in outcome.dead_letters] == [
         "UndecodableEventError",
         "UndecodableEventError",
     ]
-    assert on_hand(conn, schema, log.product_id) == 7
+    # The +7 is parked behind the dead letter, not applied on a state that lacks the +5.
+    assert (outcome.applied, outcome.parked) == (1 + 2, 1)
+    assert on_hand(conn, schema, log.product_id) == 0
+    assert on_hand(conn, schema, other.product_id) == 3  # other aggregates go on
+    # A token for the +7 is not reflected while it waits.
+    assert read_snapshot(conn, schema, 1).pending("products", [PartitionMark(TOPIC, 0, 5)])
+    # Redelivered, the letter fails again and still holds its place; nothing else moves.
+    again = applier.apply(conn, [corrupted, log.record(2, 3)])
+    assert (again.applied, len(again.dead_letters)) == (0, 1)
+    assert on_hand(conn, schema, log.product_id) == 0
+
+
+def other_records(log: Log) -> list[Incoming]:
+    return [
+        Incoming(TOPIC, 0, 100 + n, r.headers, r.value)
+        for n, r in enumerate(log.record(i, 0) for i in range(len(log.events)))
+    ]
 
 
 def test_a_version_gap_parks_until_it_fills(db: tuple[psycopg.Connection, str]) -> None:
@@ -135,3 +157,37 @@ def test_a_version_gap_parks_until_it_fills(db: tuple[psycopg.Connection, str]) 
     assert read_snapshot(conn, schema, 2).pending("products", [mark]) == []
     again = applier.apply(conn, [log.record(2, 1, epoch=1)])
     assert (again.applied, again.duplicates) == (0, 1)
+
+
+def buggy_products() -> Projection:
+    def on_adjusted(cur: Any, schema: str, env: Envelope, e: StockAdjusted) -> None:
+        if e.delta == 5:
+            raise ValueError("the handler has a bug")
+        PRODUCTS.handlers[StockAdjusted](cur, schema, env, e)
+
+    return replace(PRODUCTS, handlers={**PRODUCTS.handlers, StockAdjusted: on_adjusted})
+
+
+@pytest.mark.parametrize(("action", "expected"), [(REPLAY, 5 + 7 - 2), (DISCARD, 7 - 2)])
+def test_releasing_a_dead_letter_applies_what_waited_behind_it_in_order(
+    db: tuple[psycopg.Connection, str], action: str, expected: int
+) -> None:
+    conn, schema = db
+    log = a_log((5, 7, -2))
+    outcome = Applier(buggy_products(), schema).apply(conn, [log.record(i, i) for i in range(4)])
+    assert (outcome.applied, outcome.parked, len(outcome.dead_letters)) == (1, 2, 1)
+    letter = outcome.dead_letters[0].notification_id
+    assert letter is not None
+    # Before the fix is deployed a replay fails again: the letter keeps its place.
+    failed = DeadLetterRelease(buggy_products(), schema).release(conn, letter, REPLAY)
+    assert not failed.released and "the handler has a bug" in failed.error
+    assert on_hand(conn, schema, log.product_id) == 0
+    released = DeadLetterRelease(PRODUCTS, schema).release(conn, letter, action)
+    assert (released.released, released.followers) == (True, 2)
+    assert on_hand(conn, schema, log.product_id) == expected
+    # The live projector carries on from the released version.
+    log.add(StockAdjusted(occurred_at=datetime.now(UTC), delta=1))
+    assert Applier(PRODUCTS, schema).apply(conn, [log.record(4, 4)]).applied == 1
+    assert on_hand(conn, schema, log.product_id) == expected + 1
+    with pytest.raises(NoSuchLetterError):
+        DeadLetterRelease(PRODUCTS, schema).release(conn, letter, action)

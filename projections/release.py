@@ -1,0 +1,104 @@
+"""Release a sequenced dead letter: replay it with the code deployed now, or discard it,
+then apply the events of its aggregate that were parked behind it, in order.
+
+A dead-lettered event keeps its place in its aggregate's history (its version is not
+spent): every later event of that aggregate in that projection waits in the parked rows
+behind it, while other aggregates go on. Releasing runs in one transaction that first
+locks the letter's position row, as the live projector's batches do, so a batch of the
+same partition waits for the release and then finds the aggregate's new version. A
+replay that fails again leaves the letter where it was, with the new error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from psycopg import sql
+
+from contracts.envelope import Envelope
+from contracts.readmodels import PARKED_TABLE
+from projections.applier import Applier
+from projections.applier_types import BatchOutcome, HandlerFailedError, Incoming
+from projections.versions import DEAD_LETTER, AggregateVersions
+
+REPLAY, DISCARD = "replay", "discard"
+
+
+class NoSuchLetterError(LookupError):
+    """No dead letter of that projection has that notification id (released already?)."""
+
+
+@dataclass(frozen=True)
+class Released:
+    notification_id: int
+    action: str
+    #: The letter itself applied (replay) or skipped (discard); False: it failed again.
+    released: bool
+    #: Events that waited behind it and are applied now.
+    followers: int
+    error: str = ""
+
+
+_LETTER = """
+SELECT aggregate_id, version, event_type, schema_version, payload, topic, partition,
+       kafka_offset
+FROM {} WHERE projection = %s AND notification_id = %s AND reason = %s FOR UPDATE
+"""
+
+
+class DeadLetterRelease(Applier):
+    """The live applier's rules, applied to one letter and the events behind it."""
+
+    def release(self, conn: psycopg.Connection[Any], notification_id: int, action: str) -> Released:
+        try:
+            return self._release(conn, notification_id, action)
+        except HandlerFailedError as error:  # a failure that might pass: nothing changed
+            return Released(notification_id, action, False, 0, str(error.__cause__ or error))
+
+    def _release(
+        self, conn: psycopg.Connection[Any], notification_id: int, action: str
+    ) -> Released:
+        self._careful = True
+        outcome = BatchOutcome()
+        with conn.transaction(), conn.cursor() as cur:
+            letter, record = self._letter(cur, notification_id)
+            position = self._positions.lock(cur, record.topic, record.partition)
+            self._versions = AggregateVersions(cur, self.schema, self.projection.name)
+            self._versions.remove(letter)
+            if action == DISCARD:
+                self._versions.advance(letter.aggregate_id, letter.aggregate_version)
+                following = self._versions.take_next(letter)
+                if following is not None:
+                    self._handle_in_order(conn, cur, *following, position=position, outcome=outcome)
+            else:
+                self._handle_in_order(conn, cur, letter, record, position=position, outcome=outcome)
+            again = [d.error for d in outcome.dead_letters if d.notification_id == notification_id]
+            position.dead_lettered -= len(again)  # the same letter, not a new one
+            self._versions.flush()
+            self._positions.save(cur, record.topic, record.partition, position)
+        if again:
+            return Released(notification_id, action, False, 0, repr(again[0]))
+        followers = outcome.applied + outcome.skipped - (1 if action == REPLAY else 0)
+        return Released(notification_id, action, True, followers)
+
+    def _letter(self, cur: psycopg.Cursor[Any], notification_id: int) -> tuple[Envelope, Incoming]:
+        row = cur.execute(
+            sql.SQL(_LETTER).format(sql.Identifier(self.schema, PARKED_TABLE)),
+            (self.projection.name, notification_id, DEAD_LETTER),
+        ).fetchone()
+        if row is None:
+            raise NoSuchLetterError(f"{self.projection.name}: no dead letter {notification_id}")
+        aggregate_id, version, event_type, schema_version, payload, topic, partition, offset = row
+        letter = Envelope(
+            notification_id=notification_id,
+            aggregate_id=UUID(str(aggregate_id)),
+            aggregate_version=int(version),
+            event_type=event_type,
+            schema_version=int(schema_version),
+            payload=bytes(payload),
+            relay_epoch=0,
+        )
+        return letter, Incoming(topic, partition, offset, [], letter.payload)
