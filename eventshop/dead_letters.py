@@ -1,81 +1,89 @@
 """Dead letters: list them, replay them once the bug is fixed, or discard them.
 
-A projector sends a record it cannot apply to ``<topic>.dlt`` and moves on. The event's
-aggregate version is then spent: fed back to the live projector it would be dropped as a
-duplicate, and applied out of its place in history it would be wrong for most handlers
-(a late title change would overwrite a newer title; a late creation would miss every
-later change). So a **replay rebuilds the projection** from the event store, blue/green
-(:mod:`projections.rebuild`): every event, the dead-lettered ones included, is applied in
-order by the code deployed now. A letter the rebuild still cannot apply stays pending,
-with the new error. A letter with no notification id never came from the event store
-(junk written to a topic): there is nothing to replay; **discard** it.
+A projector that cannot apply an event keeps it as a **sequenced dead letter**: the event
+stays in its aggregate's history, in ``<read schema>.projection_parked``, and every later
+event of that aggregate in that projection waits behind it; other aggregates go on. A copy
+goes to ``<topic>.dlt`` as evidence. So:
 
-Decisions are rows of ``<read schema>.dead_letter_resolutions``; the topics are left as
-they are (they are the evidence).
+- **replay** applies the letter with the code deployed now, then the events that waited
+  behind it, in order (:mod:`projections.release`); a letter that fails again stays, with
+  the new error;
+- **discard** skips the letter on purpose (with a note) and applies the rest;
+- a record on a dead-letter topic with no notification id never was an event (junk written
+  to a topic): it can only be discarded;
+- a letter on a dead-letter topic from before sequenced letters (its version was spent) is
+  replayed the heavy way, by a blue/green rebuild of its projection.
+
+Ids: ``<projection>:<notification id>`` for events, ``<dlt topic>:<partition>:<offset>``
+for records known only from a dead-letter topic.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import replace
 from typing import Any
 
 import psycopg
-from kafka import KafkaConsumer, TopicPartition
 from psycopg import sql
 
-from contracts.topics import PARTITIONS, all_topics, dead_letter_topic
+from eventshop import dead_letter_topics as topics
 from eventshop import wiring
-from eventshop.settings import Settings
-from projections.rebuild import RebuildResult
+from eventshop.dead_letter_topics import DISCARDED, PENDING, REPLAYED, Letter, Outcome
 
-PENDING, REPLAYED, DISCARDED = "pending", "replayed", "discarded"
+__all__ = ["DISCARDED", "PENDING", "REPLAYED", "Letter", "Outcome", "UnknownLetterError"]
+from eventshop.settings import Settings
+from projections.projection import Projection
+from projections.rebuild import RebuildResult
+from projections.registry import PROJECTIONS
+from projections.release import DISCARD, REPLAY, DeadLetterRelease
 
 
 class UnknownLetterError(LookupError):
     """An id that names no pending dead letter."""
 
 
-@dataclass(frozen=True)
-class Letter:
-    id: str  # <dead-letter topic>:<partition>:<offset>
-    projection: str
-    notification_id: int | None
-    original: str  # <topic>:<partition>:<offset> the projector read it from
-    error_class: str
-    error_message: str
-    status: str
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class Outcome:
-    id: str
-    projection: str
-    outcome: str  # replayed | still failing | refused | discarded
-    detail: str
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+_PARKED = """
+SELECT p.projection, p.notification_id, p.topic, p.partition, p.kafka_offset,
+       coalesce(p.error_class, ''), coalesce(p.error, ''),
+       (SELECT count(*) FROM {parked} q WHERE q.projection = p.projection
+          AND q.aggregate_id = p.aggregate_id AND q.version > p.version)
+FROM {parked} p WHERE p.reason = 'dead_letter' ORDER BY p.notification_id
+"""
 
 
 def letters(settings: Settings, *, include_resolved: bool = False) -> list[Letter]:
-    """Every record on the dead-letter topics, oldest first per partition."""
-    resolved = _resolutions(settings)
-    found = [
-        _letter(record, resolved.get((record.topic, record.partition, record.offset), PENDING))
-        for record in _read_topics(settings)
-    ]
+    """Sequenced letters first (oldest first), then records known only from the topics."""
+    with psycopg.connect(wiring.database_url(settings)) as conn:
+        parked = [
+            Letter(f"{name}:{nid}", name, nid, f"{t}:{p}:{o}", cls, error, int(n), PENDING)
+            for name, nid, t, p, o, cls, error, n in conn.execute(
+                sql.SQL(_PARKED).format(
+                    parked=sql.Identifier(settings.read_schema, "projection_parked")
+                )
+            )
+        ]
+        released = _releases(conn, settings.read_schema)
+        resolved = _resolutions(conn, settings.read_schema)
+    held = {(x.projection, x.notification_id) for x in parked}
+    found = [*parked]
+    seen_events: set[tuple[str, int]] = set()
+    for record in topics.read(settings):
+        letter = topics.letter(record)
+        key = (letter.projection, letter.notification_id or 0)
+        if letter.notification_id is not None and (key in held or key in seen_events):
+            continue  # the sequenced letter stands for it (or an earlier copy did)
+        if letter.notification_id is not None:
+            seen_events.add(key)
+        status = released.get(key) or resolved.get(letter.id, PENDING)
+        found.append(
+            replace(letter, id=_event_id(letter) if key in released else letter.id, status=status)
+        )
     return [x for x in found if include_resolved or x.status == PENDING]
 
 
-def discard(settings: Settings, ids: list[str] | None, note: str = "") -> list[Outcome]:
-    """Mark pending letters (``None``: all of them) as handled without replaying them."""
-    chosen = _select(settings, ids)
-    _resolve(settings, chosen, DISCARDED, note)
-    return [Outcome(x.id, x.projection, DISCARDED, note) for x in chosen]
+def _event_id(letter: Letter) -> str:
+    return f"{letter.projection}:{letter.notification_id}"
 
 
 def replay(
@@ -83,36 +91,67 @@ def replay(
     ids: list[str] | None,
     *,
     rebuild: Callable[[str], RebuildResult] | None = None,
+    code: dict[str, Projection] | None = None,
 ) -> list[Outcome]:
-    """Rebuild each projection that has pending letters among ``ids`` (``None``: all).
+    """Replay pending letters (``None``: all of them) with the deployed ``code``."""
+    return _release_all(settings, _select(settings, ids), REPLAY, rebuild=rebuild, code=code)
 
-    ``rebuild(name)`` runs the rebuild (the CLI's shows progress)."""
-    rebuild = rebuild or (lambda name: wiring.rebuilder(settings, name).run())
-    chosen = _select(settings, ids)
-    outcomes = [
-        Outcome(x.id, x.projection, "refused", "no notification id: not from the event store")
-        for x in chosen
-        if x.notification_id is None
-    ]
-    by_projection: dict[str, list[Letter]] = {}
-    for letter in chosen:
-        if letter.notification_id is not None:
-            by_projection.setdefault(letter.projection, []).append(letter)
-    for name, group in sorted(by_projection.items()):
-        result = rebuild(name)
-        failing = {nid: error for nid, error in result.failed}
-        replayed = [x for x in group if x.notification_id not in failing]
-        _resolve(settings, replayed, REPLAYED, f"rebuilt from {result.events} events")
-        outcomes += [
-            Outcome(x.id, name, REPLAYED, f"rebuilt {name} from {result.events} events")
-            for x in replayed
-        ]
-        outcomes += [
-            Outcome(x.id, name, "still failing", failing[x.notification_id])
-            for x in group
-            if x.notification_id in failing
-        ]
-    return outcomes
+
+def discard(
+    settings: Settings,
+    ids: list[str] | None,
+    note: str = "",
+    code: dict[str, Projection] | None = None,
+) -> list[Outcome]:
+    """Skip pending letters on purpose; what waited behind them is applied."""
+    return _release_all(settings, _select(settings, ids), DISCARD, note=note, code=code)
+
+
+def _release_all(
+    settings: Settings,
+    chosen: list[Letter],
+    action: str,
+    *,
+    note: str = "",
+    rebuild: Callable[[str], RebuildResult] | None = None,
+    code: dict[str, Projection] | None = None,
+) -> list[Outcome]:
+    code = code or PROJECTIONS
+    outcomes: list[Outcome] = []
+    sequenced = [x for x in chosen if x.kept == "parked"]
+    on_topics = [x for x in chosen if x.kept != "parked"]
+    with psycopg.connect(wiring.database_url(settings)) as conn:
+        for letter in sequenced:
+            assert letter.notification_id is not None
+            applier = DeadLetterRelease(code[letter.projection], settings.read_schema)
+            done = applier.release(conn, letter.notification_id, action)
+            if done.released:
+                _record_release(conn, settings.read_schema, letter, action, note)
+                detail = f"{done.followers} waiting event(s) applied after it"
+                outcomes.append(Outcome(letter.id, letter.projection, _past(action), detail))
+            else:
+                outcomes.append(Outcome(letter.id, letter.projection, "still failing", done.error))
+    if action == DISCARD:
+        topics.resolve(settings, on_topics, DISCARDED, note)
+        return outcomes + [Outcome(x.id, x.projection, DISCARDED, note) for x in on_topics]
+    return outcomes + topics.replay_by_rebuild(settings, on_topics, rebuild)
+
+
+def _past(action: str) -> str:
+    return REPLAYED if action == REPLAY else DISCARDED
+
+
+def _record_release(
+    conn: psycopg.Connection[Any], schema: str, letter: Letter, action: str, note: str
+) -> None:
+    conn.execute(
+        sql.SQL(
+            "INSERT INTO {} (projection, notification_id, resolution, note)"
+            " VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING"
+        ).format(sql.Identifier(schema, "dead_letter_releases")),
+        (letter.projection, letter.notification_id, _past(action), note),
+    )
+    conn.commit()
 
 
 def _select(settings: Settings, ids: list[str] | None) -> list[Letter]:
@@ -126,79 +165,19 @@ def _select(settings: Settings, ids: list[str] | None) -> list[Letter]:
     return [by_id[i] for i in dict.fromkeys(ids)]
 
 
-def _resolutions(settings: Settings) -> dict[tuple[str, int, int], str]:
-    with psycopg.connect(wiring.database_url(settings)) as conn:
-        rows = conn.execute(
-            sql.SQL(
-                "SELECT dlt_topic, partition, kafka_offset, resolution"
-                " FROM {}.dead_letter_resolutions"
-            ).format(sql.Identifier(settings.read_schema))
-        ).fetchall()
-    return {(topic, partition, offset): status for topic, partition, offset, status in rows}
-
-
-def _resolve(settings: Settings, chosen: list[Letter], resolution: str, note: str) -> None:
-    if not chosen:
-        return
-    with psycopg.connect(wiring.database_url(settings)) as conn:
-        conn.cursor().executemany(
-            sql.SQL(
-                "INSERT INTO {}.dead_letter_resolutions (dlt_topic, partition, kafka_offset,"
-                " projection, notification_id, resolution, note)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s)"
-                " ON CONFLICT DO NOTHING"
-            ).format(sql.Identifier(settings.read_schema)),
-            [(*_position(x.id), x.projection, x.notification_id, resolution, note) for x in chosen],
+def _releases(conn: psycopg.Connection[Any], schema: str) -> dict[tuple[str, int], str]:
+    rows = conn.execute(
+        sql.SQL("SELECT projection, notification_id, resolution FROM {}").format(
+            sql.Identifier(schema, "dead_letter_releases")
         )
+    ).fetchall()
+    return {(name, int(nid)): status for name, nid, status in rows}
 
 
-def _position(letter_id: str) -> tuple[str, int, int]:
-    topic, partition, offset = letter_id.rsplit(":", 2)
-    return topic, int(partition), int(offset)
-
-
-def _letter(record: Any, status: str) -> Letter:
-    headers = {k: v.decode(errors="replace") for k, v in record.headers or []}
-    raw_id = headers.get("dlt.notification_id", "")
-    return Letter(
-        id=f"{record.topic}:{record.partition}:{record.offset}",
-        projection=headers.get("dlt.projection", ""),
-        notification_id=int(raw_id) if raw_id.isdigit() else None,
-        original=":".join(
-            headers.get(f"dlt.original_{part}", "?") for part in ("topic", "partition", "offset")
-        ),
-        error_class=headers.get("dlt.error_class", ""),
-        error_message=headers.get("dlt.error_message", ""),
-        status=status,
-    )
-
-
-def _read_topics(settings: Settings) -> list[Any]:
-    consumer = KafkaConsumer(
-        bootstrap_servers=wiring.kafka(settings),
-        enable_auto_commit=False,
-        consumer_timeout_ms=1000,
-    )
-    try:
-        existing = consumer.topics()
-        partitions = [
-            TopicPartition(dead_letter_topic(t), p)
-            for t in all_topics(settings.topic_prefix)
-            if dead_letter_topic(t) in existing
-            for p in range(PARTITIONS)
-        ]
-        if not partitions:
-            return []
-        consumer.assign(partitions)
-        consumer.seek_to_beginning(*partitions)
-        ends = consumer.end_offsets(partitions)
-        records: list[Any] = []
-        while any(consumer.position(tp) < ends[tp] for tp in partitions):
-            batch = consumer.poll(timeout_ms=500)
-            if not batch:
-                break
-            for found in batch.values():
-                records.extend(found)
-        return sorted(records, key=lambda r: (r.topic, r.partition, r.offset))
-    finally:
-        consumer.close()
+def _resolutions(conn: psycopg.Connection[Any], schema: str) -> dict[str, str]:
+    rows = conn.execute(
+        sql.SQL("SELECT dlt_topic, partition, kafka_offset, resolution FROM {}").format(
+            sql.Identifier(schema, "dead_letter_resolutions")
+        )
+    ).fetchall()
+    return {f"{topic}:{partition}:{offset}": status for topic, partition, offset, status in rows}

@@ -19,6 +19,7 @@ a bulk-built copy with the live one.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -26,15 +27,19 @@ import psycopg
 from psycopg import sql
 
 from contracts.envelope import Envelope
-from contracts.upcasting import decode
+from contracts.readmodels import PARKED_TABLE
+from contracts.redaction import redact
+from contracts.topics import partition_for, topic_for
+from contracts.upcasting import EVENTS_BY_NAME, decode, knows
 from projections.applier import DETERMINISTIC_ERRORS
 from projections.memory_rows import Rows, Table
 from projections.projection import Projection
-from projections.versions import VERSIONS_TABLE
+from projections.versions import DEAD_LETTER, GAP, NEEDS_UPGRADE, VERSIONS_TABLE
 
 
 @dataclass
 class FoldOutcome:
+    parked: int = 0
     applied: int = 0
     duplicates: int = 0
     skipped: int = 0
@@ -44,16 +49,29 @@ class FoldOutcome:
 class BulkBuild:
     """A projection's shadow tables in memory, folded forward event by event."""
 
-    def __init__(self, projection: Projection, schema: str, tables: dict[str, Table]) -> None:
+    def __init__(
+        self, projection: Projection, schema: str, tables: dict[str, Table], topic_prefix: str = ""
+    ) -> None:
         self.projection = projection
         self.schema = schema
+        self.topic_prefix = topic_prefix
         self.rows = Rows(tables)
         self.versions: dict[UUID, int] = {}
         self._dirty_versions: set[UUID] = set()
         self._stored_versions: set[UUID] = set()
+        #: Aggregates stopped at a dead letter (or a version this code cannot read): their
+        #: later events are parked behind it, as the live applier does.
+        self.blocked: set[UUID] = set()
+        self._parked: list[tuple[Any, ...]] = []
 
     @classmethod
-    def load(cls, conn: psycopg.Connection[Any], projection: Projection, schema: str) -> BulkBuild:
+    def load(
+        cls,
+        conn: psycopg.Connection[Any],
+        projection: Projection,
+        schema: str,
+        topic_prefix: str = "",
+    ) -> BulkBuild:
         """Read the table shapes and whatever rows the shadow already holds (a resume)."""
         tables: dict[str, Table] = {}
         for name in projection.tables:
@@ -71,7 +89,16 @@ class BulkBuild:
                 table.rows[table.key_of(row)] = row
             table.stored = set(table.rows)
             tables[name] = table
-        build = cls(projection, schema, tables)
+        build = cls(projection, schema, tables, topic_prefix)
+        build.blocked = {
+            aggregate_id
+            for (aggregate_id,) in conn.execute(
+                sql.SQL("SELECT DISTINCT aggregate_id FROM {} WHERE projection = %s").format(
+                    sql.Identifier(schema, PARKED_TABLE)
+                ),
+                (projection.name,),
+            )
+        }
         for aggregate_id, version in conn.execute(
             sql.SQL("SELECT aggregate_id, version FROM {} WHERE projection = %s").format(
                 sql.Identifier(schema, VERSIONS_TABLE)
@@ -88,23 +115,55 @@ class BulkBuild:
         if version <= self.versions.get(aggregate_id, 0):
             outcome.duplicates += 1
             return
+        if aggregate_id in self.blocked:
+            self._park(event, GAP, None, outcome)
+            return
+        fold = self.projection.fold_for(event.event_type)
+        if fold is not None and not knows(event.event_type, event.schema_version):
+            self._park(event, NEEDS_UPGRADE, None, outcome)
+            return
+        if fold is not None:
+            try:
+                fold(
+                    self.rows, event, decode(event.event_type, event.schema_version, event.payload)
+                )
+            except DETERMINISTIC_ERRORS as error:
+                # As the live applier: a sequenced dead letter, its successors behind it.
+                outcome.failed.append((event.notification_id, repr(error)))
+                self._park(event, DEAD_LETTER, error, outcome)
+                return
         self.versions[aggregate_id] = version
         self._dirty_versions.add(aggregate_id)
-        fold = self.projection.fold_for(event.event_type)
         if fold is None:
             outcome.skipped += 1
-            return
-        try:
-            fold(
-                self.rows,
-                event,
-                decode(event.event_type, event.schema_version, event.payload),
+        else:
+            outcome.applied += 1
+
+    def _park(
+        self, event: Envelope, reason: str, error: BaseException | None, outcome: FoldOutcome
+    ) -> None:
+        self.blocked.add(event.aggregate_id)
+        contract = EVENTS_BY_NAME.get(event.event_type)
+        topic = topic_for(contract, self.topic_prefix) if contract else None
+        self._parked.append(
+            (
+                self.projection.name,
+                event.aggregate_id,
+                event.aggregate_version,
+                event.notification_id,
+                event.event_type,
+                event.schema_version,
+                event.payload,
+                topic or "",
+                partition_for(event.aggregate_id),
+                -1,  # no Kafka offset: it came from the event store
+                datetime.now(UTC),
+                reason,
+                type(error).__name__ if error else None,
+                redact(str(error))[:2000] if error else None,
             )
-        except DETERMINISTIC_ERRORS as error:
-            # The live applier would dead-letter it: the version is spent, the rows unchanged.
-            outcome.failed.append((event.notification_id, repr(error)))
-            return
-        outcome.applied += 1
+        )
+        outcome.parked += 1
 
     def flush(self, conn: psycopg.Connection[Any]) -> int:
         """Write the changed rows and versions (inside the caller's transaction)."""
@@ -112,6 +171,18 @@ class BulkBuild:
         with conn.cursor() as cur:
             for table in self.rows.tables.values():
                 written += _write(cur, self.schema, table)
+            if self._parked:
+                cur.executemany(
+                    sql.SQL(
+                        "INSERT INTO {} (projection, aggregate_id, version, notification_id,"
+                        " event_type, schema_version, payload, topic, partition, kafka_offset,"
+                        " parked_at, reason, error_class, error) VALUES"
+                        " (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+                        " ON CONFLICT DO NOTHING"
+                    ).format(sql.Identifier(self.schema, PARKED_TABLE)),
+                    self._parked,
+                )
+                self._parked = []
             if self._dirty_versions:
                 versions = sql.Identifier(self.schema, VERSIONS_TABLE)
                 stale = list(self._dirty_versions & self._stored_versions)

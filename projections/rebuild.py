@@ -261,7 +261,7 @@ class Rebuilder:
         each batch's changed rows and the checkpoint commit together."""
         total = self._count(conn, after)
         conn.commit()
-        build = BulkBuild.load(conn, self.projection, schema)
+        build = BulkBuild.load(conn, self.projection, schema, self.topic_prefix)
         conn.commit()
         done = 0
         while True:
@@ -399,6 +399,7 @@ class Rebuilder:
                 sql.SQL("SELECT notification_id FROM {}.rebuild_state").format(shadow)
             ).fetchone()
             caught_up = self._catch_up(conn, int(row[0]) if row else 0)
+            _record_rebuilt_letters(conn, self.live, self.shadow, name)
             for table in (VERSIONS_TABLE, PARKED_TABLE):
                 conn.execute(
                     sql.SQL("DELETE FROM {} WHERE projection = %s").format(
@@ -439,3 +440,25 @@ class Rebuilder:
             conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(shadow))
         log.info("rebuild %s: swapped in (%d events caught up under the lock)", name, caught_up)
         return caught_up
+
+
+def _record_rebuilt_letters(
+    conn: psycopg.Connection[Any], live: str, shadow: str, name: str
+) -> None:
+    """Dead letters the rebuild could apply leave the live parked rows with the swap:
+    record them as replayed, so `eventshop dlq list` knows what became of them."""
+    conn.execute(
+        sql.SQL(
+            "INSERT INTO {releases} (projection, notification_id, resolution, note)"
+            " SELECT projection, notification_id, 'replayed', 'applied by a rebuild'"
+            " FROM {live} l WHERE l.projection = %s AND l.reason = 'dead_letter'"
+            " AND NOT EXISTS (SELECT 1 FROM {shadow} s WHERE s.projection = l.projection"
+            " AND s.notification_id = l.notification_id AND s.reason = 'dead_letter')"
+            " ON CONFLICT DO NOTHING"
+        ).format(
+            releases=sql.Identifier(live, "dead_letter_releases"),
+            live=sql.Identifier(live, PARKED_TABLE),
+            shadow=sql.Identifier(shadow, PARKED_TABLE),
+        ),
+        (name,),
+    )

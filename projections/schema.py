@@ -75,6 +75,14 @@ BOOKKEEPING_DDL = [
         note text NOT NULL DEFAULT '',
         resolved_at timestamptz NOT NULL DEFAULT now(),
         PRIMARY KEY (dlt_topic, partition, kafka_offset))""",
+    # Sequenced dead letters released by `eventshop dlq replay|discard` (or by a rebuild).
+    """CREATE TABLE IF NOT EXISTS {schema}.dead_letter_releases (
+        projection text NOT NULL,
+        notification_id bigint NOT NULL,
+        resolution text NOT NULL CHECK (resolution IN ('replayed', 'discarded')),
+        note text NOT NULL DEFAULT '',
+        released_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (projection, notification_id))""",
     # The table version each read model's live tables have, and what is happening to them.
     """CREATE TABLE IF NOT EXISTS {schema}.{model_versions} (
         projection text PRIMARY KEY,

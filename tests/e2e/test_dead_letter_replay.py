@@ -18,7 +18,6 @@ from eventshop import dead_letters, wiring
 from eventshop.cli import app
 from projections.memory_rows import Rows
 from projections.products import PRODUCTS, fold_created, on_created
-from projections.rebuild import RebuildResult
 from tests.support.stack import Servers, eventually, running_stack, settings_env
 
 TOKEN = "X-Consistency-Token"
@@ -49,57 +48,68 @@ def cli(env: dict[str, str], *args: str) -> tuple[int, Any]:
 
 
 def test_dead_letters_are_replayed_after_the_fix_and_junk_is_discarded(servers: Servers) -> None:
-    with running_stack(servers) as stack:
+    with running_stack(servers, consistency_wait_seconds=0.5) as stack:
         stack.start_relay()
         stack.start_projectors(custom=BUGGY)  # the deployed code has a bug
         env = settings_env(stack.settings) | {"COLUMNS": "300"}
         boom = stack.admin.post("/products", json={"sku": "BOOM-1", "title": "Boom", "price": 7})
         boom_id = boom.json()["id"]
-        stack.admin.post(f"/products/{boom_id}/stock", json={"delta": 5})
+        stocked = stack.admin.post(f"/products/{boom_id}/stock", json={"delta": 5})
         fine = stack.admin.post("/products", json={"sku": "FINE-1", "title": "Fine", "price": 3})
         producer = KafkaProducer(bootstrap_servers=servers.kafka_bootstrap_servers)
         producer.send(topic_name("catalog", stack.settings.topic_prefix), value=b"junk")
         producer.flush()
         producer.close()
-        stack.admin_queries.get(
+        # Other aggregates go on.
+        read = stack.admin_queries.get(
             f"/products/{fine.json()['id']}", headers={TOKEN: fine.headers[TOKEN]}
         )
+        assert read.status_code == 200
         eventually(lambda: stack.positions("products")["dead_lettered"] >= 2)
-        assert stack.admin_queries.get(f"/products/{boom_id}").status_code == 404
+        # The stock change waits behind the dead creation: its token is never a stale 200.
+        waiting = stack.admin_queries.get(
+            f"/products/{boom_id}", headers={TOKEN: stocked.headers[TOKEN]}
+        )
+        assert waiting.status_code == 503, waiting.text
 
         code, pending = cli(env, "list")
         assert code == 0
-        assert sorted(x["error_class"] for x in pending) == [
-            "RuntimeError",
-            "UndecodableEventError",
-        ]
         event_letter = next(x for x in pending if x["notification_id"] is not None)
         junk_letter = next(x for x in pending if x["notification_id"] is None)
+        assert len(pending) == 2
+        assert (event_letter["id"], event_letter["kept"], event_letter["waiting"]) == (
+            f"products:{event_letter['notification_id']}",
+            "parked",
+            1,
+        )
+        assert (event_letter["error_class"], junk_letter["error_class"]) == (
+            "RuntimeError",
+            "UndecodableEventError",
+        )
 
-        # Replaying before the fix is deployed: the rebuild fails on it too; it stays pending.
-        still_buggy = wiring.rebuilder(stack.settings, "products")
-        still_buggy.projection = BUGGY
-
-        def buggy_rebuild(_: str) -> RebuildResult:
-            return still_buggy.run()
-
-        outcomes = dead_letters.replay(stack.settings, [event_letter["id"]], rebuild=buggy_rebuild)
-        assert [(x.outcome, "same bug" in x.detail) for x in outcomes] == [("still failing", True)]
+        # Replaying before the fix is deployed: it fails again and keeps its place.
+        outcomes = dead_letters.replay(
+            stack.settings, [event_letter["id"]], code={"products": BUGGY}
+        )
+        assert [(x.outcome, "has a bug" in x.detail) for x in outcomes] == [("still failing", True)]
         assert {x.id for x in dead_letters.letters(stack.settings)} == {
             event_letter["id"],
             junk_letter["id"],
         }
 
-        # With the fix (the CLI runs the registry's code), the replay applies it in place.
-        code, outcomes = cli(env, "replay", "--all", "--grace-seconds", "0")
+        # With the fix (the CLI runs the registry's code): the letter, then what waited.
+        code, outcomes = cli(env, "replay", "--all")
         assert code == 1  # the junk cannot be replayed: it never was an event
         by_id = {x["id"]: x for x in outcomes}
         assert by_id[event_letter["id"]]["outcome"] == "replayed"
+        assert by_id[event_letter["id"]]["detail"].startswith("1 waiting event")
         assert by_id[junk_letter["id"]]["outcome"] == "refused"
-        product = stack.admin_queries.get(f"/products/{boom_id}").json()
+        product = stack.admin_queries.get(
+            f"/products/{boom_id}", headers={TOKEN: stocked.headers[TOKEN]}
+        ).json()
         assert (product["title"], product["on_hand"]) == ("Boom", 5)  # creation, then the stock
 
-        # The live projector carries on with the rebuilt copy.
+        # The live projector carries on from the released version.
         moved = stack.admin.post(f"/products/{boom_id}/stock", json={"delta": 1})
         read = stack.admin_queries.get(
             f"/products/{boom_id}", headers={TOKEN: moved.headers[TOKEN]}
@@ -117,3 +127,18 @@ def test_dead_letters_are_replayed_after_the_fix_and_junk_is_discarded(servers: 
             (event_letter["id"], "replayed"),
             (junk_letter["id"], "discarded"),
         }
+
+
+def test_a_rebuild_is_the_heavy_path_and_records_what_it_applied(servers: Servers) -> None:
+    with running_stack(servers) as stack:
+        stack.start_relay()
+        stack.start_projectors(custom=BUGGY)
+        boom = stack.admin.post("/products", json={"sku": "BOOM-2", "title": "Boom", "price": 7})
+        eventually(lambda: stack.positions("products")["dead_lettered"] >= 1)
+        result = wiring.rebuilder(stack.settings, "products").run(grace_seconds=0)
+        assert result.failed == ()
+        found = stack.admin_queries.get(f"/products/{boom.json()['id']}")
+        assert found.status_code == 200
+        assert dead_letters.letters(stack.settings) == []
+        statuses = {x.status for x in dead_letters.letters(stack.settings, include_resolved=True)}
+        assert statuses == {"replayed"}
