@@ -21,6 +21,26 @@ CONTEXTS: tuple[str, ...] = tuple(
 )
 
 
+#: Stored event types that are never published, by name. The relay passes these and
+#: publishes the types it has a topic for; any other stored type (written by a newer
+#: release than the relay's) stops it at that event until a release that knows it runs.
+INTERNAL_EVENT_TYPES: frozenset[str] = frozenset(
+    {
+        "EmailClaimed",
+        "EmailReclaimed",
+        "EmailReleased",
+        "PasswordSet",
+        "PaymentCaptured",
+        "PaymentDeclined",
+        "PaymentFailed",
+        "PaymentRefunded",
+        "PaymentRestarted",
+        "PaymentStarted",
+        "SkuClaimed",
+    }
+)
+
+
 def topic_name(context: str, prefix: str = "") -> str:
     return f"{prefix}shop.{context}"
 

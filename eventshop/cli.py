@@ -153,13 +153,14 @@ def relay(ctx: typer.Context) -> None:
     _probes(
         settings.relay_probe_port,
         settings,
-        lambda: True,
+        lambda: relay.stats.blocked_type is None,  # blocked: not ready, say so to operators
         "eventshop_relay",
         lambda: {
             "relay": {
                 "published_total": relay.stats.published,
                 "republishes_total": relay.stats.republishes,
                 "active": float(relay.active.is_set()),
+                "blocked": float(relay.stats.blocked_type is not None),
             }
         },
     )

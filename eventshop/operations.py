@@ -77,10 +77,13 @@ def relay_status(settings: Settings) -> dict[str, Any]:
     with psycopg.connect(wiring.database_url(settings)) as conn:
         row = conn.execute(
             sql.SQL(
-                "SELECT notification_id, republished, updated_at FROM {}.relay_checkpoint"
+                "SELECT notification_id, republished, updated_at, blocked_type, blocked_at,"
+                " blocked_since FROM {}.relay_checkpoint"
             ).format(schema)
         ).fetchone()
-        checkpoint, republished, updated_at = row if row else (0, 0, None)
+        checkpoint, republished, updated_at, blocked, blocked_at, since = (
+            row if row else (0, 0, None, None, None, None)
+        )
         behind = conn.execute(
             sql.SQL(
                 "SELECT count(*), max(notification_id) FROM {}.{} WHERE notification_id > %s"
@@ -92,11 +95,16 @@ def relay_status(settings: Settings) -> dict[str, Any]:
             " AND objid = hashtext(%s)::oid",
             (f"eventshop-relay:{settings.event_schema}",),
         ).fetchone()
+    active = bool(held and held[0])
     return {
+        "state": "blocked" if blocked else ("active" if active else "down"),
+        "blocked_at_type": blocked,
+        "blocked_at_notification_id": blocked_at,
+        "blocked_since": since.isoformat() if since else None,
         "checkpoint_notification_id": checkpoint,
         "unpublished_notifications": behind[0] if behind else 0,
         "head_notification_id": (behind[1] if behind and behind[1] else checkpoint),
         "republished_whole_log": republished,
-        "active_relay": bool(held and held[0]),
+        "active_relay": active,
         "checkpoint_updated_at": updated_at.isoformat() if updated_at else None,
     }

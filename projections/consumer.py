@@ -28,7 +28,7 @@ from projections.applier import (
     TableVersionMismatchError,
 )
 from projections.applier_types import Incoming
-from projections.faults import crash_point
+from contracts.faults import crash_point
 from projections.projection import Projection
 
 log = logging.getLogger(__name__)

@@ -37,7 +37,7 @@ from contracts.upcasting import EVENTS_BY_NAME, parse_topic, stored_topic
 from projections.applier import Applier, BatchOutcome
 from projections.applier_types import Incoming
 from projections.bulk import BulkBuild, FoldOutcome
-from projections.faults import crash_point
+from contracts.faults import crash_point
 from projections.projection import Projection
 from projections.schema import create_model_tables, live_table_version
 from projections.versions import VERSIONS_TABLE

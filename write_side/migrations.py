@@ -22,6 +22,10 @@ _STATEMENTS = [
     "ALTER TABLE {schema}.relay_checkpoint"
     " ADD COLUMN IF NOT EXISTS topic_ids jsonb NOT NULL DEFAULT '{{}}'",
     "INSERT INTO {schema}.relay_checkpoint (id) VALUES (1) ON CONFLICT DO NOTHING",
+    # A relay that met a stored type it does not know stops there and says so here.
+    "ALTER TABLE {schema}.relay_checkpoint ADD COLUMN IF NOT EXISTS blocked_type text",
+    "ALTER TABLE {schema}.relay_checkpoint ADD COLUMN IF NOT EXISTS blocked_at bigint",
+    "ALTER TABLE {schema}.relay_checkpoint ADD COLUMN IF NOT EXISTS blocked_since timestamptz",
     "CREATE TABLE IF NOT EXISTS {schema}.idempotency_keys ("
     " scope text NOT NULL,"
     " key text NOT NULL,"

@@ -7,53 +7,47 @@
   after the broker acknowledged every record of a batch. A failed or unknown send
   closes the producer and republishes from the checkpoint: duplicates are possible,
   loss is not; consumers deduplicate by ``notification_id``.
+* It fails closed: a stored type it neither publishes nor knows as internal (a newer
+  release wrote it) stops it at that event, reported as ``blocked``
+  (:mod:`write_side.relay_blocking`); it never skips one.
 * It notices a broker that lost its data (a topic recreated with a new topic id, or the
   broker acknowledging an offset it had already acknowledged) and republishes the log.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-import orjson
 import psycopg
 from eventsourcing.application import Application
 from eventsourcing.persistence import Notification
 from kafka import KafkaAdminClient, KafkaProducer
-from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.errors import KafkaError
 from psycopg import sql
 
 from contracts.envelope import Envelope
-from contracts.topics import PARTITIONS, all_topics, partition_for, topic_for
+from contracts.events import ContractEvent
+from contracts.faults import crash_point
+from contracts.topics import INTERNAL_EVENT_TYPES, all_topics, partition_for
 from contracts.upcasting import EVENTS_BY_NAME, parse_topic
+from write_side.relay_blocking import BlockReport, RelayStats, StoredTypes
+from write_side.relay_checkpoint import (
+    Checkpoint,
+    ensure_topics,
+    load_checkpoint,
+    save_checkpoint,
+)
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Checkpoint:
-    notification_id: int = 0
-    #: ``"topic:partition" -> offset`` of the last record the broker acknowledged.
-    offsets: dict[str, int] = field(default_factory=dict)
-    republished: int = 0
-    #: ``topic -> topic id`` as first seen; a new id means the topic was recreated, empty.
-    topic_ids: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass
-class RelayStats:
-    published: int = 0
-    batches: int = 0
-    republishes: int = 0
-    last_published_at: float = 0.0
+#: Where the event store's recorder NOTIFYs new events.
+CHANNEL = "shop_events"
 
 
 class BrokerLostDataError(Exception):
@@ -72,6 +66,9 @@ class KafkaRelay:
         batch_size: int = 500,
         idle_poll_seconds: float = 0.5,
         loss_check_seconds: float = 2.0,
+        blocked_retry_seconds: float = 5.0,
+        contracts: Mapping[str, type[ContractEvent]] = EVENTS_BY_NAME,
+        internal: frozenset[str] = INTERNAL_EVENT_TYPES,
     ) -> None:
         # Holding the application keeps its connection pool open.
         self.event_store = event_store
@@ -83,7 +80,12 @@ class KafkaRelay:
         self.batch_size = batch_size
         self.idle_poll_seconds = idle_poll_seconds
         self.loss_check_seconds = loss_check_seconds
+        #: A blocked relay lets go of the lock (a newer standby may know the type), then
+        #: tries again after this long.
+        self.blocked_retry_seconds = blocked_retry_seconds
+        self.types = StoredTypes(contracts, internal, topic_prefix)
         self.stats = RelayStats()
+        self.blocks = BlockReport(schema, self.stats)
         self.active = threading.Event()
 
     # The supervised loop
@@ -98,7 +100,11 @@ class KafkaRelay:
                 if lock_conn is None:
                     return
                 self.active.set()
-                self._publish_while_leader(lock_conn, stop)
+                if self._publish_while_leader(lock_conn, stop):
+                    self.active.clear()
+                    lock_conn.close()  # let a standby of a newer release take over
+                    lock_conn = None
+                    stop.wait(self.blocked_retry_seconds)
                 backoff = 0.2
             except (KafkaError, psycopg.Error, OSError) as error:
                 log.warning(
@@ -125,8 +131,9 @@ class KafkaRelay:
 
     def _publish_while_leader(
         self, lock_conn: psycopg.Connection[Any], stop: threading.Event
-    ) -> None:
-        checkpoint = self._load_checkpoint(lock_conn)
+    ) -> bool:
+        """Publish until ``stop``; True when it stopped at a stored type it does not know."""
+        checkpoint = load_checkpoint(lock_conn, self.schema)
         producer = self._new_producer()
         admin = KafkaAdminClient(
             bootstrap_servers=self.bootstrap_servers, client_id="eventshop-relay"
@@ -134,7 +141,7 @@ class KafkaRelay:
         try:
             checkpoint = self._check_broker(admin, checkpoint, lock_conn)
             last_check = time.monotonic()
-            lock_conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self._channel())))
+            lock_conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(CHANNEL)))
             while not stop.is_set():
                 notifications = self.recorder.select_notifications(
                     start=checkpoint.notification_id,
@@ -142,11 +149,17 @@ class KafkaRelay:
                     inclusive_of_start=False,
                 )
                 if notifications:
+                    blocked = None
                     try:
-                        checkpoint = self._publish(producer, notifications, checkpoint)
+                        checkpoint, blocked = self._publish(producer, notifications, checkpoint)
                     except BrokerLostDataError as error:
                         checkpoint = self._start_over(checkpoint, str(error))
+                    crash_point("relay.after_publish")
                     self._save_checkpoint(lock_conn, checkpoint)
+                    if blocked is not None:
+                        self.blocks.block(lock_conn, blocked.topic, blocked.id)
+                        return True
+                    self.blocks.unblock(lock_conn)
                     continue
                 if time.monotonic() - last_check > self.loss_check_seconds:
                     checkpoint = self._check_broker(admin, checkpoint, lock_conn)
@@ -157,20 +170,27 @@ class KafkaRelay:
         finally:
             producer.close(timeout=2)
             admin.close()
+        return False
 
     # Publishing
 
     def _publish(
         self, producer: KafkaProducer, notifications: Sequence[Notification], checkpoint: Checkpoint
-    ) -> Checkpoint:
+    ) -> tuple[Checkpoint, Notification | None]:
+        """Publish in log order up to the first stored type this release does not know
+        (returned: nothing at or after it is published or checkpointed)."""
+        crash_point("relay.before_publish")
         now = datetime.now(UTC)
-        futures = []
+        futures, done, blocked = [], checkpoint.notification_id, None
         for n in notifications:
-            type_name, version = parse_topic(n.topic)
-            contract = EVENTS_BY_NAME.get(type_name)
-            topic = topic_for(contract, self.topic_prefix) if contract else None
+            topic = self.types.topic_of(n.topic)
+            if topic is None and self.types.is_internal(n.topic):
+                done = n.id
+                continue  # internal event (claims, credentials, payments): never published
             if topic is None:
-                continue  # internal event (uniqueness claims): stored, never published
+                blocked = n
+                break
+            type_name, version = parse_topic(n.topic)
             envelope = Envelope(
                 notification_id=n.id,
                 aggregate_id=UUID(str(n.originator_id)),
@@ -189,6 +209,8 @@ class KafkaRelay:
                     partition=partition_for(envelope.aggregate_id),
                 )
             )
+            done = n.id
+        crash_point("relay.futures_pending")
         producer.flush(timeout=30)
         offsets = dict(checkpoint.offsets)
         for future in futures:
@@ -201,7 +223,7 @@ class KafkaRelay:
         self.stats.published += len(futures)
         self.stats.batches += 1
         self.stats.last_published_at = time.time()
-        return replace(checkpoint, notification_id=notifications[-1].id, offsets=offsets)
+        return replace(checkpoint, notification_id=done, offsets=offsets), blocked
 
     def _new_producer(self) -> KafkaProducer:
         return KafkaProducer(
@@ -229,16 +251,7 @@ class KafkaRelay:
         new topic id. End offsets are no evidence: Tansu reports a partition's end as the
         base offset of its last batch plus one, behind records it has acknowledged.
         """
-        topics = all_topics(self.topic_prefix)
-        existing = set(admin.list_topics())
-        missing = [t for t in topics if t not in existing]
-        if missing:
-            with contextlib.suppress(TopicAlreadyExistsError):
-                admin.create_topics(
-                    {t: {"num_partitions": PARTITIONS, "replication_factor": 1} for t in missing},
-                    wait_for_metadata=True,
-                )
-        current = {d["name"]: str(d["topic_id"]) for d in admin.describe_topics(topics)}
+        current = ensure_topics(admin, all_topics(self.topic_prefix))
         recreated = [t for t, tid in checkpoint.topic_ids.items() if current.get(t) != tid]
         if recreated:
             fresh = self._start_over(checkpoint, f"topics recreated: {recreated}")
@@ -255,32 +268,5 @@ class KafkaRelay:
         self.stats.republishes += 1
         return Checkpoint(0, {}, checkpoint.republished + 1, dict(checkpoint.topic_ids))
 
-    # Checkpoint
-
-    def _channel(self) -> str:
-        return "shop_events"
-
-    def _load_checkpoint(self, conn: psycopg.Connection[Any]) -> Checkpoint:
-        row = conn.execute(
-            sql.SQL(
-                "SELECT notification_id, partition_offsets, republished, topic_ids"
-                " FROM {}.relay_checkpoint"
-            ).format(sql.Identifier(self.schema))
-        ).fetchone()
-        if row is None:
-            return Checkpoint()
-        return Checkpoint(int(row[0]), dict(row[1]), int(row[2]), dict(row[3]))
-
     def _save_checkpoint(self, conn: psycopg.Connection[Any], checkpoint: Checkpoint) -> None:
-        conn.execute(
-            sql.SQL(
-                "UPDATE {}.relay_checkpoint SET notification_id = %s, partition_offsets = %s,"
-                " republished = %s, topic_ids = %s, updated_at = now()"
-            ).format(sql.Identifier(self.schema)),
-            (
-                checkpoint.notification_id,
-                orjson.dumps(checkpoint.offsets).decode(),
-                checkpoint.republished,
-                orjson.dumps(checkpoint.topic_ids).decode(),
-            ),
-        )
+        save_checkpoint(conn, self.schema, checkpoint)

@@ -11,9 +11,9 @@ import psycopg
 import pytest
 from typer.testing import CliRunner
 
+from contracts.faults import CRASH_EXIT_CODE
 from eventshop import operations, wiring
 from eventshop.cli import app
-from projections.faults import CRASH_EXIT_CODE
 from projections.rebuild import RebuildRunningError
 from tests.support.histories import history_from_store, oracle
 from tests.support.stack import Servers, Stack, running_stack, settings_env

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from uuid import uuid4
 
-from projections.faults import CRASH_EXIT_CODE
+from contracts.faults import CRASH_EXIT_CODE
 from tests.support.stack import Servers, eventually, running_stack
 
 

@@ -1,0 +1,80 @@
+"""The relay's checkpoint row (how far it published, what the broker acknowledged, where
+it is blocked) and the broker's topics, as the relay finds and keeps them."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import psycopg
+from kafka import KafkaAdminClient
+from kafka.errors import TopicAlreadyExistsError
+from psycopg import sql
+
+from contracts.topics import PARTITIONS
+
+
+@dataclass
+class Checkpoint:
+    notification_id: int = 0
+    #: ``"topic:partition" -> offset`` of the last record the broker acknowledged.
+    offsets: dict[str, int] = field(default_factory=dict)
+    republished: int = 0
+    #: ``topic -> topic id`` as first seen; a new id means the topic was recreated, empty.
+    topic_ids: dict[str, str] = field(default_factory=dict)
+
+
+def load_checkpoint(conn: psycopg.Connection[Any], schema: str) -> Checkpoint:
+    row = conn.execute(
+        sql.SQL(
+            "SELECT notification_id, partition_offsets, republished, topic_ids"
+            " FROM {}.relay_checkpoint"
+        ).format(sql.Identifier(schema))
+    ).fetchone()
+    if row is None:
+        return Checkpoint()
+    return Checkpoint(int(row[0]), dict(row[1]), int(row[2]), dict(row[3]))
+
+
+def save_checkpoint(conn: psycopg.Connection[Any], schema: str, checkpoint: Checkpoint) -> None:
+    conn.execute(
+        sql.SQL(
+            "UPDATE {}.relay_checkpoint SET notification_id = %s, partition_offsets = %s,"
+            " republished = %s, topic_ids = %s, updated_at = now()"
+        ).format(sql.Identifier(schema)),
+        (
+            checkpoint.notification_id,
+            orjson.dumps(checkpoint.offsets).decode(),
+            checkpoint.republished,
+            orjson.dumps(checkpoint.topic_ids).decode(),
+        ),
+    )
+
+
+def save_blocked(
+    conn: psycopg.Connection[Any], schema: str, type_name: str | None, at: int | None
+) -> None:
+    """Record (or, with ``None``, clear) the stored type the relay stopped at."""
+    conn.execute(
+        sql.SQL(
+            "UPDATE {}.relay_checkpoint SET blocked_type = %s, blocked_at = %s,"
+            " blocked_since = CASE WHEN %s::text IS NULL THEN NULL"
+            " ELSE coalesce(blocked_since, now()) END"
+        ).format(sql.Identifier(schema)),
+        (type_name, at, type_name),
+    )
+
+
+def ensure_topics(admin: KafkaAdminClient, topics: list[str]) -> dict[str, str]:
+    """Create the topics that are missing; answer every topic's id (``topic -> id``)."""
+    existing = set(admin.list_topics())
+    missing = [t for t in topics if t not in existing]
+    if missing:
+        with contextlib.suppress(TopicAlreadyExistsError):
+            admin.create_topics(
+                {t: {"num_partitions": PARTITIONS, "replication_factor": 1} for t in missing},
+                wait_for_metadata=True,
+            )
+    return {d["name"]: str(d["topic_id"]) for d in admin.describe_topics(topics)}
