@@ -18,6 +18,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 from kafka.structs import OffsetAndMetadata
 
+from contracts.faults import crash_point
 from contracts.redaction import redact
 from contracts.topics import PARTITIONS, dead_letter_topic, topic_name
 from projections.applier import (
@@ -28,7 +29,6 @@ from projections.applier import (
     TableVersionMismatchError,
 )
 from projections.applier_types import Incoming
-from contracts.faults import crash_point
 from projections.projection import Projection
 
 log = logging.getLogger(__name__)

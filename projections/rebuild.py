@@ -26,6 +26,7 @@ import psycopg
 from psycopg import sql
 
 from contracts.envelope import Envelope
+from contracts.faults import crash_point
 from contracts.readmodels import (
     MODEL_VERSIONS_TABLE,
     PARKED_TABLE,
@@ -37,7 +38,6 @@ from contracts.upcasting import EVENTS_BY_NAME, parse_topic, stored_topic
 from projections.applier import Applier, BatchOutcome
 from projections.applier_types import Incoming
 from projections.bulk import BulkBuild, FoldOutcome
-from contracts.faults import crash_point
 from projections.projection import Projection
 from projections.schema import create_model_tables, live_table_version
 from projections.versions import VERSIONS_TABLE
