@@ -88,11 +88,12 @@ class ProjectionPartition(BaseModel):
     applied: int
     duplicates: int
     skipped: int
-    parked: int  # events waiting behind a version gap now
-    dead_lettered: int
+    parked: int  # events parked now: behind a gap, a dead letter, or needing an upgrade
+    dead_lettered: int  # events ever dead-lettered here
+    held_letters: int = 0  # dead letters holding their aggregate's later events now
     rewinds: int
     relay_epoch: int
-    state: str  # live | stalled
+    state: str  # live | stalled | needs upgrade (an event of a newer schema version waits)
     updated_at: datetime
 
 

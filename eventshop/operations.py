@@ -16,7 +16,15 @@ from eventshop.settings import Settings
 from read_side.projection_status import projection_status
 from write_side.migrations import EVENTS_TABLE
 
-_COUNTERS = ("applied", "duplicates", "skipped", "parked", "dead_lettered", "rewinds")
+_COUNTERS = (
+    "applied",
+    "duplicates",
+    "skipped",
+    "parked",
+    "dead_lettered",
+    "held_letters",
+    "rewinds",
+)
 
 
 def projections(settings: Settings, *, partitions: bool) -> list[dict[str, Any]]:
@@ -31,12 +39,7 @@ def projections(settings: Settings, *, partitions: bool) -> list[dict[str, Any]]
         table_version, state = models.get(name, (None, ""))
         entry: dict[str, Any] = {
             "projection": name,
-            "state": state
-            or (
-                "stalled"
-                if any(r["state"] == "stalled" for r in mine)
-                else ("live" if mine else "idle")
-            ),
+            "state": state or _worst(mine),
             "table_version": table_version,
             "topics": ", ".join(contexts),
             "partitions": len(mine),
@@ -46,6 +49,13 @@ def projections(settings: Settings, *, partitions: bool) -> list[dict[str, Any]]
         entry |= {counter: sum(r[counter] for r in mine) for counter in _COUNTERS}
         summary.append(entry)
     return summary
+
+
+def _worst(partitions: list[dict[str, Any]]) -> str:
+    for state in ("needs upgrade", "stalled"):
+        if any(r["state"] == state for r in partitions):
+            return state
+    return "live" if partitions else "idle"
 
 
 def _models(conn: psycopg.Connection[Any], schema: str) -> dict[str, tuple[int, str]]:

@@ -30,6 +30,7 @@ from projections.applier import (
 )
 from projections.applier_types import Incoming
 from projections.projection import Projection
+from projections.release import upgrade_parked
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +79,13 @@ class KafkaProjector:
                 self._ensure_topics()
                 consumer = self._new_consumer()
                 with psycopg.connect(self.database_url) as conn:
+                    upgraded = upgrade_parked(conn, self.projection, self.applier.schema)
+                    if upgraded:
+                        log.info(
+                            "projector %s: %d event(s) of a newer schema version read now",
+                            self.projection.name,
+                            upgraded,
+                        )
                     self._consume(consumer, conn, stop)
                 backoff = 0.2
             except (KafkaError, psycopg.Error, OSError, HandlerFailedError) as error:

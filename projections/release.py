@@ -20,9 +20,11 @@ from psycopg import sql
 
 from contracts.envelope import Envelope
 from contracts.readmodels import PARKED_TABLE
+from contracts.upcasting import knows
 from projections.applier import Applier
 from projections.applier_types import BatchOutcome, HandlerFailedError, Incoming
-from projections.versions import DEAD_LETTER, AggregateVersions
+from projections.projection import Projection
+from projections.versions import DEAD_LETTER, NEEDS_UPGRADE, AggregateVersions
 
 REPLAY, DISCARD = "replay", "discard"
 
@@ -52,19 +54,27 @@ FROM {} WHERE projection = %s AND notification_id = %s AND reason = %s FOR UPDAT
 class DeadLetterRelease(Applier):
     """The live applier's rules, applied to one letter and the events behind it."""
 
-    def release(self, conn: psycopg.Connection[Any], notification_id: int, action: str) -> Released:
+    def release(
+        self,
+        conn: psycopg.Connection[Any],
+        notification_id: int,
+        action: str,
+        reason: str = DEAD_LETTER,
+    ) -> Released:
+        """``reason``: what kind of parked event to release (a dead letter, or one that
+        needed a newer release: this one may read it)."""
         try:
-            return self._release(conn, notification_id, action)
+            return self._release(conn, notification_id, action, reason)
         except HandlerFailedError as error:  # a failure that might pass: nothing changed
             return Released(notification_id, action, False, 0, str(error.__cause__ or error))
 
     def _release(
-        self, conn: psycopg.Connection[Any], notification_id: int, action: str
+        self, conn: psycopg.Connection[Any], notification_id: int, action: str, reason: str
     ) -> Released:
         self._careful = True
         outcome = BatchOutcome()
         with conn.transaction(), conn.cursor() as cur:
-            letter, record = self._letter(cur, notification_id)
+            letter, record = self._letter(cur, notification_id, reason)
             position = self._positions.lock(cur, record.topic, record.partition)
             self._versions = AggregateVersions(cur, self.schema, self.projection.name)
             self._versions.remove(letter)
@@ -75,19 +85,37 @@ class DeadLetterRelease(Applier):
                     self._handle_in_order(conn, cur, *following, position=position, outcome=outcome)
             else:
                 self._handle_in_order(conn, cur, letter, record, position=position, outcome=outcome)
-            again = [d.error for d in outcome.dead_letters if d.notification_id == notification_id]
+            again: list[BaseException | str] = [
+                d.error for d in outcome.dead_letters if d.notification_id == notification_id
+            ]
+            if reason == NEEDS_UPGRADE and self._still_parked(cur, letter):
+                again.append("still a schema version this release cannot read")
             position.dead_lettered -= len(again)  # the same letter, not a new one
             self._versions.flush()
             self._positions.save(cur, record.topic, record.partition, position)
         if again:
-            return Released(notification_id, action, False, 0, repr(again[0]))
+            error = again[0]
+            return Released(notification_id, action, False, 0, repr(error))
         followers = outcome.applied + outcome.skipped - (1 if action == REPLAY else 0)
         return Released(notification_id, action, True, followers)
 
-    def _letter(self, cur: psycopg.Cursor[Any], notification_id: int) -> tuple[Envelope, Incoming]:
+    def _still_parked(self, cur: psycopg.Cursor[Any], letter: Envelope) -> bool:
+        return (
+            cur.execute(
+                sql.SQL(
+                    "SELECT 1 FROM {} WHERE projection = %s AND aggregate_id = %s AND version = %s"
+                ).format(sql.Identifier(self.schema, PARKED_TABLE)),
+                (self.projection.name, letter.aggregate_id, letter.aggregate_version),
+            ).fetchone()
+            is not None
+        )
+
+    def _letter(
+        self, cur: psycopg.Cursor[Any], notification_id: int, reason: str
+    ) -> tuple[Envelope, Incoming]:
         row = cur.execute(
             sql.SQL(_LETTER).format(sql.Identifier(self.schema, PARKED_TABLE)),
-            (self.projection.name, notification_id, DEAD_LETTER),
+            (self.projection.name, notification_id, reason),
         ).fetchone()
         if row is None:
             raise NoSuchLetterError(f"{self.projection.name}: no dead letter {notification_id}")
@@ -102,3 +130,22 @@ class DeadLetterRelease(Applier):
             relay_epoch=0,
         )
         return letter, Incoming(topic, partition, offset, [], letter.payload)
+
+
+def upgrade_parked(conn: psycopg.Connection[Any], projection: Projection, schema: str) -> int:
+    """Apply the events parked for a newer release that this release can read (and what
+    waited behind them); run when a projector starts. Returns how many were released."""
+    rows = conn.execute(
+        sql.SQL(
+            "SELECT notification_id, event_type, schema_version FROM {}"
+            " WHERE projection = %s AND reason = %s ORDER BY notification_id"
+        ).format(sql.Identifier(schema, PARKED_TABLE)),
+        (projection.name, NEEDS_UPGRADE),
+    ).fetchall()
+    conn.commit()
+    release = DeadLetterRelease(projection, schema)
+    done = 0
+    for notification_id, event_type, schema_version in rows:
+        if knows(event_type, schema_version):
+            done += release.release(conn, notification_id, REPLAY, NEEDS_UPGRADE).released
+    return done

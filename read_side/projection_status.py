@@ -19,14 +19,17 @@ SELECT p.projection, p.topic, p.partition, p.notification_id AS position,
        CASE WHEN p.high_watermark - p.kafka_offset - 1 > 0 AND p.last_published_at IS NOT NULL
             THEN extract(epoch FROM now() - p.last_published_at) ELSE 0 END AS lag_seconds,
        p.applied, p.duplicates, p.skipped, coalesce(k.parked, 0) AS parked, p.dead_lettered,
-       p.rewinds, p.relay_epoch,
-       CASE WHEN p.high_watermark - p.kafka_offset - 1 > 0
+       coalesce(k.held_letters, 0) AS held_letters, p.rewinds, p.relay_epoch,
+       CASE WHEN coalesce(k.upgrades, 0) > 0 THEN 'needs upgrade'
+            WHEN p.high_watermark - p.kafka_offset - 1 > 0
                  AND p.updated_at < now() - make_interval(secs => %s)
             THEN 'stalled' ELSE 'live' END AS state,
        p.updated_at
 FROM {positions} p
-LEFT JOIN (SELECT projection, topic, partition, count(*) AS parked FROM {parked}
-           GROUP BY projection, topic, partition) k
+LEFT JOIN (SELECT projection, topic, partition, count(*) AS parked,
+                  count(*) FILTER (WHERE reason = 'dead_letter') AS held_letters,
+                  count(*) FILTER (WHERE reason = 'needs_upgrade') AS upgrades
+           FROM {parked} GROUP BY projection, topic, partition) k
   USING (projection, topic, partition)
 ORDER BY p.projection, p.topic, p.partition
 """

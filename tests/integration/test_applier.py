@@ -11,6 +11,7 @@ from uuid import UUID, uuid4
 import psycopg
 import pytest
 
+from contracts import upcasting
 from contracts.consistency import PartitionMark
 from contracts.envelope import Envelope
 from contracts.events import ContractEvent, ProductCreated, StockAdjusted
@@ -20,8 +21,15 @@ from projections.applier import Applier
 from projections.applier_types import Incoming
 from projections.products import PRODUCTS
 from projections.projection import Projection
-from projections.release import DISCARD, REPLAY, DeadLetterRelease, NoSuchLetterError
+from projections.release import (
+    DISCARD,
+    REPLAY,
+    DeadLetterRelease,
+    NoSuchLetterError,
+    upgrade_parked,
+)
 from read_side.consistency import read_snapshot
+from read_side.projection_status import projection_status
 from tests.support.stack import Servers, isolated_settings
 
 TOPIC = "t.shop.catalog"
@@ -191,3 +199,25 @@ def test_releasing_a_dead_letter_applies_what_waited_behind_it_in_order(
     assert on_hand(conn, schema, log.product_id) == expected + 1
     with pytest.raises(NoSuchLetterError):
         DeadLetterRelease(PRODUCTS, schema).release(conn, letter, action)
+
+
+def test_a_schema_version_ahead_parks_its_aggregate_until_a_release_reads_it(
+    db: tuple[psycopg.Connection, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    conn, schema = db
+    log = a_log((5, 7))
+    records = [log.record(i, i) for i in range(3)]
+    ahead = Envelope.from_record(records[1].headers, records[1].value)
+    newer = replace(ahead, schema_version=2)  # written by a newer release
+    records[1] = Incoming(TOPIC, 0, 1, newer.headers(datetime.now(UTC)), newer.payload)
+    outcome = Applier(PRODUCTS, schema).apply(conn, records)
+    assert (outcome.applied, outcome.parked, outcome.dead_letters) == (1, 2, [])
+    assert on_hand(conn, schema, log.product_id) == 0
+    states = {p.state for p in projection_status(conn, schema) if p.topic == TOPIC}
+    assert states == {"needs upgrade"}
+    assert upgrade_parked(conn, PRODUCTS, schema) == 0  # this release still cannot read it
+    monkeypatch.setattr(StockAdjusted, "schema_version", 2)  # the release that can,
+    monkeypatch.setitem(upcasting.UPCASTERS, ("StockAdjusted", 1), dict)  # reading v1 too
+    assert upgrade_parked(conn, PRODUCTS, schema) == 1
+    assert on_hand(conn, schema, log.product_id) == 12
+    assert {p.state for p in projection_status(conn, schema) if p.topic == TOPIC} == {"live"}
