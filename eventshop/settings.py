@@ -90,6 +90,9 @@ class Settings(BaseSettings):
     #: ``Strict-Transport-Security`` max-age when the APIs are served over TLS; 0: none.
     hsts_seconds: int = Field(default=0, ge=0)
 
+    #: How long an Idempotency-Key is remembered; a key sent again later is a new request.
+    idempotency_retention_seconds: float = Field(default=86400.0, gt=0)
+
     #: ``eventshop run`` creates this admin (or prints generated credentials).
     admin_email: str | None = None
     admin_password: SecretStr | None = None

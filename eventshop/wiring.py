@@ -120,6 +120,7 @@ def shop(settings: Settings, pool_size: int = 4) -> Shop:
             settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism
         ),
         hash_concurrency=settings.password_hash_concurrency,
+        idempotency_retention_seconds=settings.idempotency_retention_seconds,
     )
 
 

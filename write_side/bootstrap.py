@@ -7,6 +7,7 @@ from typing import Any
 from psycopg.conninfo import conninfo_to_dict
 
 from write_side.application import Shop
+from write_side.idempotency import IdempotentPostgresRecorder
 from write_side.security import Argon2Passwords, HashCost
 
 
@@ -47,10 +48,14 @@ def build_shop(
     pool_size: int = 4,
     hash_cost: HashCost | None = None,
     hash_concurrency: int = 2,
+    idempotency_retention_seconds: float = 86400.0,
 ) -> Shop:
-    return Shop(
+    shop = Shop(
         event_store_env(database_url, schema, pool_size=pool_size),
         topic_prefix=topic_prefix,
         token_key=token_key,
         passwords=Argon2Passwords(hash_cost or HashCost(), max_concurrent=hash_concurrency),
     )
+    if isinstance(shop.recorder, IdempotentPostgresRecorder):
+        shop.recorder.retention_seconds = idempotency_retention_seconds
+    return shop

@@ -6,6 +6,12 @@ commit together. A repeat finds the row and gets the first result, with nothing
 appended; a concurrent repeat's ``INSERT … ON CONFLICT DO NOTHING`` waits on the row's
 primary key until the first transaction ends, inserts nothing, and the repeat then reads
 the first result. The same key with a different request is refused.
+
+Keys expire after ``retention_seconds`` (24 h by default, as the payment APIs that made
+the header common do). An expired key is gone for good: sent again, it is a new request
+and runs again (a new result), whether or not the sweep has deleted its row yet. The
+sweep (:meth:`IdempotentPostgresRecorder.delete_expired`) deletes expired rows in small
+batches, so it never holds many row locks at once.
 """
 
 from __future__ import annotations
@@ -53,6 +59,9 @@ class RepeatedKeyError(Exception):
 class IdempotentPostgresRecorder(PostgresApplicationRecorder):
     """The event store's recorder, also writing idempotency rows in the same transaction."""
 
+    #: How long a key is remembered (set from settings by the composition root).
+    retention_seconds: float = 86400.0
+
     def _table(self) -> Identifier:
         return Identifier(self.datastore.schema, TABLE)
 
@@ -70,10 +79,13 @@ class IdempotentPostgresRecorder(PostgresApplicationRecorder):
             # First, before the events: a concurrent repeat waits here for us to finish.
             curs.execute(
                 SQL(
-                    "INSERT INTO {} (scope, key, fingerprint, result) VALUES (%s, %s, %s, '{{}}')"
-                    " ON CONFLICT DO NOTHING RETURNING 1"
-                ).format(self._table()),
-                (key.scope, key.key, key.fingerprint),
+                    "INSERT INTO {t} AS k (scope, key, fingerprint, result)"
+                    " VALUES (%s, %s, %s, '{{}}') ON CONFLICT (scope, key) DO UPDATE SET"
+                    " fingerprint = EXCLUDED.fingerprint, result = '{{}}', created_at = now()"
+                    " WHERE k.created_at <= now() - make_interval(secs => %s)"  # expired: anew
+                    " RETURNING 1"
+                ).format(t=self._table()),
+                (key.scope, key.key, key.fingerprint, self.retention_seconds),
             )
             if curs.fetchone() is None:
                 raise RepeatedKeyError(key.key)
@@ -95,10 +107,11 @@ class IdempotentPostgresRecorder(PostgresApplicationRecorder):
         """The stored result for ``key``; raises if the key was used for another request."""
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(
-                SQL("SELECT fingerprint, result FROM {} WHERE scope = %s AND key = %s").format(
-                    self._table()
-                ),
-                (key.scope, key.key),
+                SQL(
+                    "SELECT fingerprint, result FROM {} WHERE scope = %s AND key = %s"
+                    " AND created_at > now() - make_interval(secs => %s)"
+                ).format(self._table()),
+                (key.scope, key.key, self.retention_seconds),
             )
             row = curs.fetchone()
         if row is None:
@@ -107,3 +120,21 @@ class IdempotentPostgresRecorder(PostgresApplicationRecorder):
             raise IdempotencyKeyReusedError(key.key)
         result: dict[str, Any] = row["result"]
         return result
+
+    def delete_expired(self, batch_size: int = 500) -> int:
+        """Delete expired keys, ``batch_size`` rows per transaction; returns how many."""
+        deleted = 0
+        while True:
+            with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as c:
+                c.execute(
+                    SQL(
+                        "DELETE FROM {t} WHERE (scope, key) IN (SELECT scope, key FROM {t}"
+                        " WHERE created_at <= now() - make_interval(secs => %s)"
+                        " LIMIT %s FOR UPDATE SKIP LOCKED)"
+                    ).format(t=self._table()),
+                    (self.retention_seconds, batch_size),
+                )
+                count = c.rowcount
+            deleted += count
+            if count < batch_size:
+                return deleted

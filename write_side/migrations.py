@@ -33,6 +33,9 @@ _STATEMENTS = [
     " result jsonb NOT NULL,"
     " created_at timestamptz NOT NULL DEFAULT now(),"
     " CONSTRAINT idempotency_keys_pkey PRIMARY KEY (scope, key))",
+    # Idempotency keys expire; the sweep finds them by age.
+    "CREATE INDEX IF NOT EXISTS idempotency_keys_created_at ON {schema}.idempotency_keys"
+    " (created_at)",
 ]
 
 

@@ -5,12 +5,16 @@ recorded. One still ``started`` a while later means a timeout or a crash that no
 retried: the gateway may hold money the order does not know about. The sweeper follows
 the notification log for payment starts and, past ``settle_after_seconds``, asks the
 gateway again with the same key (:meth:`Shop.settle_payment`).
+
+The same process is the write side's janitor: every ``key_sweep_seconds`` it deletes
+idempotency keys past their retention, in small batches (:mod:`write_side.idempotency`).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from uuid import UUID
@@ -18,6 +22,7 @@ from uuid import UUID
 from contracts.events import PaymentRestarted, PaymentStarted
 from contracts.upcasting import decode_topic, stored_topic
 from write_side.application import Shop
+from write_side.idempotency import IdempotentPostgresRecorder
 
 log = logging.getLogger(__name__)
 _TOPICS = [stored_topic(c.type_name, c.schema_version) for c in (PaymentStarted, PaymentRestarted)]
@@ -31,11 +36,17 @@ class PaymentSweeper:
     last_notification_id: int = 0
     #: payment id → when its current attempt started
     pending: dict[UUID, datetime] = field(default_factory=dict)
+    key_sweep_seconds: float = 60.0
+    expired_keys_deleted: int = 0
+    _last_key_sweep: float = -1e9
 
     def run(self, stop: threading.Event) -> None:
         while not stop.is_set():
             try:
                 self.sweep_once()
+                if time.monotonic() - self._last_key_sweep >= self.key_sweep_seconds:
+                    self._last_key_sweep = time.monotonic()
+                    self.sweep_keys()
             except Exception:  # an outage must not end the sweeper; it tries again
                 log.exception("payment sweeper: sweep failed")
             stop.wait(self.interval_seconds)
@@ -55,6 +66,17 @@ class PaymentSweeper:
             else:
                 log.warning("payment sweeper: %s still unsettled", payment_id)
         return settled
+
+    def sweep_keys(self) -> int:
+        """Delete expired idempotency keys; returns how many."""
+        recorder = self.shop.recorder
+        if not isinstance(recorder, IdempotentPostgresRecorder):
+            return 0
+        deleted = recorder.delete_expired()
+        self.expired_keys_deleted += deleted
+        if deleted:
+            log.info("payment sweeper: %d expired idempotency key(s) deleted", deleted)
+        return deleted
 
     def _follow_log(self) -> None:
         while True:

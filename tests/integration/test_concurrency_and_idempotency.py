@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -10,6 +11,7 @@ from uuid import uuid4
 
 import pytest
 
+from eventshop import wiring
 from tests.support.stack import PASSWORD, Servers, Stack, running_stack
 
 
@@ -154,3 +156,40 @@ def test_a_malformed_idempotency_key_is_422(stack: Stack, value: str) -> None:
         f"/products/{product_id}/stock", json={"delta": 1}, headers={"Idempotency-Key": value}
     )
     assert response.status_code == 422, response.text
+
+
+def test_an_expired_key_is_a_new_request_and_the_sweep_deletes_expired_keys(
+    servers: Servers,
+) -> None:
+    with running_stack(servers, idempotency_retention_seconds=1.0) as stack:
+        product_id = a_product(stack)
+        keys = [{"Idempotency-Key": f"expiring-{n}"} for n in range(5)]
+        url, body = f"/products/{product_id}/stock", {"delta": 2}
+        first = [stack.admin.post(url, json=body, headers=key) for key in keys]
+        repeat = stack.admin.post(url, json=body, headers=keys[0])
+        assert repeat.content == first[0].content  # within retention: the first result
+        assert events_of(stack, product_id) == 1 + 5
+        time.sleep(1.2)
+        # Expired, not yet swept: sent again, it runs again (and the sweep keeps that row).
+        again = stack.admin.post(url, json=body, headers=keys[0])
+        assert again.status_code == 200 and again.json()["version"] == 7
+        assert events_of(stack, product_id) == 1 + 6
+        sweeper = wiring.payment_sweeper(stack.settings)
+        try:
+            assert sweeper.sweep_keys() == 4
+        finally:
+            sweeper.shop.close()
+        rows = stack.sql("SELECT key FROM {es}.idempotency_keys WHERE key LIKE 'expiring-%%'")
+        assert rows == [("expiring-0",)]
+
+
+def test_expired_keys_are_deleted_in_small_batches(servers: Servers) -> None:
+    with running_stack(servers, idempotency_retention_seconds=0.5) as stack:
+        product_id = a_product(stack)
+        for n in range(7):
+            key = {"Idempotency-Key": f"batch-{n}"}
+            stack.admin.post(f"/products/{product_id}/stock", json={"delta": 1}, headers=key)
+        time.sleep(0.7)
+        recorder = stack.admin.app.state.shop.recorder  # type: ignore[attr-defined]
+        assert recorder.delete_expired(batch_size=3) == 7
+        assert stack.sql("SELECT count(*) FROM {es}.idempotency_keys")[0][0] == 0
