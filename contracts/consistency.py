@@ -6,7 +6,12 @@ command once, for every listed partition of a topic it consumes, its tracked pos
 for that partition is at least the listed id. The relay publishes in notification order
 and keys by aggregate id, so within one partition positions only grow.
 
-Wire format: ``v2.`` + base64url(JSON ``[[topic, partition, notification_id], ...]``)
+Each mark also names the aggregates the command wrote on that partition (by a short tag,
+the first 8 hex digits of the id), so an event of *another* aggregate parked there (behind
+a dead letter, say) does not hold this token back; a mark without tags is held back by
+any parked event at or below it (conservative).
+
+Wire format: ``v2.`` + base64url(JSON ``[[topic, partition, notification_id, [tag…]], …]``)
 + ``.`` + base64url(HMAC tag), without padding (:mod:`contracts.signing`, key purpose
 ``consistency-token``). Opaque to clients; a forged or altered token fails the tag check
 and is refused, so a client cannot make a query wait on a position it invented.
@@ -35,6 +40,13 @@ class PartitionMark:
     topic: str
     partition: int
     notification_id: int
+    #: Tags (:func:`aggregate_tag`) of the aggregates written there; empty: unknown.
+    aggregates: tuple[str, ...] = ()
+
+
+def aggregate_tag(aggregate_id: object) -> str:
+    """A short, stable tag of an aggregate id (collisions only make a token wait longer)."""
+    return str(aggregate_id).replace("-", "")[:8]
 
 
 def token_key(secret: str) -> bytes:
@@ -43,10 +55,12 @@ def token_key(secret: str) -> bytes:
 
 def encode_token(marks: list[PartitionMark], key: bytes) -> str:
     merged: dict[tuple[str, int], int] = {}
+    tags: dict[tuple[str, int], set[str]] = {}
     for mark in marks:
         where = (mark.topic, mark.partition)
         merged[where] = max(merged.get(where, 0), mark.notification_id)
-    body = orjson.dumps([[t, p, n] for (t, p), n in sorted(merged.items())])
+        tags.setdefault(where, set()).update(mark.aggregates)
+    body = orjson.dumps([[t, p, n, sorted(tags[(t, p)])] for (t, p), n in sorted(merged.items())])
     return _PREFIX + sign(body, key)
 
 
@@ -61,17 +75,20 @@ def decode_token(token: str, key: bytes) -> list[PartitionMark]:
         raise InvalidConsistencyTokenError("malformed consistency token") from error
     if not isinstance(raw, list) or not all(_is_mark(item) for item in raw):
         raise InvalidConsistencyTokenError("malformed consistency token")
-    return [PartitionMark(t, p, n) for t, p, n in raw]
+    return [PartitionMark(m[0], m[1], m[2], tuple(m[3]) if len(m) == 4 else ()) for m in raw]
 
 
 def _is_mark(item: object) -> bool:
-    if not isinstance(item, list) or len(item) != 3:
+    if not isinstance(item, list) or len(item) not in {3, 4}:
         return False
-    topic, partition, notification_id = item
+    topic, partition, notification_id = item[:3]
+    tags = item[3] if len(item) == 4 else []
     return (
         isinstance(topic, str)
         and type(partition) is int
         and type(notification_id) is int
         and partition >= 0
         and notification_id >= 1
+        and isinstance(tags, list)
+        and all(isinstance(tag, str) for tag in tags)
     )

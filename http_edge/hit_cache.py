@@ -30,6 +30,7 @@ class _Entry:
     hits: int  # as PostgreSQL last counted them
     resets_at: float  # time.monotonic()
     pending: int = 0  # let through here, not yet added to PostgreSQL
+    inflight: int = 0  # being added to PostgreSQL right now
 
 
 class CachedRateLimiter:
@@ -63,7 +64,7 @@ class CachedRateLimiter:
             entry = self._entries.get(key)
             if entry is None or entry.resets_at <= now:
                 return None
-            estimate = entry.hits + entry.pending + 1
+            estimate = entry.hits + entry.inflight + entry.pending + 1
             if entry.hits > policy.limit or estimate <= policy.limit:
                 entry.pending += 1
                 return Count(estimate, entry.resets_at - now)
@@ -77,27 +78,36 @@ class CachedRateLimiter:
             amount = 1 + (entry.pending if entry is not None else 0)
             if entry is not None and entry.resets_at > now:
                 entry.pending = 0
+                entry.inflight += amount
             else:
                 self._entries.pop(key, None)
         return self._settle(key, policy.window_seconds, amount)
 
     def _settle(self, key: str, window_seconds: int, amount: int) -> Count:
-        count = self.store.hit(key, window_seconds, amount)
+        """Add ``amount`` to the shared count (already counted as in flight, if the key
+        is known); answer the count with what is still pending or in flight here."""
+        try:
+            count = self.store.hit(key, window_seconds, amount)
+        finally:
+            with self._lock:
+                entry = self._entries.get(key)
+                if entry is not None:
+                    entry.inflight = max(entry.inflight - amount, 0)
         with self._lock:
             entry = self._entries.get(key)
             resets_at = time.monotonic() + count.reset_seconds
             if entry is None:
-                self._entries[key] = _Entry(window_seconds, count.hits, resets_at)
-            else:
-                entry.hits, entry.resets_at = count.hits, resets_at
-            pending = self._entries[key].pending
-        return Count(count.hits + pending, count.reset_seconds)
+                entry = self._entries[key] = _Entry(window_seconds, count.hits, resets_at)
+            elif count.hits >= entry.hits or resets_at > entry.resets_at + 1:
+                entry.hits, entry.resets_at = count.hits, resets_at  # newer, or a new window
+            return Count(count.hits + entry.pending + entry.inflight, count.reset_seconds)
 
     def flush(self) -> None:
         now = time.monotonic()
         with self._lock:
             due = [(k, e.window_seconds, e.pending) for k, e in self._entries.items() if e.pending]
             for key, entry in list(self._entries.items()):
+                entry.inflight += entry.pending
                 entry.pending = 0
                 if entry.resets_at <= now:
                     del self._entries[key]

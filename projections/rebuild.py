@@ -39,7 +39,7 @@ from projections.applier import Applier, BatchOutcome
 from projections.applier_types import Incoming
 from projections.bulk import BulkBuild, FoldOutcome
 from projections.projection import Projection
-from projections.schema import create_model_tables, live_table_version
+from projections.schema import create_model_tables
 from projections.versions import VERSIONS_TABLE
 
 log = logging.getLogger(__name__)
@@ -65,26 +65,6 @@ class RebuildResult:
     #: Events the projection's code could not apply (notification id, error): the rebuilt
     #: model lacks them, as the live one did when it dead-lettered them.
     failed: tuple[tuple[int | None, str], ...] = ()
-
-
-@dataclass(frozen=True)
-class TableComparison:
-    table: str
-    live_rows: int
-    rebuilt_rows: int
-    equal: bool
-    #: Up to ``max_keys`` rows found on one side only, as PostgreSQL renders them.
-    differing: list[str]
-
-
-@dataclass(frozen=True)
-class VerifyReport:
-    projection: str
-    tables: list[TableComparison]
-
-    @property
-    def equal(self) -> bool:
-        return all(t.equal for t in self.tables)
 
 
 class Rebuilder:
@@ -141,59 +121,6 @@ class Rebuilder:
             resumed_from,
             time.monotonic() - started,
             tuple(self._failed),
-        )
-
-    def verify(self, progress: Progress | None = None, max_keys: int = 10) -> VerifyReport:
-        """Rebuild into a scratch schema and compare it, table by table, with the live copy."""
-        scratch = f"{self.live}__verify_{self.projection.name}"
-        self._failed = []
-        with psycopg.connect(self.database_url) as conn:
-            live = live_table_version(conn, self.live, self.projection.name)
-            wanted = TABLE_VERSIONS[self.projection.name]
-            if live != wanted:
-                raise TableVersionMismatchError(
-                    f"{self.projection.name}: the live tables are version {live}, this code's"
-                    f" are {wanted}: rebuild it (nothing to compare until then)"
-                )
-            conn.execute(
-                sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(scratch))
-            )
-            conn.commit()
-            self._prepare_shadow(conn, scratch)
-            self._bulk(conn, 0, progress, schema=scratch)
-            tables = [
-                self._compare(conn, table, scratch, max_keys) for table in self.projection.tables
-            ]
-            conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(scratch)))
-            conn.commit()
-        return VerifyReport(self.projection.name, tables)
-
-    def _compare(
-        self, conn: psycopg.Connection[Any], table: str, scratch: str, max_keys: int
-    ) -> TableComparison:
-        live, fresh = sql.Identifier(self.live, table), sql.Identifier(scratch, table)
-        summary = sql.SQL(
-            "SELECT count(*), md5(coalesce(string_agg(t::text, '|' ORDER BY"
-            " t::text), '')) FROM {} t"
-        )
-        live_count, live_sum = conn.execute(summary.format(live)).fetchone() or (0, "")
-        fresh_count, fresh_sum = conn.execute(summary.format(fresh)).fetchone() or (0, "")
-        differing: list[str] = []
-        if live_sum != fresh_sum:
-            rows = conn.execute(
-                sql.SQL(
-                    "(SELECT 'live: ' || t::text FROM {0} t"
-                    " EXCEPT SELECT 'live: ' || t::text FROM {1} t)"
-                    " UNION ALL"
-                    " (SELECT 'rebuilt: ' || t::text FROM {1} t EXCEPT"
-                    " SELECT 'rebuilt: ' || t::text FROM {0} t) LIMIT %s"
-                ).format(live, fresh),
-                (max_keys,),
-            ).fetchall()
-            differing = [str(r[0]) for r in rows]
-        conn.commit()
-        return TableComparison(
-            table, int(live_count), int(fresh_count), live_sum == fresh_sum, differing
         )
 
     # 1. the shadow
@@ -255,10 +182,18 @@ class Rebuilder:
         conn.commit()
 
     def _bulk(
-        self, conn: psycopg.Connection[Any], after: int, progress: Progress | None, *, schema: str
+        self,
+        conn: psycopg.Connection[Any],
+        after: int,
+        progress: Progress | None,
+        *,
+        schema: str,
+        cutoff: dict[tuple[str, int], int] | None = None,
     ) -> int:
         """Fold the events after ``after`` into ``schema`` in memory (:mod:`projections.bulk`);
-        each batch's changed rows and the checkpoint commit together."""
+        each batch's changed rows and the checkpoint commit together. With ``cutoff``
+        (``(topic, partition) -> notification id``) only events at or below their
+        partition's cutoff are folded: the state of a projector at those positions."""
         total = self._count(conn, after)
         conn.commit()
         build = BulkBuild.load(conn, self.projection, schema, self.topic_prefix)
@@ -275,6 +210,10 @@ class Rebuilder:
                 aggregate_id = (
                     originator_id if isinstance(originator_id, UUID) else UUID(str(originator_id))
                 )
+                if cutoff is not None and notification_id > cutoff.get(
+                    self._partition_of(type_name, aggregate_id), 0
+                ):
+                    continue
                 build.fold(
                     Envelope(
                         notification_id,
@@ -355,6 +294,10 @@ class Rebuilder:
             ).format(self.events),
             (after, self.topics, self.batch_size),
         ).fetchall()
+
+    def _partition_of(self, type_name: str, aggregate_id: UUID) -> tuple[str, int]:
+        topic = topic_for(EVENTS_BY_NAME[type_name], self.topic_prefix)
+        return topic or "", partition_for(aggregate_id)
 
     def _read(self, conn: psycopg.Connection[Any], after: int) -> Iterator[Incoming]:
         """The next batch, as the relay would have published it."""

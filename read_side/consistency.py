@@ -19,7 +19,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import psycopg
@@ -55,15 +55,21 @@ class Snapshot:
     positions: dict[Key, int] = field(default_factory=dict)
     lowest_parked: dict[Key, int] = field(default_factory=dict)
     head: int = 0
+    #: Per partition: aggregate tag → its lowest parked notification id there.
+    parked_by_tag: dict[Key, dict[str, int]] = field(default_factory=dict)
 
     def pending(self, projection: str, marks: list[PartitionMark]) -> list[PartitionMark]:
         return [m for m in marks if not self._reflects(projection, m)]
 
     def _reflects(self, projection: str, mark: PartitionMark) -> bool:
         key = (projection, mark.topic, mark.partition)
-        reached = self.positions.get(key, 0) >= mark.notification_id
-        parked = self.lowest_parked.get(key, mark.notification_id + 1) <= mark.notification_id
-        return reached and not parked
+        if self.positions.get(key, 0) < mark.notification_id:
+            return False
+        held = mark.notification_id + 1
+        if not mark.aggregates:  # no tags: any parked event at or below the mark holds it
+            return self.lowest_parked.get(key, held) > mark.notification_id
+        tags = self.parked_by_tag.get(key, {})
+        return all(tags.get(tag, held) > mark.notification_id for tag in mark.aggregates)
 
 
 def relevant_marks(
@@ -74,12 +80,13 @@ def relevant_marks(
 
 
 _SNAPSHOT = """
-SELECT 'p', projection, topic, partition, notification_id FROM {positions}
+SELECT 'p', projection, topic, partition, notification_id, '' FROM {positions}
 UNION ALL
-SELECT 'k', projection, topic, partition, min(notification_id) FROM {parked}
-GROUP BY projection, topic, partition
+SELECT 'k', projection, topic, partition, min(notification_id),
+       left(replace(aggregate_id::text, '-', ''), 8)
+FROM {parked} GROUP BY projection, topic, partition, aggregate_id
 UNION ALL
-SELECT 'h', '', '', 0, {head}()
+SELECT 'h', '', '', 0, {head}(), ''
 """
 
 
@@ -90,15 +97,18 @@ def read_snapshot(conn: psycopg.Connection[Any], schema: str, seq: int) -> Snaps
         parked=sql.Identifier(schema, PARKED_TABLE),
         head=sql.Identifier(schema, HEAD_FUNCTION),
     )
-    snapshot = Snapshot(seq)
-    for kind, projection, topic, partition, notification_id in conn.execute(statement):
+    snapshot, head = Snapshot(seq), 0
+    for kind, projection, topic, partition, notification_id, tag in conn.execute(statement):
+        key, nid = (projection, topic, partition), int(notification_id)
         if kind == "p":
-            snapshot.positions[(projection, topic, partition)] = int(notification_id)
+            snapshot.positions[key] = nid
         elif kind == "k":
-            snapshot.lowest_parked[(projection, topic, partition)] = int(notification_id)
+            snapshot.lowest_parked[key] = min(snapshot.lowest_parked.get(key, nid), nid)
+            tags = snapshot.parked_by_tag.setdefault(key, {})
+            tags[tag] = min(tags.get(tag, nid), nid)
         else:
-            return Snapshot(seq, snapshot.positions, snapshot.lowest_parked, int(notification_id))
-    return snapshot
+            head = nid
+    return replace(snapshot, head=head)
 
 
 class PositionWatcher:

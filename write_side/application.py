@@ -17,7 +17,7 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, Mapper, StoredEvent
 
-from contracts.consistency import PartitionMark, encode_token
+from contracts.consistency import PartitionMark, aggregate_tag, encode_token
 from contracts.topics import partition_for, topic_for
 from contracts.upcasting import EVENTS_BY_NAME, parse_topic
 from write_side.contract_mapping import ContractMapper
@@ -548,7 +548,7 @@ class Shop(Application[UUID]):
             contract = EVENTS_BY_NAME[parse_topic(event.topic)[0]]
             topic = topic_for(contract, self.topic_prefix)
             if topic is not None:
-                marks.append(
-                    PartitionMark(topic, partition_for(event.originator_id), notification_id)
-                )
+                partition = partition_for(event.originator_id)
+                tag = aggregate_tag(event.originator_id)
+                marks.append(PartitionMark(topic, partition, notification_id, (tag,)))
         return encode_token(marks, self.token_key)

@@ -15,6 +15,7 @@ from contracts.faults import CRASH_EXIT_CODE
 from eventshop import operations, wiring
 from eventshop.cli import app
 from projections.rebuild import RebuildRunningError
+from projections.verify import verify
 from tests.support.histories import history_from_store, oracle
 from tests.support.stack import Servers, Stack, running_stack, settings_env
 
@@ -121,7 +122,7 @@ def test_a_killed_rebuild_resumes_where_it_stopped(stack: Stack) -> None:
     assert result.resumed_from > 0
     assert result.events == 2 * 6 - 4  # the first batch was not applied again
     assert [on_hand(stack, i) for i in ids] == [5, 5]
-    assert wiring.rebuilder(stack.settings, "products").verify().equal  # = an unbroken build
+    assert verify(wiring.rebuilder(stack.settings, "products")).equal  # = an unbroken build
     status = {p["projection"]: p for p in operations.projections(stack.settings, partitions=False)}
     assert status["products"]["state"] == "live"
 
@@ -167,3 +168,39 @@ def test_a_shadow_that_cannot_be_resumed_is_started_over(stack: Stack) -> None:
     # A half-made shadow (no checkpoint table at all) is started over too.
     stack.sql(f'CREATE SCHEMA "{shadow}"')
     assert wiring.rebuilder(stack.settings, "products").run().events == 3
+
+
+def test_verify_during_a_stream_of_commands_reports_lag_not_a_difference(stack: Stack) -> None:
+    ids, token = stocked_products(stack, 3, 2)
+    on_hand(stack, ids[-1], token)
+    env = settings_env(stack.settings) | {"COLUMNS": "300"}
+    streaming, sent = threading.Event(), []
+
+    def stream() -> None:
+        while not streaming.is_set():
+            for product_id in ids:
+                moved = stack.admin.post(f"/products/{product_id}/stock", json={"delta": 1})
+                sent.append(moved.status_code)
+
+    writer = threading.Thread(target=stream, daemon=True)
+    writer.start()
+    try:
+        during = CliRunner().invoke(app, ["projections", "verify", "products"], env=env)
+        assert during.exit_code == 0, during.output
+    finally:
+        streaming.set()
+        writer.join(timeout=30)
+    assert len(sent) > 0 and set(sent) == {200}
+
+    # The live projector stopped: every later event is lag, and still no difference.
+    stack.stop.set()
+    for thread in stack.threads:
+        thread.join(timeout=15)
+    for product_id in ids:
+        stack.admin.post(f"/products/{product_id}/stock", json={"delta": 5})
+    behind = verify(wiring.rebuilder(stack.settings, "products"))
+    assert behind.equal and behind.lag_events >= 3
+
+    stack.sql("UPDATE {rm}.products SET on_hand = on_hand + 1 WHERE id = %s", ids[0])
+    damaged = CliRunner().invoke(app, ["projections", "verify", "products"], env=env)
+    assert damaged.exit_code == 1, damaged.output

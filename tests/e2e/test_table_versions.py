@@ -12,6 +12,7 @@ from contracts.readmodels import TABLE_VERSIONS
 from eventshop import operations, wiring
 from projections.rebuild import TableVersionMismatchError
 from projections.schema import MODEL_DDL
+from projections.verify import verify
 from tests.support.stack import Servers, Stack, running_stack
 
 TOKEN = "X-Consistency-Token"
@@ -65,7 +66,7 @@ def test_a_new_table_version_is_installed_by_a_rebuild_never_by_an_alter(
         assert stack.admin_queries.get(f"/products/{product_id}").status_code == 200  # v1 serves
 
         with pytest.raises(TableVersionMismatchError, match="rebuild it"):
-            wiring.rebuilder(stack.settings, "products").verify()  # nothing to compare yet
+            verify(wiring.rebuilder(stack.settings, "products"))  # nothing to compare yet
         result = wiring.rebuilder(stack.settings, "products").run()
         assert result.events >= 2
         assert "title_key" in products_columns(stack)
@@ -88,7 +89,7 @@ def test_a_new_table_version_is_installed_by_a_rebuild_never_by_an_alter(
             f"/products/{product_id}", headers={TOKEN: again.headers[TOKEN]}
         )
         assert read.json()["on_hand"] == 4
-        assert wiring.rebuilder(stack.settings, "products").verify().equal
+        assert verify(wiring.rebuilder(stack.settings, "products")).equal
         status = {
             p["projection"]: p for p in operations.projections(stack.settings, partitions=False)
         }

@@ -15,6 +15,7 @@ from contracts import upcasting
 from contracts.consistency import (
     InvalidConsistencyTokenError,
     PartitionMark,
+    aggregate_tag,
     decode_token,
     encode_token,
     token_key,
@@ -142,3 +143,14 @@ def test_partitions_match_kafkas_default_partitioner() -> None:
         serialized = str(key).encode()
         expected = DefaultPartitioner().partition("t", key, serialized, None, None, FakeCluster())
         assert partition_for(key) == expected
+
+
+def test_a_token_names_the_aggregates_of_each_partition() -> None:
+    a, b = uuid4(), uuid4()
+    marks = [
+        PartitionMark("t", 1, 5, (aggregate_tag(a),)),
+        PartitionMark("t", 1, 7, (aggregate_tag(b),)),
+    ]
+    assert decode_token(encode_token(marks, KEY), KEY) == [
+        PartitionMark("t", 1, 7, tuple(sorted((aggregate_tag(a), aggregate_tag(b)))))
+    ]

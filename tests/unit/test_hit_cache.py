@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -63,3 +65,31 @@ def test_a_refused_key_is_refused_locally_without_round_trips() -> None:
     for _ in range(100):
         assert limiter.local_hit("k", POLICY) is not None
     assert counters.calls == calls
+
+
+class SlowCounters(FakeCounters):
+    """The shared table behind a slow network: a hit waits until ``gate`` opens."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = threading.Event()
+        self.gate.set()
+
+    def hit(self, key: str, window_seconds: int, amount: int = 1) -> Count:
+        self.gate.wait(5)
+        return super().hit(key, window_seconds, amount)
+
+
+def test_hits_being_flushed_still_count_against_the_limit() -> None:
+    counters = SlowCounters()
+    limiter = cache(counters)
+    for _ in range(POLICY.limit):
+        assert limiter.hit("k", POLICY).hits <= POLICY.limit
+    counters.gate.clear()  # the flush of those hits hangs on its way to the database
+    flushing = threading.Thread(target=limiter.flush)
+    flushing.start()
+    time.sleep(0.05)
+    assert limiter.local_hit("k", POLICY) is None  # not let through on a stale count
+    counters.gate.set()
+    flushing.join()
+    assert limiter.hit("k", POLICY).hits > POLICY.limit
