@@ -15,10 +15,11 @@ from contracts.consistency import token_key
 from eventshop.settings import Settings
 from http_edge.rate_limits import PostgresRateLimiter, migrate_rate_limits
 from projections.consumer import KafkaProjector
+from projections.event_store_head import install_event_store_head
 from projections.projection import Projection
 from projections.rebuild import Rebuilder
 from projections.registry import PROJECTIONS
-from projections.schema import install_event_store_head, migrate_read_models
+from projections.schema import migrate_read_models
 from read_side.bootstrap import build_query_app
 from write_side.application import Shop
 from write_side.bootstrap import build_shop

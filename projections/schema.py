@@ -9,7 +9,6 @@ import psycopg
 from psycopg import sql
 
 from contracts.readmodels import (
-    HEAD_FUNCTION,
     MODEL_VERSIONS_TABLE,
     POSITIONS_TABLE,
     PROJECTION_TABLES,
@@ -247,31 +246,6 @@ def migrate_read_models(
         )
         conn.execute("SELECT pg_advisory_unlock(hashtext('eventshop-migrate'))")
     return outdated
-
-
-def install_event_store_head(
-    database_url: str, schema: str, event_schema: str, events_table: str, query_role: str
-) -> None:
-    """Let the query role ask how far the event store goes, and nothing more.
-
-    The query API refuses a consistency token naming an event beyond this head instead of
-    waiting for one that will never come (an event store reset, a token of another store).
-    """
-    function = sql.Identifier(schema, HEAD_FUNCTION)
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL(
-                "CREATE OR REPLACE FUNCTION {}() RETURNS bigint LANGUAGE sql STABLE"
-                " SECURITY DEFINER SET search_path = pg_catalog, pg_temp"
-                " AS $$ SELECT coalesce(max(notification_id), 0) FROM {} $$"
-            ).format(function, sql.Identifier(event_schema, events_table))
-        )
-        conn.execute(sql.SQL("REVOKE ALL ON FUNCTION {}() FROM PUBLIC").format(function))
-        conn.execute(
-            sql.SQL("GRANT EXECUTE ON FUNCTION {}() TO {}").format(
-                function, sql.Identifier(query_role)
-            )
-        )
 
 
 def _migrate_model(conn: psycopg.Connection[Any], schema: str, name: str) -> tuple[int, int] | None:
