@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-import uvicorn
 from prometheus_client import REGISTRY
 from rich.console import Console
 from rich.progress import (
@@ -28,7 +27,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from eventshop import dead_letters, logs, operations, wiring
+from eventshop import dead_letters, logs, operations, serving, wiring
 from eventshop.embedded import EmbeddedKafka, EmbeddedPostgres
 from eventshop.probes import StatsCollector, serve_probes
 from eventshop.settings import Settings
@@ -120,20 +119,12 @@ def serve(api: Annotated[str, typer.Argument(help="command or query")]) -> None:
     """Serve the command API or the query API."""
     settings = _settings()
     if api == "command":
-        uvicorn.run(
-            wiring.command_app(settings),
-            host=settings.host,
-            port=settings.command_port,
-            log_level=settings.log_level.lower(),
-            log_config=None,  # our root handler, with its redaction
+        serving.serve(
+            wiring.command_app(settings), settings.host, settings.command_port, settings.log_level
         )
     elif api == "query":
-        uvicorn.run(
-            wiring.query_app(settings),
-            host=settings.host,
-            port=settings.query_port,
-            log_level=settings.log_level.lower(),
-            log_config=None,
+        serving.serve(
+            wiring.query_app(settings), settings.host, settings.query_port, settings.log_level
         )
     else:
         raise typer.BadParameter("expected 'command' or 'query'", param_hint="API")
@@ -431,13 +422,19 @@ def run() -> None:
             }
         )
         wiring.tokens(settings)  # a weak secret off the embedded servers stops us here
+        for port in (settings.command_port, settings.query_port):
+            serving.ensure_free(settings.host, port)
         wiring.migrate(settings)
         admin = _development_admin(settings)
         supervisor = Supervisor(child_env(overrides))
-        supervisor.add("command-api", "serve", "command")
-        supervisor.add("query-api", "serve", "query")
+        for n in range(settings.api_workers):
+            supervisor.add(f"command-api-{n}", "serve", "command")
+            supervisor.add(f"query-api-{n}", "serve", "query")
         supervisor.add("relay", "relay")
-        supervisor.add("projector", "project")
+        for n in range(settings.projector_processes):
+            supervisor.add(
+                f"projector-{n}", "project", env=_instance_probe(settings.projector_probe_port, n)
+            )
         supervisor.add("payment-sweeper", "payments", "sweep")
         _banner(settings, embedded_pg=postgres is not None, embedded_kafka=kafka is not None)
         typer.echo(admin)
@@ -448,6 +445,11 @@ def run() -> None:
         if postgres is not None:
             postgres.stop()
     typer.echo("eventshop stopped")
+
+
+def _instance_probe(base: int, n: int) -> dict[str, str]:
+    """Projector instance n's probe port: base + 10 n (0 keeps every probe off)."""
+    return {"EVENTSHOP_PROJECTOR_PROBE_PORT": str(base + 10 * n if base else 0)}
 
 
 def _development_admin(settings: Settings) -> str:
@@ -507,6 +509,9 @@ def main() -> None:
     except TableVersionMismatchError as error:
         typer.echo(f"eventshop: {error}", err=True)
         raise SystemExit(1) from None
+    except serving.PortInUseError as error:
+        typer.echo(f"eventshop: {error}", err=True)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

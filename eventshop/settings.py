@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -36,6 +37,12 @@ class Settings(BaseSettings):
     query_role_password: SecretStr | None = None
     topic_prefix: str = Field(default="", pattern=r"^[a-zA-Z0-9._-]{0,40}$")
     consumer_group_prefix: str = "eventshop"
+
+    #: Processes per API that `eventshop run` supervises (they share each port).
+    api_workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=64)
+    #: Projector processes per consumer group (the group spreads partitions over them);
+    #: instance n's probe listens on PROJECTOR_PROBE_PORT + 10 n.
+    projector_processes: int = Field(default=1, ge=1, le=16)
 
     host: str = "127.0.0.1"
     command_port: int = 8000

@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 class Child:
     name: str
     args: list[str]
+    env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = None
     restarts: int = 0
     next_start: float = 0.0
@@ -31,8 +32,10 @@ class Supervisor:
         self.env = env
         self.children: list[Child] = []
 
-    def add(self, name: str, *cli_args: str) -> None:
-        self.children.append(Child(name, [sys.executable, "-m", "eventshop.cli", *cli_args]))
+    def add(self, name: str, *cli_args: str, env: dict[str, str] | None = None) -> None:
+        """Supervise ``eventshop <cli_args>``; ``env`` adds to the shared environment."""
+        args = [sys.executable, "-m", "eventshop.cli", *cli_args]
+        self.children.append(Child(name, args, env or {}))
 
     def run(self, stop: threading.Event) -> None:
         """Keep every child running until ``stop``; then terminate them all."""
@@ -65,7 +68,7 @@ class Supervisor:
         if time.monotonic() >= child.next_start:
             child.process = subprocess.Popen(  # noqa: S603 - our own CLI
                 child.args,
-                env=self.env,
+                env={**self.env, **child.env},
                 preexec_fn=_die_with_parent,  # noqa: PLW1509
             )
             child.next_start = time.monotonic()

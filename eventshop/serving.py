@@ -1,0 +1,51 @@
+"""Serve an API from several processes on one port (EVENTSHOP_API_WORKERS).
+
+Each worker is its own OS process, started and restarted by ``eventshop run``'s
+supervisor, and binds the port with SO_REUSEPORT: the kernel spreads connections over the
+workers that are alive, so killing one costs only the requests it was serving. Workers share
+nothing in memory; what must hold across them (rate limits, idempotency) lives in
+PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import socket
+
+import uvicorn
+from fastapi import FastAPI
+
+
+def reusable_socket(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.set_inheritable(True)
+    return sock
+
+
+def serve(app: FastAPI, host: str, port: int, log_level: str) -> None:
+    """Run ``app`` on ``host:port`` beside any other worker bound there."""
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level=log_level.lower(),
+        log_config=None,  # the root handler, with its redaction (eventshop.logs)
+    )
+    uvicorn.Server(config).run(sockets=[reusable_socket(host, port)])
+
+
+class PortInUseError(OSError):
+    """Another program (or another `eventshop run`) already listens on the port."""
+
+
+def ensure_free(host: str, port: int) -> None:
+    """SO_REUSEPORT would let a second stack share a port silently: refuse to start."""
+    probe = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        probe.bind((host, port))
+    except OSError as error:
+        raise PortInUseError(f"{host}:{port} is in use (is another eventshop running?)") from error
+    finally:
+        probe.close()
