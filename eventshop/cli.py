@@ -27,7 +27,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from eventshop import dead_letters, logs, operations, serving, wiring
+from eventshop import dead_letters, logs, operations, readiness, serving, wiring
 from eventshop.embedded import EmbeddedKafka, EmbeddedPostgres
 from eventshop.probes import StatsCollector, serve_probes
 from eventshop.settings import Settings
@@ -405,6 +405,7 @@ def run() -> None:
     settings = _settings()
     stop = _stop_on_signals()
     postgres = kafka = None
+    supervisor: Supervisor | None = None
     try:
         overrides = {}
         if not settings.database_url:
@@ -436,10 +437,15 @@ def run() -> None:
                 f"projector-{n}", "project", env=_instance_probe(settings.projector_probe_port, n)
             )
         supervisor.add("payment-sweeper", "payments", "sweep")
+        late = readiness.wait_until_ready(readiness.probe_urls(settings), stop, supervisor.tend)
         _banner(settings, embedded_pg=postgres is not None, embedded_kafka=kafka is not None)
         typer.echo(admin)
+        if late:
+            typer.echo(f"eventshop: not ready yet: {', '.join(late)}", err=True)
         supervisor.run(stop)
     finally:
+        if supervisor is not None:
+            supervisor.stop_all()  # also when stopped while waiting for readiness
         if kafka is not None:
             kafka.stop()
         if postgres is not None:

@@ -37,12 +37,16 @@ class Supervisor:
         args = [sys.executable, "-m", "eventshop.cli", *cli_args]
         self.children.append(Child(name, args, env or {}))
 
+    def tend(self) -> None:
+        """Start children not running yet, and restart the dead ones (with backoff)."""
+        for child in self.children:
+            self._tend(child)
+
     def run(self, stop: threading.Event) -> None:
         """Keep every child running until ``stop``; then terminate them all."""
         try:
             while not stop.is_set():
-                for child in self.children:
-                    self._tend(child)
+                self.tend()
                 stop.wait(0.25)
         finally:
             self.stop_all()
