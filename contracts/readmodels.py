@@ -20,6 +20,10 @@ PARKED_TABLE = "projection_parked"
 #: A function in the read schema that answers the event store's highest notification id
 #: to the query role (SECURITY DEFINER: the role still reads no event-store table).
 HEAD_FUNCTION = "event_store_head"
+#: The relay's checkpoint, acknowledged offsets, heartbeat, block and backlog, likewise.
+RELAY_STATE_FUNCTION = "relay_state"
+#: One row per live projector instance: what it owns, and when it last said so.
+INSTANCES_TABLE = "projector_instances"
 
 #: Each read model's tables, and the version of their shape. The projections write that
 #: shape and the query API reads it; a change to it is a new version, installed by a

@@ -83,8 +83,9 @@ class ProjectionPartition(BaseModel):
     topic: str
     partition: int
     position: int  # highest event-store notification id processed
-    lag_events: int  # records on the broker not yet processed (as of the last batch)
-    lag_seconds: float  # how old the last processed record was, while lag_events > 0
+    lag_events: int  # records the relay got acknowledged here that are not applied yet
+    relay_backlog: int = 0  # stored events the relay has not published yet (all topics)
+    lag_seconds: float  # since the projection last moved here, while anything is behind
     applied: int
     duplicates: int
     skipped: int
@@ -93,7 +94,12 @@ class ProjectionPartition(BaseModel):
     held_letters: int = 0  # dead letters holding their aggregate's later events now
     rewinds: int
     relay_epoch: int
-    state: str  # live | stalled | needs upgrade (an event of a newer schema version waits)
+    #: live | stalled | down (no live instance holds it) | relay down | relay blocked |
+    #: needs upgrade (an event of a newer schema version waits)
+    state: str
+    owner: str | None = None  # host:pid of the instance holding the partition
+    member_id: str | None = None  # its consumer-group member id
+    heartbeat_at: datetime | None = None  # when that instance last said so
     updated_at: datetime
 
 

@@ -44,6 +44,8 @@ def projections(settings: Settings, *, partitions: bool) -> list[dict[str, Any]]
             "topics": ", ".join(contexts),
             "partitions": len(mine),
             "lag_events": sum(r["lag_events"] for r in mine),
+            "relay_backlog": max((r["relay_backlog"] for r in mine), default=0),
+            "owners": len({r["owner"] for r in mine if r["owner"]}),
             "lag_seconds": max((r["lag_seconds"] for r in mine), default=0),
         }
         entry |= {counter: sum(r[counter] for r in mine) for counter in _COUNTERS}
@@ -52,7 +54,7 @@ def projections(settings: Settings, *, partitions: bool) -> list[dict[str, Any]]
 
 
 def _worst(partitions: list[dict[str, Any]]) -> str:
-    for state in ("needs upgrade", "stalled"):
+    for state in ("down", "relay blocked", "relay down", "needs upgrade", "stalled"):
         if any(r["state"] == state for r in partitions):
             return state
     return "live" if partitions else "idle"

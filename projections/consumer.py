@@ -29,6 +29,7 @@ from projections.applier import (
     TableVersionMismatchError,
 )
 from projections.applier_types import Incoming
+from projections.heartbeat import Heartbeat
 from projections.projection import Projection
 from projections.release import upgrade_parked
 
@@ -65,6 +66,7 @@ class KafkaProjector:
         self.session_timeout_ms = session_timeout_ms
         self.max_poll_records = max_poll_records
         self.applier = Applier(projection, schema, check_table_version=True)
+        self.heartbeat = Heartbeat(schema, projection.name)
         self.stats = ProjectorStats()
         self.assigned = threading.Event()
         self._last_mismatch_log = -1e9
@@ -87,6 +89,7 @@ class KafkaProjector:
                             upgraded,
                         )
                     self._consume(consumer, conn, stop)
+                    self.heartbeat.leave(conn)
                 backoff = 0.2
             except (KafkaError, psycopg.Error, OSError, HandlerFailedError) as error:
                 log.warning(
@@ -117,6 +120,7 @@ class KafkaProjector:
             polled = consumer.poll(timeout_ms=200)
             if consumer.assignment():
                 self.assigned.set()
+            self.heartbeat.beat(conn, consumer)
             records = [
                 Incoming(r.topic, r.partition, r.offset, list(r.headers or []), r.value)
                 for batch in polled.values()

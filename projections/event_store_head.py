@@ -1,11 +1,12 @@
-"""The event store's head, readable by the query role through one function."""
+"""The event store's head and the relay's state, readable by the query role through two
+functions (SECURITY DEFINER: the role still reads no event-store table)."""
 
 from __future__ import annotations
 
 import psycopg
 from psycopg import sql
 
-from contracts.readmodels import HEAD_FUNCTION
+from contracts.readmodels import HEAD_FUNCTION, RELAY_STATE_FUNCTION
 
 
 def install_event_store_head(
@@ -25,9 +26,25 @@ def install_event_store_head(
                 " AS $$ SELECT coalesce(max(notification_id), 0) FROM {} $$"
             ).format(function, sql.Identifier(event_schema, events_table))
         )
-        conn.execute(sql.SQL("REVOKE ALL ON FUNCTION {}() FROM PUBLIC").format(function))
+        relay = sql.Identifier(schema, RELAY_STATE_FUNCTION)
         conn.execute(
-            sql.SQL("GRANT EXECUTE ON FUNCTION {}() TO {}").format(
-                function, sql.Identifier(query_role)
+            sql.SQL(
+                "CREATE OR REPLACE FUNCTION {}() RETURNS TABLE (checkpoint bigint,"
+                " offsets jsonb, heartbeat_at timestamptz, blocked_type text, backlog bigint)"
+                " LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp"
+                " AS $$ SELECT c.notification_id, c.partition_offsets, c.heartbeat_at,"
+                " c.blocked_type, (SELECT count(*) FROM {} e"
+                " WHERE e.notification_id > c.notification_id) FROM {} c $$"
+            ).format(
+                relay,
+                sql.Identifier(event_schema, events_table),
+                sql.Identifier(event_schema, "relay_checkpoint"),
             )
         )
+        for each in (function, relay):
+            conn.execute(sql.SQL("REVOKE ALL ON FUNCTION {}() FROM PUBLIC").format(each))
+            conn.execute(
+                sql.SQL("GRANT EXECUTE ON FUNCTION {}() TO {}").format(
+                    each, sql.Identifier(query_role)
+                )
+            )

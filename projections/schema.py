@@ -82,6 +82,14 @@ BOOKKEEPING_DDL = [
         note text NOT NULL DEFAULT '',
         released_at timestamptz NOT NULL DEFAULT now(),
         PRIMARY KEY (projection, notification_id))""",
+    # Projector instances and the partitions each holds, with a heartbeat.
+    """CREATE TABLE IF NOT EXISTS {schema}.projector_instances (
+        projection text NOT NULL,
+        instance text NOT NULL,
+        member_id text NOT NULL DEFAULT '',
+        partitions text[] NOT NULL DEFAULT '{{}}',
+        heartbeat_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (projection, instance))""",
     # The table version each read model's live tables have, and what is happening to them.
     """CREATE TABLE IF NOT EXISTS {schema}.{model_versions} (
         projection text PRIMARY KEY,

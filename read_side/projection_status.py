@@ -1,4 +1,13 @@
-"""Where each projection is, per partition: for operators (GET /projections)."""
+"""Where each projection is, per partition, judged from outside the projector.
+
+For operators (GET /projections, `eventshop projections status`, the query API's
+metrics). Lag in events is what the relay got acknowledged on the partition (its
+checkpoint, written by the relay) minus what the projection committed; the relay's own
+backlog (stored events not yet published) is shown beside it. Owners come from the
+instances' heartbeats: a partition nobody alive claims is ``down``; a relay whose
+heartbeat is old is ``relay down``; lag that has not moved for ``STALLED_AFTER_SECONDS``
+is ``stalled``. A dead projector or relay shows within ``STALE_AFTER_SECONDS``.
+"""
 
 from __future__ import annotations
 
@@ -7,31 +16,55 @@ from typing import Any
 from psycopg import Connection, sql
 from psycopg.rows import dict_row
 
-from contracts.readmodels import PARKED_TABLE, POSITIONS_TABLE
+from contracts.readmodels import (
+    INSTANCES_TABLE,
+    PARKED_TABLE,
+    POSITIONS_TABLE,
+    RELAY_STATE_FUNCTION,
+)
 from contracts.rows import ProjectionPartition
 
-#: A projection with lag whose position has not moved for this long is reported stalled.
-STALLED_AFTER_SECONDS = 60
+#: A heartbeat older than this means the instance (or the relay) is gone.
+STALE_AFTER_SECONDS = 6
+#: Lag with no progress for this long is reported stalled.
+STALLED_AFTER_SECONDS = 10
 
 _STATUS = """
-SELECT p.projection, p.topic, p.partition, p.notification_id AS position,
-       greatest(p.high_watermark - p.kafka_offset - 1, 0) AS lag_events,
-       CASE WHEN p.high_watermark - p.kafka_offset - 1 > 0 AND p.last_published_at IS NOT NULL
-            THEN extract(epoch FROM now() - p.last_published_at) ELSE 0 END AS lag_seconds,
-       p.applied, p.duplicates, p.skipped, coalesce(k.parked, 0) AS parked, p.dead_lettered,
-       coalesce(k.held_letters, 0) AS held_letters, p.rewinds, p.relay_epoch,
+WITH relay AS (SELECT * FROM {relay_state}()),
+owners AS (
+    SELECT DISTINCT ON (projection, held) projection, held, instance, member_id, heartbeat_at
+    FROM {instances}, unnest(partitions) AS held
+    WHERE heartbeat_at > now() - make_interval(secs => %(stale)s)
+    ORDER BY projection, held, heartbeat_at DESC),
+counted AS (
+    SELECT p.*, greatest(coalesce((r.offsets ->> (p.topic || ':' || p.partition))::bigint, -1)
+                         - p.kafka_offset, 0) AS behind,
+           r.backlog, r.heartbeat_at AS relay_heartbeat_at, r.blocked_type
+    FROM {positions} p CROSS JOIN relay r)
+SELECT c.projection, c.topic, c.partition, c.notification_id AS position,
+       c.behind AS lag_events, c.backlog AS relay_backlog,
+       CASE WHEN c.behind > 0 OR c.backlog > 0
+            THEN extract(epoch FROM now() - c.updated_at) ELSE 0 END AS lag_seconds,
+       c.applied, c.duplicates, c.skipped, coalesce(k.parked, 0) AS parked, c.dead_lettered,
+       coalesce(k.held_letters, 0) AS held_letters, c.rewinds, c.relay_epoch,
+       o.instance AS owner, o.member_id, o.heartbeat_at,
        CASE WHEN coalesce(k.upgrades, 0) > 0 THEN 'needs upgrade'
-            WHEN p.high_watermark - p.kafka_offset - 1 > 0
-                 AND p.updated_at < now() - make_interval(secs => %s)
+            WHEN o.instance IS NULL THEN 'down'
+            WHEN c.blocked_type IS NOT NULL THEN 'relay blocked'
+            WHEN c.relay_heartbeat_at IS NULL
+                 OR c.relay_heartbeat_at < now() - make_interval(secs => %(stale)s)
+            THEN 'relay down'
+            WHEN c.behind > 0 AND c.updated_at < now() - make_interval(secs => %(stalled)s)
             THEN 'stalled' ELSE 'live' END AS state,
-       p.updated_at
-FROM {positions} p
+       c.updated_at
+FROM counted c
+LEFT JOIN owners o ON o.projection = c.projection AND o.held = c.topic || ':' || c.partition
 LEFT JOIN (SELECT projection, topic, partition, count(*) AS parked,
                   count(*) FILTER (WHERE reason = 'dead_letter') AS held_letters,
                   count(*) FILTER (WHERE reason = 'needs_upgrade') AS upgrades
            FROM {parked} GROUP BY projection, topic, partition) k
-  USING (projection, topic, partition)
-ORDER BY p.projection, p.topic, p.partition
+  ON k.projection = c.projection AND k.topic = c.topic AND k.partition = c.partition
+ORDER BY c.projection, c.topic, c.partition
 """
 
 
@@ -41,7 +74,9 @@ def projection_status(conn: Connection[Any], schema: str) -> list[ProjectionPart
             sql.SQL(_STATUS).format(
                 positions=sql.Identifier(schema, POSITIONS_TABLE),
                 parked=sql.Identifier(schema, PARKED_TABLE),
+                instances=sql.Identifier(schema, INSTANCES_TABLE),
+                relay_state=sql.Identifier(schema, RELAY_STATE_FUNCTION),
             ),
-            (STALLED_AFTER_SECONDS,),
+            {"stale": STALE_AFTER_SECONDS, "stalled": STALLED_AFTER_SECONDS},
         ).fetchall()
     return [ProjectionPartition.model_validate(row) for row in rows]

@@ -20,6 +20,7 @@ from read_side.consistency import PositionWatcher
 from read_side.cursors import CursorCodec
 from read_side.http import customers, operations, orders, products, reports
 from read_side.http.deps import QueryContext
+from read_side.lag_metrics import registry_with_lag
 
 
 def create_query_app(
@@ -71,7 +72,7 @@ def create_query_app(
             psycopg.errors.UndefinedFunction,
         ),
     )
-    app.mount("/metrics", make_asgi_app())
+    app.mount("/metrics", make_asgi_app(registry=registry_with_lag(pool, schema)))
     app.add_middleware(RejectNulInQuery)
     limiter = PostgresRateLimiter(pool, schema) if rate_limits else None
     limits = install_edge(

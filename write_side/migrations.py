@@ -33,6 +33,8 @@ _STATEMENTS = [
     " result jsonb NOT NULL,"
     " created_at timestamptz NOT NULL DEFAULT now(),"
     " CONSTRAINT idempotency_keys_pkey PRIMARY KEY (scope, key))",
+    # The active relay says it is alive every few seconds (lag measured from outside).
+    "ALTER TABLE {schema}.relay_checkpoint ADD COLUMN IF NOT EXISTS heartbeat_at timestamptz",
     # Idempotency keys expire; the sweep finds them by age.
     "CREATE INDEX IF NOT EXISTS idempotency_keys_created_at ON {schema}.idempotency_keys"
     " (created_at)",

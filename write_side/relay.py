@@ -40,6 +40,7 @@ from contracts.upcasting import EVENTS_BY_NAME, parse_topic
 from write_side.relay_blocking import BlockReport, RelayStats, StoredTypes
 from write_side.relay_checkpoint import (
     Checkpoint,
+    beat,
     ensure_topics,
     load_checkpoint,
     save_checkpoint,
@@ -140,9 +141,10 @@ class KafkaRelay:
         )
         try:
             checkpoint = self._check_broker(admin, checkpoint, lock_conn)
-            last_check = time.monotonic()
+            last_check, beat_at = time.monotonic(), 0.0
             lock_conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(CHANNEL)))
             while not stop.is_set():
+                beat_at = beat(lock_conn, self.schema, beat_at)
                 notifications = self.recorder.select_notifications(
                     start=checkpoint.notification_id,
                     limit=self.batch_size,

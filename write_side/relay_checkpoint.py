@@ -4,6 +4,7 @@ it is blocked) and the broker's topics, as the relay finds and keeps them."""
 from __future__ import annotations
 
 import contextlib
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,3 +79,16 @@ def ensure_topics(admin: KafkaAdminClient, topics: list[str]) -> dict[str, str]:
                 wait_for_metadata=True,
             )
     return {d["name"]: str(d["topic_id"]) for d in admin.describe_topics(topics)}
+
+
+def beat(conn: psycopg.Connection[Any], schema: str, last: float, every: float = 2.0) -> float:
+    """The active relay's heartbeat, at most every ``every`` seconds; returns when it beat.
+    Operators' lag views call a relay whose heartbeat is old ``relay down``."""
+    if time.monotonic() - last < every:
+        return last
+    conn.execute(
+        sql.SQL("UPDATE {}.relay_checkpoint SET heartbeat_at = now()").format(
+            sql.Identifier(schema)
+        )
+    )
+    return time.monotonic()

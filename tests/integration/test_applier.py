@@ -224,4 +224,4 @@ def test_a_schema_version_ahead_parks_its_aggregate_until_a_release_reads_it(
     monkeypatch.setitem(upcasting.UPCASTERS, ("StockAdjusted", 1), dict)  # reading v1 too
     assert upgrade_parked(conn, PRODUCTS, schema) == 1
     assert on_hand(conn, schema, log.product_id) == 12
-    assert {p.state for p in projection_status(conn, schema) if p.topic == TOPIC} == {"live"}
+    assert "needs upgrade" not in {p.state for p in projection_status(conn, schema)}

@@ -1,0 +1,65 @@
+"""A projector instance says, every few seconds, which partitions it holds.
+
+Lag and liveness are judged from outside the projector (read_side.projection_status): a
+partition whose owner's heartbeat is older than ``STALE_AFTER_SECONDS`` has no live owner,
+so it shows as ``down`` — a dead or wedged projector cannot keep claiming ``live``.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from typing import Any
+
+import psycopg
+from kafka import KafkaConsumer
+from psycopg import sql
+
+from contracts.readmodels import INSTANCES_TABLE
+
+BEAT_SECONDS = 2.0
+
+
+class Heartbeat:
+    def __init__(self, schema: str, projection: str) -> None:
+        self.projection = projection
+        self.instance = f"{socket.gethostname()}:{os.getpid()}"
+        self._table = sql.Identifier(schema, INSTANCES_TABLE)
+        self._last = 0.0
+        self._held: list[str] | None = None
+
+    def beat(self, conn: psycopg.Connection[Any], consumer: KafkaConsumer) -> None:
+        """Record the partitions ``consumer`` holds now: at once when they changed, else at
+        most every BEAT_SECONDS."""
+        held = sorted(f"{tp.topic}:{tp.partition}" for tp in consumer.assignment())
+        if held == self._held and time.monotonic() - self._last < BEAT_SECONDS:
+            return
+        self._last, self._held = time.monotonic(), held
+        member = _member_id(consumer)
+        with conn.transaction():
+            conn.execute(
+                sql.SQL(
+                    "INSERT INTO {} (projection, instance, member_id, partitions, heartbeat_at)"
+                    " VALUES (%s, %s, %s, %s, now()) ON CONFLICT (projection, instance) DO UPDATE"
+                    " SET member_id = EXCLUDED.member_id, partitions = EXCLUDED.partitions,"
+                    " heartbeat_at = now()"
+                ).format(self._table),
+                (self.projection, self.instance, member, held),
+            )
+
+    def leave(self, conn: psycopg.Connection[Any]) -> None:
+        """A clean stop: the partitions are nobody's until the group hands them on."""
+        with conn.transaction():
+            conn.execute(
+                sql.SQL("DELETE FROM {} WHERE projection = %s AND instance = %s").format(
+                    self._table
+                ),
+                (self.projection, self.instance),
+            )
+
+
+def _member_id(consumer: KafkaConsumer) -> str:
+    """The consumer-group member id, for operators (kafka-python keeps it private)."""
+    generation = getattr(getattr(consumer, "_coordinator", None), "_generation", None)
+    return str(getattr(generation, "member_id", "") or "")
