@@ -26,19 +26,25 @@ def adjust(stack: Stack, product: str, times: int) -> str:
     return token
 
 
+def a_visible_product(stack: Stack) -> str:
+    """A product with one adjustment, read with its token (a child process may still be
+    starting or joining its group: a client retries the 503, as Retry-After says)."""
+    product: str = stack.admin.post(
+        "/products", json={"sku": f"L-{uuid4().hex[:8]}", "title": "Lag", "price": 1}
+    ).json()["id"]
+    token = adjust(stack, product, 1)
+    url = f"/products/{product}"
+    eventually(lambda: stack.admin_queries.get(url, headers={TOKEN: token}).status_code == 200)
+    return product
+
+
 def test_a_killed_projector_shows_as_down_with_growing_lag_then_converges(
     servers: Servers,
 ) -> None:
     with running_stack(servers) as stack:
         stack.start_relay()
         child = stack.child("project", "-p", "products", EVENTSHOP_PROJECTOR_PROBE_PORT="0")
-        product = stack.admin.post(
-            "/products", json={"sku": f"L-{uuid4().hex[:8]}", "title": "Lag", "price": 1}
-        ).json()["id"]
-        first = adjust(stack, product, 1)
-        url = f"/products/{product}"
-        # The projector process is still joining its group: a client retries the 503.
-        eventually(lambda: stack.admin_queries.get(url, headers={TOKEN: first}).status_code == 200)
+        product = a_visible_product(stack)
         eventually(lambda: any(r["owner"] and r["state"] == "live" for r in partitions(stack)))
 
         child.send_signal(signal.SIGKILL)
@@ -69,13 +75,7 @@ def test_a_killed_relay_shows_as_relay_down_with_a_growing_backlog(servers: Serv
     with running_stack(servers) as stack:
         stack.start_projectors("products")
         relay = stack.child("relay", EVENTSHOP_RELAY_PROBE_PORT="0")
-        product = stack.admin.post(
-            "/products", json={"sku": f"L-{uuid4().hex[:8]}", "title": "Lag", "price": 1}
-        ).json()["id"]
-        first = adjust(stack, product, 1)
-        url = f"/products/{product}"
-        # The relay process is still starting: a client retries a 503 after Retry-After.
-        eventually(lambda: stack.admin_queries.get(url, headers={TOKEN: first}).status_code == 200)
+        product = a_visible_product(stack)
         relay.send_signal(signal.SIGKILL)
         relay.wait(timeout=10)
         killed = time.monotonic()
