@@ -1,4 +1,4 @@
-"""Settings from ``EVENTSHOP_*`` environment variables (DESIGN.md §8)."""
+"""Settings from ``EVENTSHOP_*`` environment variables (README, "Configuration")."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The write side's mapping between its domain events and the published contracts.
 
-Stored event = contract (DESIGN.md §2): the event store holds each event as its contract
+Stored event = contract (docs/architecture.md, "Stored event = contract"): the event store holds each event as its contract
 payload (orjson bytes) under the topic ``<TypeName>.v<N>``. So the relay forwards stored
 bytes untouched and a rebuild reads the store with ``contracts`` alone. Reading goes
 through :func:`contracts.upcasting.decode`, which upcasts old versions, so aggregates

@@ -1,6 +1,6 @@
 """The payment-gateway port and the deterministic fake that ships with the project.
 
-Fake gateway test tokens (DESIGN.md §5):
+Fake gateway test tokens (README, "Command API"):
 
 =============== ==============================================================
 ``tok_ok``      captures

@@ -1,4 +1,4 @@
-"""Blue/green rebuilds from the event store, while the system keeps running (DESIGN.md §7)."""
+"""Blue/green rebuilds from the event store, while the system keeps running (docs/operations.md)."""
 
 from __future__ import annotations
 

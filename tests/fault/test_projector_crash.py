@@ -1,7 +1,7 @@
 """Kill the projector between its read-model commit and its Kafka offset commit.
 
 The records are delivered again; the positions committed with the rows drop them, so
-nothing is applied twice (DESIGN.md §4.1 to 4.3).
+nothing is applied twice (docs/architecture.md, guarantees 1 to 3).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Concurrent conflicting commands and repeated commands, on real PostgreSQL (§4.5, §4.6)."""
+"""Concurrent conflicting commands and repeated commands, on real PostgreSQL (guarantees 5 and 6, docs/architecture.md)."""
 
 from __future__ import annotations
 

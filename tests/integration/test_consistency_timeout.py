@@ -1,4 +1,4 @@
-"""Read-your-writes never answers a stale 200: past the bounded wait it is 503 (§4.7)."""
+"""Read-your-writes never answers a stale 200: past the bounded wait it is 503 (guarantee 7, docs/architecture.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Convergence (DESIGN.md §4.2-4.4): however partitions interleave, however often records
+"""Convergence (docs/architecture.md, guarantees 2 to 4): however partitions interleave, however often records
 are redelivered, the projectors' rows equal a pure in-memory replay of the events.
 
 Histories are random contract events for customers, products and orders. Each aggregate

@@ -1,4 +1,4 @@
-"""Orders and payments through the command API on real PostgreSQL (DESIGN.md §3)."""
+"""Orders and payments through the command API on real PostgreSQL (docs/architecture.md, "Domain rules")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The query API's role can only SELECT read models (DESIGN.md §4.10)."""
+"""The query API's role can only SELECT read models (docs/architecture.md, guarantee 10)."""
 
 from __future__ import annotations
 
