@@ -1,4 +1,5 @@
-"""The consistency token a command returns and a query may wait for (docs/architecture.md, guarantee 7).
+"""The consistency token a command returns and a query may wait for (docs/architecture.md,
+guarantee 7).
 
 A token lists, for each Kafka (topic, partition) the command's events were published
 to, the highest event-store ``notification_id`` among them. A read model reflects the

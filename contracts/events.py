@@ -1,8 +1,8 @@
 """Event payload schemas: what is stored in the event store and published to Kafka.
 
-A stored event *is* its contract payload (docs/architecture.md, "Stored event = contract"). Names and fields are persisted
-forever: add optional fields, never rename; anything else is a new ``schema_version``
-with an upcaster in :mod:`contracts.upcasting`.
+A stored event *is* its contract payload (docs/architecture.md, "Stored event = contract").
+Names and fields are persisted forever: add optional fields, never rename; anything else is a
+new ``schema_version`` with an upcaster in :mod:`contracts.upcasting`.
 """
 
 from __future__ import annotations

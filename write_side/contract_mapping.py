@@ -1,10 +1,10 @@
 """The write side's mapping between its domain events and the published contracts.
 
-Stored event = contract (docs/architecture.md, "Stored event = contract"): the event store holds each event as its contract
-payload (orjson bytes) under the topic ``<TypeName>.v<N>``. So the relay forwards stored
-bytes untouched and a rebuild reads the store with ``contracts`` alone. Reading goes
-through :func:`contracts.upcasting.decode`, which upcasts old versions, so aggregates
-are always reconstituted from current-version payloads.
+Stored event = contract (docs/architecture.md, "Stored event = contract"): the event store holds
+each event as its contract payload (orjson bytes) under the topic ``<TypeName>.v<N>``. So the
+relay forwards stored bytes untouched and a rebuild reads the store with ``contracts`` alone.
+Reading goes through :func:`contracts.upcasting.decode`, which upcasts old versions, so
+aggregates are always reconstituted from current-version payloads.
 """
 
 from __future__ import annotations

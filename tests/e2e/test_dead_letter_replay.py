@@ -1,5 +1,6 @@
 """``eventshop dlq replay|discard``: a dead-lettered event reaches the read model once the
-bug is fixed, in its place in history; junk can only be discarded (docs/operations.md, "Dead letters")."""
+bug is fixed, in its place in history; junk can only be discarded (docs/operations.md, "Dead
+letters")."""
 
 from __future__ import annotations
 

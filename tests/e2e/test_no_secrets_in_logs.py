@@ -1,4 +1,5 @@
-"""No password, access token or Authorization header reaches a log line (guarantee 9, docs/architecture.md).
+"""No password, access token or Authorization header reaches a log line (guarantee 9,
+docs/architecture.md).
 
 Real `eventshop serve` processes at DEBUG, driven through sign-up, sign-in (right and
 wrong), bearer reads, a token in a query string and rejected requests; then every line

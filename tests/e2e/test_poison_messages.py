@@ -1,4 +1,5 @@
-"""Poison messages on the real broker go to ``<topic>.dlt``; the projector keeps going (guarantee 9, docs/architecture.md)."""
+"""Poison messages on the real broker go to ``<topic>.dlt``; the projector keeps going
+(guarantee 9, docs/architecture.md)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """The broker goes down, and comes back empty (the embedded broker keeps nothing).
 
-Commands keep succeeding meanwhile (docs/architecture.md, guarantee 8); the relay notices the lost data and
-republishes; the read models converge with every event applied exactly once (guarantee 8, docs/architecture.md).
+Commands keep succeeding meanwhile (docs/architecture.md, guarantee 8); the relay notices the
+lost data and republishes; the read models converge with every event applied exactly once
+(guarantee 8, docs/architecture.md).
 """
 
 from __future__ import annotations

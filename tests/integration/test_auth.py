@@ -1,4 +1,5 @@
-"""Authentication and authorization on the command API (docs/architecture.md, guarantee 10; README, "Command API")."""
+"""Authentication and authorization on the command API (docs/architecture.md, guarantee 10;
+README, "Command API")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Bad input is a 4xx problem body, never a 5xx, on real PostgreSQL (docs/architecture.md, guarantee 9)."""
+"""Bad input is a 4xx problem body, never a 5xx, on real PostgreSQL (docs/architecture.md,
+guarantee 9)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Concurrent conflicting commands and repeated commands, on real PostgreSQL (guarantees 5 and 6, docs/architecture.md)."""
+"""Concurrent conflicting commands and repeated commands, on real PostgreSQL (guarantees 5 and
+6, docs/architecture.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Read-your-writes never answers a stale 200: past the bounded wait it is 503 (guarantee 7, docs/architecture.md)."""
+"""Read-your-writes never answers a stale 200: past the bounded wait it is 503 (guarantee 7,
+docs/architecture.md)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""Convergence (docs/architecture.md, guarantees 2 to 4): however partitions interleave, however often records
-are redelivered, the projectors' rows equal a pure in-memory replay of the events.
+"""Convergence (docs/architecture.md, guarantees 2 to 4): however partitions interleave, however
+often records are redelivered, the projectors' rows equal a pure in-memory replay of the events.
 
 Histories are random contract events for customers, products and orders. Each aggregate
 keeps its version order inside its partition (as Kafka does); partitions interleave at

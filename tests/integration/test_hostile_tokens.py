@@ -1,4 +1,5 @@
-"""Consistency tokens from hostile clients cost nothing and starve no one (guarantees 7 and 9, docs/architecture.md).
+"""Consistency tokens from hostile clients cost nothing and starve no one (guarantees 7 and 9,
+docs/architecture.md).
 
 Tokens are signed: a forged or altered one is 400 at once. A signed token naming an
 event beyond the event store's head is refused, not waited on. A request waiting for an

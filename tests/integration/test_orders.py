@@ -1,4 +1,5 @@
-"""Orders and payments through the command API on real PostgreSQL (docs/architecture.md, "Domain rules")."""
+"""Orders and payments through the command API on real PostgreSQL (docs/architecture.md, "Domain
+rules")."""
 
 from __future__ import annotations
 

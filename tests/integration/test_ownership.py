@@ -1,4 +1,5 @@
-"""Customers see and change only their own data: anyone else's is 404 on both APIs (guarantee 10, docs/architecture.md).
+"""Customers see and change only their own data: anyone else's is 404 on both APIs (guarantee
+10, docs/architecture.md).
 
 Random (caller, owner, resource) pairs over real read models: for someone else's
 customer, order or order list the answer is 404, never 403 or 200 (so it does not even

@@ -1,7 +1,7 @@
 """Rate limits hold across replicas, lock out password guessing, and say when to retry.
 
-Counters live in PostgreSQL (http_edge.rate_limits), so two API processes on one
-database share every limit; each refusal is a 429 problem with Retry-After (guarantee 9, docs/architecture.md).
+Counters live in PostgreSQL (http_edge.rate_limits), so two API processes on one database share
+every limit; each refusal is a 429 problem with Retry-After (guarantee 9, docs/architecture.md).
 """
 
 from __future__ import annotations
