@@ -52,6 +52,8 @@ def isolated_settings(servers: Servers, **overrides: Any) -> Settings:
         "register_limit": 1_000_000,
         "login_limit": 1_000_000,
         "login_max_failures": 1_000,
+        # Tests race many registrations at once; the hashing cap has tests of its own.
+        "password_hash_concurrency": 64,
         # Cheap argon2 for tests; production keeps argon2-cffi's defaults.
         "argon2_time_cost": 1,
         "argon2_memory_kib": 8,

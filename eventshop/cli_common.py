@@ -1,0 +1,104 @@
+"""What every eventshop command shares: settings and logging, signals, probes, output."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import typer
+from prometheus_client import REGISTRY
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from eventshop import logs
+from eventshop.probes import StatsCollector, serve_probes
+from eventshop.settings import Settings
+
+log = logging.getLogger("eventshop")
+
+
+def load_settings() -> Settings:
+    settings = Settings()
+    logs.configure(settings.log_level)
+    return settings
+
+
+def stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+
+    def handle(*_: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, handle)
+    signal.signal(signal.SIGTERM, handle)
+    return stop
+
+
+def start_probes(
+    port: int,
+    settings: Settings,
+    ready: Callable[[], bool],
+    prefix: str,
+    read: Callable[[], dict[str, dict[str, float]]],
+) -> None:
+    if port:
+        REGISTRY.register(StatsCollector(prefix, read))
+        serve_probes(settings.host, port, ready)
+
+
+def show(rows: list[dict[str, Any]], as_json: bool, *, single: bool = False) -> None:
+    if as_json:
+        typer.echo(json.dumps(rows[0] if single else rows, default=str))
+        return
+    if not rows:
+        typer.echo("(none)")
+        return
+    table = Table(*rows[0].keys())
+    for row in rows:
+        table.add_row(*(str(v) for v in row.values()))
+    Console().print(table)
+
+
+@contextmanager
+def progress_bar(name: str) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar (events, events/s, ETA) on a terminal; plain log lines otherwise."""
+    if not sys.stderr.isatty():
+        last = [0.0]
+
+        def log_line(done: int, total: int) -> None:
+            if time.monotonic() - last[0] > 2 or done == total:
+                last[0] = time.monotonic()
+                log.info("rebuild %s: %d/%d events", name, done, total)
+
+        yield log_line
+        return
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]} events/s"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=Console(stderr=True)) as bar:
+        task = bar.add_task(f"rebuild {name}", total=None, rate="-")
+        started = time.monotonic()
+
+        def update(done: int, total: int) -> None:
+            rate = done / max(time.monotonic() - started, 1e-9)
+            bar.update(task, completed=done, total=total, rate=f"{rate:,.0f}")
+
+        yield update

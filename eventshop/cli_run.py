@@ -1,0 +1,119 @@
+"""``eventshop run``: the whole system in one supervised process group."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from pathlib import Path
+
+import typer
+
+from eventshop import readiness, serving, wiring
+from eventshop.cli_common import load_settings, stop_on_signals
+from eventshop.embedded import EmbeddedKafka, EmbeddedPostgres
+from eventshop.settings import Settings
+from eventshop.supervisor import Supervisor, child_env
+
+
+def run() -> None:
+    """Start everything in one supervised process group; embedded servers unless configured."""
+    settings = load_settings()
+    stop = stop_on_signals()
+    postgres = kafka = None
+    supervisor: Supervisor | None = None
+    try:
+        overrides = {}
+        if not settings.database_url:
+            postgres = EmbeddedPostgres(settings.data_dir / "pg")
+            overrides["EVENTSHOP_DATABASE_URL"] = postgres.start()
+        if not settings.kafka_bootstrap_servers:
+            kafka = EmbeddedKafka(settings.embedded_kafka_port)
+            overrides["EVENTSHOP_KAFKA_BOOTSTRAP_SERVERS"] = kafka.start()
+        settings = settings.model_copy(
+            update={
+                "database_url": overrides.get("EVENTSHOP_DATABASE_URL", settings.database_url),
+                "kafka_bootstrap_servers": overrides.get(
+                    "EVENTSHOP_KAFKA_BOOTSTRAP_SERVERS", settings.kafka_bootstrap_servers
+                ),
+            }
+        )
+        wiring.tokens(settings)  # a weak secret off the embedded servers stops us here
+        for port in (settings.command_port, settings.query_port):
+            serving.ensure_free(settings.host, port)
+        wiring.migrate(settings)
+        admin = _development_admin(settings)
+        supervisor = Supervisor(child_env(overrides))
+        for n in range(settings.api_workers):
+            supervisor.add(f"command-api-{n}", "serve", "command")
+            supervisor.add(f"query-api-{n}", "serve", "query")
+        supervisor.add("relay", "relay")
+        for n in range(settings.projector_processes):
+            supervisor.add(
+                f"projector-{n}", "project", env=_instance_probe(settings.projector_probe_port, n)
+            )
+        supervisor.add("payment-sweeper", "payments", "sweep")
+        late = readiness.wait_until_ready(readiness.probe_urls(settings), stop, supervisor.tend)
+        _banner(settings, embedded_pg=postgres is not None, embedded_kafka=kafka is not None)
+        typer.echo(admin)
+        if late:
+            typer.echo(f"eventshop: not ready yet: {', '.join(late)}", err=True)
+        supervisor.run(stop)
+    finally:
+        if supervisor is not None:
+            supervisor.stop_all()  # also when stopped while waiting for readiness
+        if kafka is not None:
+            kafka.stop()
+        if postgres is not None:
+            postgres.stop()
+    typer.echo("eventshop stopped")
+
+
+def _instance_probe(base: int, n: int) -> dict[str, str]:
+    """Projector instance n's probe port: base + 10 n (0 keeps every probe off)."""
+    return {"EVENTSHOP_PROJECTOR_PROBE_PORT": str(base + 10 * n if base else 0)}
+
+
+def _development_admin(settings: Settings) -> str:
+    """Create the development admin: from the environment, or generated once and kept."""
+    if settings.admin_email and settings.admin_password:
+        # A password we were given is never printed: its owner knows it.
+        email, password = settings.admin_email, settings.admin_password.get_secret_value()
+        shown = "the password in EVENTSHOP_ADMIN_PASSWORD"
+    else:
+        saved = settings.data_dir / "admin-credentials.json"
+        if saved.exists():
+            saved.chmod(0o600)
+            stored = json.loads(saved.read_text())
+            email, password = stored["email"], stored["password"]
+        else:
+            email, password = "admin@eventshop.local", secrets.token_urlsafe(12)
+            _write_private(saved, json.dumps({"email": email, "password": password}))
+        shown = f"{password} (generated, kept in {saved})"
+    created = wiring.create_admin(settings, email, password)
+    state = "created" if created else "already registered; password as first created"
+    return f"Admin login: {email} / {shown} ({state})\n"
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Create ``path`` readable by its owner only *before* a byte of ``text`` is in it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(text)
+
+
+def _banner(settings: Settings, *, embedded_pg: bool, embedded_kafka: bool) -> None:
+    base = f"http://{settings.host}"
+    typer.echo(
+        f"""
+eventshop is running
+  command API  {base}:{settings.command_port}   (docs: {base}:{settings.command_port}/docs)
+  query API    {base}:{settings.query_port}   (docs: {base}:{settings.query_port}/docs)
+  PostgreSQL   {"embedded, data in " + str(settings.data_dir / "pg") if embedded_pg else "external"}
+  Kafka        {settings.kafka_bootstrap_servers}{
+            " (embedded Tansu, memory only)" if embedded_kafka else ""
+        }
+Press Ctrl-C to stop.
+""",
+    )
