@@ -73,7 +73,7 @@ def main(
         for name, rebuilder in rebuilders.items():
             plains, runs = [], []
             for _ in range(repeat):
-                plains.append(_plain_limit(console, stack, rebuilder.topics)[1])
+                plains.append(_plain_limit(console, stack, rebuilder.store.topics)[1])
                 runs.append(_rebuild(console, rebuilder))
             rebuilt[name] = max(runs, key=lambda r: r["events_per_s"]) | {"plain": max(plains)}
         all_rate, total = 0.0, 0
@@ -234,13 +234,13 @@ def _peer(
                 "SELECT max(notification_id), count(*) FROM (SELECT notification_id FROM {}"
                 " WHERE topic = ANY(%s) ORDER BY notification_id LIMIT %s) s"
             ).format(events),
-            (rebuilder.topics, sample),
+            (rebuilder.store.topics, sample),
         ).fetchone()
         assert last is not None
         console.print(f"peer {name}: {last[1]} events, one per transaction …")
         rate = peer_rate(
             rebuilder.projection,
-            topics=rebuilder.topics,
+            topics=rebuilder.store.topics,
             env=event_store_env((stack.settings.database_url or ""), settings.event_schema),
             schema=schema,
             until_notification_id=int(last[0]),

@@ -16,9 +16,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -33,13 +32,13 @@ from contracts.readmodels import (
     POSITIONS_TABLE,
     TABLE_VERSIONS,
 )
-from contracts.topics import partition_for, topic_for
-from contracts.upcasting import EVENTS_BY_NAME, parse_topic, stored_topic
+from contracts.upcasting import parse_topic
 from projections.applier import Applier, BatchOutcome
-from projections.applier_types import Incoming
 from projections.bulk import BulkBuild, FoldOutcome
 from projections.projection import Projection
 from projections.schema import create_model_tables
+from projections.store_reader import StoreReader
+from projections.swap import swap_in
 from projections.versions import VERSIONS_TABLE
 
 log = logging.getLogger(__name__)
@@ -85,16 +84,11 @@ class Rebuilder:
         self.live = read_schema
         self.shadow = f"{read_schema}__rb_{projection.name}"
         self.retired = f"{read_schema}__old_{projection.name}"
-        self.events = sql.Identifier(event_schema, events_table)
         self.query_role = query_role
         self.topic_prefix = topic_prefix
-        self.batch_size = batch_size
-        self.topics = [
-            stored_topic(cls.type_name, version)
-            for cls in EVENTS_BY_NAME.values()
-            if cls.context in projection.contexts
-            for version in range(1, cls.schema_version + 1)
-        ]
+        self.store = StoreReader(
+            projection, sql.Identifier(event_schema, events_table), topic_prefix, batch_size
+        )
 
     def run(self, progress: Progress | None = None, grace_seconds: float = 0.0) -> RebuildResult:
         started = time.monotonic()
@@ -194,13 +188,13 @@ class Rebuilder:
         each batch's changed rows and the checkpoint commit together. With ``cutoff``
         (``(topic, partition) -> notification id``) only events at or below their
         partition's cutoff are folded: the state of a projector at those positions."""
-        total = self._count(conn, after)
+        total = self.store.count(conn, after)
         conn.commit()
         build = BulkBuild.load(conn, self.projection, schema, self.topic_prefix)
         conn.commit()
         done = 0
         while True:
-            rows = self._fetch(conn, after)
+            rows = self.store.fetch(conn, after)
             conn.commit()
             if not rows:
                 return done
@@ -211,7 +205,7 @@ class Rebuilder:
                     originator_id if isinstance(originator_id, UUID) else UUID(str(originator_id))
                 )
                 if cutoff is not None and notification_id > cutoff.get(
-                    self._partition_of(type_name, aggregate_id), 0
+                    self.store.partition_of(type_name, aggregate_id), 0
                 ):
                     continue
                 build.fold(
@@ -245,7 +239,7 @@ class Rebuilder:
         done = 0
         applier = Applier(self.projection, self.shadow)
         while True:
-            records = list(self._read(conn, after))
+            records = list(self.store.read(conn, after))
             if not records:
                 return done
             after = int(dict(records[-1].headers)["notification_id"])
@@ -276,132 +270,15 @@ class Rebuilder:
             (notification_id,),
         )
 
-    def _count(self, conn: psycopg.Connection[Any], after: int) -> int:
-        row = conn.execute(
-            sql.SQL(
-                "SELECT count(*) FROM {} WHERE notification_id > %s AND topic = ANY(%s)"
-            ).format(self.events),
-            (after, self.topics),
-        ).fetchone()
-        return int(row[0]) if row else 0
-
-    def _fetch(self, conn: psycopg.Connection[Any], after: int) -> list[tuple[Any, ...]]:
-        """The next batch of this projection's stored events, in notification order."""
-        return conn.execute(
-            sql.SQL(
-                "SELECT notification_id, originator_id, originator_version, topic, state FROM {}"
-                " WHERE notification_id > %s AND topic = ANY(%s) ORDER BY notification_id LIMIT %s"
-            ).format(self.events),
-            (after, self.topics, self.batch_size),
-        ).fetchall()
-
-    def _partition_of(self, type_name: str, aggregate_id: UUID) -> tuple[str, int]:
-        topic = topic_for(EVENTS_BY_NAME[type_name], self.topic_prefix)
-        return topic or "", partition_for(aggregate_id)
-
-    def _read(self, conn: psycopg.Connection[Any], after: int) -> Iterator[Incoming]:
-        """The next batch, as the relay would have published it."""
-        now = datetime.now(UTC)
-        for notification_id, originator_id, version, stored, state in self._fetch(conn, after):
-            type_name, schema_version = parse_topic(stored)
-            topic = topic_for(EVENTS_BY_NAME[type_name], self.topic_prefix)
-            assert topic is not None
-            aggregate_id = UUID(str(originator_id))
-            envelope = Envelope(
-                notification_id, aggregate_id, version, type_name, schema_version, bytes(state)
-            )
-            yield Incoming(
-                topic, partition_for(aggregate_id), -1, envelope.headers(now), envelope.payload
-            )
-
     # 2. the swap
 
     def _swap(self, conn: psycopg.Connection[Any]) -> int:
-        live, shadow, retired = (sql.Identifier(s) for s in (self.live, self.shadow, self.retired))
-        name = self.projection.name
-        versions = sql.Identifier(self.live, MODEL_VERSIONS_TABLE)
-        with conn.transaction():
-            # First the version row (live projectors take it FOR SHARE before writing), then
-            # the tables: the same order as theirs, so no deadlock.
-            conn.execute(
-                sql.SQL("SELECT 1 FROM {} WHERE projection = %s FOR UPDATE").format(versions),
-                (name,),
-            )
-            for table in self.projection.tables:
-                conn.execute(
-                    sql.SQL("CREATE TABLE IF NOT EXISTS {} ()").format(
-                        sql.Identifier(self.live, table)
-                    )
-                )  # a table new in this version has no live copy yet: an empty stand-in
-                conn.execute(
-                    sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(
-                        sql.Identifier(self.live, table)
-                    )
-                )
-            row = conn.execute(
-                sql.SQL("SELECT notification_id FROM {}.rebuild_state").format(shadow)
-            ).fetchone()
-            caught_up = self._catch_up(conn, int(row[0]) if row else 0)
-            _record_rebuilt_letters(conn, self.live, self.shadow, name)
-            for table in (VERSIONS_TABLE, PARKED_TABLE):
-                conn.execute(
-                    sql.SQL("DELETE FROM {} WHERE projection = %s").format(
-                        sql.Identifier(self.live, table)
-                    ),
-                    (name,),
-                )
-                conn.execute(
-                    sql.SQL("INSERT INTO {} SELECT * FROM {} WHERE projection = %s").format(
-                        sql.Identifier(self.live, table), sql.Identifier(self.shadow, table)
-                    ),
-                    (name,),
-                )
-            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(retired))
-            for table in self.projection.tables:
-                conn.execute(
-                    sql.SQL("ALTER TABLE {} SET SCHEMA {}").format(
-                        sql.Identifier(self.live, table), retired
-                    )
-                )
-                conn.execute(
-                    sql.SQL("ALTER TABLE {} SET SCHEMA {}").format(
-                        sql.Identifier(self.shadow, table), live
-                    )
-                )
-                conn.execute(
-                    sql.SQL("GRANT SELECT ON {} TO {}").format(
-                        sql.Identifier(self.live, table), sql.Identifier(self.query_role)
-                    )
-                )
-            conn.execute(
-                sql.SQL(
-                    "UPDATE {} SET table_version = %s, state = 'live', updated_at = now()"
-                    " WHERE projection = %s"
-                ).format(versions),
-                (TABLE_VERSIONS[name], name),
-            )
-            conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(shadow))
-        log.info("rebuild %s: swapped in (%d events caught up under the lock)", name, caught_up)
-        return caught_up
-
-
-def _record_rebuilt_letters(
-    conn: psycopg.Connection[Any], live: str, shadow: str, name: str
-) -> None:
-    """Dead letters the rebuild could apply leave the live parked rows with the swap:
-    record them as replayed, so `eventshop dlq list` knows what became of them."""
-    conn.execute(
-        sql.SQL(
-            "INSERT INTO {releases} (projection, notification_id, resolution, note)"
-            " SELECT projection, notification_id, 'replayed', 'applied by a rebuild'"
-            " FROM {live} l WHERE l.projection = %s AND l.reason = 'dead_letter'"
-            " AND NOT EXISTS (SELECT 1 FROM {shadow} s WHERE s.projection = l.projection"
-            " AND s.notification_id = l.notification_id AND s.reason = 'dead_letter')"
-            " ON CONFLICT DO NOTHING"
-        ).format(
-            releases=sql.Identifier(live, "dead_letter_releases"),
-            live=sql.Identifier(live, PARKED_TABLE),
-            shadow=sql.Identifier(shadow, PARKED_TABLE),
-        ),
-        (name,),
-    )
+        return swap_in(
+            conn,
+            self.projection,
+            live=self.live,
+            shadow=self.shadow,
+            retired=self.retired,
+            query_role=self.query_role,
+            catch_up=self._catch_up,
+        )

@@ -96,12 +96,12 @@ def _freeze_live(
 def _lag(
     conn: psycopg.Connection[Any], rebuilder: Rebuilder, positions: dict[tuple[str, int], int]
 ) -> int:
-    total = rebuilder._count(conn, 0)
+    total = rebuilder.store.count(conn, 0)
     behind = 0
     after = 0
-    while rows := rebuilder._fetch(conn, after):
+    while rows := rebuilder.store.fetch(conn, after):
         for notification_id, originator_id, _, stored, _ in rows:
-            key = rebuilder._partition_of(stored.rpartition(".v")[0], originator_id)
+            key = rebuilder.store.partition_of(stored.rpartition(".v")[0], originator_id)
             behind += notification_id > positions.get(key, 0)
         after = int(rows[-1][0])
     conn.commit()
