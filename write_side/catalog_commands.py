@@ -1,0 +1,80 @@
+"""Catalog and inventory commands: create, change, publish, archive, adjust stock."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from write_side.app_types import (
+    NO_CONTEXT,
+    CommandContext,
+    CommandResult,
+    ConcurrencyConflictError,
+)
+from write_side.domain.claims import SkuClaim
+from write_side.domain.errors import (
+    SkuTakenError,
+)
+from write_side.domain.product import Product
+from write_side.shop_base import ShopBase
+
+
+class CatalogCommands(ShopBase):
+    # Catalog and inventory
+
+    def create_product(
+        self,
+        *,
+        sku: str,
+        title: str,
+        price: int,
+        description: str = "",
+        category: str = "",
+        ctx: CommandContext = NO_CONTEXT,
+    ) -> CommandResult:
+        product = Product.create(
+            sku=sku, title=title, price=price, description=description, category=category
+        )
+        claim = SkuClaim(sku=product.sku, product_id=product.id)
+        if claim.id in self.repository:
+            raise SkuTakenError(product.sku)
+        try:
+            return self._save(product, claim, subject=product, ctx=ctx)
+        except ConcurrencyConflictError as error:
+            raise SkuTakenError(product.sku) from error
+
+    def adjust_stock(
+        self, product_id: UUID, *, delta: int, reason: str = "", ctx: CommandContext = NO_CONTEXT
+    ) -> CommandResult:
+        product = self._get(Product, product_id, ctx.expected_version)
+        product.adjust_stock(delta, reason)
+        return self._save(product, subject=product, ctx=ctx)
+
+    def change_product(
+        self,
+        product_id: UUID,
+        *,
+        title: str | None = None,
+        description: str | None = None,
+        category: str | None = None,
+        price: int | None = None,
+        ctx: CommandContext = NO_CONTEXT,
+    ) -> CommandResult:
+        product = self._get(Product, product_id, ctx.expected_version)
+        product.change_details(title=title, description=description, category=category)
+        if price is not None:
+            product.change_price(price)
+        return self._save(product, subject=product, ctx=ctx)
+
+    def publish_product(
+        self, product_id: UUID, *, ctx: CommandContext = NO_CONTEXT
+    ) -> CommandResult:
+        product = self._get(Product, product_id, ctx.expected_version)
+        product.publish()
+        return self._save(product, subject=product, ctx=ctx)
+
+    def archive_product(
+        self, product_id: UUID, *, ctx: CommandContext = NO_CONTEXT
+    ) -> CommandResult:
+        product = self._get(Product, product_id, ctx.expected_version)
+        product.archive()
+        return self._save(product, subject=product, ctx=ctx)

@@ -1,0 +1,97 @@
+"""Order commands: place, ship, cancel (which releases stock and refunds)."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate
+
+from write_side.app_types import (
+    NO_CONTEXT,
+    CommandContext,
+    CommandResult,
+    LineRequest,
+    OutOfStockError,
+)
+from write_side.domain.errors import (
+    InsufficientStockError,
+    NotPurchasableError,
+)
+from write_side.domain.order import Order, OrderLine
+from write_side.domain.payment import Payment
+from write_side.domain.product import Product
+from write_side.shop_base import ShopBase
+
+
+class OrderCommands(ShopBase):
+    # Orders
+
+    def place_order(
+        self, customer_id: UUID, lines: list[LineRequest], *, ctx: CommandContext = NO_CONTEXT
+    ) -> CommandResult:
+        """Reserve stock for every line and place the order in one atomic write, or fail whole."""
+        return self._with_retries(lambda: self._place_order(customer_id, lines, ctx))
+
+    def _place_order(
+        self, customer_id: UUID, requested: list[LineRequest], ctx: CommandContext
+    ) -> CommandResult:
+        products = [self._get(Product, line.product_id) for line in requested]
+        order = Order.place(
+            customer_id=customer_id,
+            lines=[
+                OrderLine(p.id, p.sku, p.title, p.price, line.quantity)
+                for p, line in zip(products, requested, strict=True)
+            ],
+        )
+        short: list[dict[str, Any]] = []
+        for product, line in zip(products, requested, strict=True):
+            try:
+                product.reserve(order.id, line.quantity)
+            except (InsufficientStockError, NotPurchasableError):
+                short.append(
+                    {
+                        "product_id": str(product.id),
+                        "requested": line.quantity,
+                        "available": product.available if product.status == "published" else 0,
+                    }
+                )
+        if short:
+            raise OutOfStockError(short)
+        return self._save(order, *products, subject=order, ctx=ctx)
+
+    def get_order(self, order_id: UUID) -> Order:
+        return self._get(Order, order_id)
+
+    def get_payment(self, payment_id: UUID) -> Payment:
+        return self._get(Payment, payment_id)
+
+    def ship_order(self, order_id: UUID, *, ctx: CommandContext = NO_CONTEXT) -> CommandResult:
+        def ship() -> CommandResult:
+            order = self._get(Order, order_id, ctx.expected_version)
+            order.ship()
+            products = [self._get(Product, line.product_id) for line in order.lines]
+            for product in products:
+                product.commit(order.id)
+            return self._save(order, *products, subject=order, ctx=ctx)
+
+        return self._with_retries(ship)
+
+    def cancel_order(self, order_id: UUID, *, ctx: CommandContext = NO_CONTEXT) -> CommandResult:
+        """Release the reservations and refund what was paid (the refund is idempotent)."""
+
+        def cancel() -> CommandResult:
+            order = self._get(Order, order_id, ctx.expected_version)
+            order.cancel()
+            products = [self._get(Product, line.product_id) for line in order.lines]
+            for product in products:
+                product.release(order.id)
+            changed: list[Aggregate] = [order, *products]
+            if order.payment_id is not None:
+                payment = self._get(Payment, order.payment_id)
+                self.gateway.refund(key=payment.gateway_key, amount=payment.amount)
+                payment.refund()
+                changed.append(payment)
+            return self._save(*changed, subject=order, ctx=ctx)
+
+        return self._with_retries(cancel)

@@ -1,0 +1,154 @@
+"""The write model's shared plumbing (see :class:`write_side.application.Shop`)."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import IntegrityError, Mapper, StoredEvent
+
+from contracts.consistency import PartitionMark, aggregate_tag, encode_token
+from contracts.topics import partition_for, topic_for
+from contracts.upcasting import EVENTS_BY_NAME, parse_topic
+from write_side.app_types import (
+    MAX_ATTEMPTS,
+    NO_CONTEXT,
+    CommandContext,
+    CommandResult,
+    ConcurrencyConflictError,
+    NotFoundError,
+    PasswordHasher,
+    PreconditionFailedError,
+)
+from write_side.contract_mapping import ContractMapper
+from write_side.domain.customer import Customer
+from write_side.domain.product import Product
+from write_side.idempotency import (
+    IdempotentPostgresRecorder,
+    PendingKey,
+    RepeatedKeyError,
+)
+from write_side.payments import (
+    FakePaymentGateway,
+    PaymentGateway,
+)
+from write_side.security import Argon2Passwords
+
+A = TypeVar("A", bound=Aggregate)
+
+
+class ShopBase(Application[UUID]):
+    """The plumbing every context's commands share: idempotency, retries on contention,
+    get and save, and the consistency token of what a save appended."""
+
+    def __init__(
+        self,
+        env: dict[str, str] | None = None,
+        *,
+        topic_prefix: str = "",
+        token_key: bytes = b"",
+        passwords: PasswordHasher | None = None,
+        gateway: PaymentGateway | None = None,
+    ) -> None:
+        self.topic_prefix = topic_prefix
+        #: Signs consistency tokens (``contracts.consistency.token_key`` of the server secret).
+        self.token_key = token_key
+        self.passwords: PasswordHasher = passwords or Argon2Passwords()
+        self.gateway: PaymentGateway = gateway or FakePaymentGateway()
+        #: Commands re-run after losing a race (read by benchmarks and operators).
+        self.contention_retries = 0
+        super().__init__(env)
+
+    def construct_mapper(self) -> Mapper[UUID]:
+        return ContractMapper(transcoder=self.factory.transcoder())
+
+    def idempotent(self, ctx: CommandContext, run: Callable[[], CommandResult]) -> CommandResult:
+        """Run a command once per idempotency key: a repeat gets the first result back.
+
+        Raises :class:`IdempotencyKeyReusedError` when the key came with another request.
+        (Keys are kept by the PostgreSQL recorder; in-memory stores run every command.)
+        """
+        recorder = self.recorder
+        if ctx.idempotency is None or not isinstance(recorder, IdempotentPostgresRecorder):
+            return run()
+        found = recorder.find_result(ctx.idempotency)
+        if found is not None:
+            return CommandResult.from_json(found)
+        try:
+            return run()
+        except RepeatedKeyError:
+            found = recorder.find_result(ctx.idempotency)
+            assert found is not None, "the winner's row commits before we see the conflict"
+            return CommandResult.from_json(found)
+
+    def _with_retries(self, command: Callable[[], CommandResult]) -> CommandResult:
+        for attempt in range(MAX_ATTEMPTS):
+            try:
+                return command()
+            except ConcurrencyConflictError:
+                if attempt == MAX_ATTEMPTS - 1:
+                    raise
+                self.contention_retries += 1
+                time.sleep(random.uniform(0, 0.002 * (attempt + 1)))  # jitter apart
+        raise AssertionError("unreachable")
+
+    # Reads of the write model (for tests and invariants, not for the query API)
+
+    def get_customer(self, customer_id: UUID) -> Customer:
+        return self._get(Customer, customer_id)
+
+    def get_product(self, product_id: UUID) -> Product:
+        return self._get(Product, product_id)
+
+    # Plumbing
+
+    def _find(self, kind: type[A], aggregate_id: UUID) -> A | None:
+        try:
+            return self._get(kind, aggregate_id)
+        except NotFoundError:
+            return None
+
+    def _get(self, kind: type[A], aggregate_id: UUID, expected_version: int | None = None) -> A:
+        try:
+            aggregate: Aggregate = self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            raise NotFoundError(kind.__name__.lower(), aggregate_id) from None
+        if not isinstance(aggregate, kind):
+            raise NotFoundError(kind.__name__.lower(), aggregate_id)
+        if expected_version is not None and aggregate.version != expected_version:
+            raise PreconditionFailedError(expected_version, aggregate.version)
+        return aggregate
+
+    def _save(
+        self, *aggregates: Aggregate, subject: Aggregate, ctx: CommandContext = NO_CONTEXT
+    ) -> CommandResult:
+        def result(events: Sequence[StoredEvent], ids: Sequence[int]) -> CommandResult:
+            return CommandResult(subject.id, subject.version, self._token(events, ids))
+
+        options: dict[str, Any] = {}
+        if ctx.idempotency is not None and isinstance(self.recorder, IdempotentPostgresRecorder):
+            options["idempotency"] = PendingKey(
+                ctx.idempotency, lambda events, ids: result(events, ids).as_json()
+            )
+        try:
+            recordings = self.save(*aggregates, **options)
+        except IntegrityError as error:
+            raise ConcurrencyConflictError(str(error)) from error
+        notifications = [r.notification for r in recordings]
+        return result(notifications, [n.id for n in notifications])
+
+    def _token(self, events: Sequence[StoredEvent], ids: Sequence[int]) -> str:
+        marks = []
+        for event, notification_id in zip(events, ids, strict=True):
+            contract = EVENTS_BY_NAME[parse_topic(event.topic)[0]]
+            topic = topic_for(contract, self.topic_prefix)
+            if topic is not None:
+                partition = partition_for(event.originator_id)
+                tag = aggregate_tag(event.originator_id)
+                marks.append(PartitionMark(topic, partition, notification_id, (tag,)))
+        return encode_token(marks, self.token_key)
