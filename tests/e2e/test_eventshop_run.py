@@ -26,6 +26,22 @@ def clean_env(**values: str) -> dict[str, str]:
     return env
 
 
+def configured_env(servers: Servers, name: str, **values: str) -> dict[str, str]:
+    """``eventshop run`` on the session's servers, in schemas, topics and groups of its own."""
+    tag = f"{name}{uuid4().hex[:8]}"
+    return clean_env(
+        EVENTSHOP_DATABASE_URL=servers.database_url,
+        EVENTSHOP_KAFKA_BOOTSTRAP_SERVERS=servers.kafka_bootstrap_servers,
+        EVENTSHOP_EVENT_SCHEMA=f"es_{tag}",
+        EVENTSHOP_READ_SCHEMA=f"rm_{tag}",
+        EVENTSHOP_TOPIC_PREFIX=f"{tag}.",
+        EVENTSHOP_CONSUMER_GROUP_PREFIX=tag,
+        # Off the embedded servers the development secret is refused.
+        EVENTSHOP_JWT_SECRET=TEST_SECRET,
+        **values,
+    )
+
+
 def ready(url: str) -> bool:
     try:
         return httpx2.get(url, timeout=1).status_code == 200
@@ -104,15 +120,9 @@ def test_run_on_configured_servers(servers: Servers) -> None:
     tag = uuid4().hex[:8]
     given = f"given-{uuid4().hex}"
     output = exercise_and_stop(
-        clean_env(
-            EVENTSHOP_DATABASE_URL=servers.database_url,
-            EVENTSHOP_KAFKA_BOOTSTRAP_SERVERS=servers.kafka_bootstrap_servers,
-            EVENTSHOP_EVENT_SCHEMA=f"es_run_{tag}",
-            EVENTSHOP_READ_SCHEMA=f"rm_run_{tag}",
-            EVENTSHOP_TOPIC_PREFIX=f"run{tag}.",
-            EVENTSHOP_CONSUMER_GROUP_PREFIX=f"run{tag}",
-            # Off the embedded servers the development secret is refused.
-            EVENTSHOP_JWT_SECRET=TEST_SECRET,
+        configured_env(
+            servers,
+            "run",
             EVENTSHOP_ADMIN_EMAIL=f"admin-{tag}@example.com",
             EVENTSHOP_ADMIN_PASSWORD=given,
         )

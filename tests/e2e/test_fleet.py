@@ -13,8 +13,8 @@ import httpx2
 import psutil
 
 from eventshop.embedded import free_port
-from tests.e2e.test_eventshop_run import clean_env, ready
-from tests.support.stack import PASSWORD, TEST_SECRET, Servers, eventually
+from tests.e2e.test_eventshop_run import configured_env, ready
+from tests.support.stack import PASSWORD, Servers, eventually
 
 TOKEN = "X-Consistency-Token"
 
@@ -32,14 +32,9 @@ def workers(run: psutil.Process, *args: str) -> list[psutil.Process]:
 def test_two_workers_per_api_share_a_port_and_survive_a_sigkill(servers: Servers) -> None:
     tag = uuid4().hex[:8]
     command, query = free_port(), free_port()
-    env = clean_env(
-        EVENTSHOP_DATABASE_URL=servers.database_url,
-        EVENTSHOP_KAFKA_BOOTSTRAP_SERVERS=servers.kafka_bootstrap_servers,
-        EVENTSHOP_EVENT_SCHEMA=f"es_fleet_{tag}",
-        EVENTSHOP_READ_SCHEMA=f"rm_fleet_{tag}",
-        EVENTSHOP_TOPIC_PREFIX=f"fleet{tag}.",
-        EVENTSHOP_CONSUMER_GROUP_PREFIX=f"fleet{tag}",
-        EVENTSHOP_JWT_SECRET=TEST_SECRET,
+    env = configured_env(
+        servers,
+        "fleet",
         EVENTSHOP_COMMAND_PORT=str(command),
         EVENTSHOP_QUERY_PORT=str(query),
         EVENTSHOP_RELAY_PROBE_PORT="0",
