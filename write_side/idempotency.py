@@ -70,7 +70,11 @@ class IdempotentPostgresRecorder(PostgresApplicationRecorder):
     ) -> Sequence[int] | None:
         pending: PendingKey | None = kwargs.get("idempotency")
         if pending is None:
-            inserted: Sequence[int] | None = super().insert_events(stored_events, **kwargs)
+            # The library retries a write whose connection dropped. After a COMMIT that
+            # reached the server that retry is a conflict, which our command retries would
+            # then run again: twice the effect. Once only; a dropped connection is a 503.
+            once = PostgresApplicationRecorder.insert_events.__wrapped__
+            inserted: Sequence[int] | None = once(self, stored_events, **kwargs)
             return inserted
         # Not pipelined, and not retried on a dropped connection: the client's retry with
         # the same key is the safe retry, and it finds the row if the first attempt committed.
