@@ -129,6 +129,17 @@ class EmbeddedKafka:
             self._process.wait()
         self._process = None
 
+    def kill(self) -> None:
+        """SIGKILL, as a crashed broker: nothing flushed, nothing said to its clients."""
+        if self._process is not None:
+            self._process.kill()
+            self._process.wait()
+            self._process = None
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
     def restart(self) -> None:
         """Stop and start on the same port: an empty broker, as after a crash."""
         self.stop()

@@ -35,6 +35,7 @@ import psycopg
 from psycopg import sql
 
 from contracts.envelope import Envelope
+from contracts.faults import crash_point
 from contracts.readmodels import MODEL_VERSIONS_TABLE, TABLE_VERSIONS
 from contracts.upcasting import UndecodableEventError, decode, knows
 from projections.applier_types import (
@@ -143,6 +144,8 @@ class Applier:
                 )
             if before_commit is not None:
                 before_commit(outcome)
+            # Rows, versions and positions written, not committed: all of it rolls back.
+            crash_point("projector.inside_txn")
         return outcome
 
     def _check_table_version(self, cur: psycopg.Cursor[Any]) -> None:

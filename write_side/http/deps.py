@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request, Response
 
+from contracts.faults import crash_point
 from contracts.problems import ProblemError
 from write_side.application import CommandContext, CommandResult, Shop
 from write_side.http.context import command_context
@@ -33,6 +34,8 @@ def run(
         result = shop.idempotent(ctx, command)
     except HANDLED as error:
         raise problem_for(error) from error
+    # Committed, not answered: the client sees a broken connection and retries the key.
+    crash_point("command.after_commit")
     response.headers[CONSISTENCY_HEADER] = result.consistency_token
     response.headers["ETag"] = f'"{result.version}"'
     return Accepted(
