@@ -16,6 +16,11 @@ from contracts.events import ALL_EVENTS, ContractEvent
 #: token both derive an aggregate's partition from it, so changing it is a migration.
 PARTITIONS = 3
 
+#: Every Kafka client of ours reconnects at least this often while the broker is away.
+#: kafka-python backs off up to 30 s by default, so a broker back after 15 s was found
+#: up to 30 s later; 1 s is the Java client's default.
+RECONNECT_BACKOFF_MAX_MS = 1000
+
 CONTEXTS: tuple[str, ...] = tuple(
     sorted({cls.context for cls in ALL_EVENTS if cls.context is not None})
 )

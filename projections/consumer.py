@@ -20,7 +20,12 @@ from kafka.structs import OffsetAndMetadata
 
 from contracts.faults import crash_point
 from contracts.redaction import redact
-from contracts.topics import PARTITIONS, dead_letter_topic, topic_name
+from contracts.topics import (
+    PARTITIONS,
+    RECONNECT_BACKOFF_MAX_MS,
+    dead_letter_topic,
+    topic_name,
+)
 from projections.applier import (
     Applier,
     BatchOutcome,
@@ -228,6 +233,7 @@ class KafkaProjector:
                 enable_idempotence=True,
                 acks="all",
                 max_block_ms=5000,
+                reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,
             )
         return self._producer
 
@@ -252,12 +258,16 @@ class KafkaProjector:
             # The broker holds an empty fetch this long: it bounds read-your-writes latency
             # (the default 500 ms made a token wait ~240 ms at the median).
             fetch_max_wait_ms=50,
+            reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,
         )
 
     def _ensure_topics(self) -> None:
         """Create the source and dead-letter topics if the broker lacks them."""
         wanted = [*self.topics, *(dead_letter_topic(t) for t in self.topics)]
-        admin = KafkaAdminClient(bootstrap_servers=self.bootstrap_servers)
+        admin = KafkaAdminClient(
+            bootstrap_servers=self.bootstrap_servers,
+            reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,
+        )
         try:
             missing = [t for t in wanted if t not in set(admin.list_topics())]
             if missing:

@@ -35,7 +35,12 @@ from psycopg import sql
 from contracts.envelope import Envelope
 from contracts.events import ContractEvent
 from contracts.faults import crash_point
-from contracts.topics import INTERNAL_EVENT_TYPES, all_topics, partition_for
+from contracts.topics import (
+    INTERNAL_EVENT_TYPES,
+    RECONNECT_BACKOFF_MAX_MS,
+    all_topics,
+    partition_for,
+)
 from contracts.upcasting import EVENTS_BY_NAME, parse_topic
 from write_side.relay_blocking import BlockReport, RelayStats, StoredTypes
 from write_side.relay_checkpoint import (
@@ -137,7 +142,9 @@ class KafkaRelay:
         checkpoint = load_checkpoint(lock_conn, self.schema)
         producer = self._new_producer()
         admin = KafkaAdminClient(
-            bootstrap_servers=self.bootstrap_servers, client_id="eventshop-relay"
+            bootstrap_servers=self.bootstrap_servers,
+            client_id="eventshop-relay",
+            reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,
         )
         try:
             checkpoint = self._check_broker(admin, checkpoint, lock_conn)
@@ -240,6 +247,7 @@ class KafkaRelay:
             request_timeout_ms=10000,
             delivery_timeout_ms=30000,
             allow_auto_create_topics=False,
+            reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,
         )
 
     # Broker data loss
