@@ -1,0 +1,167 @@
+"""The whole system under load: a fleet, a mixed workload over HTTP, the oracle after.
+
+Starts embedded PostgreSQL and the broker (or uses ``EVENTSHOP_BENCH_DATABASE_URL`` and
+``EVENTSHOP_BENCH_KAFKA_BOOTSTRAP_SERVERS``), runs ``eventshop run`` on them with N API
+workers and M projector instances, and drives it at loopback:
+
+- ``fixed``: an open loop at ``--rate`` operations a second (latency counted from when
+  each operation was due, so queueing shows);
+- ``saturation``: ``--clients`` closed-loop clients, as fast as answers come.
+
+One JSON line per phase: per operation p50/p95/p99, command and query rates, command ->
+visible (read with its token) p50/p99, answers that were not 2xx by status, and CPU
+seconds per command by process kind (psutil, from outside). Then quiescence and every
+read model compared with a replay of the event store: any difference fails the run.
+``--chaos`` then runs each chaos scenario under load (bench.chaos), one line each.
+
+Run: .venv/bin/python -m bench.system [--rate 80] [--seconds 20] [--clients 16] [--chaos]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from bench.accounting import CpuMeter, spent
+from bench.chaos import SCENARIOS, under_load
+from bench.fleet import ADMIN, Fleet, postgres_root, running_fleet
+from bench.oracle import check
+from bench.support import percentile
+from bench.workload import COMMANDS, Shopper, Tally
+from eventshop.embedded import EmbeddedKafka, EmbeddedPostgres
+from tests.support.stack import Servers
+
+
+def summary(phase: str, tally: Tally, cpu: dict[str, float], seconds: float) -> dict[str, Any]:
+    commands = sum(len(v) for op, v in tally.latency.items() if op in COMMANDS)
+    queries = sum(len(v) for op, v in tally.latency.items() if op not in COMMANDS)
+    per_op = {
+        op: {
+            "n": len(v),
+            "p50_ms": _ms(percentile(v, 0.5)),
+            "p95_ms": _ms(percentile(v, 0.95)),
+            "p99_ms": _ms(percentile(v, 0.99)),
+        }
+        for op, v in sorted(tally.latency.items())
+    }
+    visible = tally.visible or [0.0]
+    not_2xx: dict[str, int] = {}
+    for key, count in tally.statuses.items():
+        status = key.rsplit(":", 1)[1]
+        if not status.startswith("2"):
+            not_2xx[status] = not_2xx.get(status, 0) + count
+    return {
+        "bench": "system",
+        "phase": phase,
+        "seconds": round(seconds, 1),
+        "commands_per_s": round(commands / seconds, 1),
+        "queries_per_s": round(queries / seconds, 1),
+        "operations": per_op,
+        "visible_p50_ms": _ms(percentile(visible, 0.5)),
+        "visible_p99_ms": _ms(percentile(visible, 0.99)),
+        "not_2xx_by_status": not_2xx,
+        "unexpected_5xx": len(tally.unexpected),
+        "transport_errors": tally.transport_errors,
+        "overloaded": tally.overloaded,
+        "cpu_s": cpu,
+        "cpu_ms_per_command": {k: round(v * 1000 / max(commands, 1), 2) for k, v in cpu.items()},
+    }
+
+
+async def load_phases(fleet: Fleet, args: argparse.Namespace) -> list[dict[str, Any]]:
+    shopper = Shopper(fleet.command_url, fleet.query_url)
+    lines: list[dict[str, Any]] = []
+    try:
+        await shopper.setup(ADMIN)
+        with CpuMeter(fleet.members) as meter:
+            for phase in ("fixed", "saturation"):
+                before, loop = meter.mark(), asyncio.get_running_loop()
+                started = loop.time()
+                if phase == "fixed":
+                    tally = await shopper.fixed_rate(args.rate, args.seconds)
+                else:
+                    tally = await shopper.saturate(args.clients, args.seconds)
+                took = loop.time() - started
+                lines.append(summary(phase, tally, spent(before, meter.mark()), took))
+                _emit(lines[-1])
+        oracle = await asyncio.to_thread(check, fleet.settings)
+        lines.append({"bench": "system", "phase": "oracle", **oracle})
+        _emit(lines[-1])
+        if args.chaos:
+            for name, scenario in SCENARIOS.items():
+                lines.append(await under_load(fleet, shopper, name, scenario, args.chaos_rate))
+                _emit(lines[-1])
+    finally:
+        await shopper.close()
+    return lines
+
+
+@contextmanager
+def servers() -> Iterator[tuple[Servers, EmbeddedKafka | None]]:
+    database = os.environ.get("EVENTSHOP_BENCH_DATABASE_URL")
+    bootstrap = os.environ.get("EVENTSHOP_BENCH_KAFKA_BOOTSTRAP_SERVERS")
+    data = Path(tempfile.mkdtemp(prefix="eventshop-system-"))
+    postgres = None if database else EmbeddedPostgres(data / "pg")
+    broker = None if bootstrap else EmbeddedKafka()
+    try:
+        database = database or postgres.start()  # type: ignore[union-attr]
+        bootstrap = bootstrap or broker.start()  # type: ignore[union-attr]
+        yield Servers(database, bootstrap), broker
+    finally:
+        if broker is not None:
+            broker.stop()
+        if postgres is not None:
+            postgres.stop()
+        shutil.rmtree(data, ignore_errors=True)
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="bench.system", description=__doc__.split("\n")[0])
+    parser.add_argument("--rate", type=float, default=80.0, help="fixed phase: operations/s")
+    parser.add_argument("--seconds", type=float, default=20.0, help="each load phase")
+    parser.add_argument("--clients", type=int, default=16, help="saturation phase clients")
+    parser.add_argument("--api-workers", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--projectors", type=int, default=2, help="instances per group")
+    parser.add_argument("--chaos", action="store_true", help="then every chaos scenario")
+    parser.add_argument("--chaos-rate", type=float, default=30.0)
+    args = parser.parse_args(argv)
+    with (
+        servers() as (found, broker),
+        running_fleet(
+            found,
+            api_workers=args.api_workers,
+            projector_processes=args.projectors,
+            broker=broker,
+            kafka_session_timeout_ms=6000,
+        ) as fleet,
+    ):
+        root = postgres_root(found.database_url)
+        if root is not None:
+            fleet.servers["postgres"] = root
+        lines = asyncio.run(load_phases(fleet, args))
+    failed = [line["phase"] for line in lines if line.get("ok") is False]
+    failed += [line["phase"] for line in lines if line.get("unexpected_5xx")]
+    if failed:
+        print(f"bench.system: failed: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _ms(seconds: float) -> float:
+    return round(seconds * 1000, 1)
+
+
+def _emit(line: dict[str, Any]) -> None:
+    print(json.dumps(line), flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

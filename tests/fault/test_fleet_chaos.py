@@ -1,0 +1,88 @@
+"""The whole system as a fleet, under load, broken on purpose (bench.system's short form).
+
+A real ``eventshop run`` with two workers per API and two projector instances per group,
+driven over HTTP by the mixed workload. Each chaos case kills real processes (SIGKILL, or
+a named crash point armed in the running fleet), cuts PostgreSQL connections, or SIGKILLs
+the broker, during load; then the oracle: quiescence, and every read model equal to a
+replay of the event store. No 5xx but designed 503s (docs/architecture.md, guarantees).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from argparse import Namespace
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from bench.chaos import SCENARIOS, under_load
+from bench.fleet import ADMIN, Fleet, running_fleet
+from bench.system import load_phases
+from bench.workload import Shopper
+from eventshop.embedded import EmbeddedKafka
+from tests.support.stack import Servers
+
+RATE = 20.0  # operations a second during each chaos case
+
+
+@pytest.fixture(scope="module")
+def fleet(servers: Servers) -> Iterator[Fleet]:
+    with running_fleet(servers, api_workers=2, projector_processes=2) as fleet:
+        yield fleet
+
+
+def chaos(fleet: Fleet, name: str) -> dict[str, Any]:
+    async def run() -> dict[str, Any]:
+        shopper = Shopper(fleet.command_url, fleet.query_url)
+        try:
+            await shopper.setup(ADMIN, customers=2, products=3)
+            return await under_load(fleet, shopper, name, SCENARIOS[name], RATE)
+        finally:
+            await shopper.close()
+
+    return asyncio.run(run())
+
+
+def test_the_system_under_load_matches_its_replay(fleet: Fleet) -> None:
+    args = Namespace(rate=RATE, seconds=3.0, clients=4, chaos=False, chaos_rate=RATE)
+    fixed, saturation, oracle = asyncio.run(load_phases(fleet, args))
+    for phase in (fixed, saturation):
+        assert phase["unexpected_5xx"] == 0, phase
+        assert phase["operations"]["place_order"]["n"] > 0
+        assert phase["visible_p50_ms"] > 0
+        for kind in ("command_api", "query_api", "relay", "projector"):
+            assert phase["cpu_s"][kind] > 0, f"no CPU accounted to {kind}: {phase['cpu_s']}"
+    assert oracle["ok"], json.dumps(oracle)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "relay_crashes",
+        "projector_crashes",
+        "projector_instance_killed",
+        "api_worker_killed",
+        "pg_connection_dropped",
+    ],
+)
+def test_chaos_under_load_loses_nothing(fleet: Fleet, name: str) -> None:
+    result = chaos(fleet, name)
+    assert result["ok"], json.dumps(result, indent=1)
+    assert result["oracle"]["ok"]
+
+
+def test_the_broker_sigkilled_for_15_seconds(database_url: str) -> None:
+    broker = EmbeddedKafka()
+    broker.start()
+    try:
+        servers = Servers(database_url, broker.bootstrap_servers)
+        with running_fleet(servers, api_workers=1, broker=broker) as fleet:
+            result = chaos(fleet, "broker_killed")
+    finally:
+        broker.stop()
+    assert result["ok"], json.dumps(result, indent=1)
+    assert result["commands_5xx"] == 0 and result["queries_5xx"] == 0
+    assert result["outage_shown_after_s"] is not None
+    assert result["drained_after_return_s"] <= 15
