@@ -86,3 +86,11 @@ def test_the_broker_sigkilled_for_15_seconds(database_url: str) -> None:
     assert result["commands_5xx"] == 0 and result["queries_5xx"] == 0
     assert result["outage_shown_after_s"] is not None
     assert result["drained_after_return_s"] <= 15
+
+
+def test_partitions_of_one_projection_are_owned_by_both_instances(fleet: Fleet) -> None:
+    owners: dict[str, set[str]] = {}
+    for row in fleet.partitions():
+        if row["owner"]:
+            owners.setdefault(row["projection"], set()).add(row["owner"])
+    assert any(len(found) == 2 for found in owners.values()), owners
