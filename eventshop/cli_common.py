@@ -14,6 +14,7 @@ from typing import Any
 
 import typer
 from prometheus_client import REGISTRY
+from rich import box
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -24,17 +25,19 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from eventshop import logs
+from eventshop import logs, runtime
 from eventshop.probes import StatsCollector, serve_probes
 from eventshop.settings import Settings
 
 log = logging.getLogger("eventshop")
 
 
-def load_settings() -> Settings:
+def load_settings(*, find_running: bool = True) -> Settings:
+    """Settings from the environment; with ``find_running``, server URLs not set there come
+    from the ``eventshop run`` running in this checkout, if there is one."""
     settings = Settings()
     logs.configure(settings.log_level)
-    return settings
+    return runtime.apply(settings) if find_running else settings
 
 
 def stop_on_signals() -> threading.Event:
@@ -60,17 +63,45 @@ def start_probes(
         serve_probes(settings.host, port, ready)
 
 
-def show(rows: list[dict[str, Any]], as_json: bool, *, single: bool = False) -> None:
+#: (key, header) pairs: the columns a table shows by default, chosen to fit 80 columns.
+Columns = tuple[tuple[str, str], ...]
+
+
+def show(
+    rows: list[dict[str, Any]],
+    as_json: bool,
+    *,
+    single: bool = False,
+    columns: Columns | None = None,
+    wide: bool = False,
+) -> None:
+    """``--json``: every field. A table: ``columns`` only, unless ``wide``; one row
+    (``single``) as field/value lines, which fit any terminal."""
     if as_json:
         typer.echo(json.dumps(rows[0] if single else rows, default=str))
         return
     if not rows:
         typer.echo("(none)")
         return
-    table = Table(*rows[0].keys())
+    if single:
+        table = Table("field", "value", box=None)
+        for key, value in rows[0].items():
+            table.add_row(key, str(value))
+        Console().print(table)
+        return
+    shown = tuple((k, k) for k in rows[0]) if wide or columns is None else columns
+    table = Table(*(header for _, header in shown), box=box.SIMPLE_HEAD)
     for row in rows:
-        table.add_row(*(str(v) for v in row.values()))
+        table.add_row(*(_cell(row.get(key)) for key, _ in shown))
     Console().print(table)
+    if not wide and columns is not None and len(columns) < len(rows[0]):
+        typer.echo("(--wide for every column, --json for everything)", err=True)
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.1f}"
+    return "" if value is None else str(value)
 
 
 @contextmanager

@@ -8,8 +8,9 @@ import secrets
 from pathlib import Path
 
 import typer
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from eventshop import readiness, serving, wiring
+from eventshop import readiness, runtime, serving, wiring
 from eventshop.cli_common import load_settings, stop_on_signals
 from eventshop.embedded import EmbeddedKafka, EmbeddedPostgres
 from eventshop.settings import Settings
@@ -18,7 +19,7 @@ from eventshop.supervisor import Supervisor, child_env
 
 def run() -> None:
     """Start everything in one supervised process group; embedded servers unless configured."""
-    settings = load_settings()
+    settings = load_settings(find_running=False)  # it starts what is not configured
     stop = stop_on_signals()
     postgres = kafka = None
     supervisor: Supervisor | None = None
@@ -53,13 +54,20 @@ def run() -> None:
                 f"projector-{n}", "project", env=_instance_probe(settings.projector_probe_port, n)
             )
         supervisor.add("payment-sweeper", "payments", "sweep")
+        found = runtime.record(  # the operator CLI here can reach the servers from now on
+            settings,
+            command_url=f"http://{settings.host}:{settings.command_port}",
+            query_url=f"http://{settings.host}:{settings.query_port}",
+        )
         late = readiness.wait_until_ready(readiness.probe_urls(settings), stop, supervisor.tend)
         _banner(settings, embedded_pg=postgres is not None, embedded_kafka=kafka is not None)
+        typer.echo(f"Operator CLI in this directory: eventshop projections list (reads {found})")
         typer.echo(admin)
         if late:
             typer.echo(f"eventshop: not ready yet: {', '.join(late)}", err=True)
         supervisor.run(stop)
     finally:
+        runtime.forget(settings)
         if supervisor is not None:
             supervisor.stop_all()  # also when stopped while waiting for readiness
         if kafka is not None:
@@ -67,6 +75,14 @@ def run() -> None:
         if postgres is not None:
             postgres.stop()
     typer.echo("eventshop stopped")
+
+
+def shown_url(url: str) -> str:
+    """A database URL fit to print (and to give psql): its password masked."""
+    info = conninfo_to_dict(url)
+    if info.get("password"):
+        info["password"] = "***"  # noqa: S105 - a mask, not a secret
+    return make_conninfo("", **info)
 
 
 def _instance_probe(base: int, n: int) -> dict[str, str]:
@@ -110,7 +126,9 @@ def _banner(settings: Settings, *, embedded_pg: bool, embedded_kafka: bool) -> N
 eventshop is running
   command API  {base}:{settings.command_port}   (docs: {base}:{settings.command_port}/docs)
   query API    {base}:{settings.query_port}   (docs: {base}:{settings.query_port}/docs)
-  PostgreSQL   {"embedded, data in " + str(settings.data_dir / "pg") if embedded_pg else "external"}
+  PostgreSQL   {shown_url(settings.database_url or "")}{
+            " (embedded, data in " + str(settings.data_dir / "pg") + ")" if embedded_pg else ""
+        }
   Kafka        {settings.kafka_bootstrap_servers}{
             " (embedded Tansu, memory only)" if embedded_kafka else ""
         }

@@ -38,7 +38,8 @@ class NotConfiguredError(RuntimeError):
 def database_url(settings: Settings) -> str:
     if not settings.database_url:
         raise NotConfiguredError(
-            "EVENTSHOP_DATABASE_URL is not set (`eventshop run` starts embedded servers)"
+            "EVENTSHOP_DATABASE_URL is not set, and no `eventshop run` is running in this"
+            f" directory ({settings.data_dir}/runtime.json); start one, or set the URL"
         )
     return settings.database_url
 
@@ -56,7 +57,8 @@ def read_database_url(settings: Settings) -> str:
 def kafka(settings: Settings) -> str:
     if not settings.kafka_bootstrap_servers:
         raise NotConfiguredError(
-            "EVENTSHOP_KAFKA_BOOTSTRAP_SERVERS is not set (`eventshop run` starts a broker)"
+            "EVENTSHOP_KAFKA_BOOTSTRAP_SERVERS is not set, and no `eventshop run` is running"
+            f" in this directory ({settings.data_dir}/runtime.json); start one, or set it"
         )
     return settings.kafka_bootstrap_servers
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
+from typing import Any
 from uuid import uuid4
 
 import httpx2
@@ -49,7 +52,8 @@ def ready(url: str) -> bool:
         return False
 
 
-def exercise_and_stop(env: dict[str, str]) -> str:
+def exercise_and_stop(env: dict[str, str], during: Callable[[], None] = lambda: None) -> str:
+    """Run ``eventshop run``, use it as a user would, call ``during``, stop it with Ctrl-C."""
     command, query = free_port(), free_port()
     relay_probe, projector_probe, sweeper_probe = free_port(), free_port(), free_port()
     env = {
@@ -105,6 +109,7 @@ def exercise_and_stop(env: dict[str, str]) -> str:
         eventually(partial(ready, f"http://127.0.0.1:{projector_probe}/readyz"), timeout=60)
         children = psutil.Process(process.pid).children(recursive=True)
         assert len(children) >= 4
+        during()
     finally:
         process.send_signal(signal.SIGINT)
         output = process.communicate(timeout=60)[0].decode()
@@ -131,14 +136,42 @@ def test_run_on_configured_servers(servers: Servers) -> None:
     assert given not in output  # a password it was given is never printed
 
 
+def operator(checkout: Path, *args: str) -> Any:
+    """``eventshop <args> --json`` in ``checkout`` with no EVENTSHOP_* variable at all."""
+    done = subprocess.run(
+        [sys.executable, "-m", "eventshop.cli", *args, "--json"],
+        env=clean_env(),
+        cwd=checkout,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
 @pytest.mark.slow
 def test_run_with_no_configuration_starts_its_own_servers(tmp_path: Path) -> None:
-    exercise_and_stop(
+    runtime = tmp_path / ".eventshop" / "runtime.json"
+
+    def the_operator_cli_finds_the_stack() -> None:
+        assert runtime.stat().st_mode & 0o777 == 0o600
+        listed = operator(tmp_path, "projections", "list")
+        assert {row["projection"] for row in listed} == {"customers", "products", "orders", "sales"}
+        assert operator(tmp_path, "relay", "status")["active_relay"] is True
+        assert operator(tmp_path, "dlq", "list") == []
+        assert operator(tmp_path, "projections", "verify", "customers")[0]["equal"] is True
+
+    output = exercise_and_stop(
         clean_env(
             EVENTSHOP_DATA_DIR=str(tmp_path / ".eventshop"),
             EVENTSHOP_EMBEDDED_KAFKA_PORT=str(free_port()),
-        )
+        ),
+        during=the_operator_cli_finds_the_stack,
     )
+    assert not runtime.exists(), "removed when the run stops"
+    assert "PostgreSQL   " in output and "host=" in output  # where to point psql
     assert (tmp_path / ".eventshop" / "pg" / "PG_VERSION").exists()
     credentials = tmp_path / ".eventshop" / "admin-credentials.json"
     assert credentials.stat().st_mode & 0o777 == 0o600
