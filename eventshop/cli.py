@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import sys
 import threading
 from typing import Annotated
 
 import typer
 
 from eventshop import (
+    cli_errors,
     cli_operations,
     cli_run,
     operations,
@@ -16,7 +18,6 @@ from eventshop import (
     wiring,
 )
 from eventshop.cli_common import load_settings, show, start_probes, stop_on_signals
-from projections.rebuild import RebuildRunningError, TableVersionMismatchError
 
 app = typer.Typer(help="eventshop: a CQRS / event-sourced commerce backend.", no_args_is_help=True)
 app.add_typer(cli_operations.projections_app, name="projections")
@@ -162,20 +163,18 @@ def project(
 
 
 def main() -> None:
+    """Run the CLI; a failure is one line on stderr (``--debug`` anywhere: the traceback)."""
+    debug = "--debug" in sys.argv[1:]
+    if debug:
+        sys.argv.remove("--debug")
     try:
         app()
-    except wiring.NotConfiguredError as error:
-        typer.echo(f"eventshop: {error}", err=True)
-        raise SystemExit(2) from None
-    except RebuildRunningError as error:
-        typer.echo(f"eventshop: {error}; try again when it has finished", err=True)
-        raise SystemExit(1) from None
-    except TableVersionMismatchError as error:
-        typer.echo(f"eventshop: {error}", err=True)
-        raise SystemExit(1) from None
-    except serving.PortInUseError as error:
-        typer.echo(f"eventshop: {error}", err=True)
-        raise SystemExit(2) from None
+    except Exception as error:
+        if debug:
+            raise
+        message, code = cli_errors.explain(error)
+        typer.echo(f"eventshop: {message}", err=True)
+        raise SystemExit(code) from None
 
 
 if __name__ == "__main__":

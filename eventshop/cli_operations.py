@@ -7,27 +7,68 @@ from typing import Annotated
 import typer
 
 from eventshop import dead_letters, operations, wiring
-from eventshop.cli_common import load_settings, progress_bar, show
+from eventshop.cli_common import Columns, load_settings, progress_bar, show
 from projections.rebuild import RebuildResult
 from projections.registry import PROJECTIONS
 from projections.verify import verify
 
 projections_app = typer.Typer(help="Projections: where they are.", no_args_is_help=True)
+Wide = Annotated[bool, typer.Option("--wide", help="Every column, however wide")]
+AsJson = Annotated[bool, typer.Option("--json", help="Every field, as JSON")]
+SUMMARY: Columns = (
+    ("projection", "projection"),
+    ("state", "state"),
+    ("lag_events", "lag"),
+    ("lag_seconds", "lag s"),
+    ("relay_backlog", "backlog"),
+    ("owners", "owners"),
+    ("parked", "parked"),
+    ("dead_lettered", "dead"),
+)
+PARTITIONS: Columns = (
+    ("projection", "projection"),
+    ("topic", "topic"),
+    ("partition", "p"),
+    ("position", "position"),
+    ("lag_events", "lag"),
+    ("state", "state"),
+    ("owner", "owner"),
+)
+VERIFIED: Columns = (
+    ("table", "table"),
+    ("live_rows", "live rows"),
+    ("rebuilt_rows", "rebuilt rows"),
+    ("equal", "equal"),
+)
+LETTERS: Columns = (
+    ("id", "id"),
+    ("original", "from"),
+    ("error_class", "error"),
+    ("waiting", "waiting"),
+    ("status", "status"),
+)
 
 
 @projections_app.command("list")
-def projections_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def projections_list(as_json: AsJson = False, wide: Wide = False) -> None:
     """Every projection, its source topics, lag and state."""
-    show(operations.projections(load_settings(), partitions=False), as_json)
+    show(
+        operations.projections(load_settings(), partitions=False),
+        as_json,
+        columns=SUMMARY,
+        wide=wide,
+    )
 
 
 @projections_app.command("status")
 def projections_status(
     partitions: Annotated[bool, typer.Option("--partitions", help="One row per partition")] = False,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: AsJson = False,
+    wide: Wide = False,
 ) -> None:
     """Position, lag, parked and dead-lettered counts, state."""
-    show(operations.projections(load_settings(), partitions=partitions), as_json)
+    rows = operations.projections(load_settings(), partitions=partitions)
+    show(rows, as_json, columns=PARTITIONS if partitions else SUMMARY, wide=wide)
 
 
 @projections_app.command("rebuild")
@@ -83,7 +124,11 @@ def projections_verify(
         }
         for t in report.tables
     ]
-    show(rows, as_json)
+    show(rows, as_json, columns=VERIFIED)
+    if not as_json:
+        for table in report.tables:
+            for row in table.differing:
+                typer.echo(f"{table.table}: {row}")
     # Compared at the live projector's own positions: lag is reported, never a difference.
     typer.echo(f"{name}: {report.lag_events} event(s) not yet applied live (lag)", err=True)
     if not report.equal:
@@ -100,11 +145,12 @@ def dlq_list(
     everything: Annotated[
         bool, typer.Option("--all", help="Include replayed and discarded letters")
     ] = False,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: AsJson = False,
+    wide: Wide = False,
 ) -> None:
     """Pending dead letters: id, projection, origin, and the error that sent them there."""
     found = dead_letters.letters(load_settings(), include_resolved=everything)[:limit]
-    show([x.as_dict() for x in found], as_json)
+    show([x.as_dict() for x in found], as_json, columns=LETTERS, wide=wide)
 
 
 LetterIds = Annotated[list[str] | None, typer.Argument(help="Ids from `eventshop dlq list`")]

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
@@ -11,6 +14,8 @@ from typer.testing import CliRunner
 
 from contracts.topics import topic_name
 from eventshop.cli import app
+from eventshop.embedded import free_port
+from tests.e2e.test_eventshop_run import clean_env
 from tests.support.stack import PASSWORD, Servers, eventually, running_stack, settings_env
 
 TOKEN = "X-Consistency-Token"
@@ -24,7 +29,7 @@ def run_cli(env: dict[str, str], *args: str) -> Any:
 
 def test_operators_see_projections_the_relay_and_dead_letters(servers: Servers) -> None:
     with running_stack(servers) as stack:
-        env = settings_env(stack.settings) | {"COLUMNS": "300"}  # wide enough for the tables
+        env = settings_env(stack.settings) | {"COLUMNS": "80"}  # a plain terminal
         before = json.loads(run_cli(env, "relay", "status", "--json"))
         assert before["active_relay"] is False
         assert before["unpublished_notifications"] >= 1  # the stack's admin
@@ -67,6 +72,14 @@ def test_operators_see_projections_the_relay_and_dead_letters(servers: Servers) 
             {"topic", "partition", "position", "lag_events"} <= set(r) for r in per_partition
         )
         assert "customers" in run_cli(env, "projections", "status")  # the table, for people
+        for args, headers in (
+            (("projections", "list"), ("projection", "state", "lag", "backlog", "owners")),
+            (("projections", "status", "--partitions"), ("topic", "position", "owner")),
+            (("relay", "status"), ("checkpoint_notification_id", "active_relay")),
+        ):
+            table = run_cli(env, *args)
+            assert max(len(line) for line in table.splitlines()) <= 80, table
+            assert all(header in table for header in headers), table  # whole, not cut
 
         # Both projections that read shop.customers dead-lettered the junk, each once.
         eventually(lambda: len(json.loads(run_cli(env, "dlq", "list", "--json"))) >= 2)
@@ -78,3 +91,40 @@ def test_operators_see_projections_the_relay_and_dead_letters(servers: Servers) 
         assert letters[0]["original"].startswith(
             topic_name("customers", stack.settings.topic_prefix) + ":0:"
         )
+
+
+def one_line_failure(env: dict[str, str], *args: str) -> str:
+    """``eventshop <args>`` as a user runs it: exit non-zero, one line, no traceback."""
+    done = subprocess.run(
+        [sys.executable, "-m", "eventshop.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1, done
+    return done.stderr
+
+
+def test_cli_failures_are_one_line_with_a_hint(servers: Servers, tmp_path: Path) -> None:
+    env = clean_env(
+        EVENTSHOP_DATA_DIR=str(tmp_path),
+        EVENTSHOP_DATABASE_URL=servers.database_url,
+        EVENTSHOP_READ_SCHEMA=f"never_migrated_{uuid4().hex[:8]}",
+    )
+    assert "run `eventshop migrate`" in one_line_failure(env, "projections", "list")
+    env["EVENTSHOP_DATABASE_URL"] = f"postgresql://postgres@127.0.0.1:{free_port()}/x"
+    assert "cannot reach PostgreSQL" in one_line_failure(env, "relay", "status")
+    del env["EVENTSHOP_DATABASE_URL"]
+    assert "no `eventshop run` is running" in one_line_failure(env, "dlq", "list")
+    debug = subprocess.run(
+        [sys.executable, "-m", "eventshop.cli", "--debug", "dlq", "list"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert "Traceback" in debug.stderr  # --debug: the whole story
