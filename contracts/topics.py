@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from kafka.partitioner.default import murmur2
-
 from contracts.events import ALL_EVENTS, ContractEvent
 
 #: Every topic is created with this many partitions; the relay and the consistency
@@ -61,6 +59,27 @@ def all_topics(prefix: str = "") -> list[str]:
 
 def dead_letter_topic(topic: str) -> str:
     return f"{topic}.dlt"
+
+
+_MASK = 0xFFFFFFFF
+
+
+def murmur2(data: bytes) -> int:
+    """MurmurHash2 as Kafka's default partitioner computes it (the Java client's
+    ``Utils.murmur2``), so every Kafka client puts a key on the same partition we do.
+    Here rather than imported, so the contracts need no broker client."""
+    m, length = 0x5BD1E995, len(data)
+    h = (0x9747B28C ^ length) & _MASK
+    for i in range(0, length - length % 4, 4):
+        k = (int.from_bytes(data[i : i + 4], "little") * m) & _MASK
+        k = ((k ^ (k >> 24)) * m) & _MASK
+        h = ((h * m) & _MASK) ^ k
+    tail = data[length - length % 4 :]
+    if tail:
+        h ^= int.from_bytes(tail, "little")
+        h = (h * m) & _MASK
+    h = ((h ^ (h >> 13)) * m) & _MASK
+    return h ^ (h >> 15)
 
 
 def partition_for(aggregate_id: UUID | str, partitions: int = PARTITIONS) -> int:

@@ -9,12 +9,12 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from contracts.auth import DEV_SECRET, TokenSettings
 from http_edge.client import parse_networks
 from http_edge.headers import HeaderPolicy
 from http_edge.install import EdgeSettings
 from http_edge.limits import LimitSettings
 from http_edge.rate_limits import Policy
+from http_edge.tokens import DEV_SECRET, TokenSettings
 
 
 class Settings(BaseSettings):

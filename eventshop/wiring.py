@@ -10,10 +10,10 @@ from fastapi import FastAPI
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg_pool import ConnectionPool
 
-from contracts.auth import MIN_SECRET_BYTES, TokenSettings, weak_secret
 from contracts.consistency import token_key
 from eventshop.settings import Settings
 from http_edge.rate_limits import PostgresRateLimiter, migrate_rate_limits
+from http_edge.tokens import MIN_SECRET_BYTES, TokenSettings, weak_secret
 from projections.consumer import KafkaProjector
 from projections.event_store_head import install_event_store_head
 from projections.projection import Projection

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 
 from starlette.requests import Request
 
-from contracts.auth import AccessClaims, InvalidTokenError, TokenSettings, verify_access_token
+from http_edge.tokens import AccessClaims, InvalidTokenError, TokenSettings, verify_access_token
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 

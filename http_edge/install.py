@@ -7,11 +7,11 @@ from dataclasses import dataclass, field
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.params import Depends as DependsParam
 
-from contracts.auth import TokenSettings
-from contracts.problems import problem_responses
 from http_edge.headers import HeaderPolicy, install_headers
 from http_edge.limits import LimitSettings, RateLimits, per_client
+from http_edge.problems import problem_responses
 from http_edge.rate_limits import PostgresRateLimiter
+from http_edge.tokens import TokenSettings
 
 
 @dataclass(frozen=True)

@@ -19,11 +19,11 @@ from fastapi import Request, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
 
-from contracts.auth import TokenSettings
-from contracts.problems import ProblemError
 from http_edge.client import Network, bearer_subject, client_address
 from http_edge.hit_cache import CachedRateLimiter
+from http_edge.problems import ProblemError
 from http_edge.rate_limits import Count, Policy, PostgresRateLimiter
+from http_edge.tokens import TokenSettings
 
 
 @dataclass(frozen=True)

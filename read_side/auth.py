@@ -1,4 +1,4 @@
-"""Who is asking: bearer tokens on the query API (verified with ``contracts.auth``)."""
+"""Who is asking: bearer tokens on the query API (verified with ``http_edge.tokens``)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from contracts.auth import AccessClaims, InvalidTokenError, TokenSettings
-from contracts.problems import ProblemError
 from http_edge.client import verified_claims
+from http_edge.problems import ProblemError
+from http_edge.tokens import AccessClaims, InvalidTokenError, TokenSettings
 
 _bearer = HTTPBearer(auto_error=False, description="An access token from POST /auth/token")
 

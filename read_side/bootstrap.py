@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import FastAPI
 from psycopg_pool import ConnectionPool
 
-from contracts.auth import TokenSettings
 from http_edge.install import EdgeSettings
+from http_edge.tokens import TokenSettings
 from read_side.query_api import create_query_app
 
 

@@ -9,13 +9,13 @@ from fastapi import FastAPI
 from prometheus_client import make_asgi_app
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from contracts.auth import TokenSettings
 from contracts.consistency import token_key
-from contracts.nul_guard import RejectNulInQuery
-from contracts.problems import install_problem_handlers
 from http_edge.install import EdgeSettings, include_limited, install_edge
 from http_edge.lifespan import SharedResources
+from http_edge.nul_guard import RejectNulInQuery
+from http_edge.problems import install_problem_handlers
 from http_edge.rate_limits import PostgresRateLimiter
+from http_edge.tokens import TokenSettings
 from read_side.consistency import PositionWatcher
 from read_side.cursors import CursorCodec
 from read_side.http import customers, operations, orders, products, reports

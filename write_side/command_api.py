@@ -10,12 +10,12 @@ from fastapi import FastAPI
 from prometheus_client import make_asgi_app
 from psycopg_pool import PoolTimeout
 
-from contracts.auth import TokenSettings
-from contracts.nul_guard import RejectNulInQuery
-from contracts.problems import ProblemError, install_problem_handlers, problem_responses
 from http_edge.install import EdgeSettings, include_limited, install_edge
 from http_edge.lifespan import SharedResources
+from http_edge.nul_guard import RejectNulInQuery
+from http_edge.problems import ProblemError, install_problem_handlers, problem_responses
 from http_edge.rate_limits import PostgresRateLimiter
+from http_edge.tokens import TokenSettings
 from write_side.application import Shop
 from write_side.http import catalog, customers, orders
 from write_side.http.limits import BodySizeLimit

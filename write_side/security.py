@@ -13,7 +13,7 @@ import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from contracts.auth import ALGORITHMS, TokenSettings
+from http_edge.tokens import ALGORITHMS, TokenSettings
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,8 @@ from uuid import UUID
 
 from fastapi import APIRouter
 
-from contracts.problems import problem_responses
 from contracts.rows import CustomerView, OrderPage
+from http_edge.problems import problem_responses
 from read_side import order_queries, queries
 from read_side.auth import Caller, may_see
 from read_side.http.deps import (

@@ -12,7 +12,7 @@ from psycopg import Connection
 from psycopg_pool import ConnectionPool
 
 from contracts.consistency import InvalidConsistencyTokenError, PartitionMark, decode_token
-from contracts.problems import ProblemError
+from http_edge.problems import ProblemError
 from read_side.consistency import (
     BeyondHeadError,
     ConsistencyTimeoutError,

@@ -6,8 +6,8 @@ import psycopg
 from fastapi import APIRouter
 from psycopg_pool import PoolTimeout
 
-from contracts.problems import ProblemError, problem_responses
 from contracts.rows import ProjectionPartition
+from http_edge.problems import ProblemError, problem_responses
 from read_side.auth import AdminCaller
 from read_side.http.deps import Ctx
 from read_side.projection_status import projection_status

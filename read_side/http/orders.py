@@ -7,8 +7,8 @@ from uuid import UUID
 
 from fastapi import APIRouter
 
-from contracts.problems import problem_responses
 from contracts.rows import OrderPage, OrderView
+from http_edge.problems import problem_responses
 from read_side import order_queries
 from read_side.auth import AdminCaller, Caller, may_see
 from read_side.http.deps import Ctx, Cursor, Limit, OrdersConn, not_found, page_or_422

@@ -8,8 +8,8 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query
 
-from contracts.problems import ProblemError, problem_responses
 from contracts.rows import ProductPage, ProductView
+from http_edge.problems import ProblemError, problem_responses
 from read_side import queries
 from read_side.auth import Viewer
 from read_side.http.deps import Ctx, Cursor, Limit, ProductsConn, not_found, page_or_422

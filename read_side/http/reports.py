@@ -7,8 +7,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from contracts.problems import ProblemError, problem_responses
 from contracts.rows import ProductView, SalesDay
+from http_edge.problems import ProblemError, problem_responses
 from read_side import reports
 from read_side.auth import AdminCaller
 from read_side.http.deps import Ctx, Limit, ProductsConn, SalesConn

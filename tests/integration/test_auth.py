@@ -13,9 +13,9 @@ import jwt
 import pytest
 from fastapi.testclient import TestClient
 
-from contracts.auth import DEV_SECRET
 from eventshop import wiring
 from eventshop.settings import Settings
+from http_edge.tokens import DEV_SECRET
 from tests.support.stack import (
     PASSWORD,
     TEST_SECRET,

@@ -15,7 +15,7 @@ from uuid import uuid4
 import jwt
 import pytest
 
-from contracts.auth import DEV_SECRET, TokenSettings
+from http_edge.tokens import DEV_SECRET, TokenSettings
 from tests.support.stack import PASSWORD, Servers, Stack, login, running_stack
 from tests.support.tokens import forged_token
 from write_side.application import Shop

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from contracts import upcasting
+from contracts import topics, upcasting
 from contracts.consistency import (
     InvalidConsistencyTokenError,
     PartitionMark,
@@ -154,3 +154,12 @@ def test_a_token_names_the_aggregates_of_each_partition() -> None:
     assert decode_token(encode_token(marks, KEY), KEY) == [
         PartitionMark("t", 1, 7, tuple(sorted((aggregate_tag(a), aggregate_tag(b)))))
     ]
+
+
+@given(st.binary(max_size=64))
+def test_our_murmur2_is_kafkas(data: bytes) -> None:
+    """contracts/ carries its own murmur2 (no broker client): it must agree with Kafka's
+    default partitioner byte for byte, or tokens would name the wrong partitions."""
+    from kafka.partitioner.default import murmur2 as kafkas
+
+    assert topics.murmur2(data) == kafkas(data)

@@ -9,9 +9,9 @@ from uuid import UUID
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from contracts.auth import InvalidTokenError, TokenSettings
-from contracts.problems import ProblemError
 from http_edge.client import verified_claims
+from http_edge.problems import ProblemError
+from http_edge.tokens import InvalidTokenError, TokenSettings
 
 _bearer = HTTPBearer(auto_error=False, description="An access token from POST /auth/token")
 

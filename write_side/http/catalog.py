@@ -6,7 +6,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Response
 
-from contracts.problems import problem_responses
+from http_edge.problems import problem_responses
 from write_side.http.auth import Admin
 from write_side.http.deps import Context, ShopDep, run
 from write_side.http.models import Accepted, AdjustStock, ChangeProduct, CreateProduct

@@ -8,9 +8,9 @@ from typing import Annotated
 import orjson
 from fastapi import Header, Request
 
-from contracts.auth import InvalidTokenError, TokenSettings
-from contracts.problems import ProblemError
 from http_edge.client import verified_claims
+from http_edge.problems import ProblemError
+from http_edge.tokens import InvalidTokenError, TokenSettings
 from write_side.application import CommandContext
 from write_side.idempotency import IdempotencyKey
 

@@ -8,8 +8,8 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.security import OAuth2PasswordRequestForm
 
-from contracts.problems import ProblemError, problem_responses
 from http_edge.limits import RateLimits, per_address
+from http_edge.problems import ProblemError, problem_responses
 from write_side.application import InvalidCredentialsError
 from write_side.http.auth import Authenticated
 from write_side.http.deps import Context, ShopDep, owned_or_404, run

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request, Response
 
 from contracts.faults import crash_point
-from contracts.problems import ProblemError
+from http_edge.problems import ProblemError
 from write_side.application import CommandContext, CommandResult, Shop
 from write_side.http.context import command_context
 from write_side.http.errors import HANDLED, problem_for

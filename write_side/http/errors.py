@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from contracts.problems import ProblemError
+from http_edge.problems import ProblemError
 from write_side.application import (
     ConcurrencyConflictError,
     InvalidCredentialsError,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from contracts.problems import send_problem
+from http_edge.problems import send_problem
 
 
 class BodySizeLimit:

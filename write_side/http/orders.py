@@ -6,7 +6,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Response
 
-from contracts.problems import problem_responses
+from http_edge.problems import problem_responses
 from write_side.application import LineRequest, NotFoundError, Shop
 from write_side.http.auth import Admin, Authenticated, Principal
 from write_side.http.deps import Context, ShopDep, owned_or_404, run

@@ -6,7 +6,7 @@ from urllib.parse import unquote_to_bytes
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from contracts.problems import send_problem
+from http_edge.problems import send_problem
 
 
 class RejectNulInQuery:
