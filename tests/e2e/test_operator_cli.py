@@ -22,9 +22,10 @@ TOKEN = "X-Consistency-Token"
 
 
 def run_cli(env: dict[str, str], *args: str) -> Any:
+    """stdout only: log lines (a kafka-python warning on a busy machine, say) go to stderr."""
     result = CliRunner().invoke(app, list(args), env=env)
     assert result.exit_code == 0, result.output
-    return result.output
+    return result.stdout
 
 
 def test_operators_see_projections_the_relay_and_dead_letters(servers: Servers) -> None:
