@@ -8,7 +8,8 @@ import psycopg
 from kafka import errors as kafka_errors
 
 from eventshop import serving, wiring
-from projections.rebuild import RebuildRunningError, TableVersionMismatchError
+from projections.applier_types import TableVersionMismatchError
+from projections.rebuild import RebuildRunningError
 
 DEBUG_HINT = "rerun with --debug for the traceback"
 _MISSING_SCHEMA = (

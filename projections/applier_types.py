@@ -81,10 +81,12 @@ class TableVersionMismatchError(Exception):
     """The live tables are at another table version than this code writes: nothing is
     applied (the records are read again later) until a rebuild installs this version."""
 
-    def __init__(self, projection: str, live: int | None, wanted: int) -> None:
+    def __init__(
+        self, projection: str, live: int | None, wanted: int, hint: str | None = None
+    ) -> None:
         super().__init__(
             f"{projection}: live tables are version {live}, this code writes version {wanted};"
-            f" waiting for `eventshop projections rebuild {projection}`"
+            f" {hint or f'waiting for `eventshop projections rebuild {projection}`'}"
         )
 
 

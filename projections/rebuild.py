@@ -51,10 +51,6 @@ class RebuildRunningError(RuntimeError):
     """Another rebuild of the same projection holds the lock."""
 
 
-class TableVersionMismatchError(RuntimeError):
-    """The live tables are not at this code's table version."""
-
-
 @dataclass(frozen=True)
 class RebuildResult:
     projection: str
@@ -205,7 +201,7 @@ class Rebuilder:
                     originator_id if isinstance(originator_id, UUID) else UUID(str(originator_id))
                 )
                 if cutoff is not None and notification_id > cutoff.get(
-                    self.store.partition_of(type_name, aggregate_id), 0
+                    self.store.partition_of(stored, aggregate_id), 0
                 ):
                     continue
                 build.fold(

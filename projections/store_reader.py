@@ -11,8 +11,8 @@ import psycopg
 from psycopg import sql
 
 from contracts.envelope import Envelope
-from contracts.topics import partition_for, topic_for
-from contracts.upcasting import EVENTS_BY_NAME, parse_topic, stored_topic
+from contracts.placement import place
+from contracts.upcasting import EVENTS_BY_NAME, stored_topic
 from projections.applier_types import Incoming
 from projections.projection import Projection
 
@@ -52,21 +52,25 @@ class StoreReader:
             (after, self.topics, self.batch_size),
         ).fetchall()
 
-    def partition_of(self, type_name: str, aggregate_id: UUID) -> tuple[str, int]:
-        topic = topic_for(EVENTS_BY_NAME[type_name], self.topic_prefix)
-        return topic or "", partition_for(aggregate_id)
+    def partition_of(self, stored_topic: str, aggregate_id: UUID) -> tuple[str, int]:
+        placed = place(stored_topic, aggregate_id, self.topic_prefix)
+        return (placed.topic, placed.partition) if placed else ("", 0)
 
     def read(self, conn: psycopg.Connection[Any], after: int) -> Iterator[Incoming]:
         """The next batch, as the relay would have published it."""
         now = datetime.now(UTC)
         for notification_id, originator_id, version, stored, state in self.fetch(conn, after):
-            type_name, schema_version = parse_topic(stored)
-            topic = topic_for(EVENTS_BY_NAME[type_name], self.topic_prefix)
-            assert topic is not None
             aggregate_id = UUID(str(originator_id))
+            placed = place(stored, aggregate_id, self.topic_prefix)
+            assert placed is not None, "a projection's sources are published events"
             envelope = Envelope(
-                notification_id, aggregate_id, version, type_name, schema_version, bytes(state)
+                notification_id,
+                aggregate_id,
+                version,
+                placed.event_type,
+                placed.schema_version,
+                bytes(state),
             )
             yield Incoming(
-                topic, partition_for(aggregate_id), -1, envelope.headers(now), envelope.payload
+                placed.topic, placed.partition, -1, envelope.headers(now), envelope.payload
             )

@@ -16,7 +16,8 @@ import psycopg
 from psycopg import sql
 
 from contracts.readmodels import POSITIONS_TABLE, TABLE_VERSIONS
-from projections.rebuild import Progress, Rebuilder, TableVersionMismatchError
+from projections.applier_types import TableVersionMismatchError
+from projections.rebuild import Progress, Rebuilder
 from projections.schema import live_table_version
 
 
@@ -52,8 +53,7 @@ def verify(
         live = live_table_version(conn, live_schema, name)
         if live != TABLE_VERSIONS[name]:
             raise TableVersionMismatchError(
-                f"{name}: the live tables are version {live}, this code's are"
-                f" {TABLE_VERSIONS[name]}: rebuild it (nothing to compare until then)"
+                name, live, TABLE_VERSIONS[name], hint="rebuild it (nothing to compare until then)"
             )
         conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(scratch)))
         conn.commit()
@@ -101,7 +101,7 @@ def _lag(
     after = 0
     while rows := rebuilder.store.fetch(conn, after):
         for notification_id, originator_id, _, stored, _ in rows:
-            key = rebuilder.store.partition_of(stored.rpartition(".v")[0], originator_id)
+            key = rebuilder.store.partition_of(stored, originator_id)
             behind += notification_id > positions.get(key, 0)
         after = int(rows[-1][0])
     conn.commit()

@@ -39,9 +39,8 @@ from contracts.topics import (
     INTERNAL_EVENT_TYPES,
     RECONNECT_BACKOFF_MAX_MS,
     all_topics,
-    partition_for,
 )
-from contracts.upcasting import EVENTS_BY_NAME, parse_topic
+from contracts.upcasting import EVENTS_BY_NAME
 from write_side.relay_blocking import BlockReport, RelayStats, StoredTypes
 from write_side.relay_checkpoint import (
     Checkpoint,
@@ -192,30 +191,29 @@ class KafkaRelay:
         now = datetime.now(UTC)
         futures, done, blocked = [], checkpoint.notification_id, None
         for n in notifications:
-            topic = self.types.topic_of(n.topic)
-            if topic is None and self.types.is_internal(n.topic):
+            if self.types.is_internal(n.topic):
                 done = n.id
                 continue  # internal event (claims, credentials, payments): never published
-            if topic is None:
+            placed = self.types.placement(n.topic, n.originator_id)
+            if placed is None:
                 blocked = n
                 break
-            type_name, version = parse_topic(n.topic)
             envelope = Envelope(
                 notification_id=n.id,
                 aggregate_id=UUID(str(n.originator_id)),
                 aggregate_version=n.originator_version,
-                event_type=type_name,
-                schema_version=version,
+                event_type=placed.event_type,
+                schema_version=placed.schema_version,
                 payload=n.state,
                 relay_epoch=checkpoint.republished,
             )
             futures.append(
                 producer.send(
-                    topic,
+                    placed.topic,
                     key=str(envelope.aggregate_id).encode(),
                     value=n.state,
                     headers=envelope.headers(now),
-                    partition=partition_for(envelope.aggregate_id),
+                    partition=placed.partition,
                 )
             )
             done = n.id

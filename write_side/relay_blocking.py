@@ -15,12 +15,12 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
 import psycopg
 
 from contracts.events import ContractEvent
-from contracts.topics import topic_for
-from contracts.upcasting import parse_topic
+from contracts.placement import Placement, UnknownEventTypeError, place
 from write_side.relay_checkpoint import save_blocked
 
 log = logging.getLogger("write_side.relay")
@@ -48,16 +48,12 @@ class StoredTypes:
         self.internal = internal
         self.topic_prefix = topic_prefix
 
-    def topic_of(self, stored_topic: str) -> str | None:
-        """The topic a stored event goes to; None for internal and for unknown types."""
+    def placement(self, stored_topic: str, aggregate_id: UUID | str) -> Placement | None:
+        """Where a stored event goes; None for a type this release cannot publish."""
         try:
-            type_name, _ = parse_topic(stored_topic)
-        except ValueError:
+            return place(stored_topic, aggregate_id, self.topic_prefix, self.contracts)
+        except (UnknownEventTypeError, ValueError):
             return None
-        contract = self.contracts.get(type_name)
-        if contract is None or type_name in self.internal:
-            return None
-        return topic_for(contract, self.topic_prefix)
 
     def is_internal(self, stored_topic: str) -> bool:
         return stored_topic.rpartition(".v")[0] in self.internal

@@ -13,8 +13,7 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, Mapper, StoredEvent
 
 from contracts.consistency import PartitionMark, aggregate_tag, encode_token
-from contracts.topics import partition_for, topic_for
-from contracts.upcasting import EVENTS_BY_NAME, parse_topic
+from contracts.placement import place
 from write_side.app_types import (
     MAX_ATTEMPTS,
     NO_CONTEXT,
@@ -145,10 +144,8 @@ class ShopBase(Application[UUID]):
     def _token(self, events: Sequence[StoredEvent], ids: Sequence[int]) -> str:
         marks = []
         for event, notification_id in zip(events, ids, strict=True):
-            contract = EVENTS_BY_NAME[parse_topic(event.topic)[0]]
-            topic = topic_for(contract, self.topic_prefix)
-            if topic is not None:
-                partition = partition_for(event.originator_id)
+            placed = place(event.topic, event.originator_id, self.topic_prefix)
+            if placed is not None:
                 tag = aggregate_tag(event.originator_id)
-                marks.append(PartitionMark(topic, partition, notification_id, (tag,)))
+                marks.append(PartitionMark(placed.topic, placed.partition, notification_id, (tag,)))
         return encode_token(marks, self.token_key)

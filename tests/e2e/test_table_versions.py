@@ -10,7 +10,7 @@ import pytest
 
 from contracts.readmodels import TABLE_VERSIONS
 from eventshop import operations, wiring
-from projections.rebuild import TableVersionMismatchError
+from projections.applier_types import TableVersionMismatchError
 from projections.schema import MODEL_DDL
 from projections.verify import verify
 from tests.support.stack import Servers, Stack, running_stack
