@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test lint format test-local-pg check clean
+.PHONY: install run test test-fast lint format test-local-pg check clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ run: install
 ## The whole test suite on real PostgreSQL and a real Kafka-protocol broker.
 test: install
 	$(BIN)/pytest
+
+## The tier that needs no server (domain, use cases on in-memory persistence, folds, edges).
+test-fast: install
+	$(BIN)/pytest tests/unit
 
 ## ruff, mypy --strict and the import rules, exactly as CI runs them.
 lint: install
