@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -82,6 +82,13 @@ class CommandContext:
     idempotency: IdempotencyKey | None = None
     #: From ``If-Match``: act only if the aggregate is still at this version.
     expected_version: int | None = None
+    #: The customer a customer's own token acts for: the use case treats anyone else's
+    #: order or profile as not found (checked before the version, which would tell).
+    #: None for admins and for the system.
+    acting_for: UUID | None = None
+
+    def acting(self, customer_id: UUID | None) -> CommandContext:
+        return replace(self, acting_for=customer_id)
 
 
 NO_CONTEXT = CommandContext()

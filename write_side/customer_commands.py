@@ -72,7 +72,7 @@ class CustomerCommands(ShopBase):
         email: str | None = None,
         ctx: CommandContext = NO_CONTEXT,
     ) -> CommandResult:
-        customer = self._get(Customer, customer_id, ctx.expected_version)
+        customer = self._get(Customer, customer_id, ctx.expected_version, ctx.acting_for)
         changed: list[Aggregate] = [customer]
         if name is not None:
             customer.rename(name)

@@ -81,7 +81,7 @@ class OrderCommands(ShopBase):
         """Release the reservations and refund what was paid (the refund is idempotent)."""
 
         def cancel() -> CommandResult:
-            order = self._get(Order, order_id, ctx.expected_version)
+            order = self._get(Order, order_id, ctx.expected_version, ctx.acting_for)
             order.cancel()
             products = [self._get(Product, line.product_id) for line in order.lines]
             for product in products:

@@ -41,7 +41,7 @@ class PaymentCommands(ShopBase):
         paying again asks the gateway with the same key, learns it captured, and
         completes the order: money is never captured without the order knowing.
         """
-        order = self._get(Order, order_id, ctx.expected_version)
+        order = self._get(Order, order_id, ctx.expected_version, ctx.acting_for)
         if order.status != "placed":
             raise InvalidTransitionError("order", order.status, "pay")
         payment = self._start_payment(order, token)

@@ -112,12 +112,20 @@ class ShopBase(Application[UUID]):
         except NotFoundError:
             return None
 
-    def _get(self, kind: type[A], aggregate_id: UUID, expected_version: int | None = None) -> A:
+    def _get(
+        self,
+        kind: type[A],
+        aggregate_id: UUID,
+        expected_version: int | None = None,
+        acting_for: UUID | None = None,
+    ) -> A:
+        """The aggregate; someone else's (``acting_for``) is as missing as a missing one."""
         try:
             aggregate: Aggregate = self.repository.get(aggregate_id)
         except AggregateNotFoundError:
             raise NotFoundError(kind.__name__.lower(), aggregate_id) from None
-        if not isinstance(aggregate, kind):
+        owner = getattr(aggregate, "customer_id", aggregate.id)
+        if not isinstance(aggregate, kind) or acting_for not in (None, owner):
             raise NotFoundError(kind.__name__.lower(), aggregate_id)
         if expected_version is not None and aggregate.version != expected_version:
             raise PreconditionFailedError(expected_version, aggregate.version)

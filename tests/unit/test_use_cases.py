@@ -262,3 +262,29 @@ def test_not_purchasable_is_a_domain_rule_of_the_product() -> None:
     product = shop.get_product(a_product(shop, publish=False))
     with pytest.raises(NotPurchasableError):
         product.reserve(uuid4(), 1)
+
+
+def test_a_customer_acting_on_someone_elses_order_finds_nothing_there() -> None:
+    """Ownership is the use case's: another customer's order is as missing as a missing
+    one, even with a stale If-Match (which would otherwise tell it exists)."""
+    shop = a_shop()
+    order = an_order(shop, a_product(shop))
+    stranger = CommandContext(expected_version=99).acting(a_customer(shop))
+    for attempt in (
+        lambda: shop.pay_order(order, token="tok_ok", ctx=stranger),
+        lambda: shop.cancel_order(order, ctx=stranger),
+    ):
+        with pytest.raises(NotFoundError):
+            attempt()
+    owner = shop.get_order(order).customer_id
+    shop.cancel_order(order, ctx=CommandContext().acting(owner))
+    assert shop.get_order(order).status == "cancelled"
+
+
+def test_a_customer_may_change_only_their_own_profile() -> None:
+    shop = a_shop()
+    ann, bob = a_customer(shop), a_customer(shop)
+    with pytest.raises(NotFoundError):
+        shop.change_customer(ann, name="Not Ann", ctx=CommandContext().acting(bob))
+    shop.change_customer(ann, name="Ann", ctx=CommandContext().acting(ann))
+    assert shop.get_customer(ann).name == "Ann"

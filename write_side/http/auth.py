@@ -25,8 +25,10 @@ class Principal:
     def is_admin(self) -> bool:
         return self.role == "admin"
 
-    def may_act_for(self, customer_id: UUID) -> bool:
-        return self.is_admin or self.id == customer_id
+    @property
+    def acting_for(self) -> UUID | None:
+        """Whose aggregates this token may act on: its own customer's, or (admin) anyone's."""
+        return None if self.is_admin else self.id
 
 
 def _unauthorized(detail: str, error: str | None = None) -> ProblemError:

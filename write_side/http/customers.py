@@ -12,7 +12,7 @@ from http_edge.limits import RateLimits, per_address
 from http_edge.problems import ProblemError, problem_responses
 from write_side.application import InvalidCredentialsError
 from write_side.http.auth import Authenticated
-from write_side.http.deps import Context, ShopDep, owned_or_404, run
+from write_side.http.deps import Context, ShopDep, run
 from write_side.http.errors import HANDLED, problem_for
 from write_side.http.models import Accepted, AccessToken, ChangeCustomer, RegisterCustomer
 from write_side.security import issue_access_token
@@ -81,10 +81,10 @@ def change_customer(
     ctx: Context,
     response: Response,
 ) -> Accepted:
-    owned_or_404(principal.may_act_for(customer_id))
+    mine = ctx.acting(principal.acting_for)
     return run(
         shop,
         ctx,
         response,
-        lambda: shop.change_customer(customer_id, name=body.name, email=body.email, ctx=ctx),
+        lambda: shop.change_customer(customer_id, name=body.name, email=body.email, ctx=mine),
     )

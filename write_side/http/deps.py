@@ -8,7 +8,6 @@ from typing import Annotated
 from fastapi import Depends, Request, Response
 
 from contracts.faults import crash_point
-from http_edge.problems import ProblemError
 from write_side.application import CommandContext, CommandResult, Shop
 from write_side.http.context import command_context
 from write_side.http.errors import HANDLED, problem_for
@@ -41,9 +40,3 @@ def run(
     return Accepted(
         id=result.id, version=result.version, consistency_token=result.consistency_token
     )
-
-
-def owned_or_404(allowed: bool) -> None:
-    """Someone else's resource is reported missing: never confirm that it exists."""
-    if not allowed:
-        raise ProblemError(404, "NOT_FOUND", "No such resource")

@@ -7,22 +7,13 @@ from uuid import UUID
 from fastapi import APIRouter, Response
 
 from http_edge.problems import problem_responses
-from write_side.application import LineRequest, NotFoundError, Shop
-from write_side.http.auth import Admin, Authenticated, Principal
-from write_side.http.deps import Context, ShopDep, owned_or_404, run
+from write_side.application import LineRequest
+from write_side.http.auth import Admin, Authenticated
+from write_side.http.deps import Context, ShopDep, run
 from write_side.http.models import Accepted, PayOrder, PlaceOrder
 
 router = APIRouter(tags=["orders"])
 ORDER_ERRORS = (400, 413, 401, 404, 409, 412, 422, 503)
-
-
-def _own_order(shop: Shop, principal: Principal, order_id: UUID) -> None:
-    try:
-        owner = shop.get_order(order_id).customer_id
-    except NotFoundError:
-        owned_or_404(False)
-        return
-    owned_or_404(principal.may_act_for(owner))
 
 
 @router.post(
@@ -46,9 +37,9 @@ def pay_order(
     ctx: Context,
     response: Response,
 ) -> Accepted:
-    _own_order(shop, principal, order_id)
+    mine = ctx.acting(principal.acting_for)
     return run(
-        shop, ctx, response, lambda: shop.pay_order(order_id, token=body.payment_token, ctx=ctx)
+        shop, ctx, response, lambda: shop.pay_order(order_id, token=body.payment_token, ctx=mine)
     )
 
 
@@ -63,5 +54,5 @@ def ship_order(
 def cancel_order(
     order_id: UUID, principal: Authenticated, shop: ShopDep, ctx: Context, response: Response
 ) -> Accepted:
-    _own_order(shop, principal, order_id)
-    return run(shop, ctx, response, lambda: shop.cancel_order(order_id, ctx=ctx))
+    mine = ctx.acting(principal.acting_for)
+    return run(shop, ctx, response, lambda: shop.cancel_order(order_id, ctx=mine))
