@@ -25,14 +25,9 @@ RELAY_STATE_FUNCTION = "relay_state"
 #: One row per live projector instance: what it owns, and when it last said so.
 INSTANCES_TABLE = "projector_instances"
 
-#: Each read model's tables, and the version of their shape. The projections write that
-#: shape and the query API reads it; a change to it is a new version, installed by a
-#: blue/green rebuild (``eventshop projections rebuild``), never by ALTERing live tables.
-PROJECTION_TABLES: dict[str, tuple[str, ...]] = {
-    "customers": ("customers", "customer_orders", "customer_order_stats"),
-    "products": ("products",),
-    "orders": ("orders", "order_lines", "order_customers", "order_products"),
-    "sales": ("sales_by_day",),
-}
+#: The version of each read model's table shape (``projections/<name>/tables.py``). The
+#: projections write that shape and the query API reads it; a change to it is a new
+#: version, installed by a blue/green rebuild (``eventshop projections rebuild``), never by
+#: ALTERing live tables.
 TABLE_VERSIONS: dict[str, int] = {"customers": 1, "products": 1, "orders": 1, "sales": 1}
 MODEL_VERSIONS_TABLE = "read_model_versions"

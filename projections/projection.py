@@ -1,4 +1,9 @@
-"""What a projection is: a name, its source topics and one handler per event type."""
+"""What a projection is: a name, its tables, and one handler and one fold per event type.
+
+Each read model is a package, ``projections/<name>/``: ``tables.py`` (names and DDL),
+``handlers.py`` (SQL, the live path), ``folds.py`` (in-memory rows, rebuilds) and, in its
+``__init__``, the one declaration that ties them to their event types.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ from psycopg import Cursor
 
 from contracts.envelope import Envelope
 from contracts.events import ContractEvent
-from contracts.readmodels import PROJECTION_TABLES, SOURCES
+from contracts.readmodels import SOURCES
 from projections.memory_rows import Fold
 
 Handler = Callable[[Cursor[Any], str, Envelope, Any], None]
@@ -24,15 +29,14 @@ class Projection:
     #: The same effects on in-memory rows, for rebuilds (:mod:`projections.bulk`); one
     #: per handler.
     folds: dict[type[ContractEvent], Fold] = field(default_factory=dict)
+    #: The read-model tables this projection alone writes (what a rebuild replaces).
+    tables: tuple[str, ...] = ()
+    #: Their DDL at the table version ``contracts.readmodels.TABLE_VERSIONS`` names.
+    ddl: tuple[str, ...] = ()
 
     @property
     def contexts(self) -> tuple[str, ...]:
         return SOURCES[self.name]
-
-    @property
-    def tables(self) -> tuple[str, ...]:
-        """The read-model tables this projection alone writes (what a rebuild replaces)."""
-        return PROJECTION_TABLES[self.name]
 
     def __post_init__(self) -> None:
         # Looked up once per event on the hot path: index by the published type name.

@@ -11,9 +11,9 @@ from psycopg import sql
 from contracts.readmodels import (
     MODEL_VERSIONS_TABLE,
     POSITIONS_TABLE,
-    PROJECTION_TABLES,
     TABLE_VERSIONS,
 )
+from projections.registry import PROJECTIONS
 
 log = logging.getLogger(__name__)
 
@@ -98,101 +98,8 @@ BOOKKEEPING_DDL = [
         updated_at timestamptz NOT NULL DEFAULT now())""",
 ]
 
-#: Each read model's tables, at the table version ``contracts.readmodels.TABLE_VERSIONS``
-#: names. **Never edit these for a live installation without bumping that version**: the
-#: migration creates missing tables but never alters existing ones; a new version is
-#: installed by ``eventshop projections rebuild`` (blue/green), see the README.
-MODEL_DDL: dict[str, list[str]] = {
-    "customers": [
-        """CREATE TABLE IF NOT EXISTS {schema}.customers (
-            id uuid PRIMARY KEY,
-            email text NOT NULL,
-            name text NOT NULL,
-            role text NOT NULL,
-            version int NOT NULL,
-            registered_at timestamptz NOT NULL,
-            updated_at timestamptz NOT NULL)""",
-        # Order statistics per customer, kept apart from the profile: order events and
-        # customer events arrive on different topics, in any relative order.
-        """CREATE TABLE IF NOT EXISTS {schema}.customer_orders (
-            order_id uuid PRIMARY KEY,
-            customer_id uuid NOT NULL)""",
-        """CREATE TABLE IF NOT EXISTS {schema}.customer_order_stats (
-            customer_id uuid PRIMARY KEY,
-            order_count int NOT NULL DEFAULT 0,
-            lifetime_value bigint NOT NULL DEFAULT 0,
-            last_order_at timestamptz)""",
-    ],
-    "products": [
-        """CREATE TABLE IF NOT EXISTS {schema}.products (
-            id uuid PRIMARY KEY,
-            sku text NOT NULL,
-            title text NOT NULL,
-            description text NOT NULL,
-            category text NOT NULL,
-            price bigint NOT NULL,
-            status text NOT NULL,
-            on_hand bigint NOT NULL DEFAULT 0,
-            reserved bigint NOT NULL DEFAULT 0,
-            units_sold bigint NOT NULL DEFAULT 0,
-            version int NOT NULL,
-            created_at timestamptz NOT NULL,
-            updated_at timestamptz NOT NULL,
-            search tsvector GENERATED ALWAYS AS
-                (setweight(to_tsvector('english', title), 'A') ||
-                 setweight(to_tsvector('english', category), 'B') ||
-                 setweight(to_tsvector('english', description), 'C')) STORED)""",
-        "CREATE INDEX IF NOT EXISTS products_search ON {schema}.products USING gin (search)",
-        "CREATE INDEX IF NOT EXISTS products_by_price ON {schema}.products (price, id)",
-    ],
-    "orders": [
-        """CREATE TABLE IF NOT EXISTS {schema}.orders (
-            id uuid PRIMARY KEY,
-            customer_id uuid NOT NULL,
-            status text NOT NULL,
-            total bigint NOT NULL,
-            payment_status text NOT NULL,
-            paid_amount bigint NOT NULL DEFAULT 0,
-            refunded bigint NOT NULL DEFAULT 0,
-            placed_at timestamptz NOT NULL,
-            paid_at timestamptz,
-            shipped_at timestamptz,
-            cancelled_at timestamptz,
-            version int NOT NULL)""",
-        "CREATE INDEX IF NOT EXISTS orders_by_customer ON {schema}.orders"
-        " (customer_id, placed_at DESC, id DESC)",
-        "CREATE INDEX IF NOT EXISTS orders_by_time ON {schema}.orders (placed_at DESC, id DESC)",
-        """CREATE TABLE IF NOT EXISTS {schema}.order_lines (
-            order_id uuid NOT NULL,
-            position int NOT NULL,
-            product_id uuid NOT NULL,
-            sku text NOT NULL,
-            title text NOT NULL,
-            quantity int NOT NULL,
-            unit_price bigint NOT NULL,
-            PRIMARY KEY (order_id, position))""",
-        # What the orders view shows of customers and products now (a rename reaches old
-        # orders).
-        """CREATE TABLE IF NOT EXISTS {schema}.order_customers (
-            customer_id uuid PRIMARY KEY,
-            name text NOT NULL,
-            email text NOT NULL,
-            version int NOT NULL)""",
-        """CREATE TABLE IF NOT EXISTS {schema}.order_products (
-            product_id uuid PRIMARY KEY,
-            sku text NOT NULL,
-            title text NOT NULL,
-            version int NOT NULL)""",
-    ],
-    "sales": [
-        """CREATE TABLE IF NOT EXISTS {schema}.sales_by_day (
-            day date PRIMARY KEY,
-            orders_placed int NOT NULL DEFAULT 0,
-            orders_paid int NOT NULL DEFAULT 0,
-            revenue bigint NOT NULL DEFAULT 0,
-            refunded bigint NOT NULL DEFAULT 0)""",
-    ],
-}
+#: Each read model's DDL, from its package (``projections/<name>/tables.py``).
+MODEL_DDL: dict[str, list[str]] = {name: list(p.ddl) for name, p in PROJECTIONS.items()}
 
 
 def create_model_tables(conn: psycopg.Connection[Any], name: str, schema: str) -> None:
@@ -263,7 +170,7 @@ def _migrate_model(conn: psycopg.Connection[Any], schema: str, name: str) -> tup
         # A new installation (or one from before table versions were recorded: its tables
         # are the first version).
         existed = conn.execute(
-            "SELECT to_regclass(%s) IS NOT NULL", (f'"{schema}"."{PROJECTION_TABLES[name][0]}"',)
+            "SELECT to_regclass(%s) IS NOT NULL", (f'"{schema}"."{PROJECTIONS[name].tables[0]}"',)
         ).fetchone()
         live = 1 if existed and existed[0] else wanted
         conn.execute(

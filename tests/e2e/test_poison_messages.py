@@ -18,7 +18,8 @@ from contracts.events import ProductCreated
 from contracts.topics import dead_letter_topic, topic_name
 from contracts.upcasting import encode
 from projections.consumer import KafkaProjector
-from projections.products import PRODUCTS, on_created
+from projections.products import PRODUCTS
+from projections.products.handlers import on_created
 from tests.support.stack import Servers, eventually, running_stack
 from tests.support.topics import read_all
 

@@ -7,6 +7,7 @@ idempotency keys are tried for real.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from uuid import UUID, uuid4
 
 import pytest
@@ -270,10 +271,11 @@ def test_a_customer_acting_on_someone_elses_order_finds_nothing_there() -> None:
     shop = a_shop()
     order = an_order(shop, a_product(shop))
     stranger = CommandContext(expected_version=99).acting(a_customer(shop))
-    for attempt in (
+    attempts: list[Callable[[], object]] = [
         lambda: shop.pay_order(order, token="tok_ok", ctx=stranger),
         lambda: shop.cancel_order(order, ctx=stranger),
-    ):
+    ]
+    for attempt in attempts:
         with pytest.raises(NotFoundError):
             attempt()
     owner = shop.get_order(order).customer_id

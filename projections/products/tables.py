@@ -1,0 +1,35 @@
+"""The ``products`` read model's tables, at the table version
+``contracts.readmodels.TABLE_VERSIONS`` names.
+
+**Never edit these for a live installation without bumping that version**: the migration
+creates missing tables but never alters existing ones; a new version is installed by
+``eventshop projections rebuild`` (blue/green), see docs/operations.md.
+"""
+
+from __future__ import annotations
+
+#: What a rebuild replaces: the tables this projection alone writes.
+TABLES: tuple[str, ...] = ("products",)
+
+DDL: tuple[str, ...] = (
+    """CREATE TABLE IF NOT EXISTS {schema}.products (
+            id uuid PRIMARY KEY,
+            sku text NOT NULL,
+            title text NOT NULL,
+            description text NOT NULL,
+            category text NOT NULL,
+            price bigint NOT NULL,
+            status text NOT NULL,
+            on_hand bigint NOT NULL DEFAULT 0,
+            reserved bigint NOT NULL DEFAULT 0,
+            units_sold bigint NOT NULL DEFAULT 0,
+            version int NOT NULL,
+            created_at timestamptz NOT NULL,
+            updated_at timestamptz NOT NULL,
+            search tsvector GENERATED ALWAYS AS
+                (setweight(to_tsvector('english', title), 'A') ||
+                 setweight(to_tsvector('english', category), 'B') ||
+                 setweight(to_tsvector('english', description), 'C')) STORED)""",
+    "CREATE INDEX IF NOT EXISTS products_search ON {schema}.products USING gin (search)",
+    "CREATE INDEX IF NOT EXISTS products_by_price ON {schema}.products (price, id)",
+)
