@@ -35,58 +35,19 @@ def swap_in(
 ) -> int:
     """In one transaction: lock, catch up what arrived meanwhile, swap the shadow's tables
     in, and record the table version; returns the events caught up under the lock."""
-    live_id, shadow_id, retired_id = (sql.Identifier(s) for s in (live, shadow, retired))
     name = projection.name
     versions = sql.Identifier(live, MODEL_VERSIONS_TABLE)
     with conn.transaction():
-        # First the version row (live projectors take it FOR SHARE before writing), then
-        # the tables: the same order as theirs, so no deadlock.
-        conn.execute(
-            sql.SQL("SELECT 1 FROM {} WHERE projection = %s FOR UPDATE").format(versions),
-            (name,),
-        )
-        for table in projection.tables:
-            conn.execute(
-                sql.SQL("CREATE TABLE IF NOT EXISTS {} ()").format(sql.Identifier(live, table))
-            )  # a table new in this version has no live copy yet: an empty stand-in
-            conn.execute(
-                sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(
-                    sql.Identifier(live, table)
-                )
-            )
+        _lock_live(conn, projection, live, versions)
         row = conn.execute(
-            sql.SQL("SELECT notification_id FROM {}.rebuild_state").format(shadow_id)
+            sql.SQL("SELECT notification_id FROM {}.rebuild_state").format(sql.Identifier(shadow))
         ).fetchone()
         caught_up = catch_up(conn, int(row[0]) if row else 0)
         _record_rebuilt_letters(conn, live, shadow, name)
-        for table in (VERSIONS_TABLE, PARKED_TABLE):
-            conn.execute(
-                sql.SQL("DELETE FROM {} WHERE projection = %s").format(sql.Identifier(live, table)),
-                (name,),
-            )
-            conn.execute(
-                sql.SQL("INSERT INTO {} SELECT * FROM {} WHERE projection = %s").format(
-                    sql.Identifier(live, table), sql.Identifier(shadow, table)
-                ),
-                (name,),
-            )
-        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(retired_id))
-        for table in projection.tables:
-            conn.execute(
-                sql.SQL("ALTER TABLE {} SET SCHEMA {}").format(
-                    sql.Identifier(live, table), retired_id
-                )
-            )
-            conn.execute(
-                sql.SQL("ALTER TABLE {} SET SCHEMA {}").format(
-                    sql.Identifier(shadow, table), live_id
-                )
-            )
-            conn.execute(
-                sql.SQL("GRANT SELECT ON {} TO {}").format(
-                    sql.Identifier(live, table), sql.Identifier(query_role)
-                )
-            )
+        _copy_bookkeeping(conn, live, shadow, name)
+        _move_tables(
+            conn, projection, live=live, shadow=shadow, retired=retired, query_role=query_role
+        )
         conn.execute(
             sql.SQL(
                 "UPDATE {} SET table_version = %s, state = 'live', updated_at = now()"
@@ -94,9 +55,71 @@ def swap_in(
             ).format(versions),
             (TABLE_VERSIONS[name], name),
         )
-        conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(shadow_id))
+        conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(shadow)))
     log.info("rebuild %s: swapped in (%d events caught up under the lock)", name, caught_up)
     return caught_up
+
+
+def _lock_live(
+    conn: psycopg.Connection[Any], projection: Projection, live: str, versions: sql.Identifier
+) -> None:
+    """First the version row (live projectors take it FOR SHARE before writing), then the
+    tables: the same order as theirs, so no deadlock."""
+    conn.execute(
+        sql.SQL("SELECT 1 FROM {} WHERE projection = %s FOR UPDATE").format(versions),
+        (projection.name,),
+    )
+    for table in projection.tables:
+        conn.execute(
+            sql.SQL("CREATE TABLE IF NOT EXISTS {} ()").format(sql.Identifier(live, table))
+        )  # a table new in this version has no live copy yet: an empty stand-in
+        conn.execute(
+            sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(sql.Identifier(live, table))
+        )
+
+
+def _copy_bookkeeping(conn: psycopg.Connection[Any], live: str, shadow: str, name: str) -> None:
+    """The rebuilt aggregates' versions and parked events replace the live ones."""
+    for table in (VERSIONS_TABLE, PARKED_TABLE):
+        conn.execute(
+            sql.SQL("DELETE FROM {} WHERE projection = %s").format(sql.Identifier(live, table)),
+            (name,),
+        )
+        conn.execute(
+            sql.SQL("INSERT INTO {} SELECT * FROM {} WHERE projection = %s").format(
+                sql.Identifier(live, table), sql.Identifier(shadow, table)
+            ),
+            (name,),
+        )
+
+
+def _move_tables(
+    conn: psycopg.Connection[Any],
+    projection: Projection,
+    *,
+    live: str,
+    shadow: str,
+    retired: str,
+    query_role: str,
+) -> None:
+    """The live tables retire; the shadow's take their place, readable by the query role."""
+    conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(retired)))
+    for table in projection.tables:
+        conn.execute(
+            sql.SQL("ALTER TABLE {} SET SCHEMA {}").format(
+                sql.Identifier(live, table), sql.Identifier(retired)
+            )
+        )
+        conn.execute(
+            sql.SQL("ALTER TABLE {} SET SCHEMA {}").format(
+                sql.Identifier(shadow, table), sql.Identifier(live)
+            )
+        )
+        conn.execute(
+            sql.SQL("GRANT SELECT ON {} TO {}").format(
+                sql.Identifier(live, table), sql.Identifier(query_role)
+            )
+        )
 
 
 def _record_rebuilt_letters(
