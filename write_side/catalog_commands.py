@@ -15,12 +15,13 @@ from write_side.domain.errors import (
     SkuTakenError,
 )
 from write_side.domain.product import Product
-from write_side.shop_base import ShopBase
+from write_side.shop_base import ShopBase, use_case
 
 
 class CatalogCommands(ShopBase):
     # Catalog and inventory
 
+    @use_case()
     def create_product(
         self,
         *,
@@ -42,6 +43,7 @@ class CatalogCommands(ShopBase):
         except ConcurrencyConflictError as error:
             raise SkuTakenError(product.sku) from error
 
+    @use_case()
     def adjust_stock(
         self, product_id: UUID, *, delta: int, reason: str = "", ctx: CommandContext = NO_CONTEXT
     ) -> CommandResult:
@@ -49,6 +51,7 @@ class CatalogCommands(ShopBase):
         product.adjust_stock(delta, reason)
         return self._save(product, subject=product, ctx=ctx)
 
+    @use_case()
     def change_product(
         self,
         product_id: UUID,
@@ -65,6 +68,7 @@ class CatalogCommands(ShopBase):
             product.change_price(price)
         return self._save(product, subject=product, ctx=ctx)
 
+    @use_case()
     def publish_product(
         self, product_id: UUID, *, ctx: CommandContext = NO_CONTEXT
     ) -> CommandResult:
@@ -72,6 +76,7 @@ class CatalogCommands(ShopBase):
         product.publish()
         return self._save(product, subject=product, ctx=ctx)
 
+    @use_case()
     def archive_product(
         self, product_id: UUID, *, ctx: CommandContext = NO_CONTEXT
     ) -> CommandResult:

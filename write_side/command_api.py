@@ -18,6 +18,7 @@ from http_edge.rate_limits import PostgresRateLimiter
 from http_edge.tokens import TokenSettings
 from write_side.application import Shop
 from write_side.http import catalog, customers, orders
+from write_side.http.errors import install_error_handlers
 from write_side.http.limits import BodySizeLimit
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -50,6 +51,7 @@ def create_command_app(
         app,
         unavailable=(OperationalError, PersistenceError, psycopg.OperationalError, PoolTimeout),
     )
+    install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
     app.mount("/metrics", make_asgi_app())
     app.add_middleware(RejectNulInQuery)

@@ -20,12 +20,13 @@ from write_side.domain.errors import (
     EmailTakenError,
     InvalidValueError,
 )
-from write_side.shop_base import ShopBase
+from write_side.shop_base import ShopBase, use_case
 
 
 class CustomerCommands(ShopBase):
     # Customers
 
+    @use_case()
     def register_customer(
         self,
         *,
@@ -64,6 +65,7 @@ class CustomerCommands(ShopBase):
             raise InvalidCredentialsError
         return self.get_customer(customer_id)
 
+    @use_case()
     def change_customer(
         self,
         customer_id: UUID,

@@ -21,17 +21,18 @@ from write_side.domain.errors import (
 from write_side.domain.order import Order, OrderLine
 from write_side.domain.payment import Payment
 from write_side.domain.product import Product
-from write_side.shop_base import ShopBase
+from write_side.shop_base import ShopBase, use_case
 
 
 class OrderCommands(ShopBase):
     # Orders
 
+    @use_case(retries=True)
     def place_order(
         self, customer_id: UUID, lines: list[LineRequest], *, ctx: CommandContext = NO_CONTEXT
     ) -> CommandResult:
         """Reserve stock for every line and place the order in one atomic write, or fail whole."""
-        return self._with_retries(lambda: self._place_order(customer_id, lines, ctx))
+        return self._place_order(customer_id, lines, ctx)
 
     def _place_order(
         self, customer_id: UUID, requested: list[LineRequest], ctx: CommandContext
@@ -66,32 +67,27 @@ class OrderCommands(ShopBase):
     def get_payment(self, payment_id: UUID) -> Payment:
         return self._get(Payment, payment_id)
 
+    @use_case(retries=True)
     def ship_order(self, order_id: UUID, *, ctx: CommandContext = NO_CONTEXT) -> CommandResult:
-        def ship() -> CommandResult:
-            order = self._get(Order, order_id, ctx.expected_version)
-            order.ship()
-            products = [self._get(Product, line.product_id) for line in order.lines]
-            for product in products:
-                product.commit(order.id)
-            return self._save(order, *products, subject=order, ctx=ctx)
+        order = self._get(Order, order_id, ctx.expected_version)
+        order.ship()
+        products = [self._get(Product, line.product_id) for line in order.lines]
+        for product in products:
+            product.commit(order.id)
+        return self._save(order, *products, subject=order, ctx=ctx)
 
-        return self._with_retries(ship)
-
+    @use_case(retries=True)
     def cancel_order(self, order_id: UUID, *, ctx: CommandContext = NO_CONTEXT) -> CommandResult:
         """Release the reservations and refund what was paid (the refund is idempotent)."""
-
-        def cancel() -> CommandResult:
-            order = self._get(Order, order_id, ctx.expected_version, ctx.acting_for)
-            order.cancel()
-            products = [self._get(Product, line.product_id) for line in order.lines]
-            for product in products:
-                product.release(order.id)
-            changed: list[Aggregate] = [order, *products]
-            if order.payment_id is not None:
-                payment = self._get(Payment, order.payment_id)
-                self.gateway.refund(key=payment.gateway_key, amount=payment.amount)
-                payment.refund()
-                changed.append(payment)
-            return self._save(*changed, subject=order, ctx=ctx)
-
-        return self._with_retries(cancel)
+        order = self._get(Order, order_id, ctx.expected_version, ctx.acting_for)
+        order.cancel()
+        products = [self._get(Product, line.product_id) for line in order.lines]
+        for product in products:
+            product.release(order.id)
+        changed: list[Aggregate] = [order, *products]
+        if order.payment_id is not None:
+            payment = self._get(Payment, order.payment_id)
+            self.gateway.refund(key=payment.gateway_key, amount=payment.amount)
+            payment.refund()
+            changed.append(payment)
+        return self._save(*changed, subject=order, ctx=ctx)

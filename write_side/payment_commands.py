@@ -26,12 +26,13 @@ from write_side.payments import (
     GatewayError,
     GatewayTimeoutError,
 )
-from write_side.shop_base import ShopBase
+from write_side.shop_base import ShopBase, use_case
 
 A = TypeVar("A", bound=Aggregate)
 
 
 class PaymentCommands(ShopBase):
+    @use_case()
     def pay_order(
         self, order_id: UUID, *, token: str, ctx: CommandContext = NO_CONTEXT
     ) -> CommandResult:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import random
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
@@ -157,3 +158,29 @@ class ShopBase(Application[UUID]):
                 tag = aggregate_tag(event.originator_id)
                 marks.append(PartitionMark(placed.topic, placed.partition, notification_id, (tag,)))
         return encode_token(marks, self.token_key)
+
+
+P = ParamSpec("P")
+S = TypeVar("S", bound=ShopBase)
+UseCase = Callable[Concatenate[S, P], CommandResult]
+
+
+def use_case(*, retries: bool = False) -> Callable[[UseCase[S, P]], UseCase[S, P]]:
+    """What every command gets, in one place: run once per ``ctx.idempotency`` key (a
+    repeat answers the first result), and with ``retries``, run again on a lost race
+    (contention on an aggregate, as orders meet on hot products)."""
+
+    def decorate(method: UseCase[S, P]) -> UseCase[S, P]:
+        @functools.wraps(method)
+        def run(self: S, /, *args: P.args, **kwargs: P.kwargs) -> CommandResult:
+            ctx = kwargs.get("ctx", NO_CONTEXT)
+            assert isinstance(ctx, CommandContext)
+
+            def once() -> CommandResult:
+                return method(self, *args, **kwargs)
+
+            return self.idempotent(ctx, (lambda: self._with_retries(once)) if retries else once)
+
+        return run
+
+    return decorate

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Response
 
 from http_edge.problems import problem_responses
 from write_side.http.auth import Admin
-from write_side.http.deps import Context, ShopDep, run
+from write_side.http.deps import Context, ShopDep, accepted
 from write_side.http.models import Accepted, AdjustStock, ChangeProduct, CreateProduct
 
 router = APIRouter(tags=["catalog"])
@@ -21,9 +21,9 @@ CHANGE_ERRORS = problem_responses(400, 413, 401, 403, 404, 409, 412, 422, 503)
 def create_product(
     body: CreateProduct, _: Admin, shop: ShopDep, ctx: Context, response: Response
 ) -> Accepted:
-    accepted = run(shop, ctx, response, lambda: shop.create_product(**body.model_dump(), ctx=ctx))
-    response.headers["Location"] = f"/products/{accepted.id}"
-    return accepted
+    answer = accepted(response, shop.create_product(**body.model_dump(), ctx=ctx))
+    response.headers["Location"] = f"/products/{answer.id}"
+    return answer
 
 
 @router.patch("/products/{product_id}", responses=CHANGE_ERRORS)
@@ -35,11 +35,9 @@ def change_product(
     ctx: Context,
     response: Response,
 ) -> Accepted:
-    return run(
-        shop,
-        ctx,
+    return accepted(
         response,
-        lambda: shop.change_product(product_id, **body.model_dump(exclude_unset=True), ctx=ctx),
+        shop.change_product(product_id, **body.model_dump(exclude_unset=True), ctx=ctx),
     )
 
 
@@ -47,14 +45,14 @@ def change_product(
 def publish_product(
     product_id: UUID, _: Admin, shop: ShopDep, ctx: Context, response: Response
 ) -> Accepted:
-    return run(shop, ctx, response, lambda: shop.publish_product(product_id, ctx=ctx))
+    return accepted(response, shop.publish_product(product_id, ctx=ctx))
 
 
 @router.post("/products/{product_id}/archive", responses=CHANGE_ERRORS)
 def archive_product(
     product_id: UUID, _: Admin, shop: ShopDep, ctx: Context, response: Response
 ) -> Accepted:
-    return run(shop, ctx, response, lambda: shop.archive_product(product_id, ctx=ctx))
+    return accepted(response, shop.archive_product(product_id, ctx=ctx))
 
 
 @router.post("/products/{product_id}/stock", responses=CHANGE_ERRORS)
@@ -66,9 +64,7 @@ def adjust_stock(
     ctx: Context,
     response: Response,
 ) -> Accepted:
-    return run(
-        shop,
-        ctx,
+    return accepted(
         response,
-        lambda: shop.adjust_stock(product_id, delta=body.delta, reason=body.reason, ctx=ctx),
+        shop.adjust_stock(product_id, delta=body.delta, reason=body.reason, ctx=ctx),
     )

@@ -12,7 +12,7 @@ from http_edge.limits import RateLimits, per_address
 from http_edge.problems import ProblemError, problem_responses
 from write_side.application import InvalidCredentialsError
 from write_side.http.auth import Authenticated
-from write_side.http.deps import Context, ShopDep, run
+from write_side.http.deps import Context, ShopDep, accepted
 from write_side.http.errors import HANDLED, problem_for
 from write_side.http.models import Accepted, AccessToken, ChangeCustomer, RegisterCustomer
 from write_side.security import issue_access_token
@@ -31,16 +31,12 @@ _LOGIN_LIMIT = Depends(per_address(lambda limits: limits.login))
 def register_customer(
     body: RegisterCustomer, shop: ShopDep, ctx: Context, response: Response
 ) -> Accepted:
-    accepted = run(
-        shop,
-        ctx,
+    answer = accepted(
         response,
-        lambda: shop.register_customer(
-            email=body.email, name=body.name, password=body.password, ctx=ctx
-        ),
+        shop.register_customer(email=body.email, name=body.name, password=body.password, ctx=ctx),
     )
-    response.headers["Location"] = f"/customers/{accepted.id}"
-    return accepted
+    response.headers["Location"] = f"/customers/{answer.id}"
+    return answer
 
 
 @router.post(
@@ -82,9 +78,7 @@ def change_customer(
     response: Response,
 ) -> Accepted:
     mine = ctx.acting(principal.acting_for)
-    return run(
-        shop,
-        ctx,
+    return accepted(
         response,
-        lambda: shop.change_customer(customer_id, name=body.name, email=body.email, ctx=mine),
+        shop.change_customer(customer_id, name=body.name, email=body.email, ctx=mine),
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, Request, Response
@@ -10,7 +9,6 @@ from fastapi import Depends, Request, Response
 from contracts.faults import crash_point
 from write_side.application import CommandContext, CommandResult, Shop
 from write_side.http.context import command_context
-from write_side.http.errors import HANDLED, problem_for
 from write_side.http.models import Accepted
 
 CONSISTENCY_HEADER = "X-Consistency-Token"
@@ -25,14 +23,12 @@ ShopDep = Annotated[Shop, Depends(_shop)]
 Context = Annotated[CommandContext, Depends(command_context)]
 
 
-def run(
-    shop: Shop, ctx: CommandContext, response: Response, command: Callable[[], CommandResult]
-) -> Accepted:
-    """Run once per idempotency key; map errors; set the token and ETag headers."""
-    try:
-        result = shop.idempotent(ctx, command)
-    except HANDLED as error:
-        raise problem_for(error) from error
+def accepted(response: Response, result: CommandResult) -> Accepted:
+    """What every command answers: the result, its consistency token and ETag headers.
+
+    Idempotency, If-Match and retries happened in the use case (``shop_base.use_case``);
+    its errors become problems through the handlers ``install_error_handlers`` registered.
+    """
     # Committed, not answered: the client sees a broken connection and retries the key.
     crash_point("command.after_commit")
     response.headers[CONSISTENCY_HEADER] = result.consistency_token

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from http_edge.problems import ProblemError
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from http_edge.problems import ProblemError, problem_response
 from write_side.application import (
     ConcurrencyConflictError,
     InvalidCredentialsError,
@@ -73,3 +76,15 @@ def problem_for(error: Exception) -> ProblemError:
     status, code, title = next(v for k, v in ERROR_STATUS.items() if isinstance(error, k))
     headers = {"Retry-After": "1"} if status == 503 else None
     return ProblemError(status, code, title, str(error), headers, **_extra(error))
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Every error a use case may raise answers its problem (``ERROR_STATUS``), once for
+    the whole app: routes make one call inward and catch nothing."""
+
+    async def on_error(_: Request, exc: Exception) -> JSONResponse:
+        problem = problem_for(exc)
+        return problem_response(problem.problem, problem.headers)
+
+    for error_type in HANDLED:
+        app.add_exception_handler(error_type, on_error)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Response
 from http_edge.problems import problem_responses
 from write_side.application import LineRequest
 from write_side.http.auth import Admin, Authenticated
-from write_side.http.deps import Context, ShopDep, run
+from write_side.http.deps import Context, ShopDep, accepted
 from write_side.http.models import Accepted, PayOrder, PlaceOrder
 
 router = APIRouter(tags=["orders"])
@@ -23,9 +23,9 @@ def place_order(
     body: PlaceOrder, principal: Authenticated, shop: ShopDep, ctx: Context, response: Response
 ) -> Accepted:
     lines = [LineRequest(line.product_id, line.quantity) for line in body.lines]
-    accepted = run(shop, ctx, response, lambda: shop.place_order(principal.id, lines, ctx=ctx))
-    response.headers["Location"] = f"/orders/{accepted.id}"
-    return accepted
+    answer = accepted(response, shop.place_order(principal.id, lines, ctx=ctx))
+    response.headers["Location"] = f"/orders/{answer.id}"
+    return answer
 
 
 @router.post("/orders/{order_id}/pay", responses=problem_responses(*ORDER_ERRORS, 402, 502))
@@ -38,16 +38,14 @@ def pay_order(
     response: Response,
 ) -> Accepted:
     mine = ctx.acting(principal.acting_for)
-    return run(
-        shop, ctx, response, lambda: shop.pay_order(order_id, token=body.payment_token, ctx=mine)
-    )
+    return accepted(response, shop.pay_order(order_id, token=body.payment_token, ctx=mine))
 
 
 @router.post("/orders/{order_id}/ship", responses=problem_responses(*ORDER_ERRORS, 403))
 def ship_order(
     order_id: UUID, _: Admin, shop: ShopDep, ctx: Context, response: Response
 ) -> Accepted:
-    return run(shop, ctx, response, lambda: shop.ship_order(order_id, ctx=ctx))
+    return accepted(response, shop.ship_order(order_id, ctx=ctx))
 
 
 @router.post("/orders/{order_id}/cancel", responses=problem_responses(*ORDER_ERRORS, 502))
@@ -55,4 +53,4 @@ def cancel_order(
     order_id: UUID, principal: Authenticated, shop: ShopDep, ctx: Context, response: Response
 ) -> Accepted:
     mine = ctx.acting(principal.acting_for)
-    return run(shop, ctx, response, lambda: shop.cancel_order(order_id, ctx=mine))
+    return accepted(response, shop.cancel_order(order_id, ctx=mine))
