@@ -26,8 +26,9 @@ import psutil
 import psycopg
 from psycopg import sql
 
+from contracts.bookkeeping import INSTANCES_TABLE
 from contracts.faults import arm
-from contracts.readmodels import INSTANCES_TABLE, SOURCES
+from contracts.readmodels import SOURCES
 from contracts.topics import PARTITIONS
 from eventshop import operations
 from eventshop.embedded import EmbeddedKafka, free_port

@@ -17,6 +17,7 @@ import psycopg
 from kafka import KafkaConsumer, TopicPartition
 from psycopg import sql
 
+from contracts import bookkeeping as names
 from contracts.topics import PARTITIONS, all_topics, dead_letter_topic
 from eventshop import wiring
 from eventshop.settings import Settings
@@ -56,16 +57,21 @@ class Outcome:
 
 def letter(record: Any) -> Letter:
     headers = {k: v.decode(errors="replace") for k, v in record.headers or []}
-    raw_id = headers.get("dlt.notification_id", "")
+    raw_id = headers.get(names.DLT_NOTIFICATION_ID, "")
     return Letter(
         id=f"{record.topic}:{record.partition}:{record.offset}",
-        projection=headers.get("dlt.projection", ""),
+        projection=headers.get(names.DLT_PROJECTION, ""),
         notification_id=int(raw_id) if raw_id.isdigit() else None,
         original=":".join(
-            headers.get(f"dlt.original_{part}", "?") for part in ("topic", "partition", "offset")
+            headers.get(name, "?")
+            for name in (
+                names.DLT_ORIGINAL_TOPIC,
+                names.DLT_ORIGINAL_PARTITION,
+                names.DLT_ORIGINAL_OFFSET,
+            )
         ),
-        error_class=headers.get("dlt.error_class", ""),
-        error_message=headers.get("dlt.error_message", ""),
+        error_class=headers.get(names.DLT_ERROR_CLASS, ""),
+        error_message=headers.get(names.DLT_ERROR_MESSAGE, ""),
         waiting=0,
         status=PENDING,
         kept="topic",

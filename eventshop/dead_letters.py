@@ -27,6 +27,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from contracts.bookkeeping import RELEASES_TABLE, RESOLUTIONS_TABLE
 from eventshop import dead_letter_topics as topics
 from eventshop import wiring
 from eventshop.dead_letter_topics import DISCARDED, PENDING, REPLAYED, Letter, Outcome
@@ -148,7 +149,7 @@ def _record_release(
         sql.SQL(
             "INSERT INTO {} (projection, notification_id, resolution, note)"
             " VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING"
-        ).format(sql.Identifier(schema, "dead_letter_releases")),
+        ).format(sql.Identifier(schema, RELEASES_TABLE)),
         (letter.projection, letter.notification_id, _past(action), note),
     )
     conn.commit()
@@ -168,7 +169,7 @@ def _select(settings: Settings, ids: list[str] | None) -> list[Letter]:
 def _releases(conn: psycopg.Connection[Any], schema: str) -> dict[tuple[str, int], str]:
     rows = conn.execute(
         sql.SQL("SELECT projection, notification_id, resolution FROM {}").format(
-            sql.Identifier(schema, "dead_letter_releases")
+            sql.Identifier(schema, RELEASES_TABLE)
         )
     ).fetchall()
     return {(name, int(nid)): status for name, nid, status in rows}
@@ -177,7 +178,7 @@ def _releases(conn: psycopg.Connection[Any], schema: str) -> dict[tuple[str, int
 def _resolutions(conn: psycopg.Connection[Any], schema: str) -> dict[str, str]:
     rows = conn.execute(
         sql.SQL("SELECT dlt_topic, partition, kafka_offset, resolution FROM {}").format(
-            sql.Identifier(schema, "dead_letter_resolutions")
+            sql.Identifier(schema, RESOLUTIONS_TABLE)
         )
     ).fetchall()
     return {f"{topic}:{partition}:{offset}": status for topic, partition, offset, status in rows}

@@ -10,7 +10,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from contracts.readmodels import MODEL_VERSIONS_TABLE, SOURCES, TABLE_VERSIONS
+from contracts.bookkeeping import MODEL_VERSIONS_TABLE, rebuild_lock, relay_lock
+from contracts.readmodels import SOURCES, TABLE_VERSIONS
 from eventshop import wiring
 from eventshop.settings import Settings
 from read_side.projection_status import projection_status
@@ -67,9 +68,9 @@ def _models(conn: psycopg.Connection[Any], schema: str) -> dict[str, tuple[int, 
         sql.SQL(
             "SELECT v.projection, v.table_version, v.state, EXISTS (SELECT 1 FROM pg_locks l"
             " WHERE l.locktype = 'advisory' AND l.granted AND l.objid ="
-            " hashtext('eventshop-rebuild:' || %s || ':' || v.projection)::oid) FROM {} v"
+            " hashtext(%s || v.projection)::oid) FROM {} v"
         ).format(sql.Identifier(schema, MODEL_VERSIONS_TABLE)),
-        (schema,),
+        (rebuild_lock(schema, ""),),  # the key without its projection, which SQL appends
     ).fetchall()
     models: dict[str, tuple[int, str]] = {}
     for name, version, state, locked in found:
@@ -105,7 +106,7 @@ def relay_status(settings: Settings) -> dict[str, Any]:
         held = conn.execute(
             "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
             " AND objid = hashtext(%s)::oid",
-            (f"eventshop-relay:{settings.event_schema}",),
+            (relay_lock(settings.event_schema),),
         ).fetchone()
     active = bool(held and held[0])
     return {

@@ -34,9 +34,10 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from contracts.bookkeeping import MODEL_VERSIONS_TABLE
 from contracts.envelope import Envelope
 from contracts.faults import crash_point
-from contracts.readmodels import MODEL_VERSIONS_TABLE, TABLE_VERSIONS
+from contracts.readmodels import TABLE_VERSIONS
 from contracts.upcasting import UndecodableEventError, decode, knows
 from projections.applier_types import (
     DETERMINISTIC_ERRORS,

@@ -26,15 +26,15 @@ from uuid import UUID
 import psycopg
 from psycopg import sql
 
+from contracts.bookkeeping import PARKED_TABLE, VERSIONS_TABLE
 from contracts.envelope import Envelope
-from contracts.readmodels import PARKED_TABLE
 from contracts.redaction import redact
 from contracts.topics import partition_for, topic_for
 from contracts.upcasting import EVENTS_BY_NAME, decode, knows
 from projections.applier import DETERMINISTIC_ERRORS
 from projections.memory_rows import Rows, Table
 from projections.projection import Projection
-from projections.versions import DEAD_LETTER, GAP, NEEDS_UPGRADE, VERSIONS_TABLE
+from projections.versions import DEAD_LETTER, GAP, NEEDS_UPGRADE
 
 
 @dataclass

@@ -18,6 +18,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 from kafka.structs import OffsetAndMetadata
 
+from contracts import bookkeeping as names
 from contracts.faults import crash_point
 from contracts.redaction import redact
 from contracts.topics import (
@@ -215,14 +216,14 @@ class KafkaProjector:
     def _dead_letter_headers(self, letter: DeadLetter) -> list[tuple[str, bytes]]:
         record = letter.record
         return [
-            ("dlt.projection", self.projection.name.encode()),
-            ("dlt.original_topic", record.topic.encode()),
-            ("dlt.original_partition", str(record.partition).encode()),
-            ("dlt.original_offset", str(record.offset).encode()),
-            ("dlt.notification_id", str(letter.notification_id or "").encode()),
-            ("dlt.error_class", type(letter.error).__name__.encode()),
+            (names.DLT_PROJECTION, self.projection.name.encode()),
+            (names.DLT_ORIGINAL_TOPIC, record.topic.encode()),
+            (names.DLT_ORIGINAL_PARTITION, str(record.partition).encode()),
+            (names.DLT_ORIGINAL_OFFSET, str(record.offset).encode()),
+            (names.DLT_NOTIFICATION_ID, str(letter.notification_id or "").encode()),
+            (names.DLT_ERROR_CLASS, type(letter.error).__name__.encode()),
             # Errors can quote the payload (a validation error does): never a secret here.
-            ("dlt.error_message", redact(str(letter.error))[:2000].encode()),
+            (names.DLT_ERROR_MESSAGE, redact(str(letter.error))[:2000].encode()),
         ]
 
     def _dead_letter_producer(self) -> KafkaProducer:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import psycopg
 from psycopg import sql
 
-from contracts.readmodels import HEAD_FUNCTION, RELAY_STATE_FUNCTION
+from contracts.bookkeeping import HEAD_FUNCTION, RELAY_CHECKPOINT_TABLE, RELAY_STATE_FUNCTION
 
 
 def install_event_store_head(
@@ -38,7 +38,7 @@ def install_event_store_head(
             ).format(
                 relay,
                 sql.Identifier(event_schema, events_table),
-                sql.Identifier(event_schema, "relay_checkpoint"),
+                sql.Identifier(event_schema, RELAY_CHECKPOINT_TABLE),
             )
         )
         for each in (function, relay):

@@ -16,7 +16,7 @@ import psycopg
 from kafka import KafkaConsumer
 from psycopg import sql
 
-from contracts.readmodels import INSTANCES_TABLE
+from contracts.bookkeeping import INSTANCES_TABLE
 
 BEAT_SECONDS = 2.0
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from psycopg import Cursor, sql
 
-from contracts.readmodels import POSITIONS_TABLE
+from contracts.bookkeeping import POSITIONS_TABLE
 from projections.applier_types import Position
 
 

@@ -24,14 +24,16 @@ from uuid import UUID
 import psycopg
 from psycopg import sql
 
-from contracts.envelope import Envelope
-from contracts.faults import crash_point
-from contracts.readmodels import (
+from contracts.bookkeeping import (
     MODEL_VERSIONS_TABLE,
     PARKED_TABLE,
     POSITIONS_TABLE,
-    TABLE_VERSIONS,
+    VERSIONS_TABLE,
+    rebuild_lock,
 )
+from contracts.envelope import Envelope
+from contracts.faults import crash_point
+from contracts.readmodels import TABLE_VERSIONS
 from contracts.upcasting import parse_topic
 from projections.applier import Applier, BatchOutcome
 from projections.bulk import BulkBuild, FoldOutcome
@@ -39,7 +41,6 @@ from projections.projection import Projection
 from projections.schema import create_model_tables
 from projections.store_reader import StoreReader
 from projections.swap import swap_in
-from projections.versions import VERSIONS_TABLE
 
 log = logging.getLogger(__name__)
 BOOKKEEPING = (POSITIONS_TABLE, VERSIONS_TABLE, PARKED_TABLE)
@@ -90,7 +91,7 @@ class Rebuilder:
         started = time.monotonic()
         self._failed: list[tuple[int | None, str]] = []
         with psycopg.connect(self.database_url, autocommit=True) as lock:
-            key = f"eventshop-rebuild:{self.live}:{self.projection.name}"
+            key = rebuild_lock(self.live, self.projection.name)
             held = lock.execute("SELECT pg_try_advisory_lock(hashtext(%s))", (key,)).fetchone()
             if not (held and held[0]):
                 raise RebuildRunningError(f"a rebuild of {self.projection.name} is running")

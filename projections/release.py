@@ -18,8 +18,8 @@ from uuid import UUID
 import psycopg
 from psycopg import sql
 
+from contracts.bookkeeping import PARKED_TABLE
 from contracts.envelope import Envelope
-from contracts.readmodels import PARKED_TABLE
 from contracts.upcasting import knows
 from projections.applier import Applier
 from projections.applier_types import BatchOutcome, HandlerFailedError, Incoming

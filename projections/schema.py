@@ -8,11 +8,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from contracts.readmodels import (
-    MODEL_VERSIONS_TABLE,
-    POSITIONS_TABLE,
-    TABLE_VERSIONS,
-)
+from contracts.bookkeeping import MIGRATE_LOCK, MODEL_VERSIONS_TABLE, POSITIONS_TABLE
+from contracts.readmodels import TABLE_VERSIONS
 from projections.registry import PROJECTIONS
 
 log = logging.getLogger(__name__)
@@ -131,7 +128,7 @@ def migrate_read_models(
     role = sql.Identifier(query_role)
     with psycopg.connect(database_url, autocommit=True) as conn:
         # Serialize concurrent migrations (several test workers, several replicas).
-        conn.execute("SELECT pg_advisory_lock(hashtext('eventshop-migrate'))")
+        conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (MIGRATE_LOCK,))
         conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(ident))
         for statement in BOOKKEEPING_DDL:
             conn.execute(
@@ -159,7 +156,7 @@ def migrate_read_models(
                 ident, role
             )
         )
-        conn.execute("SELECT pg_advisory_unlock(hashtext('eventshop-migrate'))")
+        conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (MIGRATE_LOCK,))
     return outdated
 
 

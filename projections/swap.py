@@ -16,9 +16,9 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from contracts.readmodels import MODEL_VERSIONS_TABLE, PARKED_TABLE, TABLE_VERSIONS
+from contracts.bookkeeping import MODEL_VERSIONS_TABLE, PARKED_TABLE, RELEASES_TABLE, VERSIONS_TABLE
+from contracts.readmodels import TABLE_VERSIONS
 from projections.projection import Projection
-from projections.versions import VERSIONS_TABLE
 
 log = logging.getLogger("projections.rebuild")
 
@@ -136,7 +136,7 @@ def _record_rebuilt_letters(
             " AND s.notification_id = l.notification_id AND s.reason = 'dead_letter')"
             " ON CONFLICT DO NOTHING"
         ).format(
-            releases=sql.Identifier(live, "dead_letter_releases"),
+            releases=sql.Identifier(live, RELEASES_TABLE),
             live=sql.Identifier(live, PARKED_TABLE),
             shadow=sql.Identifier(shadow, PARKED_TABLE),
         ),

@@ -15,7 +15,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from contracts.readmodels import POSITIONS_TABLE, TABLE_VERSIONS
+from contracts.bookkeeping import POSITIONS_TABLE
+from contracts.readmodels import TABLE_VERSIONS
 from projections.applier_types import TableVersionMismatchError
 from projections.rebuild import Progress, Rebuilder
 from projections.schema import live_table_version

@@ -14,12 +14,11 @@ from uuid import UUID
 
 from psycopg import Cursor, sql
 
+from contracts.bookkeeping import PARKED_TABLE, VERSIONS_TABLE
 from contracts.envelope import Envelope
-from contracts.readmodels import PARKED_TABLE
 from contracts.redaction import redact
 from projections.applier_types import Incoming
 
-VERSIONS_TABLE = "projection_aggregates"
 GAP, DEAD_LETTER, NEEDS_UPGRADE = "gap", "dead_letter", "needs_upgrade"
 
 

@@ -26,8 +26,9 @@ import psycopg
 from psycopg import sql
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from contracts.bookkeeping import HEAD_FUNCTION, PARKED_TABLE, POSITIONS_TABLE
 from contracts.consistency import PartitionMark
-from contracts.readmodels import HEAD_FUNCTION, PARKED_TABLE, POSITIONS_TABLE, SOURCES
+from contracts.readmodels import SOURCES
 from contracts.topics import topic_name
 
 log = logging.getLogger(__name__)

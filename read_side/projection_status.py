@@ -16,7 +16,7 @@ from typing import Any
 from psycopg import Connection, sql
 from psycopg.rows import dict_row
 
-from contracts.readmodels import (
+from contracts.bookkeeping import (
     INSTANCES_TABLE,
     PARKED_TABLE,
     POSITIONS_TABLE,

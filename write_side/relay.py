@@ -32,6 +32,7 @@ from kafka import KafkaAdminClient, KafkaProducer
 from kafka.errors import KafkaError
 from psycopg import sql
 
+from contracts.bookkeeping import relay_lock
 from contracts.envelope import Envelope
 from contracts.events import ContractEvent
 from contracts.faults import crash_point
@@ -124,7 +125,7 @@ class KafkaRelay:
 
     def _acquire_lock(self, stop: threading.Event) -> psycopg.Connection[Any] | None:
         conn = psycopg.connect(self.database_url, autocommit=True)
-        key = f"eventshop-relay:{self.schema}"
+        key = relay_lock(self.schema)
         while not stop.is_set():
             row = conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))", (key,)).fetchone()
             if row and row[0]:

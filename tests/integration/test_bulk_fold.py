@@ -18,10 +18,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from psycopg import sql
 
+from contracts.bookkeeping import VERSIONS_TABLE
 from projections.applier import Applier
 from projections.bulk import BulkBuild, FoldOutcome
 from projections.registry import PROJECTIONS
-from projections.versions import VERSIONS_TABLE
 from tests.support.histories import History, deliveries, histories, store_log
 
 TABLES = sorted({t for p in PROJECTIONS.values() for t in p.tables})
