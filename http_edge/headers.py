@@ -14,13 +14,15 @@ _ALWAYS = [
     (b"content-security-policy", b"frame-ancestors 'none'"),
     (b"referrer-policy", b"no-referrer"),
 ]
+#: A command's answer carries its consistency token here; a query sends it back here.
+CONSISTENCY_HEADER = "X-Consistency-Token"
 #: Request headers a browser client may send, and response headers it may read.
 CORS_REQUEST_HEADERS = [
     "Authorization",
     "Content-Type",
     "Idempotency-Key",
     "If-Match",
-    "X-Consistency-Token",
+    CONSISTENCY_HEADER,
     "X-Request-ID",
 ]
 CORS_EXPOSED_HEADERS = [
@@ -29,7 +31,7 @@ CORS_EXPOSED_HEADERS = [
     "Retry-After",
     "RateLimit",
     "RateLimit-Policy",
-    "X-Consistency-Token",
+    CONSISTENCY_HEADER,
 ]
 
 

@@ -10,6 +10,7 @@ from prometheus_client import make_asgi_app
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from contracts.consistency import token_key
+from http_edge.health import health_router
 from http_edge.install import EdgeSettings, include_limited, install_edge
 from http_edge.lifespan import SharedResources
 from http_edge.nul_guard import RejectNulInQuery
@@ -81,4 +82,10 @@ def create_query_app(
     for module in (customers, orders, products, reports):
         include_limited(app, module.router)
     app.include_router(operations.router)
+
+    def ping() -> None:
+        with pool.connection(timeout=2) as conn:
+            conn.execute("SELECT 1")
+
+    app.include_router(health_router(ping, "read database", (psycopg.Error, PoolTimeout)))
     return app

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import psycopg
 from eventsourcing.persistence import OperationalError, PersistenceError
 from fastapi import FastAPI
 from prometheus_client import make_asgi_app
 from psycopg_pool import PoolTimeout
 
+from http_edge.health import health_router
 from http_edge.install import EdgeSettings, include_limited, install_edge
 from http_edge.lifespan import SharedResources
 from http_edge.nul_guard import RejectNulInQuery
-from http_edge.problems import ProblemError, install_problem_handlers, problem_responses
+from http_edge.problems import install_problem_handlers
 from http_edge.rate_limits import PostgresRateLimiter
 from http_edge.tokens import TokenSettings
 from write_side.application import Shop
@@ -60,17 +59,7 @@ def create_command_app(
     )
     for module in (customers, catalog, orders):
         include_limited(app, module.router)
-
-    @app.get("/healthz")
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
-    @app.get("/readyz", responses=problem_responses(503))
-    def readyz() -> dict[str, Any]:
-        try:
-            shop.recorder.max_notification_id()
-        except PersistenceError as error:
-            raise ProblemError(503, "NOT_READY", "event store unavailable") from error
-        return {"status": "ready"}
-
+    app.include_router(
+        health_router(shop.recorder.max_notification_id, "event store", (PersistenceError,))
+    )
     return app

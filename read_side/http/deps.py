@@ -12,6 +12,7 @@ from psycopg import Connection
 from psycopg_pool import ConnectionPool
 
 from contracts.consistency import InvalidConsistencyTokenError, PartitionMark, decode_token
+from http_edge.headers import CONSISTENCY_HEADER
 from http_edge.problems import ProblemError
 from read_side.consistency import (
     BeyondHeadError,
@@ -22,7 +23,6 @@ from read_side.consistency import (
 )
 from read_side.cursors import CursorCodec, InvalidCursorError
 
-CONSISTENCY_HEADER = "X-Consistency-Token"
 P = TypeVar("P")
 
 

@@ -7,11 +7,10 @@ from typing import Annotated
 from fastapi import Depends, Request, Response
 
 from contracts.faults import crash_point
+from http_edge.headers import CONSISTENCY_HEADER
 from write_side.application import CommandContext, CommandResult, Shop
 from write_side.http.context import command_context
 from write_side.http.models import Accepted
-
-CONSISTENCY_HEADER = "X-Consistency-Token"
 
 
 def _shop(request: Request) -> Shop:
