@@ -43,7 +43,7 @@ class CatalogCommands(ShopBase):
         except ConcurrencyConflictError as error:
             raise SkuTakenError(product.sku) from error
 
-    @use_case()
+    @use_case(retries=True)  # commutes: a lost race is re-run, not refused
     def adjust_stock(
         self, product_id: UUID, *, delta: int, reason: str = "", ctx: CommandContext = NO_CONTEXT
     ) -> CommandResult:

@@ -125,6 +125,17 @@ def test_concurrent_adjustments_never_lose_an_update(stack: Stack) -> None:
     assert final.json()["version"] == 1 + succeeded + 1
 
 
+def test_eight_concurrent_adjustments_without_if_match_all_succeed(stack: Stack) -> None:
+    """A stock change commutes: one that loses the race is re-run on the server (as
+    orders are), not refused. Each adjustment lands once."""
+    product_id = a_product(stack)
+    responses = in_parallel(
+        8, lambda: stack.admin.post(f"/products/{product_id}/stock", json={"delta": 2})
+    )
+    assert [r.status_code for r in responses] == [200] * 8, [r.text for r in responses]
+    assert events_of(stack, product_id) == 1 + 8
+
+
 def test_a_stale_if_match_is_412_with_the_current_version(stack: Stack) -> None:
     product_id = a_product(stack, on_hand=5)
     stale = stack.admin.post(
