@@ -13,9 +13,9 @@ from read_side.auth import Caller, may_see
 from read_side.http.deps import (
     Ctx,
     Cursor,
-    CustomersConn,
+    CustomersRead,
     Limit,
-    OrdersConn,
+    OrdersRead,
     not_found,
     page_or_422,
 )
@@ -24,36 +24,40 @@ router = APIRouter(tags=["customers"], responses=problem_responses(400, 401, 404
 
 
 @router.get("/customers/me")
-def get_me(caller: Caller, ctx: Ctx, conn: CustomersConn) -> CustomerView:
-    return get_customer(caller.sub, caller, ctx, conn)
+async def get_me(caller: Caller, ctx: Ctx, read: CustomersRead) -> CustomerView:
+    return await get_customer(caller.sub, caller, ctx, read)
 
 
 @router.get("/customers/{customer_id}")
-def get_customer(customer_id: UUID, caller: Caller, ctx: Ctx, conn: CustomersConn) -> CustomerView:
-    found = queries.get_customer(conn, ctx.schema, customer_id)
+async def get_customer(
+    customer_id: UUID, caller: Caller, ctx: Ctx, read: CustomersRead
+) -> CustomerView:
+    found = await read(lambda conn: queries.get_customer(conn, ctx.schema, customer_id))
     if found is None or not may_see(caller, customer_id):
         raise not_found("customer", customer_id)
     return found
 
 
 @router.get("/customers/{customer_id}/orders")
-def customer_orders(
+async def customer_orders(
     customer_id: UUID,
     caller: Caller,
     ctx: Ctx,
-    conn: OrdersConn,
+    read: OrdersRead,
     limit: Limit = 20,
     cursor: Cursor = None,
 ) -> OrderPage:
     if not may_see(caller, customer_id):
         raise not_found("customer", customer_id)
-    return page_or_422(
-        lambda: order_queries.list_orders(
-            conn,
-            ctx.schema,
-            limit=limit,
-            cursors=ctx.cursors,
-            cursor=cursor,
-            customer_id=customer_id,
+    return await read(
+        lambda conn: page_or_422(
+            lambda: order_queries.list_orders(
+                conn,
+                ctx.schema,
+                limit=limit,
+                cursors=ctx.cursors,
+                cursor=cursor,
+                customer_id=customer_id,
+            )
         )
     )

@@ -11,7 +11,7 @@ from contracts.rows import OrderPage, OrderView
 from http_edge.problems import problem_responses
 from read_side import order_queries
 from read_side.auth import AdminCaller, Caller, may_see
-from read_side.http.deps import Ctx, Cursor, Limit, OrdersConn, not_found, page_or_422
+from read_side.http.deps import Ctx, Cursor, Limit, OrdersRead, not_found, page_or_422
 
 router = APIRouter(tags=["orders"])
 
@@ -24,31 +24,33 @@ class OrderStatus(StrEnum):
 
 
 @router.get("/orders/{order_id}", responses=problem_responses(400, 401, 404, 422, 503))
-def get_order(order_id: UUID, caller: Caller, ctx: Ctx, conn: OrdersConn) -> OrderView:
-    found = order_queries.get_order(conn, ctx.schema, order_id)
+async def get_order(order_id: UUID, caller: Caller, ctx: Ctx, read: OrdersRead) -> OrderView:
+    found = await read(lambda conn: order_queries.get_order(conn, ctx.schema, order_id))
     if found is None or not may_see(caller, found.customer.id):
         raise not_found("order", order_id)
     return found
 
 
 @router.get("/orders", responses=problem_responses(400, 401, 403, 422, 503))
-def list_orders(
+async def list_orders(
     _: AdminCaller,
     ctx: Ctx,
-    conn: OrdersConn,
+    read: OrdersRead,
     limit: Limit = 20,
     cursor: Cursor = None,
     status: OrderStatus | None = None,
     customer_id: UUID | None = None,
 ) -> OrderPage:
-    return page_or_422(
-        lambda: order_queries.list_orders(
-            conn,
-            ctx.schema,
-            limit=limit,
-            cursors=ctx.cursors,
-            cursor=cursor,
-            customer_id=customer_id,
-            status=status.value if status else None,
+    return await read(
+        lambda conn: page_or_422(
+            lambda: order_queries.list_orders(
+                conn,
+                ctx.schema,
+                limit=limit,
+                cursors=ctx.cursors,
+                cursor=cursor,
+                customer_id=customer_id,
+                status=status.value if status else None,
+            )
         )
     )

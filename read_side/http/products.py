@@ -12,7 +12,7 @@ from contracts.rows import ProductPage, ProductView
 from http_edge.problems import ProblemError, problem_responses
 from read_side import queries
 from read_side.auth import Viewer
-from read_side.http.deps import Ctx, Cursor, Limit, ProductsConn, not_found, page_or_422
+from read_side.http.deps import Ctx, Cursor, Limit, ProductsRead, not_found, page_or_422
 from read_side.product_search import InvalidFilterError, ProductFilter, search_products
 
 router = APIRouter(tags=["products"], responses=problem_responses(400, 401, 404, 422, 503))
@@ -27,10 +27,10 @@ class ProductSort(StrEnum):
 
 
 @router.get("/products")
-def list_products(
+async def list_products(
     viewer: Viewer,
     ctx: Ctx,
-    conn: ProductsConn,
+    read: ProductsRead,
     limit: Limit = 20,
     cursor: Cursor = None,
     q: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
@@ -50,9 +50,16 @@ def list_products(
         include_unpublished=viewer is not None and viewer.role == "admin",
     )
     try:
-        return page_or_422(
-            lambda: search_products(
-                conn, ctx.schema, product_filter, limit=limit, cursor=cursor, cursors=ctx.cursors
+        return await read(
+            lambda conn: page_or_422(
+                lambda: search_products(
+                    conn,
+                    ctx.schema,
+                    product_filter,
+                    limit=limit,
+                    cursor=cursor,
+                    cursors=ctx.cursors,
+                )
             )
         )
     except InvalidFilterError as error:
@@ -60,9 +67,15 @@ def list_products(
 
 
 @router.get("/products/{product_id}")
-def get_product(product_id: UUID, viewer: Viewer, ctx: Ctx, conn: ProductsConn) -> ProductView:
+async def get_product(
+    product_id: UUID, viewer: Viewer, ctx: Ctx, read: ProductsRead
+) -> ProductView:
     everything = viewer is not None and viewer.role == "admin"
-    found = queries.get_product(conn, ctx.schema, product_id, include_unpublished=everything)
+    found = await read(
+        lambda conn: queries.get_product(
+            conn, ctx.schema, product_id, include_unpublished=everything
+        )
+    )
     if found is None:
         raise not_found("product", product_id)
     return found

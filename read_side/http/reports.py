@@ -11,28 +11,30 @@ from contracts.rows import ProductView, SalesDay
 from http_edge.problems import ProblemError, problem_responses
 from read_side import reports
 from read_side.auth import AdminCaller
-from read_side.http.deps import Ctx, Limit, ProductsConn, SalesConn
+from read_side.http.deps import Ctx, Limit, ProductsRead, SalesRead
 
 MAX_REPORT_DAYS = 366
 router = APIRouter(tags=["reports"], responses=problem_responses(400, 401, 403, 422, 503))
 
 
 @router.get("/reports/low-stock")
-def low_stock_report(
+async def low_stock_report(
     _: AdminCaller,
     ctx: Ctx,
-    conn: ProductsConn,
+    read: ProductsRead,
     threshold: Annotated[int, Query(ge=0, le=10**9)] = 5,
     limit: Limit = 100,
 ) -> list[ProductView]:
-    return reports.low_stock(conn, ctx.schema, threshold=threshold, limit=limit)
+    return await read(
+        lambda conn: reports.low_stock(conn, ctx.schema, threshold=threshold, limit=limit)
+    )
 
 
 @router.get("/reports/sales")
-def sales_report(
+async def sales_report(
     _: AdminCaller,
     ctx: Ctx,
-    conn: SalesConn,
+    read: SalesRead,
     start: Annotated[date, Query(alias="from")],
     end: Annotated[date, Query(alias="to")],
 ) -> list[SalesDay]:
@@ -40,4 +42,4 @@ def sales_report(
         raise ProblemError(
             422, "INVALID_FILTER", f"'to' must be 0 to {MAX_REPORT_DAYS} days after 'from'"
         )
-    return reports.sales(conn, ctx.schema, start=start, end=end)
+    return await read(lambda conn: reports.sales(conn, ctx.schema, start=start, end=end))
