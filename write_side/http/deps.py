@@ -13,7 +13,8 @@ from write_side.http.context import command_context
 from write_side.http.models import Accepted
 
 
-def _shop(request: Request) -> Shop:
+async def _shop(request: Request) -> Shop:
+    """Async: a sync dependency would cost every command a hop to a worker thread."""
     shop: Shop = request.app.state.shop
     return shop
 
