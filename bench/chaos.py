@@ -19,16 +19,14 @@ from typing import Any
 from uuid import uuid4
 
 import httpx2
-import psycopg
-from psycopg import sql
 
-from bench.fleet import Fleet, _answers
+from bench.fleet import Fleet
 from bench.oracle import check, quiesce
 from bench.workload import COMMANDS, Shopper
 from eventshop import operations
 from eventshop.embedded import free_port
+from tests.support.events import events_mentioning, ready
 from tests.support.pg_proxy import Moment, PgProxy
-from write_side.migrations import EVENTS_TABLE
 
 RELAY_POINTS = ("relay.after_publish", "relay.before_publish", "relay.futures_pending")
 PROJECTOR_POINTS = ("projector.inside_txn", "projector.after_db_commit")
@@ -88,7 +86,10 @@ def api_worker_killed(fleet: Fleet) -> dict[str, Any]:
             _create(fleet.command_url, admin, sku, key)
         except httpx2.TransportError:
             retried = _create_retrying(fleet.command_url, admin, sku, key)
-            events, expected = events_mentioning(fleet, sku), _events_per_create(fleet, admin)
+            events, expected = (
+                events_mentioning(fleet.settings, sku),
+                _events_per_create(fleet, admin),
+            )
             return {
                 "retry_status": retried.status_code,
                 "events_for_the_command": events,
@@ -111,7 +112,7 @@ def pg_connection_dropped(fleet: Fleet) -> dict[str, Any]:
     )
     url, cases = f"http://127.0.0.1:{port}", []
     try:
-        _wait(lambda: _answers(f"{url}/readyz"), 60)
+        _wait(lambda: ready(f"{url}/readyz"), 60)
         admin = fleet.admin_token()
         moments: tuple[Moment, ...] = ("before", "after")
         for n, moment in enumerate(moments, start=1):
@@ -204,18 +205,6 @@ async def under_load(
     }
 
 
-def events_mentioning(fleet: Fleet, text: str) -> int:
-    """Stored events whose state contains ``text`` (a unique SKU: one command's events)."""
-    with psycopg.connect(fleet.database_url) as conn:
-        row = conn.execute(
-            sql.SQL("SELECT count(*) FROM {} WHERE position(%s::bytea in state) > 0").format(
-                sql.Identifier(fleet.settings.event_schema, EVENTS_TABLE)
-            ),
-            (text.encode(),),
-        ).fetchone()
-    return int(row[0]) if row else 0
-
-
 def _dropped_commit(
     fleet: Fleet, proxy: PgProxy, url: str, admin: str, *, moment: Moment, n: int
 ) -> dict[str, Any]:
@@ -224,7 +213,7 @@ def _dropped_commit(
     first = _create(url, admin, sku, key)
     proxy.wait_dropped(n)
     retried = _create_retrying(fleet.command_url, admin, sku, key)
-    events, expected = events_mentioning(fleet, sku), _events_per_create(fleet, admin)
+    events, expected = events_mentioning(fleet.settings, sku), _events_per_create(fleet, admin)
     return {
         "moment": moment,
         "first_status": first.status_code,
@@ -246,7 +235,7 @@ def _events_per_create(fleet: Fleet, admin: str) -> int:
     """What one undisturbed create stores (the product, and its SKU's claim)."""
     sku = _sku("E")
     assert _create_retrying(fleet.command_url, admin, sku, uuid4().hex).status_code == 201
-    return events_mentioning(fleet, sku)
+    return events_mentioning(fleet.settings, sku)
 
 
 def _crash(fleet: Fleet, point: str, kind: str) -> dict[str, Any]:

@@ -33,6 +33,7 @@ from contracts.topics import PARTITIONS
 from eventshop import operations
 from eventshop.embedded import EmbeddedKafka, free_port
 from eventshop.settings import Settings
+from tests.support.events import ready
 from tests.support.stack import Servers, eventually, isolated_settings, settings_env
 
 ADMIN = ("admin@bench.example", "bench-admin-password-1")
@@ -170,8 +171,8 @@ def running_fleet(
     if broker is not None and broker.pid is not None:
         fleet.servers["broker"] = broker.pid
     try:
-        eventually(lambda: _answers(f"{fleet.command_url}/readyz"), timeout=90)
-        eventually(lambda: _answers(f"{fleet.query_url}/readyz"), timeout=90)
+        eventually(lambda: ready(f"{fleet.command_url}/readyz"), timeout=90)
+        eventually(lambda: ready(f"{fleet.query_url}/readyz"), timeout=90)
         eventually(fleet.all_owned, timeout=90, interval=0.2)
         yield fleet
     finally:
@@ -197,13 +198,6 @@ def _kind(cmdline: list[str]) -> str | None:
         if args[: len(prefix)] == prefix:
             return kind
     return None
-
-
-def _answers(url: str) -> bool:
-    try:
-        return httpx2.get(url, timeout=1).status_code == 200
-    except httpx2.HTTPError:
-        return False
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:

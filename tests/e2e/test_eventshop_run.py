@@ -18,6 +18,7 @@ import psutil
 import pytest
 
 from eventshop.embedded import free_port
+from tests.support.events import ready
 from tests.support.stack import TEST_SECRET, Servers, eventually
 
 TOKEN = "X-Consistency-Token"
@@ -43,13 +44,6 @@ def configured_env(servers: Servers, name: str, **values: str) -> dict[str, str]
         EVENTSHOP_JWT_SECRET=TEST_SECRET,
         **values,
     )
-
-
-def ready(url: str) -> bool:
-    try:
-        return httpx2.get(url, timeout=1).status_code == 200
-    except httpx2.HTTPError:
-        return False
 
 
 def exercise_and_stop(env: dict[str, str], during: Callable[[], None] = lambda: None) -> str:

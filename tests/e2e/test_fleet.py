@@ -13,7 +13,8 @@ import httpx2
 import psutil
 
 from eventshop.embedded import free_port
-from tests.e2e.test_eventshop_run import configured_env, ready
+from tests.e2e.test_eventshop_run import configured_env
+from tests.support.events import ready
 from tests.support.stack import PASSWORD, Servers, eventually
 
 TOKEN = "X-Consistency-Token"

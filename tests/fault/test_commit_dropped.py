@@ -11,6 +11,7 @@ from uuid import uuid4
 
 import pytest
 
+from tests.support.events import events_mentioning
 from tests.support.pg_proxy import Moment, PgProxy
 from tests.support.stack import Servers, Stack, running_stack
 
@@ -23,14 +24,6 @@ def stack(database_url: str, servers: Servers) -> Iterator[tuple[Stack, PgProxy]
             yield stack, proxy
     finally:
         proxy.close()
-
-
-def events_mentioning(stack: Stack, text: str) -> int:
-    rows = stack.sql(
-        "SELECT count(*) FROM {es}.shop_events WHERE position(%s::bytea in state) > 0",
-        text.encode(),
-    )
-    return int(rows[0][0])
 
 
 def create(stack: Stack, sku: str, key: str) -> tuple[int, dict[str, str], dict[str, object]]:
@@ -49,7 +42,7 @@ def test_a_keyed_command_cut_at_commit_is_a_503_and_its_retry_the_one_result(
     shop, proxy = stack
     control = f"C-{uuid4().hex[:10].upper()}"
     assert create(shop, control, uuid4().hex)[0] == 201
-    per_create = events_mentioning(shop, control)  # the product and its SKU's claim
+    per_create = events_mentioning(shop.settings, control)  # the product and its SKU's claim
 
     sku, key = f"D-{uuid4().hex[:10].upper()}", uuid4().hex
     proxy.drop(moment, key.encode())
@@ -57,14 +50,14 @@ def test_a_keyed_command_cut_at_commit_is_a_503_and_its_retry_the_one_result(
     assert proxy.dropped == [moment], "the proxy cut this command's COMMIT"
     assert status == 503, problem
     assert headers["retry-after"] and problem["code"]
-    committed = events_mentioning(shop, sku)
+    committed = events_mentioning(shop.settings, sku)
     assert committed == (per_create if moment == "after" else 0)
 
     status, _, first = create(shop, sku, key)
     assert status == 201, first
     status, _, again = create(shop, sku, key)
     assert (status, again["id"]) == (201, first["id"])
-    assert events_mentioning(shop, sku) == per_create, "stored once, whatever the cut"
+    assert events_mentioning(shop.settings, sku) == per_create, "stored once, whatever the cut"
 
 
 def test_an_unkeyed_command_cut_after_commit_is_a_503_and_ran_once(
@@ -82,6 +75,6 @@ def test_an_unkeyed_command_cut_after_commit_is_a_503_and_ran_once(
     answer = shop.admin.post(f"/products/{product}/stock", json={"delta": 4, "reason": reason})
     assert proxy.dropped == ["after"]
     assert answer.status_code == 503, answer.text
-    assert events_mentioning(shop, reason) == 1, "applied once, and said to be unknown"
+    assert events_mentioning(shop.settings, reason) == 1, "applied once, and said to be unknown"
     app: Any = shop.commands.app
     assert app.state.shop.get_product(product).on_hand == 4

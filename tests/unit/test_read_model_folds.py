@@ -49,23 +49,30 @@ def shapes(name: str) -> dict[str, Table]:
     return tables
 
 
+def published(shop: Shop) -> Iterator[tuple[str, Envelope]]:
+    """Every event ``shop`` stored that the relay would publish: (topic, envelope)."""
+    for n in shop.recorder.select_notifications(start=1, limit=1_000_000):
+        placed = place(n.topic, n.originator_id)
+        if placed is not None:  # None: internal, never published
+            yield (
+                placed.topic,
+                Envelope(
+                    n.id,
+                    UUID(str(n.originator_id)),
+                    n.originator_version,
+                    placed.event_type,
+                    placed.schema_version,
+                    n.state,
+                ),
+            )
+
+
 def folded(shop: Shop) -> dict[str, BulkBuild]:
     """Every projection, folded over everything ``shop`` stored, as from the topics."""
     builds = {name: BulkBuild(p, "unit", shapes(name)) for name, p in PROJECTIONS.items()}
-    for n in shop.recorder.select_notifications(start=1, limit=1_000_000):
-        placed = place(n.topic, n.originator_id)
-        if placed is None:
-            continue  # internal: never published
-        envelope = Envelope(
-            n.id,
-            UUID(str(n.originator_id)),
-            n.originator_version,
-            placed.event_type,
-            placed.schema_version,
-            n.state,
-        )
+    for topic, envelope in published(shop):
         for name, build in builds.items():
-            if placed.topic in {topic_name(c) for c in PROJECTIONS[name].contexts}:
+            if topic in {topic_name(c) for c in PROJECTIONS[name].contexts}:
                 outcome = FoldOutcome()
                 build.fold(envelope, outcome)
                 assert not outcome.failed, outcome.failed
@@ -192,20 +199,9 @@ def test_folding_the_same_history_again_changes_nothing(
     build = folded(shop)["products"]
     before = {k: dict(v) for k, v in build.rows.tables["products"].rows.items()}
     outcome = FoldOutcome()
-    for n in shop.recorder.select_notifications(start=1, limit=1_000_000):
-        placed = place(n.topic, n.originator_id)
-        if placed and placed.topic == topic_name("catalog"):
-            build.fold(
-                Envelope(
-                    n.id,
-                    UUID(str(n.originator_id)),
-                    n.originator_version,
-                    placed.event_type,
-                    placed.schema_version,
-                    n.state,
-                ),
-                outcome,
-            )
+    for topic, envelope in published(shop):
+        if topic == topic_name("catalog"):
+            build.fold(envelope, outcome)
     assert outcome.applied == 0 and outcome.duplicates > 0
     assert build.rows.tables["products"].rows == before
 
