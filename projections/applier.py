@@ -15,19 +15,13 @@ soon as the missing versions arrive: a gap is never skipped. Published aggregate
 contiguous versions (internal events belong to other aggregates), so every version
 eventually arrives; events a projection has no handler for still advance the version.
 
-Broker data loss. Dedupe by position is sound only while a partition is read in
-notification order. When the broker loses its data, the relay republishes the whole log
-under a new ``relay_epoch``; a consumer may still hold an offset from the lost
-incarnation and would start reading the new one in the middle, applying a later event
-before earlier ones it never saw, which the position would then drop. So the first record
-of a newer epoch is not applied: the partition is marked for a rewind, the consumer seeks
-to its beginning, and records of older epochs found there are dropped (the new epoch
-carries them all again).
+The rules per event (epochs, duplicates, order, parking, dead letters) are in
+:mod:`projections.event_rules`. Statements of a batch are sent in pipeline mode: see
+``Applier._apply``.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -38,7 +32,7 @@ from contracts.bookkeeping import MODEL_VERSIONS_TABLE
 from contracts.envelope import Envelope
 from contracts.faults import crash_point
 from contracts.readmodels import TABLE_VERSIONS
-from contracts.upcasting import UndecodableEventError, decode, knows
+from contracts.upcasting import UndecodableEventError
 from projections.applier_types import (
     DETERMINISTIC_ERRORS,
     BatchOutcome,
@@ -51,9 +45,10 @@ from projections.applier_types import (
     last_offset,
     last_published_at,
 )
+from projections.event_rules import EventRules
 from projections.positions import PositionRows
 from projections.projection import Projection
-from projections.versions import DEAD_LETTER, NEEDS_UPGRADE, AggregateVersions
+from projections.versions import AggregateVersions
 
 __all__ = [
     "DETERMINISTIC_ERRORS",
@@ -64,10 +59,8 @@ __all__ = [
     "TableVersionMismatchError",
 ]
 
-log = logging.getLogger(__name__)
 
-
-class Applier:
+class Applier(EventRules):
     def __init__(
         self,
         projection: Projection,
@@ -76,20 +69,14 @@ class Applier:
         *,
         check_table_version: bool = False,
     ) -> None:
-        self.projection = projection
-        self.schema = schema
+        super().__init__(projection, schema, max_attempts)
         #: Live projectors check, in each batch's transaction, that the tables are at the
         #: table version this code writes (a rebuild's shadow always is).
         self.check_table_version = check_table_version
         self._version_row = sql.SQL(
             "SELECT table_version FROM {} WHERE projection = %s FOR SHARE"
         ).format(sql.Identifier(schema, MODEL_VERSIONS_TABLE))
-        #: A handler failure that is not about the event's content is retried (the batch
-        #: rolls back and is redelivered) this many times before the record is dead-lettered.
-        self.max_attempts = max_attempts
-        self._attempts: dict[tuple[str, int, int], int] = {}
-        self._careful = False
-        self._versions: AggregateVersions
+        self._high_watermarks: dict[tuple[str, int], int] = {}
         self._positions = PositionRows(schema, projection.name)
 
     def apply(
@@ -121,6 +108,7 @@ class Applier:
         careful: bool,
     ) -> BatchOutcome:
         self._careful = careful
+        self._high_watermarks = high_watermarks or {}
         outcome = BatchOutcome()
         with conn.transaction(), conn.cursor() as cur:
             if self.check_table_version:
@@ -128,26 +116,56 @@ class Applier:
             # Lock positions in one global order, so two consumers never deadlock.
             keys = sorted({(r.topic, r.partition) for r in records})
             positions = {key: self._positions.lock(cur, *key) for key in keys}
+            envelopes = [_envelope(record) for record in records]
             self._versions = AggregateVersions(cur, self.schema, self.projection.name)
-            for record in records:
-                position = positions[(record.topic, record.partition)]
-                self._apply_one(conn, cur, record, position, outcome)
-            self._versions.flush()
-            for (topic, partition), p in positions.items():
-                self._positions.save(
-                    cur,
-                    topic,
-                    partition,
-                    p,
-                    kafka_offset=last_offset(records, topic, partition),
-                    high_watermark=(high_watermarks or {}).get((topic, partition), 0),
-                    published_at=last_published_at(records, topic, partition),
-                )
+            self._versions.preload(e.aggregate_id for e in envelopes if isinstance(e, Envelope))
+            if careful:
+                self._apply_all(conn, cur, records, envelopes, positions=positions, outcome=outcome)
+            else:
+                # The fast path sends every statement without waiting for its answer
+                # (pipeline mode): one round trip per batch instead of one per event.
+                # An error surfaces at the next sync; the batch is then redone carefully.
+                try:
+                    with conn.pipeline():
+                        self._apply_all(
+                            conn, cur, records, envelopes, positions=positions, outcome=outcome
+                        )
+                except RetryCarefullyError:
+                    raise
+                except psycopg.Error as error:
+                    if conn.broken:
+                        raise  # the connection, not an event: the whole batch is retried
+                    raise RetryCarefullyError from error
             if before_commit is not None:
                 before_commit(outcome)
             # Rows, versions and positions written, not committed: all of it rolls back.
             crash_point("projector.inside_txn")
         return outcome
+
+    def _apply_all(
+        self,
+        conn: psycopg.Connection[Any],
+        cur: psycopg.Cursor[Any],
+        records: Sequence[Incoming],
+        envelopes: Sequence[Envelope | UndecodableEventError],
+        *,
+        positions: dict[tuple[str, int], Position],
+        outcome: BatchOutcome,
+    ) -> None:
+        for record, envelope in zip(records, envelopes, strict=True):
+            position = positions[(record.topic, record.partition)]
+            self._apply_one(conn, cur, record, envelope, position=position, outcome=outcome)
+        self._versions.flush()
+        for (topic, partition), p in positions.items():
+            self._positions.save(
+                cur,
+                topic,
+                partition,
+                p,
+                kafka_offset=last_offset(records, topic, partition),
+                high_watermark=self._high_watermarks.get((topic, partition), 0),
+                published_at=last_published_at(records, topic, partition),
+            )
 
     def _check_table_version(self, cur: psycopg.Cursor[Any]) -> None:
         # FOR SHARE: a rebuild's swap (FOR UPDATE) waits for this batch, and this batch
@@ -157,141 +175,9 @@ class Applier:
         if live != wanted:
             raise TableVersionMismatchError(self.projection.name, live, wanted)
 
-    def _apply_one(
-        self,
-        conn: psycopg.Connection[Any],
-        cur: psycopg.Cursor[Any],
-        record: Incoming,
-        position: Position,
-        outcome: BatchOutcome,
-    ) -> None:
-        try:
-            envelope = Envelope.from_record(record.headers, record.value)
-        except UndecodableEventError as error:
-            # No notification id to order it by: it cannot move the position.
-            outcome.dead_letters.append(DeadLetter(record, None, error))
-            position.dead_lettered += 1
-            return
-        key = (record.topic, record.partition)
-        if key in outcome.rewind:
-            return  # the rest of this partition's batch is read again after the rewind
-        if envelope.relay_epoch > position.relay_epoch:
-            position.relay_epoch = envelope.relay_epoch
-            position.rewinds += 1
-            outcome.rewind.add(key)
-            return
-        if envelope.relay_epoch < position.relay_epoch:
-            outcome.duplicates += 1  # the newer epoch carries this event again
-            position.duplicates += 1
-            return
-        position.notification_id = max(position.notification_id, envelope.notification_id)
-        versions = self._versions
-        last = versions.last(envelope.aggregate_id)
-        if envelope.aggregate_version <= last:
-            outcome.duplicates += 1
-            position.duplicates += 1
-            return
-        if envelope.aggregate_version > last + 1:
-            versions.park(envelope, record)
-            outcome.parked += 1
-            position.parked += 1
-            return
-        self._handle_in_order(conn, cur, envelope, record, position=position, outcome=outcome)
 
-    def _handle_in_order(
-        self,
-        conn: psycopg.Connection[Any],
-        cur: psycopg.Cursor[Any],
-        envelope: Envelope,
-        record: Incoming,
-        *,
-        position: Position,
-        outcome: BatchOutcome,
-    ) -> None:
-        """Handle the next version of an aggregate, then whatever was parked right behind
-        it, in order, until a gap, a dead letter or a version this release cannot read."""
-        while self._handle(conn, cur, envelope, record, position=position, outcome=outcome):
-            following = self._versions.take_next(envelope)
-            if following is None:
-                return
-            envelope, record = following
-
-    def _handle(
-        self,
-        conn: psycopg.Connection[Any],
-        cur: psycopg.Cursor[Any],
-        envelope: Envelope,
-        record: Incoming,
-        *,
-        position: Position,
-        outcome: BatchOutcome,
-    ) -> bool:
-        """Apply one in-order event (or skip it). True: its version is done. False: it is
-        parked (a dead letter, or a schema version ahead) and its successors wait."""
-        handler = self.projection.handler_for(envelope.event_type)
-        if handler is None:
-            self._versions.advance(envelope.aggregate_id, envelope.aggregate_version)
-            outcome.skipped += 1
-            position.skipped += 1
-            return True
-        if not knows(envelope.event_type, envelope.schema_version):
-            self._versions.park(envelope, record, NEEDS_UPGRADE)
-            outcome.parked += 1
-            position.parked += 1
-            return False
-        if not self._careful:
-            # The fast path: no savepoint per event. Any failure reruns the batch carefully.
-            try:
-                handler(
-                    cur,
-                    self.schema,
-                    envelope,
-                    decode(envelope.event_type, envelope.schema_version, envelope.payload),
-                )
-            except psycopg.OperationalError:
-                raise
-            except Exception as error:
-                raise RetryCarefullyError from error
-        else:
-            try:
-                event = decode(envelope.event_type, envelope.schema_version, envelope.payload)
-                with conn.transaction():  # a savepoint: a failing handler undoes only itself
-                    handler(cur, self.schema, envelope, event)
-            except psycopg.OperationalError:
-                raise  # the connection, not the event: the whole batch is retried
-            except DETERMINISTIC_ERRORS as error:
-                self._dead_letter(record, envelope, error, position, outcome)
-                return False
-            except Exception as error:
-                key = (record.topic, record.partition, record.offset)
-                self._attempts[key] = self._attempts.get(key, 0) + 1
-                if self._attempts[key] < self.max_attempts:
-                    raise HandlerFailedError(record, error) from error
-                del self._attempts[key]
-                self._dead_letter(record, envelope, error, position, outcome)
-                return False
-        self._versions.advance(envelope.aggregate_id, envelope.aggregate_version)
-        outcome.applied += 1
-        position.applied += 1
-        return True
-
-    def _dead_letter(
-        self,
-        record: Incoming,
-        envelope: Envelope,
-        error: BaseException,
-        position: Position,
-        outcome: BatchOutcome,
-    ) -> None:
-        log.warning(
-            "%s: dead-lettering %s@%s:%s: %s",
-            self.projection.name,
-            envelope.event_type,
-            record.topic,
-            record.offset,
-            error,
-        )
-        outcome.dead_letters.append(DeadLetter(record, envelope.notification_id, error))
-        position.dead_lettered += 1
-        # Sequenced: the letter keeps its place; later events of its aggregate park behind it.
-        self._versions.park(envelope, record, DEAD_LETTER, error)
+def _envelope(record: Incoming) -> Envelope | UndecodableEventError:
+    try:
+        return Envelope.from_record(record.headers, record.value)
+    except UndecodableEventError as error:
+        return error

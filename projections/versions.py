@@ -8,6 +8,7 @@ version newer than this release reads: a newer release applies it).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -37,6 +38,21 @@ class AggregateVersions:
             (projection,),
         ).fetchone()
         self._any_parked = bool(row and row[0])
+
+    def preload(self, aggregate_ids: Iterable[UUID]) -> None:
+        """Read the versions of a batch's aggregates in one query, not one per aggregate."""
+        wanted = list({a for a in aggregate_ids if a not in self._known})
+        if not wanted:
+            return
+        self._known.update(dict.fromkeys(wanted, 0))
+        rows = self.cur.execute(
+            sql.SQL(
+                "SELECT aggregate_id, version FROM {} WHERE projection = %s"
+                " AND aggregate_id = ANY(%s)"
+            ).format(self.versions),
+            (self.projection, wanted),
+        ).fetchall()
+        self._known.update((aggregate_id, int(version)) for aggregate_id, version in rows)
 
     def last(self, aggregate_id: UUID) -> int:
         if aggregate_id not in self._known:
