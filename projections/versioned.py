@@ -27,11 +27,8 @@ def update_row(
     ``assignments`` is our own SQL text, never client input; ``touched_at`` also sets
     ``updated_at``.
     """
-    touch = sql.SQL(", updated_at = %s") if touched_at is not None else sql.SQL("")
     cur.execute(
-        sql.SQL("UPDATE {}.{} SET {}, version = %s{} WHERE id = %s AND version < %s").format(
-            sql.Identifier(schema), sql.Identifier(table), sql.SQL(assignments), touch
-        ),
+        _update_statement(cur, schema, table, assignments, touched_at is not None),
         (
             *params,
             env.aggregate_version,
@@ -40,6 +37,31 @@ def update_row(
             env.aggregate_version,
         ),
     )
+
+
+_statements: dict[tuple[str, str, str, bool], bytes] = {}
+
+
+def _update_statement(
+    cur: Cursor[Any], schema: str, table: str, assignments: LiteralString, touch: bool
+) -> bytes:
+    """The UPDATE's text, composed once per shape (composing it per event cost the live
+    projector a tenth of its time)."""
+    key = (schema, table, assignments, touch)
+    if key not in _statements:
+        if len(_statements) > 1024:  # schemas come and go (rebuild shadows, tests)
+            _statements.clear()
+        _statements[key] = (
+            sql.SQL("UPDATE {}.{} SET {}, version = %s{} WHERE id = %s AND version < %s")
+            .format(
+                sql.Identifier(schema),
+                sql.Identifier(table),
+                sql.SQL(assignments),
+                sql.SQL(", updated_at = %s") if touch else sql.SQL(""),
+            )
+            .as_bytes(cur)
+        )
+    return _statements[key]
 
 
 def fold_row(rows: Rows, table: str, env: Envelope, **changes: object) -> Row | None:
