@@ -52,6 +52,10 @@ class ProjectorStats:
 
 
 class KafkaProjector:
+    #: Records per batch (one transaction): larger batches spread each batch's fixed
+    #: round trips (position locks, the offset commit) over more events.
+    max_poll_records_default = 2000
+
     def __init__(
         self,
         *,
@@ -62,7 +66,7 @@ class KafkaProjector:
         topic_prefix: str = "",
         group_prefix: str = "eventshop",
         session_timeout_ms: int = 6000,
-        max_poll_records: int = 500,
+        max_poll_records: int | None = None,
     ) -> None:
         self.projection = projection
         self.database_url = database_url
@@ -70,7 +74,7 @@ class KafkaProjector:
         self.topics = [topic_name(c, topic_prefix) for c in projection.contexts]
         self.group_id = f"{group_prefix}.projection.{projection.name}"
         self.session_timeout_ms = session_timeout_ms
-        self.max_poll_records = max_poll_records
+        self.max_poll_records = max_poll_records or self.max_poll_records_default
         self.applier = Applier(projection, schema, check_table_version=True)
         self.heartbeat = Heartbeat(schema, projection.name)
         self.stats = ProjectorStats()
