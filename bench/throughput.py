@@ -1,0 +1,192 @@
+"""Throughput of the live path, each figure against a limit measured in the same run.
+
+On embedded PostgreSQL and the broker (or ``EVENTSHOP_BENCH_*``, as bench.system), with
+wrk (Debian's ``wrk``) as the HTTP client:
+
+- ``commands``: create-product commands over HTTP at ``--connections`` (4), the whole
+  pipeline live (``eventshop run``: relay, every projector, both APIs), against the
+  ``eventsourcing`` library's bare save of one-event aggregates from as many threads into
+  the same PostgreSQL (target ratio 0.5);
+- ``queries``: a product by id at 8 connections against ``/healthz`` of the same query
+  API (target ratio 0.6, p99 5 ms), and a search's p99 (target 20 ms);
+- ``visible``: stock adjustments at half the measured command rate, each read back with
+  its consistency token: command answered -> token read answered (targets p50 10 ms,
+  p99 40 ms).
+
+One JSON line per figure. Run: .venv/bin/python -m bench.throughput [--seconds 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import threading
+import time
+import uuid
+from typing import Any
+
+import httpx2
+import psycopg
+from eventsourcing.application import Application
+from eventsourcing.domain import Aggregate
+
+from bench import wrk
+from bench.fleet import running_fleet
+from bench.oracle import quiesce
+from bench.support import percentile
+from bench.system import servers
+from write_side.bootstrap import event_store_env
+
+TOKEN = "X-Consistency-Token"
+
+
+class Thing(Aggregate):
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+def bare_save_rate(database_url: str, threads: int, seconds: float) -> float:
+    """The library alone: ``save`` of a new one-event aggregate, ``threads`` at once."""
+    schema = f"bare_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    env = event_store_env(database_url, schema, create_table=True, pool_size=threads)
+    for ours in ("APPLICATION_RECORDER_TOPIC", "AGGREGATE_CACHE_MAXSIZE"):
+        env.pop(ours)
+    app = Application(env=env)
+    saved = [0] * threads
+    stop = time.perf_counter() + seconds
+
+    def saver(n: int) -> None:
+        while time.perf_counter() < stop:
+            app.save(Thing("bench"))
+            saved[n] += 1
+
+    workers = [threading.Thread(target=saver, args=(n,)) for n in range(threads)]
+    began = time.perf_counter()
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    took = time.perf_counter() - began
+    app.close()
+    return sum(saved) / took
+
+
+async def visible(
+    urls: tuple[str, str], admin: str, products: list[str], rate: float, seconds: float
+) -> dict[str, Any]:
+    """Open loop: a stock adjustment every 1/rate s, then its token read; wait times."""
+    command_url, query_url = urls
+    waits: list[float] = []
+    failed = 0
+    headers = {"Authorization": f"Bearer {admin}"}
+    async with (
+        httpx2.AsyncClient(base_url=command_url, headers=headers, timeout=10) as commands,
+        httpx2.AsyncClient(base_url=query_url, headers=headers, timeout=10) as queries,
+    ):
+
+        async def one(n: int) -> None:
+            nonlocal failed
+            product = products[n % len(products)]
+            done = await commands.post(f"/products/{product}/stock", json={"delta": 1})
+            answered = time.perf_counter()
+            read = await queries.get(
+                f"/products/{product}", headers={TOKEN: done.headers.get(TOKEN, "")}
+            )
+            if done.status_code != 200 or read.status_code != 200:
+                failed += 1
+            else:
+                waits.append(time.perf_counter() - answered)
+
+        tasks, start, n = [], time.perf_counter(), 0
+        while (due := start + n / rate) < start + seconds:
+            await asyncio.sleep(max(0.0, due - time.perf_counter()))
+            tasks.append(asyncio.create_task(one(n)))
+            n += 1
+        await asyncio.gather(*tasks)
+    return {
+        "rate_per_s": round(rate, 1),
+        "n": len(waits),
+        "failed": failed,
+        "p50_ms": round(percentile(waits, 0.5) * 1000, 1),
+        "p99_ms": round(percentile(waits, 0.99) * 1000, 1),
+        "targets_ms": {"p50": 10, "p99": 40},
+        "met": percentile(waits, 0.5) <= 0.010 and percentile(waits, 0.99) <= 0.040,
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="bench.throughput", description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--connections", type=int, default=4, help="command connections")
+    parser.add_argument("--projectors", type=int, default=1, help="instances per group")
+    args = parser.parse_args(argv)
+    with servers() as (found, broker):
+        bare = bare_save_rate(found.database_url, args.connections, args.seconds)
+        with running_fleet(
+            found, projector_processes=args.projectors, broker=broker, rate_limit_enabled=False
+        ) as fleet:
+            admin = fleet.admin_token()
+            auth = {"Authorization": f"Bearer {admin}", "Content-Type": "application/json"}
+            run = uuid.uuid4().hex[:6]
+            create = wrk.posts(
+                "/products", auth, f'{{"sku": "T{run}-@N@", "title": "Bench", "price": 100}}'
+            )
+            made = wrk.run(fleet.command_url, create, args.seconds, args.connections)
+            _emit(
+                "commands",
+                connections=args.connections,
+                create_product_per_s=round(made.rps, 1),
+                p50_ms=made.p50_ms,
+                p99_ms=made.p99_ms,
+                bare_save_per_s=round(bare, 1),
+                ratio=round(made.rps / bare, 3),
+                target=0.5,
+                met=made.rps / bare >= 0.5,
+            )
+            products = _published_products(fleet.command_url, admin, 50)
+            quiesce(fleet.settings, 120)  # the relay and projectors idle before queries
+            query = fleet.query_url
+            healthz = wrk.run(query, wrk.get("/healthz"), args.seconds, 8)
+            by_id = wrk.run(query, wrk.get(f"/products/{products[0]}"), args.seconds, 8)
+            search = wrk.run(query, wrk.get("/products?q=Bench&limit=20"), args.seconds, 8)
+            ratio = by_id.rps / healthz.rps
+            _emit(
+                "queries",
+                connections=8,
+                by_id_per_s=round(by_id.rps, 1),
+                by_id_p99_ms=by_id.p99_ms,
+                healthz_per_s=round(healthz.rps, 1),
+                ratio=round(ratio, 3),
+                search_per_s=round(search.rps, 1),
+                search_p99_ms=search.p99_ms,
+                targets={"ratio": 0.6, "by_id_p99_ms": 5, "search_p99_ms": 20},
+                met=ratio >= 0.6 and by_id.p99_ms <= 5 and search.p99_ms <= 20,
+            )
+            quiesce(fleet.settings, 120)
+            line = asyncio.run(
+                visible((fleet.command_url, query), admin, products, made.rps / 2, args.seconds)
+            )
+            _emit("visible", **line)
+
+
+def _published_products(command_url: str, admin: str, n: int) -> list[str]:
+    headers = {"Authorization": f"Bearer {admin}"}
+    made = []
+    with httpx2.Client(base_url=command_url, headers=headers, timeout=10) as client:
+        for i in range(n):
+            body = {"sku": f"P{uuid.uuid4().hex[:8]}-{i}", "title": "Bench", "price": 100}
+            product = client.post("/products", json=body).json()["id"]
+            client.post(f"/products/{product}/publish").raise_for_status()
+            made.append(product)
+    return made
+
+
+def _emit(figure: str, **values: Any) -> None:
+    print(json.dumps({"bench": "throughput", "figure": figure, **values}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
