@@ -54,7 +54,7 @@ def bare_save_rate(database_url: str, threads: int, seconds: float) -> float:
     env = event_store_env(database_url, schema, create_table=True, pool_size=threads)
     for ours in ("APPLICATION_RECORDER_TOPIC", "AGGREGATE_CACHE_MAXSIZE"):
         env.pop(ours)
-    app = Application(env=env)
+    app: Application[Any] = Application(env=env)
     saved = [0] * threads
     stop = time.perf_counter() + seconds
 
