@@ -58,6 +58,20 @@ class Snapshot:
     head: int = 0
     #: Per partition: aggregate tag → its lowest parked notification id there.
     parked_by_tag: dict[Key, dict[str, int]] = field(default_factory=dict)
+    #: Per partition: when its position row was last saved. Every transaction that
+    #: changes a read model's rows saves the position of a partition it read (batches,
+    #: dead-letter releases, a rebuild's swap), so this changes whenever rows do.
+    saved_at: dict[Key, str] = field(default_factory=dict)
+    #: ``time.monotonic()`` when the statement that read this snapshot began.
+    taken_at: float = 0.0
+
+    def stamp(self, projection: str) -> str:
+        """What ``projection``'s rows reflect, as one string: it changes when they change."""
+        return "|".join(
+            f"{key[1]}:{key[2]}:{self.positions[key]}:{self.saved_at.get(key, '')}"
+            for key in sorted(self.positions)
+            if key[0] == projection
+        )
 
     def pending(self, projection: str, marks: list[PartitionMark]) -> list[PartitionMark]:
         return [m for m in marks if not self._reflects(projection, m)]
@@ -81,7 +95,7 @@ def relevant_marks(
 
 
 _SNAPSHOT = """
-SELECT 'p', projection, topic, partition, notification_id, '' FROM {positions}
+SELECT 'p', projection, topic, partition, notification_id, updated_at::text FROM {positions}
 UNION ALL
 SELECT 'k', projection, topic, partition, min(notification_id),
        left(replace(aggregate_id::text, '-', ''), 8)
@@ -103,6 +117,7 @@ def read_snapshot(conn: psycopg.Connection[Any], schema: str, seq: int) -> Snaps
         key, nid = (projection, topic, partition), int(notification_id)
         if kind == "p":
             snapshot.positions[key] = nid
+            snapshot.saved_at[key] = tag
         elif kind == "k":
             snapshot.lowest_parked[key] = min(snapshot.lowest_parked.get(key, nid), nid)
             tags = snapshot.parked_by_tag.setdefault(key, {})
@@ -122,12 +137,16 @@ class PositionWatcher:
         *,
         max_waiters: int = 256,
         interval: float = 0.005,
+        serving_interval: float = 0.02,
         read: Callable[[psycopg.Connection[Any], str, int], Snapshot] = read_snapshot,
     ) -> None:
         self.pool = pool
         self.schema = schema
         self.max_waiters = max_waiters
         self.interval = interval
+        #: While GETs are served, snapshots are taken at least this often (for ETags).
+        self.serving_interval = serving_interval
+        self._serving_until = 0.0
         self._read = read
         self._lock = threading.Lock()
         self._wanted = threading.Event()
@@ -151,6 +170,42 @@ class PositionWatcher:
         self._wanted.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
+
+    def current(self) -> Snapshot:
+        """The latest snapshot, and polling kept on for a while: requests are being served.
+
+        Its age is ``time.monotonic() - taken_at``; one taken before a request reads rows
+        names a state the rows have reached or passed (positions commit with the rows)."""
+        self._serving_until = time.monotonic() + 1.0
+        if not self._wanted.is_set():
+            self._wanted.set()
+        return self.snapshot
+
+    async def fresh(self, max_age: float, timeout: float = 0.5) -> Snapshot:
+        """A snapshot at most ``max_age`` seconds old: the latest, or the next one taken
+        (within ``timeout``; after it, or with the waiters' cap reached, the latest)."""
+        snapshot = self.current()
+        if time.monotonic() - snapshot.taken_at <= max_age:
+            return snapshot
+        wake = asyncio.Event()
+        with self._lock:
+            if len(self._waiters) >= self.max_waiters:
+                return snapshot
+            first_fresh = self._next_seq
+            self._waiters[id(wake)] = (asyncio.get_running_loop(), wake)
+        self._wanted.set()
+        try:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout):
+                    while True:
+                        wake.clear()
+                        if self.snapshot.seq >= first_fresh:
+                            break
+                        await wake.wait()
+        finally:
+            with self._lock:
+                self._waiters.pop(id(wake), None)
+        return self.snapshot
 
     async def wait(self, projection: str, marks: list[PartitionMark], timeout: float) -> None:
         """Return once a snapshot reflects ``marks``; raise when that cannot be or is late."""
@@ -187,19 +242,20 @@ class PositionWatcher:
             self._wanted.wait(timeout=1)
             if self._stop.is_set():
                 return
-            if not self._waiters:
+            if not self._waiters and time.monotonic() > self._serving_until:
                 self._wanted.clear()
                 continue
             self._poll_once()
-            self._stop.wait(self.interval)
+            self._stop.wait(self.interval if self._waiters else self.serving_interval)
 
     def _poll_once(self) -> None:
         with self._lock:
             seq = self._next_seq
             self._next_seq += 1
+        began = time.monotonic()
         try:
             with self.pool.connection(timeout=1) as conn:
-                self.snapshot = self._read(conn, self.schema, seq)
+                self.snapshot = replace(self._read(conn, self.schema, seq), taken_at=began)
         except (psycopg.Error, PoolTimeout) as error:
             log.warning("position watcher: %s: %s", type(error).__name__, error)
             self._stop.wait(0.2)
