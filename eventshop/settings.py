@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     consistency_wait_seconds: float = Field(default=2.0, gt=0, le=30)
     #: Queries one query-API process lets wait for a token at once; past it, 503.
     consistency_max_waiters: int = Field(default=256, ge=1, le=100_000)
+    #: Anonymous catalog answers: ``Cache-Control: public, max-age=…`` (docs/operations.md).
+    catalog_max_age_seconds: int = Field(default=5, ge=0, le=86_400)
+    #: ``stale-while-revalidate=…`` on them; unset: twice the max age.
+    catalog_stale_while_revalidate_seconds: int | None = Field(default=None, ge=0, le=86_400)
     kafka_session_timeout_ms: int = 6000
     log_level: str = "INFO"
 

@@ -21,6 +21,7 @@ from projections.rebuild import Rebuilder
 from projections.registry import PROJECTIONS
 from projections.schema import migrate_read_models
 from read_side.bootstrap import build_query_app
+from read_side.http.validators import CatalogCache
 from write_side.application import Shop
 from write_side.bootstrap import build_shop
 from write_side.command_api import create_command_app
@@ -188,6 +189,9 @@ def query_app(settings: Settings) -> FastAPI:
         consistency_wait_seconds=settings.consistency_wait_seconds,
         max_waiters=settings.consistency_max_waiters,
         edge=settings.edge_settings(),
+        catalog_cache=CatalogCache(
+            settings.catalog_max_age_seconds, settings.catalog_stale_while_revalidate_seconds
+        ),
     )
 
 

@@ -7,6 +7,7 @@ from psycopg_pool import ConnectionPool
 
 from http_edge.install import EdgeSettings
 from http_edge.tokens import TokenSettings
+from read_side.http.validators import CatalogCache
 from read_side.query_api import create_query_app
 
 
@@ -20,6 +21,7 @@ def build_query_app(
     max_waiters: int = 256,
     edge: EdgeSettings | None = None,
     pool_size: int = 8,
+    catalog_cache: CatalogCache | None = None,
 ) -> FastAPI:
     pool: ConnectionPool = ConnectionPool(
         read_database_url,
@@ -37,4 +39,5 @@ def build_query_app(
         consistency_wait_seconds=consistency_wait_seconds,
         max_waiters=max_waiters,
         edge=edge,
+        catalog_cache=catalog_cache,
     )

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import psycopg
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
 from prometheus_client import make_asgi_app
 from psycopg_pool import ConnectionPool, PoolTimeout
+from starlette.middleware.gzip import GZipMiddleware
 
 from contracts.consistency import token_key
 from http_edge.health import health_router
@@ -21,7 +22,11 @@ from read_side.consistency import PositionWatcher
 from read_side.cursors import CursorCodec
 from read_side.http import customers, operations, orders, products, reports
 from read_side.http.deps import QueryContext
+from read_side.http.validators import CatalogCache, NotModifiedError, Validators
 from read_side.lag_metrics import registry_with_lag
+
+#: Answers shorter than this are sent uncompressed (gzip's header costs more than it saves).
+GZIP_MINIMUM_BYTES = 1024
 
 
 def create_query_app(
@@ -34,6 +39,7 @@ def create_query_app(
     max_waiters: int = 256,
     edge: EdgeSettings | None = None,
     rate_limits: bool = True,
+    catalog_cache: CatalogCache | None = None,
 ) -> FastAPI:
     """``rate_limits`` counts requests through ``pool`` (docs/operations.md)."""
     watcher = PositionWatcher(pool, schema, max_waiters=max_waiters)
@@ -58,6 +64,8 @@ def create_query_app(
         token_key=token_key(tokens.secret),
         watcher=watcher,
         cursors=CursorCodec(tokens.secret),
+        validators=Validators(watcher),
+        catalog_cache=catalog_cache or CatalogCache(),
     )
     app.state.tokens = tokens
     # A query written for another table version than the live tables have (a rolling
@@ -75,6 +83,14 @@ def create_query_app(
     )
     app.mount("/metrics", make_asgi_app(registry=registry_with_lag(pool, schema)))
     app.add_middleware(RejectNulInQuery)
+    # Pages of 100 products shrink to a fifth (bench.caching); small answers stay as they are.
+    app.add_middleware(GZipMiddleware, minimum_size=GZIP_MINIMUM_BYTES)
+
+    async def not_modified(request: Request, error: Exception) -> Response:
+        assert isinstance(error, NotModifiedError)
+        return Response(status_code=304, headers=error.headers)
+
+    app.add_exception_handler(NotModifiedError, not_modified)
     limiter = PostgresRateLimiter(pool, schema) if rate_limits else None
     limits = install_edge(
         app, api="query", tokens=tokens, edge=edge or EdgeSettings(), limiter=limiter

@@ -19,8 +19,11 @@ from read_side.http.deps import (
     not_found,
     page_or_422,
 )
+from read_side.http.validators import NOT_MODIFIED
 
-router = APIRouter(tags=["customers"], responses=problem_responses(400, 401, 404, 422, 503))
+router = APIRouter(
+    tags=["customers"], responses={**NOT_MODIFIED, **problem_responses(400, 401, 404, 422, 503)}
+)
 
 
 @router.get("/customers/me")

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Annotated, Any, TypeVar
 
-from fastapi import Depends, Header, Query, Request
+from fastapi import Depends, Header, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from psycopg import Connection
 from psycopg_pool import ConnectionPool
@@ -23,6 +23,7 @@ from read_side.consistency import (
     relevant_marks,
 )
 from read_side.cursors import CursorCodec, InvalidCursorError
+from read_side.http.validators import CatalogCache, Validators
 
 P = TypeVar("P")
 R = TypeVar("R")
@@ -37,6 +38,8 @@ class QueryContext:
     token_key: bytes
     watcher: PositionWatcher
     cursors: CursorCodec
+    validators: Validators
+    catalog_cache: CatalogCache
 
 
 async def query_context(request: Request) -> QueryContext:
@@ -114,20 +117,39 @@ class Reader:
         return await run_in_threadpool(run)
 
 
-def _consistent_reader(projection: str) -> Callable[..., Any]:
-    """A dependency: a :class:`Reader`, given only after the token's wait."""
+def _consistent_reader(projection: str, *, public: bool = False) -> Callable[..., Any]:
+    """A dependency: a :class:`Reader`, given only after the token's wait, and after the
+    ETag check (a matching If-None-Match answers 304 here; read_side/http/validators.py).
+
+    ``public``: anonymous answers without a token may be cached by anyone (the catalog).
+    """
 
     wait = Depends(_token_wait(projection))
 
     # ``wait`` as a default, not in Annotated: string annotations cannot see this closure.
-    async def dependency(ctx: Ctx, _: None = wait) -> Reader:
+    async def dependency(request: Request, response: Response, ctx: Ctx, _: None = wait) -> Reader:
+        if request.method == "GET":
+            if public:
+                _catalog_policy(request, response, ctx.catalog_cache)
+            await ctx.validators.check(request, response, projection)
         return Reader(ctx.pool)
 
     return dependency
 
 
+def _catalog_policy(request: Request, response: Response, cache: CatalogCache) -> None:
+    # A shared cache keys its copies by these request headers too, so it never answers a
+    # token read, or a signed-in client, with an anonymous copy (docs/operations.md).
+    response.headers["Vary"] = f"Authorization, Accept-Encoding, {CONSISTENCY_HEADER}"
+    if CONSISTENCY_HEADER.lower() in request.headers:
+        response.headers["Cache-Control"] = "no-store"  # answered fresh, for this client
+    elif "authorization" not in request.headers:
+        response.headers["Cache-Control"] = cache.header()
+
+
 CustomersRead = Annotated[Reader, Depends(_consistent_reader("customers"))]
 ProductsRead = Annotated[Reader, Depends(_consistent_reader("products"))]
+CatalogRead = Annotated[Reader, Depends(_consistent_reader("products", public=True))]
 OrdersRead = Annotated[Reader, Depends(_consistent_reader("orders"))]
 SalesRead = Annotated[Reader, Depends(_consistent_reader("sales"))]
 Limit = Annotated[int, Query(ge=1, le=100)]

@@ -12,8 +12,9 @@ from http_edge.problems import problem_responses
 from read_side import order_queries
 from read_side.auth import AdminCaller, Caller, may_see
 from read_side.http.deps import Ctx, Cursor, Limit, OrdersRead, not_found, page_or_422
+from read_side.http.validators import NOT_MODIFIED
 
-router = APIRouter(tags=["orders"])
+router = APIRouter(tags=["orders"], responses=NOT_MODIFIED)
 
 
 class OrderStatus(StrEnum):

@@ -12,10 +12,13 @@ from contracts.rows import ProductPage, ProductView
 from http_edge.problems import ProblemError, problem_responses
 from read_side import queries
 from read_side.auth import Viewer
-from read_side.http.deps import Ctx, Cursor, Limit, ProductsRead, not_found, page_or_422
+from read_side.http.deps import CatalogRead, Ctx, Cursor, Limit, not_found, page_or_422
+from read_side.http.validators import NOT_MODIFIED
 from read_side.product_search import InvalidFilterError, ProductFilter, search_products
 
-router = APIRouter(tags=["products"], responses=problem_responses(400, 401, 404, 422, 503))
+router = APIRouter(
+    tags=["products"], responses={**NOT_MODIFIED, **problem_responses(400, 401, 404, 422, 503)}
+)
 
 
 class ProductSort(StrEnum):
@@ -30,7 +33,7 @@ class ProductSort(StrEnum):
 async def list_products(
     viewer: Viewer,
     ctx: Ctx,
-    read: ProductsRead,
+    read: CatalogRead,
     limit: Limit = 20,
     cursor: Cursor = None,
     q: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
@@ -67,9 +70,7 @@ async def list_products(
 
 
 @router.get("/products/{product_id}")
-async def get_product(
-    product_id: UUID, viewer: Viewer, ctx: Ctx, read: ProductsRead
-) -> ProductView:
+async def get_product(product_id: UUID, viewer: Viewer, ctx: Ctx, read: CatalogRead) -> ProductView:
     everything = viewer is not None and viewer.role == "admin"
     found = await read(
         lambda conn: queries.get_product(

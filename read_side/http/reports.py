@@ -12,9 +12,12 @@ from http_edge.problems import ProblemError, problem_responses
 from read_side import reports
 from read_side.auth import AdminCaller
 from read_side.http.deps import Ctx, Limit, ProductsRead, SalesRead
+from read_side.http.validators import NOT_MODIFIED
 
 MAX_REPORT_DAYS = 366
-router = APIRouter(tags=["reports"], responses=problem_responses(400, 401, 403, 422, 503))
+router = APIRouter(
+    tags=["reports"], responses={**NOT_MODIFIED, **problem_responses(400, 401, 403, 422, 503)}
+)
 
 
 @router.get("/reports/low-stock")
