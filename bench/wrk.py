@@ -34,14 +34,14 @@ class Measured:
 
 def get(path: str, headers: dict[str, str] | None = None) -> str:
     """A script sending ``GET path`` on every connection."""
-    lines = "".join(f'wrk.headers["{k}"] = "{v}"\n' for k, v in (headers or {}).items())
+    lines = "".join(f'wrk.headers["{k}"] = [[{v}]]\n' for k, v in (headers or {}).items())
     return f'wrk.method = "GET"\nwrk.path = "{path}"\n{lines}'
 
 
 def posts(path: str, headers: dict[str, str], body: str) -> str:
     """A script posting ``body`` to ``path``; ``@N@`` in the body becomes a number unique
     to the request (thread number and a counter), e.g. for SKUs."""
-    lines = "".join(f'wrk.headers["{k}"] = "{v}"\n' for k, v in headers.items())
+    lines = "".join(f'wrk.headers["{k}"] = [[{v}]]\n' for k, v in headers.items())
     left, _, right = body.partition("@N@")
     return (
         f'wrk.method = "POST"\n{lines}'

@@ -66,9 +66,11 @@ class Validators:
         """Set the answer's ETag; raise :class:`NotModifiedError` if the client's is it."""
         conditional = request.headers.get("if-none-match")
         watcher = self.watcher
-        snapshot = await watcher.fresh(self.max_age) if conditional else watcher.current()
+        snapshot = watcher.current()
+        if conditional or snapshot.seq == 0:  # a 304 needs a fresh one; a new process, any
+            snapshot = await watcher.fresh(self.max_age)
         if snapshot.seq == 0:
-            return  # no positions read yet: no validator to give
+            return  # no positions could be read: no validator to give
         digest = hashlib.blake2b(digest_size=12)
         for part in (
             snapshot.stamp(projection),
