@@ -150,6 +150,8 @@ class PositionWatcher:
         self._read = read
         self._lock = threading.Lock()
         self._wanted = threading.Event()
+        #: A waiter arrived: the next snapshot is taken now, not after the serving pause.
+        self._arrived = threading.Event()
         self._stop = threading.Event()
         self._waiters: dict[int, tuple[asyncio.AbstractEventLoop, asyncio.Event]] = {}
         self._next_seq = 1
@@ -167,6 +169,7 @@ class PositionWatcher:
 
     def stop(self) -> None:
         self._stop.set()
+        self._arrived.set()
         self._wanted.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
@@ -193,6 +196,7 @@ class PositionWatcher:
                 return snapshot
             first_fresh = self._next_seq
             self._waiters[id(wake)] = (asyncio.get_running_loop(), wake)
+        self._arrived.set()
         self._wanted.set()
         try:
             with contextlib.suppress(TimeoutError):
@@ -217,6 +221,7 @@ class PositionWatcher:
                 raise TooManyWaitersError
             first_fresh = self._next_seq  # a snapshot begun after this request arrived
             self._waiters[id(wake)] = (asyncio.get_running_loop(), wake)
+        self._arrived.set()
         self._wanted.set()
         deadline = time.monotonic() + timeout
         try:
@@ -245,8 +250,12 @@ class PositionWatcher:
             if not self._waiters and time.monotonic() > self._serving_until:
                 self._wanted.clear()
                 continue
+            self._arrived.clear()
             self._poll_once()
-            self._stop.wait(self.interval if self._waiters else self.serving_interval)
+            if self._waiters:
+                self._stop.wait(self.interval)
+            else:
+                self._arrived.wait(self.serving_interval)
 
     def _poll_once(self) -> None:
         with self._lock:
