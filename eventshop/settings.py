@@ -62,6 +62,8 @@ class Settings(BaseSettings):
     #: ``stale-while-revalidate=…`` on them; unset: twice the max age.
     catalog_stale_while_revalidate_seconds: int | None = Field(default=None, ge=0, le=86_400)
     kafka_session_timeout_ms: int = 6000
+    #: How long the broker may hold a projector's fetch that has no data (docs/operations.md).
+    kafka_fetch_max_wait_ms: int = Field(default=50, ge=1, le=5000)
     log_level: str = "INFO"
 
     #: Signs access tokens (HS256). Production refuses the development default and

@@ -221,4 +221,5 @@ def projector(settings: Settings, projection: Projection) -> KafkaProjector:
         topic_prefix=settings.topic_prefix,
         group_prefix=settings.consumer_group_prefix,
         session_timeout_ms=settings.kafka_session_timeout_ms,
+        fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
     )

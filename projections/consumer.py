@@ -66,6 +66,7 @@ class KafkaProjector:
         topic_prefix: str = "",
         group_prefix: str = "eventshop",
         session_timeout_ms: int = 6000,
+        fetch_max_wait_ms: int = 50,
         max_poll_records: int | None = None,
     ) -> None:
         self.projection = projection
@@ -74,6 +75,7 @@ class KafkaProjector:
         self.topics = [topic_name(c, topic_prefix) for c in projection.contexts]
         self.group_id = f"{group_prefix}.projection.{projection.name}"
         self.session_timeout_ms = session_timeout_ms
+        self.fetch_max_wait_ms = fetch_max_wait_ms
         self.max_poll_records = max_poll_records or self.max_poll_records_default
         self.applier = Applier(projection, schema, check_table_version=True)
         self.heartbeat = Heartbeat(schema, projection.name)
@@ -260,9 +262,10 @@ class KafkaProjector:
             session_timeout_ms=self.session_timeout_ms,
             heartbeat_interval_ms=max(self.session_timeout_ms // 3, 100),
             max_poll_records=self.max_poll_records,
-            # The broker holds an empty fetch this long: it bounds read-your-writes latency
-            # (the default 500 ms made a token wait ~240 ms at the median).
-            fetch_max_wait_ms=50,
+            # How long the broker may hold a fetch with no data. Apache Kafka answers as soon
+            # as a record arrives; Tansu holds it the whole time, so there it is the median
+            # read-your-writes delay's largest part (docs/operations.md, "Read-your-writes").
+            fetch_max_wait_ms=self.fetch_max_wait_ms,
             reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,
         )
 
