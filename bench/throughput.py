@@ -27,12 +27,14 @@ import uuid
 from typing import Any
 
 import httpx2
+import psutil
 import psycopg
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate
 
 from bench import wrk
-from bench.fleet import running_fleet
+from bench.accounting import CpuMeter, spent
+from bench.fleet import postgres_root, running_fleet
 from bench.oracle import quiesce
 from bench.support import percentile
 from bench.system import servers
@@ -46,8 +48,11 @@ class Thing(Aggregate):
         self.name = name
 
 
-def bare_save_rate(database_url: str, threads: int, seconds: float) -> float:
-    """The library alone: ``save`` of a new one-event aggregate, ``threads`` at once."""
+def bare_save_rate(
+    database_url: str, threads: int, seconds: float
+) -> tuple[float, dict[str, float]]:
+    """The library alone: ``save`` of a new one-event aggregate, ``threads`` at once; the
+    rate, and CPU milliseconds per save of this process and of PostgreSQL (if embedded)."""
     schema = f"bare_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute(f"CREATE SCHEMA {schema}")
@@ -64,14 +69,29 @@ def bare_save_rate(database_url: str, threads: int, seconds: float) -> float:
             saved[n] += 1
 
     workers = [threading.Thread(target=saver, args=(n,)) for n in range(threads)]
-    began = time.perf_counter()
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
-    took = time.perf_counter() - began
+    root = postgres_root(database_url)
+    with CpuMeter(lambda: _tree("postgres", root)) as meter:
+        before = meter.mark()
+        began = time.perf_counter()
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        took = time.perf_counter() - began
+        cpu = spent(before, meter.mark())
     app.close()
-    return sum(saved) / took
+    total = sum(saved)
+    return total / took, {k: round(v * 1000 / total, 2) for k, v in cpu.items()}
+
+
+def _tree(kind: str, pid: int | None) -> dict[str, list[psutil.Process]]:
+    if pid is None:
+        return {}
+    try:
+        root = psutil.Process(pid)
+        return {kind: [root, *root.children(recursive=True)]}
+    except psutil.Error:
+        return {}
 
 
 async def visible(
@@ -124,7 +144,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--projectors", type=int, default=1, help="instances per group")
     args = parser.parse_args(argv)
     with servers() as (found, broker):
-        bare = bare_save_rate(found.database_url, args.connections, args.seconds)
+        bare, bare_cpu = bare_save_rate(found.database_url, args.connections, args.seconds)
         with running_fleet(
             found, projector_processes=args.projectors, broker=broker, rate_limit_enabled=False
         ) as fleet:
@@ -134,14 +154,23 @@ def main(argv: list[str] | None = None) -> None:
             create = wrk.posts(
                 "/products", auth, f'{{"sku": "T{run}-@N@", "title": "Bench", "price": 100}}'
             )
-            made = wrk.run(fleet.command_url, create, args.seconds, args.connections)
+            root = postgres_root(found.database_url)
+            if root is not None:
+                fleet.servers["postgres"] = root
+            with CpuMeter(fleet.members) as meter:
+                before = meter.mark()
+                made = wrk.run(fleet.command_url, create, args.seconds, args.connections)
+                quiesce(fleet.settings, 120)  # the pipeline's CPU for these commands, all of it
+                cpu = spent(before, meter.mark())
             _emit(
                 "commands",
                 connections=args.connections,
                 create_product_per_s=round(made.rps, 1),
                 p50_ms=made.p50_ms,
                 p99_ms=made.p99_ms,
+                cpu_ms_per_command=_per(cpu, made.requests),
                 bare_save_per_s=round(bare, 1),
+                bare_cpu_ms_per_save=bare_cpu,
                 ratio=round(made.rps / bare, 3),
                 target=0.5,
                 met=made.rps / bare >= 0.5,
@@ -182,6 +211,10 @@ def _published_products(command_url: str, admin: str, n: int) -> list[str]:
             client.post(f"/products/{product}/publish").raise_for_status()
             made.append(product)
     return made
+
+
+def _per(cpu: dict[str, float], n: int) -> dict[str, float]:
+    return {k: round(v * 1000 / max(n, 1), 2) for k, v in cpu.items() if v}
 
 
 def _emit(figure: str, **values: Any) -> None:

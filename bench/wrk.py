@@ -1,12 +1,14 @@
 """Drive an HTTP endpoint with wrk (Debian's ``wrk``): rate and latency from outside Python.
 
-wrk runs in C, so the client does not compete with the server for the GIL; one thread per
-connection, keep-alive. The Lua script's ``done`` prints one JSON line that is parsed here.
+wrk runs in C, so the client does not compete with the server for the GIL; keep-alive
+connections on at most one thread per core. The Lua script's ``done`` prints one JSON
+line that is parsed here.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -62,7 +64,8 @@ def run(url: str, script: str, seconds: float, connections: int) -> Measured:
         out = subprocess.run(
             [
                 "wrk",
-                f"-t{connections}",
+                # One client thread per core at most: more only steal the server's CPU.
+                f"-t{min(connections, os.cpu_count() or 1)}",
                 f"-c{connections}",
                 f"-d{max(1, round(seconds))}s",
                 "-s",
