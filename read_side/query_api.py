@@ -8,9 +8,9 @@ import psycopg
 from fastapi import FastAPI, Request, Response
 from prometheus_client import make_asgi_app
 from psycopg_pool import ConnectionPool, PoolTimeout
-from starlette.middleware.gzip import GZipMiddleware
 
 from contracts.consistency import token_key
+from http_edge.compression import GzipWhenAccepted
 from http_edge.health import health_router
 from http_edge.install import EdgeSettings, include_limited, install_edge
 from http_edge.lifespan import SharedResources
@@ -84,7 +84,7 @@ def create_query_app(
     app.mount("/metrics", make_asgi_app(registry=registry_with_lag(pool, schema)))
     app.add_middleware(RejectNulInQuery)
     # Pages of 100 products shrink to a fifth (bench.caching); small answers stay as they are.
-    app.add_middleware(GZipMiddleware, minimum_size=GZIP_MINIMUM_BYTES)
+    app.add_middleware(GzipWhenAccepted, minimum_size=GZIP_MINIMUM_BYTES)
 
     async def not_modified(request: Request, error: Exception) -> Response:
         assert isinstance(error, NotModifiedError)
