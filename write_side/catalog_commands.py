@@ -36,8 +36,8 @@ class CatalogCommands(ShopBase):
             sku=sku, title=title, price=price, description=description, category=category
         )
         claim = SkuClaim(sku=product.sku, product_id=product.id)
-        if claim.id in self.repository:
-            raise SkuTakenError(product.sku)
+        # No look-up first: saving the claim's first version is the check (a taken sku
+        # conflicts), and a look-up cost every create a pool checkout and a round trip.
         try:
             return self._save(product, claim, subject=product, ctx=ctx)
         except ConcurrencyConflictError as error:

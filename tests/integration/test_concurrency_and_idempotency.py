@@ -111,6 +111,18 @@ def test_twenty_commands_with_the_same_if_match_let_exactly_one_through(stack: S
     assert events_of(stack, product_id) == 3
 
 
+def test_ten_creates_of_one_sku_at_once_make_one_product(stack: Stack) -> None:
+    """The sku's claim is the guard (its first version can be saved once), not a look-up."""
+    body = {"sku": f"ONE-{uuid4().hex[:8]}", "title": "Once", "price": 100}
+    responses = in_parallel(10, lambda: stack.admin.post("/products", json=body))
+    assert sorted(r.status_code for r in responses) == [201] + [409] * 9
+    assert {r.json()["code"] for r in responses if r.status_code == 409} == {"SKU_TAKEN"}
+    created = next(r.json()["id"] for r in responses if r.status_code == 201)
+    assert events_of(stack, created) == 1
+    again = stack.admin.post("/products", json=body)  # and later, one at a time
+    assert (again.status_code, again.json()["code"]) == (409, "SKU_TAKEN")
+
+
 def test_concurrent_adjustments_never_lose_an_update(stack: Stack) -> None:
     product_id = a_product(stack)
     responses = in_parallel(
