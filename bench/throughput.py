@@ -144,7 +144,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--projectors", type=int, default=1, help="instances per group")
     args = parser.parse_args(argv)
     with servers() as (found, broker):
-        bare, bare_cpu = bare_save_rate(found.database_url, args.connections, args.seconds)
+        # Best of two: the first save after the server started ran at a third of the second.
+        bare, bare_cpu = max(
+            (bare_save_rate(found.database_url, args.connections, args.seconds) for _ in range(2)),
+            key=lambda measured: measured[0],
+        )
         with running_fleet(
             found, projector_processes=args.projectors, broker=broker, rate_limit_enabled=False
         ) as fleet:
