@@ -44,6 +44,7 @@ KINDS = {
     ("relay",): "relay",
     ("project",): "projector",
     ("payments", "sweep"): "sweeper",
+    ("gateway", "fake"): "gateway",
 }
 
 
@@ -144,6 +145,7 @@ def running_fleet(
         servers,
         command_port=free_port(),
         query_port=free_port(),
+        gateway_port=free_port(),
         relay_probe_port=0,
         projector_probe_port=0,
         sweeper_probe_port=0,

@@ -18,6 +18,7 @@ from eventshop import (
     wiring,
 )
 from eventshop.cli_common import load_settings, show, start_probes, stop_on_signals
+from write_side.fake_gateway_service import create_fake_gateway_app
 
 app = typer.Typer(help="eventshop: a CQRS / event-sourced commerce backend.", no_args_is_help=True)
 app.add_typer(cli_operations.projections_app, name="projections")
@@ -42,6 +43,24 @@ def admin_create(
     else:
         typer.echo(f"eventshop: {email} is already registered", err=True)
         raise typer.Exit(1)
+
+
+gateway_app = typer.Typer(help="The payment gateway.", no_args_is_help=True)
+app.add_typer(gateway_app, name="gateway")
+
+
+@gateway_app.command("fake")
+def gateway_fake(
+    port: Annotated[int | None, typer.Option(help="Default: EVENTSHOP_GATEWAY_PORT")] = None,
+) -> None:
+    """Serve the development payment gateway over HTTP (test tokens: README, "Payments")."""
+    settings = load_settings(find_running=False)
+    serving.serve(
+        create_fake_gateway_app(),
+        settings.host,
+        port or settings.gateway_port,
+        settings.log_level,
+    )
 
 
 payments_app = typer.Typer(help="Payments.", no_args_is_help=True)

@@ -40,11 +40,17 @@ def run() -> None:
             }
         )
         wiring.tokens(settings)  # a weak secret off the embedded servers stops us here
-        for port in (settings.command_port, settings.query_port):
+        ports = [settings.command_port, settings.query_port]
+        if not settings.gateway_url:  # one fake gateway for every process, as in production
+            ports.append(settings.gateway_port)
+            overrides["EVENTSHOP_GATEWAY_URL"] = f"http://{settings.host}:{settings.gateway_port}"
+        for port in ports:
             serving.ensure_free(settings.host, port)
         wiring.migrate(settings)
         admin = _development_admin(settings)
         supervisor = Supervisor(child_env(overrides))
+        if not settings.gateway_url:
+            supervisor.add("payment-gateway", "gateway", "fake")
         for n in range(settings.api_workers):
             supervisor.add(f"command-api-{n}", "serve", "command")
             supervisor.add(f"query-api-{n}", "serve", "query")

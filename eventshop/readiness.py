@@ -19,6 +19,8 @@ from eventshop.settings import Settings
 def probe_urls(settings: Settings) -> list[str]:
     base = f"http://{settings.host}"
     urls = [f"{base}:{settings.command_port}/readyz", f"{base}:{settings.query_port}/readyz"]
+    if not settings.gateway_url:  # `eventshop run` starts the fake gateway
+        urls.append(f"{base}:{settings.gateway_port}/healthz")
     if settings.projector_probe_port:
         urls += [
             f"{base}:{settings.projector_probe_port + 10 * n}/readyz"

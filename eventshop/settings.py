@@ -62,6 +62,14 @@ class Settings(BaseSettings):
     #: ``stale-while-revalidate=…`` on them; unset: twice the max age.
     catalog_stale_while_revalidate_seconds: int | None = Field(default=None, ge=0, le=86_400)
     kafka_session_timeout_ms: int = 6000
+    #: The payment gateway's base URL; unset: an in-process fake (`eventshop run` starts
+    #: `eventshop gateway fake` on ``gateway_port`` and points every process at it).
+    gateway_url: str | None = None
+    gateway_port: int = 8005
+    gateway_timeout_seconds: float = Field(default=2.0, gt=0, le=60)
+    #: The circuit breaker: consecutive failures or timeouts that open it, and for how long.
+    gateway_breaker_failures: int = Field(default=5, ge=1, le=1000)
+    gateway_breaker_reset_seconds: float = Field(default=30.0, gt=0, le=3600)
     #: How long the broker may hold a projector's fetch that has no data (docs/operations.md).
     kafka_fetch_max_wait_ms: int = Field(default=50, ge=1, le=5000)
     log_level: str = "INFO"

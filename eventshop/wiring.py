@@ -26,8 +26,11 @@ from write_side.application import Shop
 from write_side.bootstrap import build_shop
 from write_side.command_api import create_command_app
 from write_side.domain.errors import EmailTakenError
+from write_side.gateway_breaker import BreakingGateway
+from write_side.gateway_http import HttpPaymentGateway
 from write_side.migrations import EVENTS_TABLE, migrate_event_store
 from write_side.payment_sweeper import PaymentSweeper
+from write_side.payments import FakePaymentGateway, PaymentGateway
 from write_side.relay import KafkaRelay
 from write_side.security import HashCost
 
@@ -125,6 +128,21 @@ def shop(settings: Settings, pool_size: int = 4) -> Shop:
         ),
         hash_concurrency=settings.password_hash_concurrency,
         idempotency_retention_seconds=settings.idempotency_retention_seconds,
+        gateway=payment_gateway(settings),
+    )
+
+
+def payment_gateway(settings: Settings) -> BreakingGateway:
+    """The gateway every payment goes through, behind this process's circuit breaker."""
+    inner: PaymentGateway = (
+        HttpPaymentGateway(settings.gateway_url, timeout=settings.gateway_timeout_seconds)
+        if settings.gateway_url
+        else FakePaymentGateway()
+    )
+    return BreakingGateway(
+        inner,
+        failures=settings.gateway_breaker_failures,
+        reset_seconds=settings.gateway_breaker_reset_seconds,
     )
 
 

@@ -15,8 +15,13 @@ from http_edge.problems import ProblemError, problem_responses
 
 
 def health_router(
-    check: Callable[[], object], what: str, errors: tuple[type[Exception], ...]
+    check: Callable[[], object],
+    what: str,
+    errors: tuple[type[Exception], ...],
+    detail: Callable[[], dict[str, str]] | None = None,
 ) -> APIRouter:
+    """``detail()``: more of what ``/readyz`` shows (the state of a dependency that does
+    not make the process unready, such as the payment gateway's circuit breaker)."""
     router = APIRouter(tags=["operations"])
 
     @router.get("/healthz")
@@ -31,6 +36,6 @@ def health_router(
             raise ProblemError(
                 503, "NOT_READY", f"{what} unavailable", headers={"Retry-After": "1"}
             ) from error
-        return {"status": "ready"}
+        return {"status": "ready", **(detail() if detail else {})}
 
     return router

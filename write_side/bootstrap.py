@@ -8,6 +8,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from write_side.application import Shop
 from write_side.idempotency import IdempotentPostgresRecorder
+from write_side.payments import PaymentGateway
 from write_side.security import Argon2Passwords, HashCost
 
 
@@ -49,12 +50,14 @@ def build_shop(
     hash_cost: HashCost | None = None,
     hash_concurrency: int = 2,
     idempotency_retention_seconds: float = 86400.0,
+    gateway: PaymentGateway | None = None,
 ) -> Shop:
     shop = Shop(
         event_store_env(database_url, schema, pool_size=pool_size),
         topic_prefix=topic_prefix,
         token_key=token_key,
         passwords=Argon2Passwords(hash_cost or HashCost(), max_concurrent=hash_concurrency),
+        gateway=gateway,
     )
     if isinstance(shop.recorder, IdempotentPostgresRecorder):
         shop.recorder.retention_seconds = idempotency_retention_seconds

@@ -16,6 +16,7 @@ from http_edge.problems import install_problem_handlers
 from http_edge.rate_limits import PostgresRateLimiter
 from http_edge.tokens import TokenSettings
 from write_side.application import Shop
+from write_side.gateway_breaker import BreakingGateway
 from write_side.http import catalog, customers, orders
 from write_side.http.errors import install_error_handlers
 from write_side.http.limits import BodySizeLimit
@@ -59,7 +60,15 @@ def create_command_app(
     )
     for module in (customers, catalog, orders):
         include_limited(app, module.router)
+    gateway = shop.gateway
+    breaker = (
+        (lambda: {"payment_gateway_breaker": gateway.state})
+        if isinstance(gateway, BreakingGateway)
+        else None
+    )
     app.include_router(
-        health_router(shop.recorder.max_notification_id, "event store", (PersistenceError,))
+        health_router(
+            shop.recorder.max_notification_id, "event store", (PersistenceError,), breaker
+        )
     )
     return app

@@ -22,6 +22,7 @@ from write_side.domain.errors import (
 )
 from write_side.domain.order import Order
 from write_side.domain.payment import Payment
+from write_side.gateway_breaker import GatewayUnavailableError
 from write_side.payments import (
     GatewayError,
     GatewayTimeoutError,
@@ -64,7 +65,12 @@ class PaymentCommands(ShopBase):
         try:
             self._capture(payment)
             self._finish_payment(self._get(Order, payment.order_id), payment, NO_CONTEXT)
-        except (PaymentPendingError, PaymentDeclinedError, PaymentGatewayFailedError):
+        except (
+            PaymentPendingError,
+            PaymentDeclinedError,
+            PaymentGatewayFailedError,
+            GatewayUnavailableError,
+        ):
             pass
         except InvalidTransitionError:
             pass  # the order was cancelled: _finish_payment refunded the capture

@@ -54,6 +54,7 @@ def exercise_and_stop(env: dict[str, str], during: Callable[[], None] = lambda: 
         **env,
         "EVENTSHOP_COMMAND_PORT": str(command),
         "EVENTSHOP_QUERY_PORT": str(query),
+        "EVENTSHOP_GATEWAY_PORT": str(free_port()),
         "EVENTSHOP_RELAY_PROBE_PORT": str(relay_probe),
         "EVENTSHOP_PROJECTOR_PROBE_PORT": str(projector_probe),
         "EVENTSHOP_SWEEPER_PROBE_PORT": str(sweeper_probe),

@@ -38,6 +38,7 @@ def test_two_workers_per_api_share_a_port_and_survive_a_sigkill(servers: Servers
         "fleet",
         EVENTSHOP_COMMAND_PORT=str(command),
         EVENTSHOP_QUERY_PORT=str(query),
+        EVENTSHOP_GATEWAY_PORT=str(free_port()),
         EVENTSHOP_RELAY_PROBE_PORT="0",
         EVENTSHOP_PROJECTOR_PROBE_PORT="0",
         EVENTSHOP_SWEEPER_PROBE_PORT="0",

@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from tests.support.stack import PASSWORD, Servers, Stack, login, running_stack
 from write_side.application import Shop
 from write_side.domain.payment import Payment
+from write_side.gateway_breaker import BreakingGateway
 from write_side.payment_sweeper import PaymentSweeper
 from write_side.payments import FakePaymentGateway
 
@@ -32,8 +33,9 @@ def shop_of(stack: Stack) -> Shop:
 
 def gateway_of(stack: Stack) -> FakePaymentGateway:
     gateway = shop_of(stack).gateway
-    assert isinstance(gateway, FakePaymentGateway)
-    return gateway
+    assert isinstance(gateway, BreakingGateway)  # every process's gateway has its breaker
+    assert isinstance(gateway.gateway, FakePaymentGateway)
+    return gateway.gateway
 
 
 def a_product(stack: Stack, *, stock: int, price: int = 1000, publish: bool = True) -> str:

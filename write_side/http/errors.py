@@ -25,6 +25,7 @@ from write_side.domain.errors import (
     InvalidValueError,
     SkuTakenError,
 )
+from write_side.gateway_breaker import GatewayUnavailableError
 from write_side.idempotency import IdempotencyKeyReusedError
 from write_side.security import HashingBusyError
 
@@ -56,6 +57,11 @@ ERROR_STATUS: dict[type[Exception], tuple[int, str, str]] = {
         "The gateway did not answer; pay again to learn the outcome",
     ),
     PaymentGatewayFailedError: (502, "PAYMENT_GATEWAY_ERROR", "The payment gateway failed"),
+    GatewayUnavailableError: (
+        503,
+        "PAYMENT_GATEWAY_UNAVAILABLE",
+        "The payment gateway is failing; it was not called. Pay again later",
+    ),
     HashingBusyError: (503, "BUSY", "Too many sign-ins and registrations at once; retry"),
 }
 
@@ -74,7 +80,8 @@ def _extra(error: Exception) -> dict[str, Any]:
 
 def problem_for(error: Exception) -> ProblemError:
     status, code, title = next(v for k, v in ERROR_STATUS.items() if isinstance(error, k))
-    headers = {"Retry-After": "1"} if status == 503 else None
+    retry_after = error.retry_after if isinstance(error, GatewayUnavailableError) else 1
+    headers = {"Retry-After": str(retry_after)} if status == 503 else None
     return ProblemError(status, code, title, str(error), headers, **_extra(error))
 
 
