@@ -16,6 +16,7 @@ from write_side.app_types import (
 )
 from write_side.domain.errors import (
     InsufficientStockError,
+    InvalidTransitionError,
     NotPurchasableError,
 )
 from write_side.domain.order import Order, OrderLine
@@ -80,7 +81,21 @@ class OrderCommands(ShopBase):
     def cancel_order(self, order_id: UUID, *, ctx: CommandContext = NO_CONTEXT) -> CommandResult:
         """Release the reservations and refund what was paid (the refund is idempotent)."""
         order = self._get(Order, order_id, ctx.expected_version, ctx.acting_for)
-        order.cancel()
+        return self._cancel(order, "", ctx)
+
+    @use_case(retries=True)  # a lost race is read again: paid meanwhile, nothing to do
+    def expire_order(self, order_id: UUID, *, ctx: CommandContext = NO_CONTEXT) -> CommandResult:
+        """Cancel an order still unpaid when its time to pay ran out (the process manager's
+        command, write_side/order_expiry.py). Paid, shipped or cancelled meanwhile:
+        ``InvalidTransitionError`` and nothing changes. A capture racing it is refunded by
+        the payment (``_finish_payment`` finds the order cancelled)."""
+        order = self._get(Order, order_id, ctx.expected_version)
+        if order.status != "placed":
+            raise InvalidTransitionError("order", order.status, "expire")
+        return self._cancel(order, "expired", ctx)
+
+    def _cancel(self, order: Order, reason: str, ctx: CommandContext) -> CommandResult:
+        order.cancel(reason)
         products = [self._get(Product, line.product_id) for line in order.lines]
         for product in products:
             product.release(order.id)

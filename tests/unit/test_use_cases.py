@@ -290,3 +290,25 @@ def test_a_customer_may_change_only_their_own_profile() -> None:
         shop.change_customer(ann, name="Not Ann", ctx=CommandContext().acting(bob))
     shop.change_customer(ann, name="Ann", ctx=CommandContext().acting(ann))
     assert shop.get_customer(ann).name == "Ann"
+
+
+def test_an_unpaid_order_expires_and_its_stock_is_released() -> None:
+    shop = a_shop()
+    product = a_product(shop, stock=3)
+    order = an_order(shop, product, quantity=2)
+    assert shop.get_product(product).available == 1
+    shop.expire_order(order)
+    expired = shop.get_order(order)
+    assert (expired.status, shop.get_product(product).available) == ("cancelled", 3)
+    with pytest.raises(InvalidTransitionError):  # once only
+        shop.expire_order(order)
+
+
+def test_a_paid_order_does_not_expire() -> None:
+    shop = a_shop()
+    order = an_order(shop, a_product(shop))
+    shop.pay_order(order, token="tok_ok")
+    with pytest.raises(InvalidTransitionError) as refused:
+        shop.expire_order(order)
+    assert refused.value.state == "paid"
+    assert shop.get_order(order).status == "paid"
