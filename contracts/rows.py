@@ -69,6 +69,9 @@ class OrderView(BaseModel):
     paid_at: datetime | None
     shipped_at: datetime | None
     cancelled_at: datetime | None
+    #: Why it was cancelled: empty when the customer or an admin cancelled it, ``expired``
+    #: when it was not paid in time.
+    cancel_reason: str = ""
 
 
 class OrderPage(BaseModel):

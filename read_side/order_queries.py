@@ -14,7 +14,7 @@ from read_side.cursors import CursorCodec, InvalidCursorError, as_text, as_uuid
 
 _ORDER = """
 SELECT o.id, o.status, o.customer_id, c.name, c.email, o.total, o.payment_status,
-       o.placed_at, o.paid_at, o.shipped_at, o.cancelled_at
+       o.placed_at, o.paid_at, o.shipped_at, o.cancelled_at, o.cancel_reason
 FROM {schema}.orders o LEFT JOIN {schema}.order_customers c ON c.customer_id = o.customer_id
 """
 _LINES = """
@@ -97,6 +97,7 @@ def _fetch(
             paid_at=o["paid_at"],
             shipped_at=o["shipped_at"],
             cancelled_at=o["cancelled_at"],
+            cancel_reason=o["cancel_reason"],
         )
         for o in orders
     ]

@@ -35,6 +35,7 @@ def fold_placed(rows: Rows, env: Envelope, e: OrderPlaced) -> None:
             "paid_at": None,
             "shipped_at": None,
             "cancelled_at": None,
+            "cancel_reason": "",
             "version": env.aggregate_version,
         },
     )
@@ -71,7 +72,12 @@ def fold_shipped(rows: Rows, env: Envelope, e: OrderShipped) -> None:
 
 def fold_cancelled(rows: Rows, env: Envelope, e: OrderCancelled) -> None:
     if (row := _fold_order(rows, env)) is not None:
-        row.update(status="cancelled", cancelled_at=e.occurred_at, refunded=e.refunded)
+        row.update(
+            status="cancelled",
+            cancelled_at=e.occurred_at,
+            refunded=e.refunded,
+            cancel_reason=e.reason,
+        )
         if e.refunded > 0:
             row["payment_status"] = "refunded"
 

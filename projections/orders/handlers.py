@@ -79,10 +79,11 @@ def on_cancelled(cur: Cursor[Any], schema: str, env: Envelope, e: OrderCancelled
         schema,
         env,
         "status = 'cancelled', cancelled_at = %s, refunded = %s, payment_status ="
-        " CASE WHEN %s > 0 THEN 'refunded' ELSE payment_status END",
+        " CASE WHEN %s > 0 THEN 'refunded' ELSE payment_status END, cancel_reason = %s",
         e.occurred_at,
         e.refunded,
         e.refunded,
+        e.reason,
     )
 
 

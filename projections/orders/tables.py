@@ -24,6 +24,7 @@ DDL: tuple[str, ...] = (
             paid_at timestamptz,
             shipped_at timestamptz,
             cancelled_at timestamptz,
+            cancel_reason text NOT NULL DEFAULT '',
             version int NOT NULL)""",
     "CREATE INDEX IF NOT EXISTS orders_by_customer ON {schema}.orders"
     " (customer_id, placed_at DESC, id DESC)",
