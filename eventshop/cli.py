@@ -71,20 +71,30 @@ app.add_typer(payments_app, name="payments")
 def payments_sweep(
     once: Annotated[bool, typer.Option(help="Sweep once and exit")] = False,
 ) -> None:
-    """Settle payments left started by a gateway timeout or a crash nobody retried."""
+    """Settle payments left started by a gateway timeout or a crash nobody retried, and
+    expire orders not paid in time (the order process manager runs in this process)."""
     settings = load_settings()
-    sweeper = wiring.payment_sweeper(settings)
+    shop = wiring.shop(settings, pool_size=2)
+    sweeper = wiring.payment_sweeper(settings, shop)
+    expiry = wiring.order_expiry(settings, shop)
     if once:
-        typer.echo(json.dumps(sweeper.sweep_once()))
+        typer.echo(json.dumps({"payments": sweeper.sweep_once(), "orders": expiry.run_once()}))
         return
     start_probes(
         settings.sweeper_probe_port,
         settings,
         lambda: True,
         "eventshop_payment_sweeper",
-        lambda: {"sweeper": {"pending": float(len(sweeper.pending))}},
+        lambda: {
+            "sweeper": {"pending": float(len(sweeper.pending))},
+            "order_expiry": {"expired": float(expiry.expired)},
+        },
     )
-    sweeper.run(stop_on_signals())
+    stop = stop_on_signals()
+    manager = threading.Thread(target=expiry.run, args=(stop,), name="order-expiry", daemon=True)
+    manager.start()
+    sweeper.run(stop)
+    manager.join(timeout=10)
 
 
 @app.command()

@@ -62,6 +62,8 @@ class Settings(BaseSettings):
     #: ``stale-while-revalidate=…`` on them; unset: twice the max age.
     catalog_stale_while_revalidate_seconds: int | None = Field(default=None, ge=0, le=86_400)
     kafka_session_timeout_ms: int = 6000
+    #: An order not paid this long after it was placed is cancelled as expired.
+    order_payment_timeout_seconds: float = Field(default=1800.0, gt=0, le=30 * 86400)
     #: The payment gateway's base URL; unset: an in-process fake (`eventshop run` starts
     #: `eventshop gateway fake` on ``gateway_port`` and points every process at it).
     gateway_url: str | None = None

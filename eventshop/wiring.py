@@ -29,6 +29,7 @@ from write_side.domain.errors import EmailTakenError
 from write_side.gateway_breaker import BreakingGateway
 from write_side.gateway_http import HttpPaymentGateway
 from write_side.migrations import EVENTS_TABLE, migrate_event_store
+from write_side.order_expiry import OrderExpiry
 from write_side.payment_sweeper import PaymentSweeper
 from write_side.payments import FakePaymentGateway, PaymentGateway
 from write_side.relay import KafkaRelay
@@ -163,9 +164,20 @@ def command_app(settings: Settings) -> FastAPI:
     )
 
 
-def payment_sweeper(settings: Settings) -> PaymentSweeper:
+def payment_sweeper(settings: Settings, on: Shop | None = None) -> PaymentSweeper:
     return PaymentSweeper(
-        shop(settings, pool_size=1), settle_after_seconds=settings.payment_settle_after_seconds
+        on or shop(settings, pool_size=1),
+        settle_after_seconds=settings.payment_settle_after_seconds,
+    )
+
+
+def order_expiry(settings: Settings, on: Shop | None = None) -> OrderExpiry:
+    """The order process manager (write_side/order_expiry.py)."""
+    return OrderExpiry(
+        on or shop(settings, pool_size=1),
+        database_url(settings),
+        settings.event_schema,
+        timeout_seconds=settings.order_payment_timeout_seconds,
     )
 
 

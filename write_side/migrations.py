@@ -38,6 +38,14 @@ _STATEMENTS = [
     # Idempotency keys expire; the sweep finds them by age.
     "CREATE INDEX IF NOT EXISTS idempotency_keys_created_at ON {schema}.idempotency_keys"
     " (created_at)",
+    # The order process manager: where it has read the log to, and its durable timers.
+    "CREATE TABLE IF NOT EXISTS {schema}.process_positions ("
+    " name text PRIMARY KEY, notification_id bigint NOT NULL DEFAULT 0)",
+    "CREATE TABLE IF NOT EXISTS {schema}.order_timers ("
+    " order_id uuid PRIMARY KEY, due_at timestamptz NOT NULL, fired_at timestamptz,"
+    " outcome text)",
+    "CREATE INDEX IF NOT EXISTS order_timers_due ON {schema}.order_timers (due_at)"
+    " WHERE fired_at IS NULL",
 ]
 
 

@@ -1,0 +1,164 @@
+"""The order process manager: an order not paid in time is cancelled as expired.
+
+It follows the event store's notification log (as the payment sweeper does, not Kafka:
+the write side reads its own log) and keeps one durable timer per placed order in
+PostgreSQL (``order_timers``), due ``timeout_seconds`` after the order was placed. The
+timers and the position it has read the log to commit in one transaction, under a lock
+on that position: two instances never record a timer twice, and a restart loses none.
+
+Due timers are taken with ``FOR UPDATE SKIP LOCKED`` (each fires in one instance) and
+fired as a normal command, :meth:`Shop.expire_order`, which cancels the order only if it
+is still ``placed`` and saves with the version it read. So a payment racing the expiry
+leaves one outcome: paid (the expiry then finds it paid and changes nothing), or expired
+with any capture refunded (the payment finds the order cancelled). A crash after the
+command and before the timer is marked fired fires it again, and the order, no longer
+placed, does not change: the effect happens once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, LiteralString
+from uuid import UUID
+
+import psycopg
+from psycopg import sql
+
+from contracts.events import OrderCancelled, OrderPaid, OrderPlaced
+from contracts.upcasting import decode_topic, stored_topic
+from write_side.app_types import NotFoundError
+from write_side.application import Shop
+from write_side.domain.errors import InvalidTransitionError
+
+log = logging.getLogger(__name__)
+NAME = "order_expiry"
+_PLACED = stored_topic(OrderPlaced.type_name, OrderPlaced.schema_version)
+_SETTLED = {
+    stored_topic(OrderPaid.type_name, OrderPaid.schema_version): "paid",
+    stored_topic(OrderCancelled.type_name, OrderCancelled.schema_version): "cancelled",
+}
+
+
+@dataclass
+class OrderExpiry:
+    shop: Shop
+    database_url: str
+    schema: str
+    timeout_seconds: float = 1800.0
+    interval_seconds: float = 0.5
+    expired: int = 0
+
+    def run(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                self.run_once()
+            except Exception:  # an outage must not end the manager; it tries again
+                log.exception("order process manager: round failed")
+            stop.wait(self.interval_seconds)
+
+    def run_once(self) -> dict[str, int]:
+        """Read the log into timers, then fire the due ones; returns outcomes by name."""
+        with psycopg.connect(self.database_url) as conn:
+            self.follow(conn)
+            return self.fire_due(conn)
+
+    def follow(self, conn: psycopg.Connection[Any]) -> int:
+        """Record a timer per newly placed order, settle those paid or cancelled; returns
+        how many notifications were read."""
+        read = 0
+        while True:
+            with conn.transaction():
+                position = self._lock_position(conn)
+                notifications = self.shop.recorder.select_notifications(
+                    start=position,
+                    limit=500,
+                    topics=[_PLACED, *_SETTLED],
+                    inclusive_of_start=False,
+                )
+                for n in notifications:
+                    self._record(conn, n.topic, UUID(str(n.originator_id)), n.state)
+                if notifications:
+                    conn.execute(
+                        self._sql(
+                            "UPDATE {} SET notification_id = %s WHERE name = %s", "positions"
+                        ),
+                        (notifications[-1].id, NAME),
+                    )
+            read += len(notifications)
+            if len(notifications) < 500:
+                return read
+
+    def fire_due(self, conn: psycopg.Connection[Any], limit: int = 20) -> dict[str, int]:
+        outcomes: dict[str, int] = {}
+        with conn.transaction():
+            due = conn.execute(
+                self._sql(
+                    "SELECT order_id FROM {} WHERE fired_at IS NULL AND due_at <= now()"
+                    " ORDER BY due_at LIMIT %s FOR UPDATE SKIP LOCKED",
+                    "timers",
+                ),
+                (limit,),
+            ).fetchall()
+            for (order_id,) in due:
+                outcome = self._fire(order_id)
+                outcomes[outcome] = outcomes.get(outcome, 0) + 1
+                conn.execute(
+                    self._sql(
+                        "UPDATE {} SET fired_at = now(), outcome = %s WHERE order_id = %s",
+                        "timers",
+                    ),
+                    (outcome, order_id),
+                )
+        return outcomes
+
+    def _fire(self, order_id: UUID) -> str:
+        try:
+            self.shop.expire_order(order_id)
+        except InvalidTransitionError as error:
+            return str(error.state)  # paid, shipped or cancelled in time: nothing to do
+        except NotFoundError:
+            return "missing"
+        self.expired += 1
+        log.info("order process manager: order %s expired unpaid", order_id)
+        return "expired"
+
+    def _record(
+        self, conn: psycopg.Connection[Any], topic: str, order_id: UUID, state: bytes
+    ) -> None:
+        if topic == _PLACED:
+            placed = decode_topic(topic, state)
+            conn.execute(
+                self._sql(
+                    "INSERT INTO {} (order_id, due_at) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                    "timers",
+                ),
+                (order_id, placed.occurred_at + timedelta(seconds=self.timeout_seconds)),
+            )
+        else:  # settled in time: the timer will not fire
+            conn.execute(
+                self._sql(
+                    "UPDATE {} SET fired_at = now(), outcome = %s"
+                    " WHERE order_id = %s AND fired_at IS NULL",
+                    "timers",
+                ),
+                (_SETTLED[topic], order_id),
+            )
+
+    def _lock_position(self, conn: psycopg.Connection[Any]) -> int:
+        conn.execute(
+            self._sql("INSERT INTO {} (name) VALUES (%s) ON CONFLICT DO NOTHING", "positions"),
+            (NAME,),
+        )
+        row = conn.execute(
+            self._sql("SELECT notification_id FROM {} WHERE name = %s FOR UPDATE", "positions"),
+            (NAME,),
+        ).fetchone()
+        assert row is not None
+        return int(row[0])
+
+    def _sql(self, text: LiteralString, table: str) -> sql.Composed:
+        name = {"positions": "process_positions", "timers": "order_timers"}[table]
+        return sql.SQL(text).format(sql.Identifier(self.schema, name))
