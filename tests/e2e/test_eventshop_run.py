@@ -46,6 +46,24 @@ def configured_env(servers: Servers, name: str, **values: str) -> dict[str, str]
     )
 
 
+def fleet_env(
+    servers: Servers, name: str, command: int, query: int, **values: str
+) -> dict[str, str]:
+    """``configured_env`` for a run on these API ports, its other listeners free or off."""
+    return configured_env(
+        servers,
+        name,
+        EVENTSHOP_COMMAND_PORT=str(command),
+        EVENTSHOP_QUERY_PORT=str(query),
+        EVENTSHOP_GATEWAY_PORT=str(free_port()),
+        EVENTSHOP_RELAY_PROBE_PORT="0",
+        EVENTSHOP_PROJECTOR_PROBE_PORT="0",
+        EVENTSHOP_SWEEPER_PROBE_PORT="0",
+        EVENTSHOP_KAFKA_SESSION_TIMEOUT_MS="2000",
+        **values,
+    )
+
+
 def exercise_and_stop(env: dict[str, str], during: Callable[[], None] = lambda: None) -> str:
     """Run ``eventshop run``, use it as a user would, call ``during``, stop it with Ctrl-C."""
     command, query = free_port(), free_port()

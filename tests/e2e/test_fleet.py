@@ -13,7 +13,7 @@ import httpx2
 import psutil
 
 from eventshop.embedded import free_port
-from tests.e2e.test_eventshop_run import configured_env
+from tests.e2e.test_eventshop_run import fleet_env
 from tests.support.events import ready
 from tests.support.stack import PASSWORD, Servers, eventually
 
@@ -33,16 +33,11 @@ def workers(run: psutil.Process, *args: str) -> list[psutil.Process]:
 def test_two_workers_per_api_share_a_port_and_survive_a_sigkill(servers: Servers) -> None:
     tag = uuid4().hex[:8]
     command, query = free_port(), free_port()
-    env = configured_env(
+    env = fleet_env(
         servers,
         "fleet",
-        EVENTSHOP_COMMAND_PORT=str(command),
-        EVENTSHOP_QUERY_PORT=str(query),
-        EVENTSHOP_GATEWAY_PORT=str(free_port()),
-        EVENTSHOP_RELAY_PROBE_PORT="0",
-        EVENTSHOP_PROJECTOR_PROBE_PORT="0",
-        EVENTSHOP_SWEEPER_PROBE_PORT="0",
-        EVENTSHOP_KAFKA_SESSION_TIMEOUT_MS="2000",
+        command,
+        query,
         EVENTSHOP_API_WORKERS="2",
         EVENTSHOP_PROJECTOR_PROCESSES="2",
         EVENTSHOP_REGISTER_LIMIT="1000",

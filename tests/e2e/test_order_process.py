@@ -12,7 +12,7 @@ from uuid import uuid4
 import httpx2
 
 from eventshop.embedded import free_port
-from tests.e2e.test_eventshop_run import configured_env
+from tests.e2e.test_eventshop_run import fleet_env
 from tests.support.events import ready
 from tests.support.stack import PASSWORD, Servers, eventually
 
@@ -22,17 +22,12 @@ TOKEN = "X-Consistency-Token"
 def test_unpaid_orders_expire_and_paid_ones_stay_paid(servers: Servers) -> None:
     admin = (f"admin-{uuid4().hex[:6]}@example.com", f"pw-{uuid4().hex}")
     command, query = free_port(), free_port()
-    env = configured_env(
+    env = fleet_env(
         servers,
         "expiry",
-        EVENTSHOP_COMMAND_PORT=str(command),
-        EVENTSHOP_QUERY_PORT=str(query),
-        EVENTSHOP_GATEWAY_PORT=str(free_port()),
-        EVENTSHOP_RELAY_PROBE_PORT="0",
-        EVENTSHOP_PROJECTOR_PROBE_PORT="0",
-        EVENTSHOP_SWEEPER_PROBE_PORT="0",
+        command,
+        query,
         EVENTSHOP_API_WORKERS="1",
-        EVENTSHOP_KAFKA_SESSION_TIMEOUT_MS="2000",
         EVENTSHOP_ORDER_PAYMENT_TIMEOUT_SECONDS="3",
         EVENTSHOP_ADMIN_EMAIL=admin[0],
         EVENTSHOP_ADMIN_PASSWORD=admin[1],
