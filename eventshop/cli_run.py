@@ -138,6 +138,11 @@ eventshop is running
   Kafka        {settings.kafka_bootstrap_servers}{
             " (embedded Tansu, memory only)" if embedded_kafka else ""
         }
+  payments     {settings.gateway_url or f"{base}:{settings.gateway_port}"}{
+            ""
+            if settings.gateway_url
+            else " (fake gateway: tok_ok, tok_declined, tok_timeout, tok_error)"
+        }
 Press Ctrl-C to stop.
 """,
     )
