@@ -45,6 +45,7 @@ KINDS = {
     ("project",): "projector",
     ("payments", "sweep"): "sweeper",
     ("gateway", "fake"): "gateway",
+    ("mail", "serve"): "mailbox",
 }
 
 
@@ -146,6 +147,7 @@ def running_fleet(
         command_port=free_port(),
         query_port=free_port(),
         gateway_port=free_port(),
+        smtp_port=free_port(),
         relay_probe_port=0,
         projector_probe_port=0,
         sweeper_probe_port=0,

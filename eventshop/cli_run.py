@@ -40,17 +40,14 @@ def run() -> None:
             }
         )
         wiring.tokens(settings)  # a weak secret off the embedded servers stops us here
-        ports = [settings.command_port, settings.query_port]
-        if not settings.gateway_url:  # one fake gateway for every process, as in production
-            ports.append(settings.gateway_port)
-            overrides["EVENTSHOP_GATEWAY_URL"] = f"http://{settings.host}:{settings.gateway_port}"
-        for port in ports:
+        local = _local_services(settings, overrides)
+        for port in [settings.command_port, settings.query_port, *local]:
             serving.ensure_free(settings.host, port)
         wiring.migrate(settings)
         admin = _development_admin(settings)
         supervisor = Supervisor(child_env(overrides))
-        if not settings.gateway_url:
-            supervisor.add("payment-gateway", "gateway", "fake")
+        for name, *args in local.values():
+            supervisor.add(name, *args)
         for n in range(settings.api_workers):
             supervisor.add(f"command-api-{n}", "serve", "command")
             supervisor.add(f"query-api-{n}", "serve", "query")
@@ -81,6 +78,20 @@ def run() -> None:
         if postgres is not None:
             postgres.stop()
     typer.echo("eventshop stopped")
+
+
+def _local_services(settings: Settings, overrides: dict[str, str]) -> dict[int, list[str]]:
+    """What `eventshop run` serves itself when no URL is configured, by port: the fake
+    payment gateway and the development mailbox (their children's names and commands).
+    Every child is pointed at them through ``overrides``, as at real services."""
+    local: dict[int, list[str]] = {}
+    if not settings.gateway_url:
+        overrides["EVENTSHOP_GATEWAY_URL"] = f"http://{settings.host}:{settings.gateway_port}"
+        local[settings.gateway_port] = ["payment-gateway", "gateway", "fake"]
+    if not settings.smtp_url:
+        overrides["EVENTSHOP_SMTP_URL"] = f"smtp://{settings.host}:{settings.smtp_port}"
+        local[settings.smtp_port] = ["mailbox", "mail", "serve"]
+    return local
 
 
 def shown_url(url: str) -> str:
@@ -142,6 +153,11 @@ eventshop is running
             ""
             if settings.gateway_url
             else " (fake gateway: tok_ok, tok_declined, tok_timeout, tok_error)"
+        }
+  mail         {settings.smtp_url or f"smtp://{settings.host}:{settings.smtp_port}"}{
+            ""
+            if settings.smtp_url
+            else f" (kept in {settings.data_dir / 'mail'}: eventshop mail list)"
         }
 Press Ctrl-C to stop.
 """,

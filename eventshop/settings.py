@@ -62,6 +62,11 @@ class Settings(BaseSettings):
     #: ``stale-while-revalidate=…`` on them; unset: twice the max age.
     catalog_stale_while_revalidate_seconds: int | None = Field(default=None, ge=0, le=86_400)
     kafka_session_timeout_ms: int = 6000
+    #: Where mail goes: ``smtp://[user:password@]host[:port][?starttls=true]`` or
+    #: ``smtps://…``; unset: `eventshop run` starts the development mailbox on
+    #: ``smtp_port``, which keeps each message under ``<data_dir>/mail``.
+    smtp_url: str | None = None
+    smtp_port: int = 8025
     #: An order not paid this long after it was placed is cancelled as expired.
     order_payment_timeout_seconds: float = Field(default=1800.0, gt=0, le=30 * 86400)
     #: The payment gateway's base URL; unset: an in-process fake (`eventshop run` starts
