@@ -231,6 +231,26 @@ def test_releasing_a_dead_letter_applies_what_waited_behind_it_in_order(
         DeadLetterRelease(PRODUCTS, schema).release(conn, letter, action)
 
 
+def test_a_release_changes_rows_without_moving_the_position_and_still_changes_the_stamp(
+    db: tuple[psycopg.Connection, str],
+) -> None:
+    # ETags (read_side/http/validators.py) come from the positions' stamp: a dead-letter
+    # release changes rows but not the partition's notification id, so the stamp must also
+    # name when the position row was saved, or a client would keep a stale copy on a 304.
+    conn, schema = db
+    log = a_log((5, 7))
+    outcome = Applier(buggy_products(), schema).apply(conn, [log.record(i, i) for i in range(3)])
+    letter = outcome.dead_letters[0].notification_id
+    assert letter is not None
+    before = read_snapshot(conn, schema, 1)
+    on_hand_before = on_hand(conn, schema, log.product_id)
+    assert DeadLetterRelease(PRODUCTS, schema).release(conn, letter, REPLAY).released
+    after = read_snapshot(conn, schema, 2)
+    assert on_hand(conn, schema, log.product_id) != on_hand_before  # rows changed
+    assert after.positions == before.positions  # the notification id did not move
+    assert after.stamp("products") != before.stamp("products")
+
+
 def test_a_schema_version_ahead_parks_its_aggregate_until_a_release_reads_it(
     db: tuple[psycopg.Connection, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
