@@ -52,12 +52,23 @@ class OrderExpiry:
     expired: int = 0
 
     def run(self, stop: threading.Event) -> None:
-        while not stop.is_set():
-            try:
-                self.run_once()
-            except Exception:  # an outage must not end the manager; it tries again
-                log.exception("order process manager: round failed")
-            stop.wait(self.interval_seconds)
+        conn: psycopg.Connection[Any] | None = None
+        try:
+            while not stop.is_set():
+                try:
+                    if conn is None or conn.closed:
+                        conn = psycopg.connect(self.database_url)
+                    self.follow(conn)
+                    self.fire_due(conn)
+                except Exception:  # an outage must not end the manager; it tries again
+                    log.exception("order process manager: round failed")
+                    if conn is not None:
+                        conn.close()  # a fresh connection next round
+                    conn = None
+                stop.wait(self.interval_seconds)
+        finally:
+            if conn is not None:
+                conn.close()
 
     def run_once(self) -> dict[str, int]:
         """Read the log into timers, then fire the due ones; returns outcomes by name."""
