@@ -65,13 +65,18 @@ class Snapshot:
     #: ``time.monotonic()`` when the statement that read this snapshot began.
     taken_at: float = 0.0
 
+    #: Stamps already computed from this snapshot (every GET asks for one).
+    _stamps: dict[str, str] = field(default_factory=dict, init=False, repr=False, compare=False)
+
     def stamp(self, projection: str) -> str:
         """What ``projection``'s rows reflect, as one string: it changes when they change."""
-        return "|".join(
-            f"{key[1]}:{key[2]}:{self.positions[key]}:{self.saved_at.get(key, '')}"
-            for key in sorted(self.positions)
-            if key[0] == projection
-        )
+        if projection not in self._stamps:
+            self._stamps[projection] = "|".join(
+                f"{key[1]}:{key[2]}:{self.positions[key]}:{self.saved_at.get(key, '')}"
+                for key in sorted(self.positions)
+                if key[0] == projection
+            )
+        return self._stamps[projection]
 
     def pending(self, projection: str, marks: list[PartitionMark]) -> list[PartitionMark]:
         return [m for m in marks if not self._reflects(projection, m)]
