@@ -73,11 +73,13 @@ class KafkaProjector:
         self.database_url = database_url
         self.bootstrap_servers = bootstrap_servers
         self.topics = [topic_name(c, topic_prefix) for c in projection.contexts]
-        self.group_id = f"{group_prefix}.projection.{projection.name}"
+        # Read models and reactors' intakes each have a group of their own.
+        kind = "projection" if projection.read_model else "reactor"
+        self.group_id = f"{group_prefix}.{kind}.{projection.name}"
         self.session_timeout_ms = session_timeout_ms
         self.fetch_max_wait_ms = fetch_max_wait_ms
         self.max_poll_records = max_poll_records or self.max_poll_records_default
-        self.applier = Applier(projection, schema, check_table_version=True)
+        self.applier = Applier(projection, schema, check_table_version=projection.read_model)
         self.heartbeat = Heartbeat(schema, projection.name)
         self.stats = ProjectorStats()
         self.assigned = threading.Event()

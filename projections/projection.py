@@ -33,17 +33,31 @@ class Projection:
     tables: tuple[str, ...] = ()
     #: Their DDL at the table version ``contracts.readmodels.TABLE_VERSIONS`` names.
     ddl: tuple[str, ...] = ()
+    #: The contexts consumed, when this is not a read model of ``contracts.readmodels``
+    #: (a reactor's intake: ``contracts.reactions``). Such tables are never rebuilt, so
+    #: they have no folds and no table version.
+    sources: tuple[str, ...] = ()
 
     @property
     def contexts(self) -> tuple[str, ...]:
-        return SOURCES[self.name]
+        return self.sources or SOURCES[self.name]
+
+    @property
+    def read_model(self) -> bool:
+        """True for a read model (rebuilt, verified, table-versioned); False for a reactor's
+        intake, which only the live path writes."""
+        return not self.sources
 
     def __post_init__(self) -> None:
         # Looked up once per event on the hot path: index by the published type name.
         by_name = {cls.type_name: handler for cls, handler in self.handlers.items()}
         object.__setattr__(self, "_by_name", by_name)
-        if set(self.folds) != set(self.handlers):
-            raise ValueError(f"{self.name}: every handled event type needs a fold, and no other")
+        wanted = set(self.handlers) if self.read_model else set()
+        if set(self.folds) != wanted:
+            raise ValueError(
+                f"{self.name}: a read model needs a fold for every handled event type, and no"
+                " other; a reactor's intake has none"
+            )
         folds = {cls.type_name: fold for cls, fold in self.folds.items()}
         object.__setattr__(self, "_folds", folds)
 
