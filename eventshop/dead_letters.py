@@ -117,7 +117,7 @@ def _release_all(
     rebuild: Callable[[str], RebuildResult] | None = None,
     code: dict[str, Projection] | None = None,
 ) -> list[Outcome]:
-    code = code or PROJECTIONS
+    code = code or {**PROJECTIONS, wiring.MAIL_INTAKE.name: wiring.MAIL_INTAKE}
     outcomes: list[Outcome] = []
     sequenced = [x for x in chosen if x.kept == "parked"]
     on_topics = [x for x in chosen if x.kept != "parked"]

@@ -67,6 +67,11 @@ class Settings(BaseSettings):
     #: ``smtp_port``, which keeps each message under ``<data_dir>/mail``.
     smtp_url: str | None = None
     smtp_port: int = 8025
+    #: The mail reactor's probes (/healthz, /readyz, /metrics).
+    reactor_probe_port: int = 8006
+    #: Attempts at a mail the server could not take now, before it is dead (the first
+    #: retry after about a second, then doubling with jitter, capped at five minutes).
+    mail_max_attempts: int = Field(default=8, ge=1, le=100)
     #: An order not paid this long after it was placed is cancelled as expired.
     order_payment_timeout_seconds: float = Field(default=1800.0, gt=0, le=30 * 86400)
     #: The payment gateway's base URL; unset: an in-process fake (`eventshop run` starts

@@ -11,6 +11,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg_pool import ConnectionPool
 
 from contracts.consistency import token_key
+from contracts.reactions import REACTOR_SOURCES
 from eventshop.settings import Settings
 from http_edge.rate_limits import PostgresRateLimiter, migrate_rate_limits
 from http_edge.tokens import MIN_SECRET_BYTES, TokenSettings, weak_secret
@@ -20,6 +21,10 @@ from projections.projection import Projection
 from projections.rebuild import Rebuilder
 from projections.registry import PROJECTIONS
 from projections.schema import migrate_read_models
+from reactors import mail_intake
+from reactors.mail_tables import migrate_mail_tables
+from reactors.mailer import SmtpMailer
+from reactors.sender import MailSender
 from read_side.bootstrap import build_query_app
 from read_side.http.validators import CatalogCache
 from write_side.application import Shop
@@ -84,6 +89,7 @@ def migrate(settings: Settings) -> dict[str, tuple[int, int]]:
     )
     with psycopg.connect(url, autocommit=True) as conn:
         migrate_rate_limits(conn, settings.read_schema, settings.query_role)
+        migrate_mail_tables(conn, settings.read_schema, settings.query_role)
     return outdated
 
 
@@ -252,4 +258,23 @@ def projector(settings: Settings, projection: Projection) -> KafkaProjector:
         group_prefix=settings.consumer_group_prefix,
         session_timeout_ms=settings.kafka_session_timeout_ms,
         fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
+    )
+
+
+#: The mail reactor's intake: its handlers on the projectors' consumer discipline.
+MAIL_INTAKE = Projection(
+    mail_intake.NAME, handlers=mail_intake.HANDLERS, sources=REACTOR_SOURCES[mail_intake.NAME]
+)
+
+
+def mail_sender(settings: Settings) -> MailSender:
+    if not settings.smtp_url:
+        raise NotConfiguredError(
+            "EVENTSHOP_SMTP_URL is not set (eventshop run sets it to its development mailbox)"
+        )
+    return MailSender(
+        database_url=database_url(settings),
+        schema=settings.read_schema,
+        mailer=SmtpMailer(settings.smtp_url),
+        max_attempts=settings.mail_max_attempts,
     )

@@ -1,0 +1,140 @@
+"""The mail reactor's intake: what each event means for mail, written as effect records.
+
+One function per event type, called by the consumer discipline the projectors use (the
+composition root wires it: ``eventshop.wiring.mail_reactor``), inside the transaction that
+also saves the reactor's position. So an event owes its mail exactly once: the effect
+record (``mail_outbox``) and the position commit together, and a redelivered event is a
+duplicate by aggregate version before any handler runs. Sending is the sender's business
+(:mod:`reactors.sender`); no handler here talks to SMTP.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+import orjson
+from psycopg import Cursor, sql
+
+from contracts.envelope import Envelope
+from contracts.events import (
+    ContractEvent,
+    CustomerEmailChanged,
+    CustomerRegistered,
+    CustomerRenamed,
+    OrderCancelled,
+    OrderPaid,
+    OrderPlaced,
+    OrderShipped,
+)
+
+NAME = "mail"
+
+
+def owe(
+    cur: Cursor[Any],
+    schema: str,
+    env: Envelope,
+    kind: str,
+    *,
+    customer_id: UUID | None = None,
+    order_id: UUID | None = None,
+    **facts: object,
+) -> None:
+    """Record the mail ``kind`` that event ``env`` owes. Its key names the event, so the
+    mail's Message-ID is the same however often it is sent."""
+    # An order's customer comes from its OrderPlaced, which precedes the order's other
+    # events in this intake (per-aggregate order). Were it missing, customer_id would be
+    # NULL and the insert would fail: the event is dead-lettered, never silently mailless.
+    cur.execute(
+        sql.SQL(
+            "INSERT INTO {0}.mail_outbox (key, kind, aggregate_id, aggregate_version,"
+            " notification_id, customer_id, order_id, facts) VALUES (%s, %s, %s, %s, %s,"
+            " coalesce(%s, (SELECT customer_id FROM {0}.mail_orders WHERE order_id = %s)),"
+            " %s, %s::jsonb) ON CONFLICT (key) DO NOTHING"
+        ).format(sql.Identifier(schema)),
+        (
+            f"{kind}.{env.aggregate_id}.{env.aggregate_version}",
+            kind,
+            env.aggregate_id,
+            env.aggregate_version,
+            env.notification_id,
+            customer_id,
+            order_id,
+            order_id,
+            orjson.dumps(facts).decode(),
+        ),
+    )
+
+
+def on_registered(cur: Cursor[Any], schema: str, env: Envelope, e: CustomerRegistered) -> None:
+    cur.execute(
+        sql.SQL(
+            "INSERT INTO {}.mail_recipients (customer_id, email, name) VALUES (%s, %s, %s)"
+            " ON CONFLICT (customer_id) DO UPDATE SET email = EXCLUDED.email,"
+            " name = EXCLUDED.name"
+        ).format(sql.Identifier(schema)),
+        (env.aggregate_id, e.email, e.name),
+    )
+    if e.role != "admin":  # admins are made by operators, not welcomed
+        owe(cur, schema, env, "welcome", customer_id=env.aggregate_id)
+
+
+def _recipient(cur: Cursor[Any], schema: str, env: Envelope, column: str, value: str) -> None:
+    cur.execute(
+        sql.SQL("UPDATE {}.mail_recipients SET {} = %s WHERE customer_id = %s").format(
+            sql.Identifier(schema), sql.Identifier(column)
+        ),
+        (value, env.aggregate_id),
+    )
+
+
+def on_renamed(cur: Cursor[Any], schema: str, env: Envelope, e: CustomerRenamed) -> None:
+    _recipient(cur, schema, env, "name", e.name)
+
+
+def on_email_changed(cur: Cursor[Any], schema: str, env: Envelope, e: CustomerEmailChanged) -> None:
+    _recipient(cur, schema, env, "email", e.email)
+
+
+def on_order_placed(cur: Cursor[Any], schema: str, env: Envelope, e: OrderPlaced) -> None:
+    lines = [line.model_dump(mode="json") for line in e.lines]
+    cur.execute(
+        sql.SQL(
+            "INSERT INTO {}.mail_orders (order_id, customer_id, lines, total)"
+            " VALUES (%s, %s, %s::jsonb, %s) ON CONFLICT (order_id) DO NOTHING"
+        ).format(sql.Identifier(schema)),
+        (env.aggregate_id, e.customer_id, orjson.dumps(lines).decode(), e.total),
+    )
+
+
+def on_order_paid(cur: Cursor[Any], schema: str, env: Envelope, e: OrderPaid) -> None:
+    owe(cur, schema, env, "paid", order_id=env.aggregate_id, paid=e.amount)
+
+
+def on_order_shipped(cur: Cursor[Any], schema: str, env: Envelope, e: OrderShipped) -> None:
+    owe(cur, schema, env, "shipped", order_id=env.aggregate_id)
+
+
+def on_order_cancelled(cur: Cursor[Any], schema: str, env: Envelope, e: OrderCancelled) -> None:
+    owe(
+        cur,
+        schema,
+        env,
+        "cancelled",
+        order_id=env.aggregate_id,
+        reason=e.reason,
+        refunded=e.refunded,
+    )
+
+
+HANDLERS: dict[type[ContractEvent], Any] = {
+    CustomerRegistered: on_registered,
+    CustomerRenamed: on_renamed,
+    CustomerEmailChanged: on_email_changed,
+    OrderPlaced: on_order_placed,
+    OrderPaid: on_order_paid,
+    OrderShipped: on_order_shipped,
+    OrderCancelled: on_order_cancelled,
+}
+"""The intake's handlers by event type, ``handler(cursor, schema, envelope, event)``."""

@@ -1,0 +1,74 @@
+"""The mail reactor's tables, in the read schema beside the projections' bookkeeping (its
+positions, versions and parked events are kept there under the name ``mail``).
+
+- ``mail_recipients``: each customer's name and current address.
+- ``mail_orders``: what an order's mails list (lines and total, from ``OrderPlaced``).
+- ``mail_outbox``: the effect records, one per mail, keyed by the event that owes it
+  (``<kind>.<aggregate id>.<version>``). The intake inserts a row in the same transaction
+  as its position; the sender (:mod:`reactors.sender`) hands it to SMTP and records when.
+
+The query role may read none of them (addresses and mail are not a read model).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+TABLES = ("mail_recipients", "mail_orders", "mail_outbox")
+
+#: States of an effect record. ``pending`` and ``dead`` hold the later mails of their
+#: aggregate (mails of one order go out in event order); ``sent``, ``rejected`` (the server
+#: refused it for good) and ``discarded`` (an operator's decision) do not.
+STATES = ("pending", "sent", "rejected", "dead", "discarded")
+HOLDING = ("pending", "dead")
+
+DDL = (
+    """CREATE TABLE IF NOT EXISTS {schema}.mail_recipients (
+        customer_id uuid PRIMARY KEY,
+        email text NOT NULL,
+        name text NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS {schema}.mail_orders (
+        order_id uuid PRIMARY KEY,
+        customer_id uuid NOT NULL,
+        lines jsonb NOT NULL,
+        total bigint NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS {schema}.mail_outbox (
+        key text PRIMARY KEY,
+        kind text NOT NULL,
+        aggregate_id uuid NOT NULL,
+        aggregate_version int NOT NULL,
+        notification_id bigint NOT NULL,
+        customer_id uuid NOT NULL,
+        order_id uuid,
+        facts jsonb NOT NULL DEFAULT '{{}}',
+        state text NOT NULL DEFAULT 'pending'
+            CHECK (state IN ('pending', 'sent', 'rejected', 'dead', 'discarded')),
+        attempts int NOT NULL DEFAULT 0,
+        next_attempt_at timestamptz NOT NULL DEFAULT now(),
+        last_error text,
+        recipient text,
+        subject text,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        sent_at timestamptz)""",
+    """CREATE INDEX IF NOT EXISTS mail_outbox_due ON {schema}.mail_outbox
+        (next_attempt_at) WHERE state = 'pending'""",
+    """CREATE INDEX IF NOT EXISTS mail_outbox_aggregate ON {schema}.mail_outbox
+        (aggregate_id, aggregate_version)""",
+)
+
+
+def migrate_mail_tables(conn: psycopg.Connection[Any], schema: str, query_role: str) -> None:
+    """Create the tables (idempotent) and take SELECT on them away from the query role,
+    which the read schema's default privileges would otherwise give it."""
+    ident = sql.Identifier(schema)
+    for statement in DDL:
+        conn.execute(sql.SQL(statement).format(schema=ident))
+    conn.execute(
+        sql.SQL("REVOKE ALL ON {} FROM {}").format(
+            sql.SQL(", ").join(sql.Identifier(schema, t) for t in TABLES),
+            sql.Identifier(query_role),
+        )
+    )
