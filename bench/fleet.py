@@ -46,6 +46,7 @@ KINDS = {
     ("payments", "sweep"): "sweeper",
     ("gateway", "fake"): "gateway",
     ("mail", "serve"): "mailbox",
+    ("react",): "reactor",
 }
 
 
@@ -151,6 +152,7 @@ def running_fleet(
         relay_probe_port=0,
         projector_probe_port=0,
         sweeper_probe_port=0,
+        reactor_probe_port=0,
         api_workers=api_workers,
         projector_processes=projector_processes,
         admin_email=ADMIN[0],

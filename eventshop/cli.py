@@ -11,6 +11,7 @@ import typer
 
 from eventshop import (
     cli_errors,
+    cli_mail,
     cli_operations,
     cli_run,
     operations,
@@ -18,13 +19,14 @@ from eventshop import (
     wiring,
 )
 from eventshop.cli_common import load_settings, show, start_probes, stop_on_signals
-from reactors.mailbox import mailbox_server, stored
 from write_side.fake_gateway_service import create_fake_gateway_app
 
 app = typer.Typer(help="eventshop: a CQRS / event-sourced commerce backend.", no_args_is_help=True)
 app.add_typer(cli_operations.projections_app, name="projections")
 app.add_typer(cli_operations.dlq_app, name="dlq")
 app.command()(cli_run.run)
+app.command()(cli_mail.react)
+app.add_typer(cli_mail.mail_app, name="mail")
 
 admin_app = typer.Typer(help="Manage admin accounts.", no_args_is_help=True)
 app.add_typer(admin_app, name="admin")
@@ -44,31 +46,6 @@ def admin_create(
     else:
         typer.echo(f"eventshop: {email} is already registered", err=True)
         raise typer.Exit(1)
-
-
-mail_app = typer.Typer(help="Mail (the development mailbox).", no_args_is_help=True)
-app.add_typer(mail_app, name="mail")
-
-
-@mail_app.command("serve")
-def mail_serve(
-    port: Annotated[int | None, typer.Option(help="Default: EVENTSHOP_SMTP_PORT")] = None,
-) -> None:
-    """Serve the development mailbox: an SMTP server keeping each message as an .eml file."""
-    settings = load_settings(find_running=False)
-    server = mailbox_server(settings.data_dir / "mail", settings.host, port or settings.smtp_port)
-    server.start()
-    typer.echo(f"mailbox: smtp://{settings.host}:{server.port} -> {settings.data_dir / 'mail'}")
-    stop_on_signals().wait()
-    server.stop()
-
-
-@mail_app.command("list")
-def mail_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """The messages in the development mailbox (.eventshop/mail), oldest first."""
-    settings = load_settings(find_running=False)
-    rows = [m.as_json() for m in stored(settings.data_dir / "mail")]
-    show(rows, as_json, columns=(("date", "date"), ("to", "to"), ("subject", "subject")))
 
 
 gateway_app = typer.Typer(help="The payment gateway.", no_args_is_help=True)

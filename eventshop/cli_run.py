@@ -57,6 +57,7 @@ def run() -> None:
                 f"projector-{n}", "project", env=_instance_probe(settings.projector_probe_port, n)
             )
         supervisor.add("payment-sweeper", "payments", "sweep")
+        supervisor.add("reactor", "react")
         found = runtime.record(  # the operator CLI here can reach the servers from now on
             settings,
             command_url=f"http://{settings.host}:{settings.command_port}",

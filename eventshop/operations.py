@@ -11,6 +11,7 @@ import psycopg
 from psycopg import sql
 
 from contracts.bookkeeping import MODEL_VERSIONS_TABLE, rebuild_lock, relay_lock
+from contracts.reactions import REACTOR_SOURCES
 from contracts.readmodels import SOURCES, TABLE_VERSIONS
 from eventshop import wiring
 from eventshop.settings import Settings
@@ -35,7 +36,8 @@ def projections(settings: Settings, *, partitions: bool) -> list[dict[str, Any]]
     if partitions:
         return rows
     summary: list[dict[str, Any]] = []
-    for name, contexts in SOURCES.items():
+    # Reactors' intakes show beside the read models (their lag is measured the same way).
+    for name, contexts in {**SOURCES, **REACTOR_SOURCES}.items():
         mine = [r for r in rows if r["projection"] == name]
         table_version, state = models.get(name, (None, ""))
         entry: dict[str, Any] = {

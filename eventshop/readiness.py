@@ -21,6 +21,8 @@ def probe_urls(settings: Settings) -> list[str]:
     urls = [f"{base}:{settings.command_port}/readyz", f"{base}:{settings.query_port}/readyz"]
     if not settings.gateway_url:  # `eventshop run` starts the fake gateway
         urls.append(f"{base}:{settings.gateway_port}/healthz")
+    if settings.reactor_probe_port:
+        urls.append(f"{base}:{settings.reactor_probe_port}/readyz")
     if settings.projector_probe_port:
         urls += [
             f"{base}:{settings.projector_probe_port + 10 * n}/readyz"

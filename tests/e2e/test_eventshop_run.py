@@ -60,6 +60,7 @@ def fleet_env(
         EVENTSHOP_RELAY_PROBE_PORT="0",
         EVENTSHOP_PROJECTOR_PROBE_PORT="0",
         EVENTSHOP_SWEEPER_PROBE_PORT="0",
+        EVENTSHOP_REACTOR_PROBE_PORT="0",
         EVENTSHOP_KAFKA_SESSION_TIMEOUT_MS="2000",
         **values,
     )
@@ -78,6 +79,7 @@ def exercise_and_stop(env: dict[str, str], during: Callable[[], None] = lambda: 
         "EVENTSHOP_RELAY_PROBE_PORT": str(relay_probe),
         "EVENTSHOP_PROJECTOR_PROBE_PORT": str(projector_probe),
         "EVENTSHOP_SWEEPER_PROBE_PORT": str(sweeper_probe),
+        "EVENTSHOP_REACTOR_PROBE_PORT": str(free_port()),
         "EVENTSHOP_KAFKA_SESSION_TIMEOUT_MS": "2000",
     }
     process = subprocess.Popen(
@@ -173,7 +175,13 @@ def test_run_with_no_configuration_starts_its_own_servers(tmp_path: Path) -> Non
     def the_operator_cli_finds_the_stack() -> None:
         assert runtime.stat().st_mode & 0o777 == 0o600
         listed = operator(tmp_path, "projections", "list")
-        assert {row["projection"] for row in listed} == {"customers", "products", "orders", "sales"}
+        assert {row["projection"] for row in listed} == {
+            *("customers", "products", "orders", "sales"),
+            "mail",  # the mail reactor's intake, beside the read models
+        }
+        eventually(lambda: operator(tmp_path, "mail", "status")["sent"] >= 1, timeout=30)
+        [welcome] = operator(tmp_path, "mail", "list")
+        assert welcome["subject"] == "Welcome to eventshop, Runner"
         assert operator(tmp_path, "relay", "status")["active_relay"] is True
         assert operator(tmp_path, "dlq", "list") == []
         assert operator(tmp_path, "projections", "verify", "customers")[0]["equal"] is True
