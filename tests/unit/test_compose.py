@@ -35,3 +35,12 @@ def test_only_the_balancer_publishes_the_api_ports() -> None:
 def test_each_api_healthcheck_probes_its_own_port() -> None:
     for name, port in (("command-api", 8000), ("query-api", 8001), ("projector", 8003)):
         assert f"127.0.0.1:{port}/readyz" in " ".join(services()[name]["healthcheck"]["test"])
+
+
+def test_the_mail_reactor_runs_beside_an_smtp_service_every_process_is_pointed_at() -> None:
+    found = services()
+    assert found["reactor"]["command"] == ["react"]
+    assert "127.0.0.1:8006/readyz" in " ".join(found["reactor"]["healthcheck"]["test"])
+    assert found["mailbox"]["command"] == ["mail", "serve"]
+    shared = yaml.safe_load(COMPOSE.read_text())["x-eventshop-env"]
+    assert shared["EVENTSHOP_SMTP_URL"] == "smtp://mailbox:8025"
