@@ -7,6 +7,8 @@ the root handler too and pass through the same redaction (contracts.redaction).
 from __future__ import annotations
 
 import logging
+import sys
+from typing import Any, TextIO
 
 from contracts.redaction import redact
 
@@ -18,8 +20,22 @@ class RedactingFormatter(logging.Formatter):
         return redact(super().format(record))
 
 
+class CurrentStderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is when a line is logged, not when logging was
+    configured: a CLI command run in-process (a test's CliRunner) swaps stderr for a
+    buffer it closes afterwards, and later lines must not go there."""
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _: Any) -> None:
+        pass
+
+
 def configure(level: str) -> None:
-    handler = logging.StreamHandler()
+    handler = CurrentStderr()
     handler.setFormatter(RedactingFormatter(FORMAT))
     root = logging.getLogger()
     root.handlers[:] = [handler]
