@@ -17,6 +17,7 @@ from http_edge.lifespan import SharedResources
 from http_edge.nul_guard import RejectNulInQuery
 from http_edge.problems import install_problem_handlers
 from http_edge.rate_limits import PostgresRateLimiter
+from http_edge.red_metrics import RedMetrics
 from http_edge.tokens import TokenSettings
 from read_side.consistency import PositionWatcher
 from read_side.cursors import CursorCodec
@@ -81,7 +82,8 @@ def create_query_app(
             psycopg.errors.UndefinedFunction,
         ),
     )
-    app.mount("/metrics", make_asgi_app(registry=registry_with_lag(pool, schema)))
+    registry = registry_with_lag(pool, schema)
+    app.mount("/metrics", make_asgi_app(registry=registry))
     app.add_middleware(RejectNulInQuery)
     # Pages of 100 products shrink to a fifth (bench.caching); small answers stay as they are.
     app.add_middleware(GzipWhenAccepted, minimum_size=GZIP_MINIMUM_BYTES)
@@ -104,4 +106,6 @@ def create_query_app(
             conn.execute("SELECT 1")
 
     app.include_router(health_router(ping, "read database", (psycopg.Error, PoolTimeout)))
+    # Outermost: every answer counts, also the edge's own refusals (NUL, 413, 429).
+    app.add_middleware(RedMetrics, api="query", registry=registry)
     return app

@@ -5,7 +5,7 @@ from __future__ import annotations
 import psycopg
 from eventsourcing.persistence import OperationalError, PersistenceError
 from fastapi import FastAPI
-from prometheus_client import make_asgi_app
+from prometheus_client import REGISTRY, make_asgi_app
 from psycopg_pool import PoolTimeout
 
 from http_edge.health import health_router
@@ -14,6 +14,7 @@ from http_edge.lifespan import SharedResources
 from http_edge.nul_guard import RejectNulInQuery
 from http_edge.problems import install_problem_handlers
 from http_edge.rate_limits import PostgresRateLimiter
+from http_edge.red_metrics import RedMetrics, app_registry
 from http_edge.tokens import TokenSettings
 from write_side.application import Shop
 from write_side.gateway_breaker import BreakingGateway
@@ -53,7 +54,8 @@ def create_command_app(
     )
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
-    app.mount("/metrics", make_asgi_app())
+    registry = app_registry(REGISTRY)  # the process's metrics and the breaker's, too
+    app.mount("/metrics", make_asgi_app(registry=registry))
     app.add_middleware(RejectNulInQuery)
     limits = install_edge(
         app, api="command", tokens=tokens, edge=edge or EdgeSettings(), limiter=limiter
@@ -71,4 +73,6 @@ def create_command_app(
             shop.recorder.max_notification_id, "event store", (PersistenceError,), breaker
         )
     )
+    # Outermost: every answer counts, also the edge's own refusals (NUL, 413, 429).
+    app.add_middleware(RedMetrics, api="command", registry=registry)
     return app
