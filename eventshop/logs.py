@@ -1,7 +1,16 @@
-"""Logging for every eventshop process: one format, secrets scrubbed from every line.
+"""Logging for every eventshop process: one JSON object per line, secrets scrubbed.
 
-uvicorn is started without its own logging config, so its error and access logs reach
-the root handler too and pass through the same redaction (contracts.redaction).
+Every line has ``timestamp`` (RFC 3339, UTC), ``level``, ``logger`` and ``event`` (the
+message), plus whatever ids are bound to the moment (``request_id``, ``correlation_id``:
+:mod:`http_edge.correlation` binds them for a request's lifetime). On a terminal the same
+fields are rendered for people instead.
+
+Why structlog's ``ProcessorFormatter`` on the stdlib root handler, rather than a JSON
+formatter of our own: everything we run (uvicorn and its access log, kafka-python,
+eventsourcing, aiosmtpd, our modules) logs through the standard library, so one formatter
+there gives them all one form; structlog adds the context-variable binding that carries a
+request's ids into every line logged while serving it, and the JSON and console renderers.
+uvicorn is started without its own logging config, so its lines take this path too.
 """
 
 from __future__ import annotations
@@ -10,14 +19,43 @@ import logging
 import sys
 from typing import Any, TextIO
 
+import orjson
+import structlog
+from structlog.typing import EventDict, Processor
+
 from contracts.redaction import redact
 
-FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+def redact_values(_: Any, __: str, event: EventDict) -> EventDict:
+    """Scrub every text value (the message and any bound field) of secrets."""
+    for key, value in event.items():
+        if isinstance(value, str):
+            event[key] = redact(value)
+    return event
 
 
-class RedactingFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        return redact(super().format(record))
+def _json(event: EventDict, **_: Any) -> str:
+    return orjson.dumps(event, default=str).decode()
+
+
+def formatter(*, for_terminal: bool) -> structlog.stdlib.ProcessorFormatter:
+    shared: list[Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.format_exc_info,
+        redact_values,
+    ]
+    renderer: Processor = (
+        structlog.dev.ConsoleRenderer(colors=False)
+        if for_terminal
+        else structlog.processors.JSONRenderer(serializer=_json)
+    )
+    return structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=shared,
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+    )
 
 
 class CurrentStderr(logging.StreamHandler):  # type: ignore[type-arg]
@@ -36,7 +74,7 @@ class CurrentStderr(logging.StreamHandler):  # type: ignore[type-arg]
 
 def configure(level: str) -> None:
     handler = CurrentStderr()
-    handler.setFormatter(RedactingFormatter(FORMAT))
+    handler.setFormatter(formatter(for_terminal=sys.stderr.isatty()))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
