@@ -19,6 +19,10 @@ H_EVENT_TYPE = "event_type"
 H_SCHEMA_VERSION = "schema_version"
 H_PUBLISHED_AT = "published_at"
 H_RELAY_EPOCH = "relay_epoch"
+#: From the event's ``meta`` (contracts.causation), when it has one.
+H_CORRELATION_ID = "correlation_id"
+H_CAUSATION_ID = "causation_id"
+H_ACTOR = "actor"
 
 Headers = list[tuple[str, bytes]]
 
@@ -35,9 +39,23 @@ class Envelope:
     #: data. A consumer seeing a newer epoch must reread the partition from its start:
     #: its offset belongs to the lost incarnation (see ``projections.applier``).
     relay_epoch: int = 0
+    #: The request that started the chain this event belongs to ("": not known).
+    correlation_id: str = ""
+    causation_id: str = ""
+    actor: str = ""
 
     def headers(self, published_at: datetime) -> Headers:
+        found = [
+            (name, value.encode())
+            for name, value in (
+                (H_CORRELATION_ID, self.correlation_id),
+                (H_CAUSATION_ID, self.causation_id),
+                (H_ACTOR, self.actor),
+            )
+            if value
+        ]
         return [
+            *found,
             (H_NOTIFICATION_ID, str(self.notification_id).encode()),
             (H_AGGREGATE_ID, str(self.aggregate_id).encode()),
             (H_AGGREGATE_VERSION, str(self.aggregate_version).encode()),
@@ -60,6 +78,9 @@ class Envelope:
                 schema_version=int(found[H_SCHEMA_VERSION]),
                 payload=value or b"",
                 relay_epoch=int(found.get(H_RELAY_EPOCH, b"0")),
+                correlation_id=found.get(H_CORRELATION_ID, b"").decode(),
+                causation_id=found.get(H_CAUSATION_ID, b"").decode(),
+                actor=found.get(H_ACTOR, b"").decode(),
             )
         except (KeyError, ValueError, UnicodeDecodeError, AttributeError) as error:
             raise UndecodableEventError(f"bad envelope headers: {error!r}") from error

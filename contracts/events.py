@@ -13,6 +13,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
 
+from contracts.causation import EventMeta
+
 
 class ContractEvent(BaseModel):
     """Base of every event payload. ``type_name`` and ``schema_version`` form the stored topic."""
@@ -26,6 +28,9 @@ class ContractEvent(BaseModel):
     context: ClassVar[str | None]
 
     occurred_at: datetime
+    #: Correlation, causation and actor (:mod:`contracts.causation`); absent on events
+    #: stored before it existed and on events no request or process caused.
+    meta: EventMeta | None = None
 
 
 class CustomerRegistered(ContractEvent):
@@ -268,32 +273,5 @@ class PaymentRefunded(ContractEvent):
     amount: int
 
 
-ALL_EVENTS: tuple[type[ContractEvent], ...] = (
-    CustomerRegistered,
-    CustomerRenamed,
-    CustomerEmailChanged,
-    PasswordSet,
-    EmailClaimed,
-    EmailReleased,
-    EmailReclaimed,
-    ProductCreated,
-    SkuClaimed,
-    StockAdjusted,
-    ProductDetailsChanged,
-    ProductPriceChanged,
-    ProductPublished,
-    ProductArchived,
-    StockReserved,
-    StockReleased,
-    StockCommitted,
-    OrderPlaced,
-    OrderPaid,
-    OrderShipped,
-    OrderCancelled,
-    PaymentStarted,
-    PaymentRestarted,
-    PaymentCaptured,
-    PaymentDeclined,
-    PaymentFailed,
-    PaymentRefunded,
-)
+#: Every event type above, in the order they are defined.
+ALL_EVENTS: tuple[type[ContractEvent], ...] = tuple(ContractEvent.__subclasses__())

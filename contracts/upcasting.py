@@ -56,7 +56,10 @@ def parse_topic(topic: str) -> tuple[str, int]:
 
 
 def encode(event: ContractEvent) -> bytes:
-    return orjson.dumps(event.model_dump(mode="json"))
+    # Without meta, the payload is what it was before meta existed.
+    return orjson.dumps(
+        event.model_dump(mode="json", exclude={"meta"} if event.meta is None else None)
+    )
 
 
 def decode(type_name: str, schema_version: int, payload: bytes) -> ContractEvent:

@@ -7,6 +7,7 @@ import sys
 import threading
 from typing import Annotated
 
+import psycopg
 import typer
 
 from eventshop import (
@@ -19,6 +20,7 @@ from eventshop import (
     wiring,
 )
 from eventshop.cli_common import load_settings, show, start_probes, stop_on_signals
+from eventshop.trace import trace
 from write_side.fake_gateway_service import create_fake_gateway_app
 
 app = typer.Typer(help="eventshop: a CQRS / event-sourced commerce backend.", no_args_is_help=True)
@@ -46,6 +48,31 @@ def admin_create(
     else:
         typer.echo(f"eventshop: {email} is already registered", err=True)
         raise typer.Exit(1)
+
+
+events_app = typer.Typer(help="The event store, for operators.", no_args_is_help=True)
+app.add_typer(events_app, name="events")
+
+
+@events_app.command("trace")
+def events_trace(
+    id_: Annotated[
+        str, typer.Argument(metavar="ID", help="A request id, or <aggregate id>.<version>")
+    ],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    wide: Annotated[bool, typer.Option("--wide")] = False,
+) -> None:
+    """The causal chain of a request or event: its events (command, actor, cause), then
+    the mail it caused."""
+    settings = load_settings()
+    with psycopg.connect(wiring.database_url(settings)) as conn:
+        chain = trace(conn, settings.event_schema, settings.read_schema, id_)
+    if not chain:
+        typer.echo(f"eventshop: no event carries the request id {id_}", err=True)
+        raise typer.Exit(1)
+    show(
+        chain, as_json, columns=(("what", "what"), ("command", "command"), ("id", "id")), wide=wide
+    )
 
 
 gateway_app = typer.Typer(help="The payment gateway.", no_args_is_help=True)

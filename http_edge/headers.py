@@ -32,6 +32,7 @@ CORS_EXPOSED_HEADERS = [
     "RateLimit",
     "RateLimit-Policy",
     CONSISTENCY_HEADER,
+    "X-Request-ID",
 ]
 
 

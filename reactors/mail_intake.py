@@ -49,9 +49,10 @@ def owe(
     cur.execute(
         sql.SQL(
             "INSERT INTO {0}.mail_outbox (key, kind, aggregate_id, aggregate_version,"
-            " notification_id, customer_id, order_id, facts) VALUES (%s, %s, %s, %s, %s,"
+            " notification_id, customer_id, order_id, facts, correlation_id) VALUES (%s, %s,"
+            " %s, %s, %s,"
             " coalesce(%s, (SELECT customer_id FROM {0}.mail_orders WHERE order_id = %s)),"
-            " %s, %s::jsonb) ON CONFLICT (key) DO NOTHING"
+            " %s, %s::jsonb, %s) ON CONFLICT (key) DO NOTHING"
         ).format(sql.Identifier(schema)),
         (
             f"{kind}.{env.aggregate_id}.{env.aggregate_version}",
@@ -63,6 +64,8 @@ def owe(
             order_id,
             order_id,
             orjson.dumps(facts).decode(),
+            # The request the mail goes back to (it travels in the mail's headers).
+            env.correlation_id,
         ),
     )
 

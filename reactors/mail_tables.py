@@ -44,6 +44,7 @@ DDL = (
         customer_id uuid NOT NULL,
         order_id uuid,
         facts jsonb NOT NULL DEFAULT '{{}}',
+        correlation_id text NOT NULL DEFAULT '',
         state text NOT NULL DEFAULT 'pending'
             CHECK (state IN ('pending', 'sent', 'rejected', 'dead', 'discarded')),
         attempts int NOT NULL DEFAULT 0,

@@ -35,7 +35,8 @@ from reactors.mailer import Mail, Mailer, MailRejectedError, MailUnavailableErro
 log = logging.getLogger(__name__)
 
 _DUE = """
-SELECT o.key, o.kind, o.order_id, o.facts, o.attempts, r.email, r.name, m.lines, m.total
+SELECT o.key, o.kind, o.order_id, o.facts, o.attempts, o.correlation_id, r.email, r.name,
+       m.lines, m.total
 FROM {s}.mail_outbox o
 JOIN {s}.mail_recipients r ON r.customer_id = o.customer_id
 LEFT JOIN {s}.mail_orders m ON m.order_id = o.order_id
@@ -167,7 +168,15 @@ class MailSender:
 
 
 def render(row: dict[str, Any]) -> Mail:
-    """The mail an outbox row stands for, from the reactor's own tables."""
+    """The mail an outbox row stands for, from the reactor's own tables; it names the
+    request it goes back to in ``X-Correlation-ID``."""
+    mail = _render(row)
+    if row.get("correlation_id"):
+        mail.headers["X-Correlation-ID"] = str(row["correlation_id"])
+    return mail
+
+
+def _render(row: dict[str, Any]) -> Mail:
     kind, key = str(row["kind"]), str(row["key"]).split(".", 1)[1]
     to = mails.Recipient(row["email"], row["name"])
     facts: dict[str, Any] = row["facts"] or {}

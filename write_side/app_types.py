@@ -6,6 +6,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Protocol
 from uuid import UUID
 
+from contracts.causation import EventMeta
 from write_side.idempotency import (
     IdempotencyKey,
 )
@@ -86,6 +87,9 @@ class CommandContext:
     #: order or profile as not found (checked before the version, which would tell).
     #: None for admins and for the system.
     acting_for: UUID | None = None
+    #: Who and what caused the command (its request id, the token subject); the events
+    #: it stores carry it (contracts/causation.py).
+    cause: EventMeta | None = None
 
     def acting(self, customer_id: UUID | None) -> CommandContext:
         return replace(self, acting_for=customer_id)

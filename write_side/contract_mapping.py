@@ -19,6 +19,7 @@ from eventsourcing.persistence import Mapper, StoredEvent
 from eventsourcing.utils import get_topic
 
 from contracts import events as c
+from contracts.causation import CAUSE
 from contracts.upcasting import decode_topic, encode, topic_of
 from write_side.domain.claims import Credentials, EmailClaim, SkuClaim
 from write_side.domain.customer import Customer
@@ -97,6 +98,9 @@ class ContractMapper(Mapper[UUID]):
 
     def to_stored_event(self, domain_event: DomainEventProtocol[UUID]) -> StoredEvent:
         contract = to_contract(domain_event)
+        cause = CAUSE.get()
+        if cause is not None:  # who and what caused it (contracts/causation.py)
+            contract = contract.model_copy(update={"meta": cause})
         return StoredEvent(
             originator_id=domain_event.originator_id,
             originator_version=domain_event.originator_version,
@@ -107,7 +111,7 @@ class ContractMapper(Mapper[UUID]):
     def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
         contract = decode_topic(stored_event.topic, stored_event.state)
         mapping = _BY_CONTRACT[type(contract)]
-        state: dict[str, Any] = mapping.to_domain(contract.model_dump())
+        state: dict[str, Any] = mapping.to_domain(contract.model_dump(exclude={"meta"}))
         state["timestamp"] = state.pop("occurred_at")
         state["originator_id"] = UUID(str(stored_event.originator_id))
         state["originator_version"] = stored_event.originator_version

@@ -46,6 +46,9 @@ _STATEMENTS = [
     " outcome text)",
     "CREATE INDEX IF NOT EXISTS order_timers_due ON {schema}.order_timers (due_at)"
     " WHERE fired_at IS NULL",
+    # What the expiry answers: the placing request's correlation id and the event's id.
+    "ALTER TABLE {schema}.order_timers ADD COLUMN IF NOT EXISTS correlation_id text",
+    "ALTER TABLE {schema}.order_timers ADD COLUMN IF NOT EXISTS cause_event text",
 ]
 
 

@@ -27,9 +27,10 @@ from uuid import UUID
 import psycopg
 from psycopg import sql
 
+from contracts.causation import EventMeta, event_id
 from contracts.events import OrderCancelled, OrderPaid, OrderPlaced
 from contracts.upcasting import decode_topic, stored_topic
-from write_side.app_types import NotFoundError
+from write_side.app_types import CommandContext, NotFoundError
 from write_side.application import Shop
 from write_side.domain.errors import InvalidTransitionError
 
@@ -90,7 +91,9 @@ class OrderExpiry:
                     inclusive_of_start=False,
                 )
                 for n in notifications:
-                    self._record(conn, n.topic, UUID(str(n.originator_id)), n.state)
+                    self._record(
+                        conn, n.topic, UUID(str(n.originator_id)), n.state, n.originator_version
+                    )
                 if notifications:
                     conn.execute(
                         self._sql(
@@ -107,14 +110,20 @@ class OrderExpiry:
         with conn.transaction():
             due = conn.execute(
                 self._sql(
-                    "SELECT order_id FROM {} WHERE fired_at IS NULL AND due_at <= now()"
+                    "SELECT order_id, correlation_id, cause_event FROM {}"
+                    " WHERE fired_at IS NULL AND due_at <= now()"
                     " ORDER BY due_at LIMIT %s FOR UPDATE SKIP LOCKED",
                     "timers",
                 ),
                 (limit,),
             ).fetchall()
-            for (order_id,) in due:
-                outcome = self._fire(order_id)
+            for order_id, correlation_id, cause_event in due:
+                cause = EventMeta(
+                    correlation_id=correlation_id or cause_event or str(order_id),
+                    causation_id=cause_event or "",
+                    actor=f"process:{NAME}",
+                )
+                outcome = self._fire(order_id, CommandContext(cause=cause))
                 outcomes[outcome] = outcomes.get(outcome, 0) + 1
                 conn.execute(
                     self._sql(
@@ -125,9 +134,11 @@ class OrderExpiry:
                 )
         return outcomes
 
-    def _fire(self, order_id: UUID) -> str:
+    def _fire(self, order_id: UUID, ctx: CommandContext) -> str:
+        """Expire the order, as caused by its OrderPlaced (the chain goes back to the
+        request that placed it: contracts/causation.py)."""
         try:
-            self.shop.expire_order(order_id)
+            self.shop.expire_order(order_id, ctx=ctx)
         except InvalidTransitionError as error:
             return str(error.state)  # paid, shipped or cancelled in time: nothing to do
         except NotFoundError:
@@ -137,16 +148,27 @@ class OrderExpiry:
         return "expired"
 
     def _record(
-        self, conn: psycopg.Connection[Any], topic: str, order_id: UUID, state: bytes
+        self,
+        conn: psycopg.Connection[Any],
+        topic: str,
+        order_id: UUID,
+        state: bytes,
+        version: int,
     ) -> None:
         if topic == _PLACED:
             placed = decode_topic(topic, state)
             conn.execute(
                 self._sql(
-                    "INSERT INTO {} (order_id, due_at) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                    "INSERT INTO {} (order_id, due_at, correlation_id, cause_event)"
+                    " VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
                     "timers",
                 ),
-                (order_id, placed.occurred_at + timedelta(seconds=self.timeout_seconds)),
+                (
+                    order_id,
+                    placed.occurred_at + timedelta(seconds=self.timeout_seconds),
+                    placed.meta.correlation_id if placed.meta else None,
+                    event_id(order_id, version),
+                ),
             )
         else:  # settled in time: the timer will not fire
             conn.execute(

@@ -33,6 +33,7 @@ from kafka.errors import KafkaError
 from psycopg import sql
 
 from contracts.bookkeeping import relay_lock
+from contracts.causation import meta_of
 from contracts.envelope import Envelope
 from contracts.events import ContractEvent
 from contracts.faults import crash_point
@@ -207,6 +208,7 @@ class KafkaRelay:
                 schema_version=placed.schema_version,
                 payload=n.state,
                 relay_epoch=checkpoint.republished,
+                **_meta_headers(n.state),
             )
             futures.append(
                 producer.send(
@@ -279,3 +281,15 @@ class KafkaRelay:
 
     def _save_checkpoint(self, conn: psycopg.Connection[Any], checkpoint: Checkpoint) -> None:
         save_checkpoint(conn, self.schema, checkpoint)
+
+
+def _meta_headers(payload: bytes) -> dict[str, str]:
+    """Correlation, causation and actor of a stored payload, for its Kafka headers."""
+    meta = meta_of(payload)
+    if meta is None:
+        return {}
+    return {
+        "correlation_id": meta.correlation_id,
+        "causation_id": meta.causation_id,
+        "actor": meta.actor,
+    }

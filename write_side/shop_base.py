@@ -13,6 +13,7 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, Mapper, StoredEvent
 
+from contracts.causation import caused_by
 from contracts.consistency import PartitionMark, aggregate_tag, encode_token
 from contracts.placement import place
 from write_side.app_types import (
@@ -171,13 +172,18 @@ def use_case(*, retries: bool = False) -> Callable[[UseCase[S, P]], UseCase[S, P
     (contention on an aggregate, as orders meet on hot products)."""
 
     def decorate(method: UseCase[S, P]) -> UseCase[S, P]:
+        name = method.__name__
+
         @functools.wraps(method)
         def run(self: S, /, *args: P.args, **kwargs: P.kwargs) -> CommandResult:
             ctx = kwargs.get("ctx", NO_CONTEXT)
             assert isinstance(ctx, CommandContext)
 
+            cause = ctx.cause.model_copy(update={"command": name}) if ctx.cause else None
+
             def once() -> CommandResult:
-                return method(self, *args, **kwargs)
+                with caused_by(cause):  # the events it stores say who and what caused them
+                    return method(self, *args, **kwargs)
 
             return self.idempotent(ctx, (lambda: self._with_retries(once)) if retries else once)
 

@@ -8,7 +8,9 @@ from typing import Annotated
 import orjson
 from fastapi import Header, Request
 
+from contracts.causation import EventMeta
 from http_edge.client import verified_claims
+from http_edge.correlation import request_id
 from http_edge.problems import ProblemError
 from http_edge.tokens import InvalidTokenError, TokenSettings
 from write_side.application import CommandContext
@@ -59,7 +61,9 @@ async def command_context(
                 request.method, request.url.path, _canonical(body)
             ),
         )
-    return CommandContext(idempotency=key, expected_version=expected_version)
+    rid = request_id(request.scope)
+    cause = EventMeta(correlation_id=rid, causation_id=rid, actor=_scope(request))
+    return CommandContext(idempotency=key, expected_version=expected_version, cause=cause)
 
 
 def _canonical(body: bytes) -> bytes:
