@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     #: ``smtp_port``, which keeps each message under ``<data_dir>/mail``.
     smtp_url: str | None = None
     smtp_port: int = 8025
+    #: Where the query API's ops page checks a sign-in (the command API's base URL);
+    #: unset: this host's ``command_port``.
+    command_url: str | None = None
     #: The mail reactor's probes (/healthz, /readyz, /metrics).
     reactor_probe_port: int = 8006
     #: Attempts at a mail the server could not take now, before it is dead (the first

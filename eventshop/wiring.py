@@ -228,7 +228,13 @@ def query_app(settings: Settings) -> FastAPI:
         catalog_cache=CatalogCache(
             settings.catalog_max_age_seconds, settings.catalog_stale_while_revalidate_seconds
         ),
+        ops_login_url=settings.command_url or _local_url(settings, settings.command_port),
     )
+
+
+def _local_url(settings: Settings, port: int) -> str:
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host  # noqa: S104
+    return f"http://{host}:{port}"
 
 
 def relay(settings: Settings) -> KafkaRelay:

@@ -22,6 +22,7 @@ def build_query_app(
     edge: EdgeSettings | None = None,
     pool_size: int = 8,
     catalog_cache: CatalogCache | None = None,
+    ops_login_url: str = "http://127.0.0.1:8000",
 ) -> FastAPI:
     pool: ConnectionPool = ConnectionPool(
         read_database_url,
@@ -40,4 +41,5 @@ def build_query_app(
         max_waiters=max_waiters,
         edge=edge,
         catalog_cache=catalog_cache,
+        ops_login_url=ops_login_url,
     )

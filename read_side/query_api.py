@@ -11,6 +11,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from contracts.consistency import token_key
 from http_edge.compression import GzipWhenAccepted
+from http_edge.correlation import Correlation
 from http_edge.health import health_router
 from http_edge.install import EdgeSettings, include_limited, install_edge
 from http_edge.lifespan import SharedResources
@@ -21,7 +22,7 @@ from http_edge.red_metrics import RedMetrics
 from http_edge.tokens import TokenSettings
 from read_side.consistency import PositionWatcher
 from read_side.cursors import CursorCodec
-from read_side.http import customers, operations, orders, products, reports
+from read_side.http import customers, operations, ops, orders, products, reports
 from read_side.http.deps import QueryContext
 from read_side.http.validators import CatalogCache, NotModifiedError, Validators
 from read_side.lag_metrics import registry_with_lag
@@ -41,8 +42,10 @@ def create_query_app(
     edge: EdgeSettings | None = None,
     rate_limits: bool = True,
     catalog_cache: CatalogCache | None = None,
+    ops_login_url: str = "http://127.0.0.1:8000",
 ) -> FastAPI:
-    """``rate_limits`` counts requests through ``pool`` (docs/operations.md)."""
+    """``rate_limits`` counts requests through ``pool`` (docs/operations.md);
+    ``ops_login_url``: the command API, which checks the ops page's sign-in."""
     watcher = PositionWatcher(pool, schema, max_waiters=max_waiters)
 
     def open_all() -> None:
@@ -69,6 +72,7 @@ def create_query_app(
         catalog_cache=catalog_cache or CatalogCache(),
     )
     app.state.tokens = tokens
+    app.state.ops_login_url = ops_login_url
     # A query written for another table version than the live tables have (a rolling
     # deploy, before `projections rebuild` swaps the new version in) is unavailable, not
     # broken: 503 with Retry-After, so the client or balancer tries again.
@@ -100,6 +104,7 @@ def create_query_app(
     for module in (customers, orders, products, reports):
         include_limited(app, module.router)
     app.include_router(operations.router)
+    include_limited(app, ops.router)
 
     def ping() -> None:
         with pool.connection(timeout=2) as conn:
@@ -107,5 +112,6 @@ def create_query_app(
 
     app.include_router(health_router(ping, "read database", (psycopg.Error, PoolTimeout)))
     # Outermost: every answer counts, also the edge's own refusals (NUL, 413, 429).
+    app.add_middleware(Correlation)  # a request id for every answer and log line
     app.add_middleware(RedMetrics, api="query", registry=registry)
     return app
