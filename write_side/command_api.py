@@ -8,6 +8,7 @@ from fastapi import FastAPI
 from prometheus_client import REGISTRY, make_asgi_app
 from psycopg_pool import PoolTimeout
 
+from http_edge.correlation import Correlation
 from http_edge.health import health_router
 from http_edge.install import EdgeSettings, include_limited, install_edge
 from http_edge.lifespan import SharedResources
@@ -74,5 +75,6 @@ def create_command_app(
         )
     )
     # Outermost: every answer counts, also the edge's own refusals (NUL, 413, 429).
+    app.add_middleware(Correlation)  # a request id for every answer and log line
     app.add_middleware(RedMetrics, api="command", registry=registry)
     return app
