@@ -176,6 +176,8 @@ def relay(ctx: typer.Context) -> None:
         lambda: {
             "relay": {
                 "published_total": relay.stats.published,
+                "batches_total": relay.stats.batches,
+                "last_batch_size": relay.stats.last_batch_size,
                 "republishes_total": relay.stats.republishes,
                 "active": float(relay.active.is_set()),
                 "blocked": float(relay.stats.blocked_type is not None),

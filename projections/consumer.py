@@ -48,7 +48,10 @@ class ProjectorStats:
     applied: int = 0
     duplicates: int = 0
     skipped: int = 0
+    parked: int = 0
     dead_lettered: int = 0
+    #: Seconds spent applying batches (with ``batches``: the mean batch latency).
+    batch_seconds: float = 0.0
 
 
 class KafkaProjector:
@@ -142,6 +145,7 @@ class KafkaProjector:
             ]
             if not records:
                 continue
+            started = time.perf_counter()
             try:
                 outcome = self.applier.apply(
                     conn,
@@ -165,6 +169,7 @@ class KafkaProjector:
                 stop.wait(1.0)
                 continue
             self._count(outcome)
+            self.stats.batch_seconds += time.perf_counter() - started
             crash_point("projector.after_db_commit")
             consumer.commit(self._offsets_to_commit(records, outcome))
             if outcome.rewind:
@@ -251,6 +256,7 @@ class KafkaProjector:
         self.stats.applied += outcome.applied
         self.stats.duplicates += outcome.duplicates
         self.stats.skipped += outcome.skipped
+        self.stats.parked += outcome.parked
         self.stats.dead_lettered += len(outcome.dead_letters)
 
     def _new_consumer(self) -> KafkaConsumer:

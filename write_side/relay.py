@@ -232,6 +232,7 @@ class KafkaRelay:
             offsets[key] = metadata.offset
         self.stats.published += len(futures)
         self.stats.batches += 1
+        self.stats.last_batch_size = len(futures)
         self.stats.last_published_at = time.time()
         return replace(checkpoint, notification_id=done, offsets=offsets), blocked
 

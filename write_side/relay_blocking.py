@@ -30,6 +30,8 @@ log = logging.getLogger("write_side.relay")
 class RelayStats:
     published: int = 0
     batches: int = 0
+    #: Events in the last batch published.
+    last_batch_size: int = 0
     republishes: int = 0
     last_published_at: float = 0.0
     #: The stored type the relay stopped at (it does not know it), and its notification id.

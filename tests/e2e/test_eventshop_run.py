@@ -70,6 +70,7 @@ def exercise_and_stop(env: dict[str, str], during: Callable[[], None] = lambda: 
     """Run ``eventshop run``, use it as a user would, call ``during``, stop it with Ctrl-C."""
     command, query = free_port(), free_port()
     relay_probe, projector_probe, sweeper_probe = free_port(), free_port(), free_port()
+    reactor_probe = free_port()
     env = {
         **env,
         "EVENTSHOP_COMMAND_PORT": str(command),
@@ -79,7 +80,7 @@ def exercise_and_stop(env: dict[str, str], during: Callable[[], None] = lambda: 
         "EVENTSHOP_RELAY_PROBE_PORT": str(relay_probe),
         "EVENTSHOP_PROJECTOR_PROBE_PORT": str(projector_probe),
         "EVENTSHOP_SWEEPER_PROBE_PORT": str(sweeper_probe),
-        "EVENTSHOP_REACTOR_PROBE_PORT": str(free_port()),
+        "EVENTSHOP_REACTOR_PROBE_PORT": str(reactor_probe),
         "EVENTSHOP_KAFKA_SESSION_TIMEOUT_MS": "2000",
     }
     process = subprocess.Popen(
@@ -122,6 +123,23 @@ def exercise_and_stop(env: dict[str, str], during: Callable[[], None] = lambda: 
         assert "eventshop_relay_published_total" in metrics
         projector_metrics = httpx2.get(f"http://127.0.0.1:{projector_probe}/metrics").text
         assert 'eventshop_projector_applied_total{name="customers"}' in projector_metrics
+        # Batch latency as a sum beside the batch count (their rates' ratio is the mean).
+        for series in ("batch_seconds_total", "batches_total", "parked_total"):
+            assert f'eventshop_projector_{series}{{name="customers"}}' in projector_metrics
+        assert "eventshop_relay_batches_total" in metrics
+        assert "eventshop_relay_last_batch_size" in metrics
+        # The mail reactor sends the registration's welcome mail, and counts it.
+        reactor_metrics = f"http://127.0.0.1:{reactor_probe}/metrics"
+        eventually(
+            lambda: (
+                'eventshop_reactor_sent_total{name="mail"} 1.0' in httpx2.get(reactor_metrics).text
+            ),
+            timeout=30,
+        )
+        assert (
+            'eventshop_reactor_applied_total{name="mail_intake"}'
+            in httpx2.get(reactor_metrics).text
+        )
         # Ready once every projector's consumer has its partitions (each group joins on its own).
         eventually(partial(ready, f"http://127.0.0.1:{projector_probe}/readyz"), timeout=60)
         children = psutil.Process(process.pid).children(recursive=True)
