@@ -175,11 +175,12 @@ class EventRules:
         outcome: BatchOutcome,
     ) -> None:
         log.warning(
-            "%s: dead-lettering %s@%s:%s: %s",
+            "%s: dead-lettering %s@%s:%s (correlation %s): %s",
             self.projection.name,
             envelope.event_type,
             record.topic,
             record.offset,
+            envelope.correlation_id or "-",
             error,
         )
         outcome.dead_letters.append(DeadLetter(record, envelope.notification_id, error))

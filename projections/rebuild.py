@@ -98,7 +98,8 @@ class Rebuilder:
             with psycopg.connect(self.database_url) as conn:
                 self._set_state(conn, "rebuilding")
                 resumed_from = self._prepare_shadow(conn, self.shadow)
-                applied = self._bulk(conn, resumed_from, progress, schema=self.shadow)
+                shown = self._shown_progress(lock, progress)
+                applied = self._bulk(conn, resumed_from, shown, schema=self.shadow)
                 self._set_state(conn, "swapping")
                 applied += self._swap(conn)
             if grace_seconds:
@@ -113,6 +114,19 @@ class Rebuilder:
             time.monotonic() - started,
             tuple(self._failed),
         )
+
+    def _shown_progress(self, conn: psycopg.Connection[Any], progress: Progress | None) -> Progress:
+        """Report to ``progress`` and record in the model's row, for the ops page."""
+        update = sql.SQL(
+            "UPDATE {} SET rebuild_done = %s, rebuild_total = %s WHERE projection = %s"
+        ).format(sql.Identifier(self.live, MODEL_VERSIONS_TABLE))
+
+        def shown(done: int, total: int) -> None:
+            conn.execute(update, (done, total, self.projection.name))  # autocommit
+            if progress is not None:
+                progress(done, total)
+
+        return shown
 
     # 1. the shadow
 

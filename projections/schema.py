@@ -93,6 +93,9 @@ BOOKKEEPING_DDL = [
         table_version int NOT NULL,
         state text NOT NULL DEFAULT 'live',
         updated_at timestamptz NOT NULL DEFAULT now())""",
+    # A rebuild's progress (events folded of those it found), for the ops page.
+    "ALTER TABLE {schema}.{model_versions} ADD COLUMN IF NOT EXISTS rebuild_done bigint",
+    "ALTER TABLE {schema}.{model_versions} ADD COLUMN IF NOT EXISTS rebuild_total bigint",
 ]
 
 #: Each read model's DDL, from its package (``projections/<name>/tables.py``).

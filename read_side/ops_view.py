@@ -66,7 +66,8 @@ def ops_view(conn: Connection[Any], schema: str) -> OpsView:
         ).fetchone()
         models = cur.execute(
             sql.SQL(
-                "SELECT projection, table_version, state, updated_at FROM {} ORDER BY projection"
+                "SELECT projection, table_version, state, updated_at, rebuild_done, rebuild_total"
+                " FROM {} ORDER BY projection"
             ).format(sql.Identifier(schema, MODEL_VERSIONS_TABLE))
         ).fetchall()
         letters = cur.execute(

@@ -100,3 +100,24 @@ def test_the_command_api_out_of_reach_is_a_503_with_retry_after(stack: Stack) ->
     finally:
         app.state.ops_login_url = saved  # type: ignore[attr-defined]
     assert answer.status_code == 503 and answer.headers["retry-after"] == "5"
+
+
+def test_a_rebuild_records_its_progress_and_the_page_shows_it_while_it_runs(stack: Stack) -> None:
+    a_customer(stack)
+    wiring.rebuilder(stack.settings, "customers").run()
+    [(done, total, state)] = stack.sql(
+        "SELECT rebuild_done, rebuild_total, state FROM {rm}.read_model_versions"
+        " WHERE projection = 'customers'"
+    )
+    assert state == "live" and done == total and total > 0
+    stack.sql(  # as a rebuild of sales a quarter of the way through looks
+        "UPDATE {rm}.read_model_versions SET state = 'rebuilding', rebuild_done = 50,"
+        " rebuild_total = 200 WHERE projection = 'sales'"
+    )
+    try:
+        bearer = {"Authorization": f"Bearer {login(stack.commands, an_admin(stack))}"}
+        page = browser(stack).get("/ops", headers=bearer).text
+    finally:
+        stack.sql("UPDATE {rm}.read_model_versions SET state = 'live' WHERE projection = 'sales'")
+    row = page[page.index('data-model="sales"') :]
+    assert "rebuilding" in row[:400] and "50 / 200 events (25 %)" in row[:400]
