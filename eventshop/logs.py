@@ -79,3 +79,5 @@ def configure(level: str) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     logging.getLogger("kafka").setLevel(logging.WARNING)
+    # aiosmtpd (the development mailbox) tells of every connection at INFO: four lines a mail.
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
