@@ -12,17 +12,24 @@ permanent refusal (a 5xx reply: retrying will not help, the mail is dead-lettere
 
 from __future__ import annotations
 
+import contextlib
 import smtplib
 import ssl
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from email.message import EmailMessage
-from email.utils import formatdate
+from email.header import Header
+from email.message import Message
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from email.utils import formataddr, formatdate, parseaddr
 from typing import Protocol
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import SplitResult, parse_qs, unquote, urlsplit
 
 
 @dataclass(frozen=True)
 class Mail:
+    #: ``Name <address>`` as :func:`email.utils.formataddr` writes it.
     to: str
     subject: str
     text: str
@@ -32,17 +39,23 @@ class Mail:
     sender: str = "eventshop <shop@eventshop.local>"
     headers: dict[str, str] = field(default_factory=dict)
 
-    def message(self, domain: str = "eventshop.local") -> EmailMessage:
-        message = EmailMessage()
+    def message(self, domain: str = "eventshop.local") -> Message:
+        """The MIME message: text and HTML alternatives, UTF-8, non-ASCII headers encoded
+        (RFC 2047). Built with the ``compat32`` MIME classes: the default-policy
+        ``EmailMessage`` cost 3.1 ms a mail here against 0.9 ms, and was 28 % of the mail
+        reactor's CPU (py-spy, docs/operations.md "Mail")."""
+        message = MIMEMultipart("alternative")
         message["From"] = self.sender
-        message["To"] = self.to
-        message["Subject"] = self.subject
+        message["To"] = formataddr(parseaddr(self.to))
+        # RFC 2047 for a subject with a non-ASCII name in it.
+        subject = self.subject
+        message["Subject"] = subject if subject.isascii() else Header(subject, "utf-8").encode()
         message["Date"] = formatdate(localtime=False, usegmt=True)
         message["Message-ID"] = f"<{self.key}@{domain}>"
         for name, value in self.headers.items():
             message[name] = value
-        message.set_content(self.text)
-        message.add_alternative(self.html, subtype="html")
+        message.attach(MIMEText(self.text, "plain", "utf-8"))
+        message.attach(MIMEText(self.html, "html", "utf-8"))
         return message
 
 
@@ -54,8 +67,16 @@ class MailUnavailableError(Exception):
     """The mail could not be handed over now; it may pass later."""
 
 
+class MailSession(Protocol):
+    def send(self, mail: Mail) -> None: ...
+
+
 class Mailer(Protocol):
     def send(self, mail: Mail) -> None: ...
+
+    def session(self) -> AbstractContextManager[MailSession]:
+        """Several mails over one connection."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -64,34 +85,69 @@ class SmtpMailer:
     timeout: float = 10.0
 
     def send(self, mail: Mail) -> None:
+        with self.session() as session:
+            session.send(mail)
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[SmtpSession]:
+        """Several mails over one connection (opened at the first, closed at the end or
+        after any failure, reopened by the next): a burst of mail costs one handshake."""
         parts = urlsplit(self.url)
         if parts.scheme not in ("smtp", "smtps"):
             raise ValueError(
                 f"EVENTSHOP_SMTP_URL must be smtp:// or smtps://, not {parts.scheme}://"
             )
-        secure = parts.scheme == "smtps"
-        port = parts.port or (465 if secure else 25)
-        starttls = parse_qs(parts.query).get("starttls", ["false"])[0].lower() == "true"
+        session = SmtpSession(parts, self.timeout)
         try:
-            client: smtplib.SMTP = (
-                smtplib.SMTP_SSL(parts.hostname or "", port, timeout=self.timeout)
-                if secure
-                else smtplib.SMTP(parts.hostname or "", port, timeout=self.timeout)
-            )
-            with client:
-                if starttls:
-                    client.starttls(context=ssl.create_default_context())
-                if parts.username:
-                    client.login(unquote(parts.username), unquote(parts.password or ""))
-                client.send_message(mail.message())
+            yield session
+        finally:
+            session.close()
+
+
+class SmtpSession:
+    def __init__(self, parts: SplitResult, timeout: float) -> None:
+        self.parts = parts
+        self.timeout = timeout
+        self._client: smtplib.SMTP | None = None
+
+    def send(self, mail: Mail) -> None:
+        try:
+            self._connected().send_message(mail.message())
         except smtplib.SMTPRecipientsRefused as error:
             codes = [code for code, _ in error.recipients.values()]
+            self.close()
             if all(code >= 500 for code in codes):
                 raise MailRejectedError(str(error)) from error
             raise MailUnavailableError(str(error)) from error
         except smtplib.SMTPResponseException as error:
+            self.close()
             if error.smtp_code >= 500:
                 raise MailRejectedError(f"{error.smtp_code} {error.smtp_error!r}") from error
             raise MailUnavailableError(f"{error.smtp_code} {error.smtp_error!r}") from error
         except (smtplib.SMTPException, OSError) as error:
+            self.close()
             raise MailUnavailableError(str(error) or type(error).__name__) from error
+
+    def _connected(self) -> smtplib.SMTP:
+        if self._client is None:
+            parts = self.parts
+            secure = parts.scheme == "smtps"
+            port = parts.port or (465 if secure else 25)
+            client = (
+                smtplib.SMTP_SSL(parts.hostname or "", port, timeout=self.timeout)
+                if secure
+                else smtplib.SMTP(parts.hostname or "", port, timeout=self.timeout)
+            )
+            self._client = client
+            if parse_qs(parts.query).get("starttls", ["false"])[0].lower() == "true":
+                client.starttls(context=ssl.create_default_context())
+            if parts.username:
+                client.login(unquote(parts.username), unquote(parts.password or ""))
+        return self._client
+
+    def close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            with contextlib.suppress(smtplib.SMTPException, OSError):
+                client.quit()
+            client.close()

@@ -4,6 +4,7 @@ about missing values) with what the events say: each has a plain-text and an HTM
 from __future__ import annotations
 
 from dataclasses import dataclass
+from email.utils import formataddr
 from uuid import UUID
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
@@ -56,7 +57,7 @@ class OrderFacts:
 def _mail(kind: str, key: str, to: Recipient, subject: str, **values: object) -> Mail:
     context = {"customer": to, "subject": subject, **values}
     return Mail(
-        to=f"{to.name} <{to.email}>",
+        to=formataddr((to.name, to.email)),
         subject=subject,
         text=_TEMPLATES.get_template(f"{kind}.txt").render(context),
         html=_TEMPLATES.get_template(f"{kind}.html").render(context),

@@ -30,7 +30,13 @@ from psycopg.rows import dict_row
 from contracts.faults import crash_point
 from contracts.redaction import redact
 from reactors import mails
-from reactors.mailer import Mail, Mailer, MailRejectedError, MailUnavailableError
+from reactors.mailer import (
+    Mail,
+    Mailer,
+    MailRejectedError,
+    MailSession,
+    MailUnavailableError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -90,13 +96,14 @@ class MailSender:
         self._record = sql.SQL(_RECORD).format(s=sql.Identifier(schema))
 
     def run(self, stop: threading.Event) -> None:
-        """Send owed mail until ``stop`` is set; reconnects after database failures."""
+        """Send owed mail until ``stop`` is set; reconnects after database failures. Each
+        burst of due mail goes over one SMTP connection, closed when the burst ends."""
         backoff = 0.2
         while not stop.is_set():
             try:
                 with psycopg.connect(self.database_url) as conn:
                     while not stop.is_set():
-                        if not self.send_next(conn):
+                        if not self.send_all_due(conn, stop):
                             stop.wait(self.poll_seconds)
                 backoff = 0.2
             except (psycopg.Error, OSError) as error:
@@ -106,31 +113,34 @@ class MailSender:
                 stop.wait(backoff)
                 backoff = min(backoff * 2, 5.0)
 
-    def send_all_due(self, conn: psycopg.Connection[Any]) -> int:
-        """Send (or try) every mail due now; returns how many were tried. For tests and
-        ``eventshop mail send-due``."""
+    def send_all_due(
+        self, conn: psycopg.Connection[Any], stop: threading.Event | None = None
+    ) -> int:
+        """Send (or try) every mail due now, over one SMTP connection; returns how many
+        were tried."""
         tried = 0
-        while self.send_next(conn):
-            tried += 1
+        with self.mailer.session() as session:
+            while not (stop and stop.is_set()) and self.send_next(conn, session):
+                tried += 1
         return tried
 
-    def send_next(self, conn: psycopg.Connection[Any]) -> bool:
+    def send_next(self, conn: psycopg.Connection[Any], session: MailSession | None = None) -> bool:
         """Try the next due mail; False when none is due."""
         with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
             row = cur.execute(self._due).fetchone()
             if row is None:
                 return False
-            cur.execute(self._record, {"key": row["key"], **self._attempt(row)})
+            cur.execute(self._record, {"key": row["key"], **self._attempt(row, session)})
         return True
 
-    def _attempt(self, row: dict[str, Any]) -> dict[str, Any]:
+    def _attempt(self, row: dict[str, Any], session: MailSession | None) -> dict[str, Any]:
         """Send the mail of ``row``; what to record about it."""
         try:
             mail = render(row)
         except Exception as error:  # a template or data defect: retrying cannot help
             return self._outcome("dead", error)
         try:
-            self.mailer.send(mail)
+            (session or self.mailer).send(mail)
         except MailRejectedError as error:
             self.stats.rejected += 1
             log.warning("mail %s rejected: %s", row["key"], error)

@@ -76,3 +76,60 @@ def test_refusals_are_sorted_into_permanent_and_passing(tmp_path: Path) -> None:
         SmtpMailer(f"smtp://127.0.0.1:{free_port()}", timeout=2).send(
             welcome("u", Recipient("a@x.io", "A"))
         )
+
+
+class Counting:
+    def __init__(self) -> None:
+        self.greetings = 0
+        self.messages: list[bytes] = []
+
+    async def handle_EHLO(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        hostname: str,
+        responses: list[str],
+    ) -> list[str]:
+        self.greetings += 1
+        session.host_name = hostname  # what aiosmtpd's own EHLO does; the hook must too
+        return responses
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        content = envelope.original_content or b""
+        self.messages.append(content if isinstance(content, bytes) else content.encode())
+        return "250 OK"
+
+
+def test_a_session_sends_a_burst_over_one_connection() -> None:
+    from aiosmtpd.controller import Controller
+
+    handler = Counting()
+    server = Controller(handler, hostname="127.0.0.1", port=free_port())
+    server.start()
+    try:
+        with SmtpMailer(f"smtp://127.0.0.1:{server.port}").session() as session:
+            for n in range(3):
+                session.send(welcome(str(n), Recipient(f"{n}@x.io", f"N{n}")))
+    finally:
+        server.stop()
+    assert (handler.greetings, len(handler.messages)) == (1, 3)
+
+
+def test_names_beyond_ascii_are_encoded_and_read_back_whole(tmp_path: Path) -> None:
+    server = mailbox_server(tmp_path / "mail", port=free_port())
+    server.start()
+    try:
+        SmtpMailer(f"smtp://127.0.0.1:{server.port}").send(
+            welcome("z", Recipient("zoe@x.io", "Zoë Ünal, Jr."))
+        )
+    finally:
+        server.stop()
+    [kept] = stored(tmp_path / "mail")
+    raw = kept.path.read_bytes()
+    assert raw.isascii()  # RFC 2047 headers, base64 bodies: any server takes it
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    assert message["To"].addresses[0].display_name == "Zoë Ünal, Jr."
+    assert message["Subject"] == "Welcome to eventshop, Zoë Ünal, Jr."
+    body = message.get_body(preferencelist=("plain",))
+    assert body is not None and "Hello Zoë Ünal, Jr." in body.get_content()
