@@ -43,6 +43,7 @@ def formatter(*, for_terminal: bool) -> structlog.stdlib.ProcessorFormatter:
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
+        structlog.stdlib.ExtraAdder(),  # ``log.info(…, extra={"correlation_id": …})``
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.processors.format_exc_info,
         redact_values,

@@ -144,7 +144,11 @@ class OrderExpiry:
         except NotFoundError:
             return "missing"
         self.expired += 1
-        log.info("order process manager: order %s expired unpaid", order_id)
+        log.info(
+            "order process manager: order %s expired unpaid",
+            order_id,
+            extra={"correlation_id": ctx.cause.correlation_id if ctx.cause else ""},
+        )
         return "expired"
 
     def _record(

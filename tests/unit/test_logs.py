@@ -47,3 +47,14 @@ def test_on_a_terminal_the_line_is_for_people() -> None:
     out = logged("relay active", for_terminal=True, request_id="abc")
     assert not out.startswith("{")
     assert "relay active" in out and "request_id=abc" in out
+
+
+def test_fields_given_as_extra_are_fields_of_the_line() -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(formatter(for_terminal=False))
+    logger = logging.getLogger("eventshop.test.extra")
+    logger.propagate = False
+    logger.addHandler(handler)
+    logger.warning("order expired", extra={"correlation_id": "place-1"})
+    assert orjson.loads(stream.getvalue())["correlation_id"] == "place-1"
