@@ -13,22 +13,27 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from typer.testing import CliRunner
 
 from eventshop.cli import app
-from reactors.mailbox import mailbox_server, stored
-from reactors.mailer import MailRejectedError, MailUnavailableError, SmtpMailer
+from reactors.mailbox import Stored, mailbox_server, stored
+from reactors.mailer import Mail, MailRejectedError, MailUnavailableError, SmtpMailer
 from reactors.mails import Recipient, welcome
 from tests.support.served import free_port
 
 
-def test_a_mail_arrives_as_an_eml_file_with_both_parts(tmp_path: Path) -> None:
-    server = mailbox_server(tmp_path / "mail", port=free_port())
+def sent_to_mailbox(directory: Path, *mails: Mail) -> list[Stored]:
+    """Send ``mails`` through the SMTP adapter to a development mailbox in ``directory``."""
+    server = mailbox_server(directory, port=free_port())
     server.start()
     try:
-        SmtpMailer(f"smtp://127.0.0.1:{server.port}").send(
-            welcome("42", Recipient("a@x.io", "Ann"))
-        )
+        mailer = SmtpMailer(f"smtp://127.0.0.1:{server.port}")
+        for mail in mails:
+            mailer.send(mail)
     finally:
         server.stop()
-    [kept] = stored(tmp_path / "mail")
+    return stored(directory)
+
+
+def test_a_mail_arrives_as_an_eml_file_with_both_parts(tmp_path: Path) -> None:
+    [kept] = sent_to_mailbox(tmp_path / "mail", welcome("42", Recipient("a@x.io", "Ann")))
     assert (kept.to, kept.subject) == ("Ann <a@x.io>", "Welcome to eventshop, Ann")
     assert kept.message_id == "<welcome.42@eventshop.local>"
     message = email.message_from_bytes(kept.path.read_bytes(), policy=email.policy.default)
@@ -38,14 +43,13 @@ def test_a_mail_arrives_as_an_eml_file_with_both_parts(tmp_path: Path) -> None:
 
 
 def test_mail_list_shows_the_mailbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    server = mailbox_server(tmp_path / "mail", port=free_port())
-    server.start()
-    try:
-        mailer = SmtpMailer(f"smtp://127.0.0.1:{server.port}")
-        for n, name in enumerate(("Ann", "Bob")):
-            mailer.send(welcome(str(n), Recipient(f"{name.lower()}@x.io", name)))
-    finally:
-        server.stop()
+    sent_to_mailbox(
+        tmp_path / "mail",
+        *(
+            welcome(str(n), Recipient(f"{name.lower()}@x.io", name))
+            for n, name in enumerate(("Ann", "Bob"))
+        ),
+    )
     monkeypatch.setenv("EVENTSHOP_DATA_DIR", str(tmp_path))
     listed = CliRunner().invoke(app, ["mail", "list", "--json"])
     assert listed.exit_code == 0, listed.output
@@ -117,15 +121,9 @@ def test_a_session_sends_a_burst_over_one_connection() -> None:
 
 
 def test_names_beyond_ascii_are_encoded_and_read_back_whole(tmp_path: Path) -> None:
-    server = mailbox_server(tmp_path / "mail", port=free_port())
-    server.start()
-    try:
-        SmtpMailer(f"smtp://127.0.0.1:{server.port}").send(
-            welcome("z", Recipient("zoe@x.io", "Zoë Ünal, Jr."))
-        )
-    finally:
-        server.stop()
-    [kept] = stored(tmp_path / "mail")
+    [kept] = sent_to_mailbox(
+        tmp_path / "mail", welcome("z", Recipient("zoe@x.io", "Zoë Ünal, Jr."))
+    )
     raw = kept.path.read_bytes()
     assert raw.isascii()  # RFC 2047 headers, base64 bodies: any server takes it
     message = email.message_from_bytes(raw, policy=email.policy.default)
