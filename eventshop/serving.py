@@ -39,6 +39,10 @@ def serve(app: FastAPI, host: str, port: int, log_level: str) -> None:
         host=host,
         port=port,
         log_level=log_level.lower(),
+        # Both are dependencies: named, so a broken install fails here instead of quietly
+        # falling back to the pure-Python parser and loop at half the speed.
+        loop="uvloop",
+        http="httptools",
         log_config=None,  # the root handler, with its redaction (eventshop.logs)
     )
     uvicorn.Server(config).run(sockets=[reusable_socket(host, port)])
