@@ -142,6 +142,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--connections", type=int, default=4, help="command connections")
     parser.add_argument("--projectors", type=int, default=1, help="instances per group")
+    parser.add_argument(
+        "--fetch-max-wait-ms",
+        type=int,
+        default=None,
+        help="the projectors' EVENTSHOP_KAFKA_FETCH_MAX_WAIT_MS (default: the setting's)",
+    )
     args = parser.parse_args(argv)
     with servers() as (found, broker):
         # Best of two: the first save after the server started ran at a third of the second.
@@ -149,8 +155,15 @@ def main(argv: list[str] | None = None) -> None:
             (bare_save_rate(found.database_url, args.connections, args.seconds) for _ in range(2)),
             key=lambda measured: measured[0],
         )
+        fetch = (
+            {"kafka_fetch_max_wait_ms": args.fetch_max_wait_ms} if args.fetch_max_wait_ms else {}
+        )
         with running_fleet(
-            found, projector_processes=args.projectors, broker=broker, rate_limit_enabled=False
+            found,
+            projector_processes=args.projectors,
+            broker=broker,
+            rate_limit_enabled=False,
+            **fetch,
         ) as fleet:
             admin = fleet.admin_token()
             auth = {"Authorization": f"Bearer {admin}", "Content-Type": "application/json"}

@@ -9,6 +9,7 @@ from http_edge.install import EdgeSettings
 from http_edge.tokens import TokenSettings
 from read_side.http.validators import CatalogCache
 from read_side.query_api import create_query_app
+from read_side.read_pools import ReadPools
 
 
 def build_query_app(
@@ -24,16 +25,19 @@ def build_query_app(
     catalog_cache: CatalogCache | None = None,
     ops_login_url: str = "http://127.0.0.1:8000",
 ) -> FastAPI:
+    """``pool_size``: connections the routes may hold at once; the threads' pool has a
+    quarter of that (at least 2)."""
     pool: ConnectionPool = ConnectionPool(
         read_database_url,
         min_size=1,
-        max_size=pool_size,
+        max_size=max(2, pool_size // 4),
         open=False,
         timeout=5,
         kwargs={"autocommit": True},  # read-only statements; each sees the latest commits
     )
     return create_query_app(
         pool=pool,
+        reads=ReadPools(read_database_url, max_size=pool_size),
         tokens=tokens,
         schema=schema,
         topic_prefix=topic_prefix,

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from psycopg import Connection, sql
+from psycopg import AsyncConnection, sql
 from psycopg.rows import dict_row
 
 from contracts.rows import OrderCustomer, OrderLineView, OrderPage, OrderView
@@ -25,13 +25,13 @@ WHERE l.order_id = ANY(%s) ORDER BY l.order_id, l.position
 """
 
 
-def get_order(conn: Connection[Any], schema: str, order_id: UUID) -> OrderView | None:
-    orders = _fetch(conn, schema, sql.SQL("WHERE o.id = %s"), [order_id], limit=1)
+async def get_order(conn: AsyncConnection[Any], schema: str, order_id: UUID) -> OrderView | None:
+    orders = await _fetch(conn, schema, sql.SQL("WHERE o.id = %s"), [order_id], limit=1)
     return orders[0] if orders else None
 
 
-def list_orders(
-    conn: Connection[Any],
+async def list_orders(
+    conn: AsyncConnection[Any],
     schema: str,
     *,
     limit: int,
@@ -53,26 +53,26 @@ def list_orders(
         conditions.append(sql.SQL("(o.placed_at, o.id) < (%s, %s)"))
         params.extend(_decode(cursors, cursor))
     where = sql.SQL("WHERE ") + sql.SQL(" AND ").join(conditions) if conditions else sql.SQL("")
-    rows = _fetch(conn, schema, where, params, limit=limit + 1)
+    rows = await _fetch(conn, schema, where, params, limit=limit + 1)
     items = rows[:limit]
     more = len(rows) > limit
     return OrderPage(items=items, next_cursor=_encode(cursors, items[-1]) if more else None)
 
 
-def _fetch(
-    conn: Connection[Any], schema: str, where: sql.Composable, params: list[Any], *, limit: int
+async def _fetch(
+    conn: AsyncConnection[Any], schema: str, where: sql.Composable, params: list[Any], *, limit: int
 ) -> list[OrderView]:
     ident = sql.Identifier(schema)
-    with conn.cursor(row_factory=dict_row) as cur:
-        orders = cur.execute(
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
             sql.SQL(_ORDER).format(schema=ident)
             + where
             + sql.SQL(" ORDER BY o.placed_at DESC, o.id DESC LIMIT %s"),
             (*params, limit),
-        ).fetchall()
-        lines = cur.execute(
-            sql.SQL(_LINES).format(schema=ident), ([o["id"] for o in orders],)
-        ).fetchall()
+        )
+        orders = await cur.fetchall()
+        await cur.execute(sql.SQL(_LINES).format(schema=ident), ([o["id"] for o in orders],))
+        lines = await cur.fetchall()
     by_order: dict[UUID, list[OrderLineView]] = {}
     for line in lines:
         by_order.setdefault(line["order_id"], []).append(

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from psycopg import Connection, sql
+from psycopg import AsyncConnection, sql
 from psycopg.rows import dict_row
 
 from contracts.rows import ProductPage, ProductView
@@ -50,8 +50,8 @@ class ProductFilter:
     include_unpublished: bool = False
 
 
-def search_products(
-    conn: Connection[Any],
+async def search_products(
+    conn: AsyncConnection[Any],
     schema: str,
     f: ProductFilter,
     *,
@@ -87,8 +87,9 @@ def search_products(
         where=sql.SQL(" AND ").join(conditions),
         order=order,
     )
-    with conn.cursor(row_factory=dict_row) as cur:
-        rows = cur.execute(statement, params).fetchall()
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(statement, params)
+        rows = await cur.fetchall()
     page = rows[:limit]
     next_cursor = None
     if len(rows) > limit:

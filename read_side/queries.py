@@ -5,15 +5,17 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from psycopg import Connection, sql
+from psycopg import AsyncConnection, sql
 from psycopg.rows import dict_row
 
 from contracts.rows import CustomerView, ProductView
 
 
-def get_customer(conn: Connection[Any], schema: str, customer_id: UUID) -> CustomerView | None:
-    with conn.cursor(row_factory=dict_row) as cur:
-        row = cur.execute(
+async def get_customer(
+    conn: AsyncConnection[Any], schema: str, customer_id: UUID
+) -> CustomerView | None:
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
             sql.SQL(
                 "SELECT c.id, c.email, c.name, c.role, coalesce(s.order_count, 0) AS order_count,"
                 " coalesce(s.lifetime_value, 0) AS lifetime_value, s.last_order_at"
@@ -21,7 +23,8 @@ def get_customer(conn: Connection[Any], schema: str, customer_id: UUID) -> Custo
                 " LEFT JOIN {0}.customer_order_stats s ON s.customer_id = c.id WHERE c.id = %s"
             ).format(sql.Identifier(schema)),
             (customer_id,),
-        ).fetchone()
+        )
+        row = await cur.fetchone()
     return CustomerView.model_validate(row) if row else None
 
 
@@ -35,14 +38,15 @@ def _visible(include_unpublished: bool) -> sql.Composable:
     return sql.SQL("TRUE" if include_unpublished else "status = 'published'")
 
 
-def get_product(
-    conn: Connection[Any], schema: str, product_id: UUID, *, include_unpublished: bool = False
+async def get_product(
+    conn: AsyncConnection[Any], schema: str, product_id: UUID, *, include_unpublished: bool = False
 ) -> ProductView | None:
-    with conn.cursor(row_factory=dict_row) as cur:
-        row = cur.execute(
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
             sql.SQL("SELECT {} FROM {}.products WHERE id = %s AND {}").format(
                 PRODUCT_COLUMNS, sql.Identifier(schema), _visible(include_unpublished)
             ),
             (product_id,),
-        ).fetchone()
+        )
+        row = await cur.fetchone()
     return ProductView.model_validate(row) if row else None

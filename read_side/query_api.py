@@ -26,6 +26,7 @@ from read_side.http import customers, operations, ops, orders, products, reports
 from read_side.http.deps import QueryContext
 from read_side.http.validators import CatalogCache, NotModifiedError, Validators
 from read_side.lag_metrics import registry_with_lag
+from read_side.read_pools import ReadPools
 
 #: Answers shorter than this are sent uncompressed (gzip's header costs more than it saves).
 GZIP_MINIMUM_BYTES = 1024
@@ -34,6 +35,7 @@ GZIP_MINIMUM_BYTES = 1024
 def create_query_app(
     *,
     pool: ConnectionPool[Any],
+    reads: ReadPools,
     schema: str,
     tokens: TokenSettings,
     topic_prefix: str = "",
@@ -44,7 +46,10 @@ def create_query_app(
     catalog_cache: CatalogCache | None = None,
     ops_login_url: str = "http://127.0.0.1:8000",
 ) -> FastAPI:
-    """``rate_limits`` counts requests through ``pool`` (docs/operations.md);
+    """``reads``: the routes' connections; ``pool``: the threads' (the position watcher,
+    rate limits, metrics, health, the ops page).
+
+    ``rate_limits`` counts requests through ``pool`` (docs/operations.md);
     ``ops_login_url``: the command API, which checks the ops page's sign-in."""
     watcher = PositionWatcher(pool, schema, max_waiters=max_waiters)
 
@@ -58,10 +63,11 @@ def create_query_app(
         watcher.stop()
         pool.close()
 
-    resources = SharedResources(open_all, close_all)
+    resources = SharedResources(open_all, close_all, open_loop=reads.open, close_loop=reads.close)
     app = FastAPI(title="eventshop query API", version="1", lifespan=resources.lifespan)
     app.state.query = QueryContext(
         pool=pool,
+        reads=reads,
         schema=schema,
         topic_prefix=topic_prefix,
         wait_seconds=consistency_wait_seconds,

@@ -54,7 +54,7 @@ async def customer_orders(
         raise not_found("customer", customer_id)
     return await read(
         lambda conn: page_or_422(
-            lambda: order_queries.list_orders(
+            order_queries.list_orders(
                 conn,
                 ctx.schema,
                 limit=limit,

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Header, Query, Request, Response
-from fastapi.concurrency import run_in_threadpool
-from psycopg import Connection
+from psycopg import AsyncConnection
 from psycopg_pool import ConnectionPool
 
 from contracts.consistency import InvalidConsistencyTokenError, PartitionMark, decode_token
@@ -24,6 +23,7 @@ from read_side.consistency import (
 )
 from read_side.cursors import CursorCodec, InvalidCursorError
 from read_side.http.validators import CatalogCache, Validators
+from read_side.read_pools import ReadPools
 
 P = TypeVar("P")
 R = TypeVar("R")
@@ -32,6 +32,7 @@ R = TypeVar("R")
 @dataclass(frozen=True)
 class QueryContext:
     pool: ConnectionPool[Any]
+    reads: ReadPools
     schema: str
     topic_prefix: str
     wait_seconds: float
@@ -100,21 +101,17 @@ def _unavailable(code: str, title: str) -> ProblemError:
 
 @dataclass(frozen=True)
 class Reader:
-    """Runs a query on a pooled read connection in one worker-thread hop.
+    """Runs a query on a pooled read connection, on the event loop.
 
-    A sync endpoint with a sync connection dependency cost three hops between the event
-    loop and anyio's threads (enter, endpoint, exit); each hop's wake-up was a quarter of
-    the query API's CPU under load (py-spy, issue 14). Routes are async and await this.
+    No worker thread: a hop between the loop and a thread, and its wake-ups, cost about
+    half of a by-id query's CPU (read_side/read_pools.py).
     """
 
-    pool: ConnectionPool[Any]
+    reads: ReadPools
 
-    async def __call__(self, query: Callable[[Connection[Any]], R]) -> R:
-        def run() -> R:
-            with self.pool.connection() as conn:
-                return query(conn)
-
-        return await run_in_threadpool(run)
+    async def __call__(self, query: Callable[[AsyncConnection[Any]], Awaitable[R]]) -> R:
+        async with self.reads.connection() as conn:
+            return await query(conn)
 
 
 def _consistent_reader(projection: str, *, public: bool = False) -> Callable[..., Any]:
@@ -132,7 +129,7 @@ def _consistent_reader(projection: str, *, public: bool = False) -> Callable[...
             if public:
                 _catalog_policy(request, response, ctx.catalog_cache)
             await ctx.validators.check(request, response, projection)
-        return Reader(ctx.pool)
+        return Reader(ctx.reads)
 
     return dependency
 
@@ -156,9 +153,9 @@ Limit = Annotated[int, Query(ge=1, le=100)]
 Cursor = Annotated[str | None, Query(max_length=512)]
 
 
-def page_or_422(run: Callable[[], P]) -> P:
+async def page_or_422(page: Awaitable[P]) -> P:
     try:
-        return run()
+        return await page
     except InvalidCursorError as error:
         raise ProblemError(422, "INVALID_CURSOR", str(error)) from error
 

@@ -44,7 +44,7 @@ async def list_orders(
 ) -> OrderPage:
     return await read(
         lambda conn: page_or_422(
-            lambda: order_queries.list_orders(
+            order_queries.list_orders(
                 conn,
                 ctx.schema,
                 limit=limit,

@@ -55,7 +55,7 @@ async def list_products(
     try:
         return await read(
             lambda conn: page_or_422(
-                lambda: search_products(
+                search_products(
                     conn,
                     ctx.schema,
                     product_filter,

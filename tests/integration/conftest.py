@@ -9,6 +9,7 @@ import psycopg
 import pytest
 
 from eventshop import wiring
+from tests.support.reads import SyncReads
 from tests.support.stack import Servers, isolated_settings
 
 
@@ -19,3 +20,10 @@ def db(servers: Servers) -> Iterator[tuple[psycopg.Connection[Any], str]]:
     wiring.migrate(settings)
     with psycopg.connect(servers.database_url, autocommit=True) as conn:
         yield conn, settings.read_schema
+
+
+@pytest.fixture(scope="module")
+def reads(servers: Servers) -> Iterator[SyncReads]:
+    """The query functions (async, as the query API runs them) called from a sync test."""
+    with SyncReads(servers.database_url) as found:
+        yield found

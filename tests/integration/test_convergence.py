@@ -20,6 +20,7 @@ from projections.applier import Applier
 from projections.registry import PROJECTIONS
 from read_side import order_queries, queries, reports
 from tests.support.histories import T0, History, deliveries, histories, oracle
+from tests.support.reads import SyncReads
 
 
 @settings(
@@ -29,13 +30,13 @@ from tests.support.histories import T0, History, deliveries, histories, oracle
 )
 @given(history=histories(), seed=st.integers(0, 2**32))
 def test_projections_converge_to_the_replay_oracle(
-    db: tuple[psycopg.Connection[Any], str], history: History, seed: int
+    db: tuple[psycopg.Connection[Any], str], reads: SyncReads, history: History, seed: int
 ) -> None:
     conn, schema = db
     rng = random.Random(seed)
     prefix = "t."
     appliers = [Applier(p, schema) for p in PROJECTIONS.values()]
-    sales_before = reports.sales(conn, schema, start=T0.date(), end=T0.date())[0]
+    sales_before = reads(reports.sales, schema, start=T0.date(), end=T0.date())[0]
     for batch in deliveries(history, rng, prefix):
         for applier in appliers:
             mine = [
@@ -47,15 +48,15 @@ def test_projections_converge_to_the_replay_oracle(
                 applier.apply(conn, mine)
     customers, products, orders = oracle(history)
     for cid, expected in customers.items():
-        row = queries.get_customer(conn, schema, cid)
+        row = reads(queries.get_customer, schema, cid)
         assert row is not None
         got = row.model_dump(include=set(expected))
         assert got == expected
     for pid, expected in products.items():
-        product = queries.get_product(conn, schema, pid, include_unpublished=True)
+        product = reads(queries.get_product, schema, pid, include_unpublished=True)
         assert product is not None
         assert product.model_dump(include=set(expected)) == expected
-    sales_after = reports.sales(conn, schema, start=T0.date(), end=T0.date())[0]
+    sales_after = reads(reports.sales, schema, start=T0.date(), end=T0.date())[0]
     paid = [e for events in history.streams.values() for e in events if isinstance(e, c.OrderPaid)]
     refunds = [
         e.refunded
@@ -68,7 +69,7 @@ def test_projections_converge_to_the_replay_oracle(
     assert sales_after.revenue - sales_before.revenue == sum(e.amount for e in paid)
     assert sales_after.refunded - sales_before.refunded == sum(refunds)
     for oid, expected in orders.items():
-        order = order_queries.get_order(conn, schema, oid)
+        order = reads(order_queries.get_order, schema, oid)
         assert order is not None
         assert (order.status, order.total, order.payment_status) == (
             expected["status"],

@@ -27,6 +27,7 @@ from projections.products import PRODUCTS
 from projections.release import DISCARD, REPLAY, DeadLetterRelease
 from read_side import queries
 from tests.support.histories import History, deliveries, histories, oracle
+from tests.support.reads import SyncReads
 
 PREFIX = "t."
 
@@ -54,19 +55,19 @@ def without(history: History, aggregate_id: UUID, index: int, *, keep_rest: bool
     return History(streams, history.clock)
 
 
-def product_rows(conn: psycopg.Connection[Any], schema: str, ids: list[UUID]) -> dict[UUID, Any]:
+def product_rows(reads: SyncReads, schema: str, ids: list[UUID]) -> dict[UUID, Any]:
     found = {}
     for pid in ids:
-        row = queries.get_product(conn, schema, pid, include_unpublished=True)
+        row = reads(queries.get_product, schema, pid, include_unpublished=True)
         if row is not None:
             found[pid] = row
     return found
 
 
 def assert_products_equal(
-    conn: psycopg.Connection[Any], schema: str, expected: dict[UUID, Any], ids: list[UUID]
+    reads: SyncReads, schema: str, expected: dict[UUID, Any], ids: list[UUID]
 ) -> None:
-    rows = product_rows(conn, schema, ids)
+    rows = product_rows(reads, schema, ids)
     assert set(rows) == set(expected)
     for pid, want in expected.items():
         assert rows[pid].model_dump(include=set(want)) == want, pid
@@ -79,7 +80,7 @@ def assert_products_equal(
 )
 @given(history=histories(), seed=st.integers(0, 2**32))
 def test_a_poison_event_parks_its_aggregate_until_replayed_or_discarded(
-    db: tuple[psycopg.Connection[Any], str], history: History, seed: int
+    db: tuple[psycopg.Connection[Any], str], reads: SyncReads, history: History, seed: int
 ) -> None:
     conn, schema = db
     rng = random.Random(seed)
@@ -104,7 +105,7 @@ def test_a_poison_event_parks_its_aggregate_until_replayed_or_discarded(
         aid for aid, events in history.streams.items() if isinstance(events[0], c.ProductCreated)
     ]
     assert_products_equal(
-        conn, schema, {k: v for k, v in oracle(stopped)[1].items() if k in every}, every
+        reads, schema, {k: v for k, v in oracle(stopped)[1].items() if k in every}, every
     )
 
     released = history
@@ -122,5 +123,5 @@ def test_a_poison_event_parks_its_aggregate_until_replayed_or_discarded(
         if action == DISCARD:
             released = without(released, pid, index, keep_rest=True)
     assert_products_equal(
-        conn, schema, {k: v for k, v in oracle(released)[1].items() if k in every}, every
+        reads, schema, {k: v for k, v in oracle(released)[1].items() if k in every}, every
     )
