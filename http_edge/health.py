@@ -24,8 +24,10 @@ def health_router(
     not make the process unready, such as the payment gateway's circuit breaker)."""
     router = APIRouter(tags=["operations"])
 
+    # A coroutine: liveness needs no worker thread, so it answers even while every thread
+    # is busy with commands (a probe that queued behind them would get a live process killed).
     @router.get("/healthz")
-    def healthz() -> dict[str, str]:
+    async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
     @router.get("/readyz", responses=problem_responses(503))
