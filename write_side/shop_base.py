@@ -16,6 +16,7 @@ from eventsourcing.persistence import IntegrityError, Mapper, StoredEvent
 from contracts.causation import caused_by
 from contracts.consistency import PartitionMark, aggregate_tag, encode_token
 from contracts.placement import place
+from write_side.aggregate_locks import AggregateLocks
 from write_side.app_types import (
     MAX_ATTEMPTS,
     NO_CONTEXT,
@@ -63,6 +64,8 @@ class ShopBase(Application[UUID]):
         self.gateway: PaymentGateway = gateway or FakePaymentGateway()
         #: Commands re-run after losing a race (read by benchmarks and operators).
         self.contention_retries = 0
+        #: Each attempt of a command holds the aggregates it reads (write_side/aggregate_locks.py).
+        self.aggregate_locks = AggregateLocks()
         super().__init__(env)
 
     def construct_mapper(self) -> Mapper[UUID]:
@@ -121,7 +124,11 @@ class ShopBase(Application[UUID]):
         expected_version: int | None = None,
         acting_for: UUID | None = None,
     ) -> A:
-        """The aggregate; someone else's (``acting_for``) is as missing as a missing one."""
+        """The aggregate; someone else's (``acting_for``) is as missing as a missing one.
+
+        Inside a command, the aggregate stays locked in this process until the command's
+        attempt ends (write_side/aggregate_locks.py)."""
+        self.aggregate_locks.hold(aggregate_id)
         try:
             aggregate: Aggregate = self.repository.get(aggregate_id)
         except AggregateNotFoundError:
@@ -182,7 +189,9 @@ def use_case(*, retries: bool = False) -> Callable[[UseCase[S, P]], UseCase[S, P
             cause = ctx.cause.model_copy(update={"command": name}) if ctx.cause else None
 
             def once() -> CommandResult:
-                with caused_by(cause):  # the events it stores say who and what caused them
+                # The events it stores say who and what caused them; the aggregates it reads
+                # stay locked in this process until this attempt ends.
+                with caused_by(cause), self.aggregate_locks.unit():
                     return method(self, *args, **kwargs)
 
             return self.idempotent(ctx, (lambda: self._with_retries(once)) if retries else once)

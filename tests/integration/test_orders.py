@@ -114,6 +114,21 @@ def test_twenty_concurrent_orders_for_seven_units_sell_exactly_seven(stack: Stac
     assert (product.on_hand, product.reserved_total, product.available) == (7, 7, 0)
 
 
+def test_orders_racing_in_one_process_take_turns_instead_of_retrying(stack: Stack) -> None:
+    """Each attempt holds the product it read until it saved (write_side/aggregate_locks.py):
+    in one process, twenty orders of one product lose no race, so none is re-run."""
+    hot = a_product(stack, stock=20)
+    customers = [a_customer(stack) for _ in range(20)]
+    shop = shop_of(stack)
+    retries_before = shop.contention_retries
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        responses = list(pool.map(lambda c: place(c, (hot, 1)), customers))
+    assert [r.status_code for r in responses] == [201] * 20
+    assert shop.contention_retries - retries_before == 0
+    assert shop.aggregate_locks.in_use == 0
+    assert shop_of(stack).get_product(UUID(hot)).available == 0
+
+
 @pytest.mark.parametrize(
     "body",
     [
