@@ -45,6 +45,7 @@ from projections.applier_types import (
     last_offset,
     last_published_at,
 )
+from projections.batch_fold import FOLD_FROM_RECORDS, BatchRows
 from projections.event_rules import EventRules
 from projections.positions import PositionRows
 from projections.projection import Projection
@@ -78,6 +79,9 @@ class Applier(EventRules):
         ).format(sql.Identifier(schema, MODEL_VERSIONS_TABLE))
         self._high_watermarks: dict[tuple[str, int], int] = {}
         self._positions = PositionRows(schema, projection.name)
+        #: Batches this large of a row-local projection are folded (projections/batch_fold.py).
+        self.fold_from_records = FOLD_FROM_RECORDS
+        self._batch_rows = BatchRows(projection, schema) if projection.row_local else None
 
     def apply(
         self,
@@ -97,6 +101,8 @@ class Applier(EventRules):
             # Some handler failed: run the batch again, each event in its own savepoint,
             # so only the failing events are retried or dead-lettered.
             return self._apply(conn, records, before_commit, high_watermarks, careful=True)
+        finally:
+            self._folding = None  # folded rows never outlive their batch's transaction
 
     def _apply(
         self,
@@ -119,6 +125,12 @@ class Applier(EventRules):
             envelopes = [_envelope(record) for record in records]
             self._versions = AggregateVersions(cur, self.schema, self.projection.name)
             self._versions.preload(e.aggregate_id for e in envelopes if isinstance(e, Envelope))
+            self._folding = None
+            if not careful and self._batch_rows and len(records) >= self.fold_from_records:
+                self._batch_rows.load(
+                    conn, {e.aggregate_id for e in envelopes if isinstance(e, Envelope)}
+                )
+                self._folding = self._batch_rows
             if careful:
                 self._apply_all(conn, cur, records, envelopes, positions=positions, outcome=outcome)
             else:
@@ -155,6 +167,9 @@ class Applier(EventRules):
         for record, envelope in zip(records, envelopes, strict=True):
             position = positions[(record.topic, record.partition)]
             self._apply_one(conn, cur, record, envelope, position=position, outcome=outcome)
+        if self._folding is not None:
+            self._folding.write(cur)
+            self._folding = None
         self._versions.flush()
         for (topic, partition), p in positions.items():
             self._positions.save(

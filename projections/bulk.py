@@ -32,6 +32,7 @@ from contracts.redaction import redact
 from contracts.topics import partition_for, topic_for
 from contracts.upcasting import EVENTS_BY_NAME, decode, knows
 from projections.applier import DETERMINISTIC_ERRORS
+from projections.batch_fold import table_shape
 from projections.memory_rows import Rows, Table
 from projections.projection import Projection
 from projections.versions import DEAD_LETTER, GAP, NEEDS_UPGRADE
@@ -75,7 +76,7 @@ class BulkBuild:
         """Read the table shapes and whatever rows the shadow already holds (a resume)."""
         tables: dict[str, Table] = {}
         for name in projection.tables:
-            columns, types, key = _shape(conn, schema, name)
+            columns, types, key = table_shape(conn, schema, name)
             table = Table(name, columns, key, types)
             cursor = conn.cursor()
             cursor.execute(
@@ -249,25 +250,3 @@ def _write(cur: psycopg.Cursor[Any], schema: str, table: Table) -> int:
     table.stored |= table.dirty
     table.dirty = set()
     return written
-
-
-def _shape(
-    conn: psycopg.Connection[Any], schema: str, table: str
-) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
-    """The table's stored (not generated) columns, their types, and its primary key."""
-    relation = sql.Identifier(schema, table).as_string(conn)
-    columns = conn.execute(
-        "SELECT a.attname, t.typname FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid"
-        " WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped"
-        " AND a.attgenerated = '' ORDER BY a.attnum",
-        (relation,),
-    ).fetchall()
-    key = conn.execute(
-        "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid"
-        " AND a.attnum = ANY(i.indkey) WHERE i.indrelid = %s::regclass AND i.indisprimary"
-        " ORDER BY array_position(i.indkey::int2[], a.attnum)",
-        (relation,),
-    ).fetchall()
-    if not key:
-        raise RuntimeError(f"{relation} has no primary key: a rebuild cannot write it in bulk")
-    return tuple(r[0] for r in columns), tuple(r[1] for r in columns), tuple(r[0] for r in key)

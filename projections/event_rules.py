@@ -30,6 +30,7 @@ from projections.applier_types import (
     Position,
     RetryCarefullyError,
 )
+from projections.batch_fold import BatchRows
 from projections.projection import Projection
 from projections.versions import DEAD_LETTER, NEEDS_UPGRADE, AggregateVersions
 
@@ -47,6 +48,9 @@ class EventRules:
         #: False on the fast path (no savepoint per event), True when redoing a batch.
         self._careful = False
         self._versions: AggregateVersions
+        #: Set for a large batch of a row-local projection: events fold into these rows
+        #: instead of running their statements (projections/batch_fold.py).
+        self._folding: BatchRows | None = None
 
     def _apply_one(
         self,
@@ -133,12 +137,11 @@ class EventRules:
         if not self._careful:
             # The fast path: no savepoint per event. Any failure reruns the batch carefully.
             try:
-                handler(
-                    cur,
-                    self.schema,
-                    envelope,
-                    decode(envelope.event_type, envelope.schema_version, envelope.payload),
-                )
+                event = decode(envelope.event_type, envelope.schema_version, envelope.payload)
+                if self._folding is not None:
+                    self._folding.fold(envelope, event)
+                else:
+                    handler(cur, self.schema, envelope, event)
             except psycopg.Error:
                 raise  # judged where the pipeline ends (above)
             except Exception as error:

@@ -37,6 +37,10 @@ class Projection:
     #: (a reactor's intake: ``contracts.reactions``). Such tables are never rebuilt, so
     #: they have no folds and no table version.
     sources: tuple[str, ...] = ()
+    #: Every event changes at most its own aggregate's row, in this projection's one table,
+    #: keyed by the aggregate id: a large live batch may be folded in memory and each row
+    #: written once (:mod:`projections.batch_fold`).
+    row_local: bool = False
 
     @property
     def contexts(self) -> tuple[str, ...]:
@@ -53,6 +57,8 @@ class Projection:
         by_name = {cls.type_name: handler for cls, handler in self.handlers.items()}
         object.__setattr__(self, "_by_name", by_name)
         wanted = set(self.handlers) if self.read_model else set()
+        if self.row_local and (len(self.tables) != 1 or not self.read_model):
+            raise ValueError(f"{self.name}: a row-local read model has exactly one table")
         if set(self.folds) != wanted:
             raise ValueError(
                 f"{self.name}: a read model needs a fold for every handled event type, and no"

@@ -21,6 +21,8 @@ PRODUCTS = Projection(
     "products",
     tables=TABLES,
     ddl=DDL,
+    # Each event changes only its product's row (projections/batch_fold.py).
+    row_local=True,
     handlers={
         ProductCreated: handlers.on_created,
         StockAdjusted: handlers.on_stock_adjusted,

@@ -271,3 +271,42 @@ def test_a_schema_version_ahead_parks_its_aggregate_until_a_release_reads_it(
     assert upgrade_parked(conn, PRODUCTS, schema) == 1
     assert on_hand(conn, schema, log.product_id) == 12
     assert "needs upgrade" not in {p.state for p in projection_status(conn, schema)}
+
+
+def test_a_large_batch_of_a_row_local_projection_writes_each_row_once(
+    db: tuple[psycopg.Connection[tuple[object, ...]], str],
+) -> None:
+    """Two hundred stock changes of one product: one row written, not two hundred UPDATEs
+    (projections/batch_fold.py); the row, version and position are what the statements
+    would have left. A small batch keeps its statements."""
+    conn, schema = db
+    conn.execute(
+        f"CREATE TABLE {schema}.row_writes (n int NOT NULL); INSERT INTO {schema}.row_writes"
+        f" VALUES (0); CREATE FUNCTION {schema}.count_write() RETURNS trigger LANGUAGE plpgsql"
+        f" AS $$ BEGIN UPDATE {schema}.row_writes SET n = n + 1; RETURN NULL; END $$;"
+        f" CREATE TRIGGER counting AFTER INSERT OR UPDATE ON {schema}.products"
+        f" FOR EACH ROW EXECUTE FUNCTION {schema}.count_write()"
+    )
+    conn.commit()
+
+    def row_writes() -> object:
+        found = conn.execute(f"SELECT n FROM {schema}.row_writes").fetchone()
+        conn.commit()
+        return found[0] if found else None
+
+    log = a_log(tuple(range(1, 200)))
+    records = [log.record(i, i) for i in range(len(log.events))]
+    applier = Applier(PRODUCTS, schema)
+    assert len(records) >= applier.fold_from_records
+    assert applier.apply(conn, records).applied == 200
+    assert row_writes() == 1  # created and changed 199 times in memory: one INSERT
+    assert on_hand(conn, schema, log.product_id) == sum(range(1, 200))
+    assert conn.execute(
+        f"SELECT version FROM {schema}.products WHERE id = %s", (log.product_id,)
+    ).fetchone() == (200,)
+    conn.commit()
+
+    log.add(StockAdjusted(occurred_at=datetime.now(UTC), delta=-5))
+    assert Applier(PRODUCTS, schema).apply(conn, [log.record(200, 200)]).applied == 1
+    assert row_writes() == 2  # the small batch's one UPDATE
+    assert on_hand(conn, schema, log.product_id) == sum(range(1, 200)) - 5

@@ -12,17 +12,20 @@ import random
 from typing import Any
 
 import psycopg
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from contracts import events as c
 from projections.applier import Applier
+from projections.batch_fold import FOLD_FROM_RECORDS
 from projections.registry import PROJECTIONS
 from read_side import order_queries, queries, reports
 from tests.support.histories import T0, History, deliveries, histories, oracle
 from tests.support.reads import SyncReads
 
 
+@pytest.mark.parametrize("fold_from", [FOLD_FROM_RECORDS, 1], ids=["statements", "folded"])
 @settings(
     max_examples=25,
     deadline=None,
@@ -30,12 +33,20 @@ from tests.support.reads import SyncReads
 )
 @given(history=histories(), seed=st.integers(0, 2**32))
 def test_projections_converge_to_the_replay_oracle(
-    db: tuple[psycopg.Connection[Any], str], reads: SyncReads, history: History, seed: int
+    db: tuple[psycopg.Connection[Any], str],
+    reads: SyncReads,
+    fold_from: int,
+    history: History,
+    seed: int,
 ) -> None:
+    """``folded``: every batch of a row-local projection is folded in memory and written
+    once per row (projections/batch_fold.py), as a large batch is."""
     conn, schema = db
     rng = random.Random(seed)
     prefix = "t."
     appliers = [Applier(p, schema) for p in PROJECTIONS.values()]
+    for applier in appliers:
+        applier.fold_from_records = fold_from
     sales_before = reads(reports.sales, schema, start=T0.date(), end=T0.date())[0]
     for batch in deliveries(history, rng, prefix):
         for applier in appliers:

@@ -16,6 +16,7 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from psycopg import Cursor
@@ -23,6 +24,8 @@ from psycopg import Cursor
 from contracts import events as c
 from contracts.envelope import Envelope
 from projections.applier import Applier
+from projections.batch_fold import FOLD_FROM_RECORDS
+from projections.memory_rows import Rows
 from projections.products import PRODUCTS
 from projections.release import DISCARD, REPLAY, DeadLetterRelease
 from read_side import queries
@@ -43,7 +46,19 @@ def poisoned(targets: set[tuple[UUID, int]]) -> Any:
 
         return buggy
 
-    return replace(PRODUCTS, handlers={k: wrap(v) for k, v in PRODUCTS.handlers.items()})
+    def wrap_fold(fold: Any) -> Any:  # the same bug where a large batch folds its rows
+        def buggy(rows: Rows, env: Envelope, event: Any) -> None:
+            if (env.aggregate_id, env.aggregate_version) in targets:
+                raise ValueError("poison")
+            fold(rows, env, event)
+
+        return buggy
+
+    return replace(
+        PRODUCTS,
+        handlers={k: wrap(v) for k, v in PRODUCTS.handlers.items()},
+        folds={k: wrap_fold(v) for k, v in PRODUCTS.folds.items()},
+    )
 
 
 def without(history: History, aggregate_id: UUID, index: int, *, keep_rest: bool) -> History:
@@ -73,6 +88,7 @@ def assert_products_equal(
         assert rows[pid].model_dump(include=set(want)) == want, pid
 
 
+@pytest.mark.parametrize("fold_from", [FOLD_FROM_RECORDS, 1], ids=["statements", "folded"])
 @settings(
     max_examples=30,
     deadline=None,
@@ -80,7 +96,11 @@ def assert_products_equal(
 )
 @given(history=histories(), seed=st.integers(0, 2**32))
 def test_a_poison_event_parks_its_aggregate_until_replayed_or_discarded(
-    db: tuple[psycopg.Connection[Any], str], reads: SyncReads, history: History, seed: int
+    db: tuple[psycopg.Connection[Any], str],
+    reads: SyncReads,
+    fold_from: int,
+    history: History,
+    seed: int,
 ) -> None:
     conn, schema = db
     rng = random.Random(seed)
@@ -93,6 +113,7 @@ def test_a_poison_event_parks_its_aggregate_until_replayed_or_discarded(
         pid: rng.randrange(1, len(history.streams[pid])) for pid in products if rng.random() < 0.6
     }
     applier = Applier(poisoned({(pid, i + 1) for pid, i in poison.items()}), schema)
+    applier.fold_from_records = fold_from  # 1: every batch folded, as large ones are
     for batch in deliveries(history, rng, PREFIX):
         mine = [r for r in batch if r.topic == f"{PREFIX}shop.catalog"]
         if mine:
