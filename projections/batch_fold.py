@@ -35,7 +35,6 @@ class BatchRows:
         (self.table_name,) = projection.tables
         self.projection = projection
         self.schema = schema
-        self._folds = {cls.type_name: fold for cls, fold in projection.folds.items()}
         self._shape: tuple[tuple[str, ...], tuple[str, ...]] | None = None
         self.rows = Rows({})
 
@@ -54,7 +53,9 @@ class BatchRows:
         self.rows = Rows({self.table_name: table})
 
     def fold(self, envelope: Envelope, event: Any) -> None:
-        self._folds[envelope.event_type](self.rows, envelope, event)
+        fold = self.projection.fold_for(envelope.event_type)
+        assert fold is not None, "a read model has a fold for every handled type"
+        fold(self.rows, envelope, event)
 
     def write(self, cur: psycopg.Cursor[Any]) -> int:
         """Upsert every row the folds inserted or changed; how many."""

@@ -1,8 +1,8 @@
 """The query routes' connections: an asyncio pool per event loop.
 
 A route awaits its SQL on the event loop (psycopg's async connections) instead of handing
-it to a worker thread: the hand-off and its wake-ups cost about half of a by-id query's
-CPU (measured in docs/operations.md, "Throughput"). A server process runs one loop, so one
+it to a worker thread, so a query never waits for, or holds, one of anyio's worker threads
+(what it measured: docs/operations.md, "Throughput"). A server process runs one loop, so one
 pool; tests may serve one app from several loops at once (each test client has its own),
 and an asyncio pool belongs to the loop that opened it, so each loop gets its own.
 
@@ -53,7 +53,6 @@ class ReadPools:
     async def connection(self) -> AsyncIterator[AsyncConnection[Any]]:
         pool = self._pools.get(asyncio.get_running_loop())
         if pool is None:
-            await self.open()  # a loop that ran no lifespan (an app served without one)
-            pool = self._pools[asyncio.get_running_loop()]
+            raise RuntimeError("no read pool on this event loop: the app's lifespan did not run")
         async with pool.connection() as conn:
             yield conn

@@ -47,7 +47,7 @@ class AggregateLocks:
         finally:
             self._local.held = None
             for aggregate_id in reversed(held):
-                self._release(aggregate_id)
+                self._leave(aggregate_id, release=True)
 
     def hold(self, aggregate_id: UUID) -> None:
         """Lock ``aggregate_id`` until the current unit ends (outside a unit: nothing)."""
@@ -62,18 +62,15 @@ class AggregateLocks:
         if lock.acquire(timeout=self.next_wait if held else self.first_wait):
             held.append(aggregate_id)
         else:
-            self.timeouts += 1
-            self._forget(aggregate_id)
+            self._leave(aggregate_id, timed_out=True)
 
-    def _release(self, aggregate_id: UUID) -> None:
-        with self._guard:
-            lock, _ = self._locks[aggregate_id]
-        lock.release()
-        self._forget(aggregate_id)
-
-    def _forget(self, aggregate_id: UUID) -> None:
+    def _leave(self, aggregate_id: UUID, *, release: bool = False, timed_out: bool = False) -> None:
+        """This attempt no longer holds (``release``) or awaits the lock: one user fewer."""
         with self._guard:
             lock, users = self._locks[aggregate_id]
+            if release:
+                lock.release()
+            self.timeouts += timed_out
             if users == 1:
                 del self._locks[aggregate_id]
             else:

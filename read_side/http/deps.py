@@ -103,8 +103,7 @@ def _unavailable(code: str, title: str) -> ProblemError:
 class Reader:
     """Runs a query on a pooled read connection, on the event loop.
 
-    No worker thread: a hop between the loop and a thread, and its wake-ups, cost about
-    half of a by-id query's CPU (read_side/read_pools.py).
+    No worker thread: a query neither waits for nor holds one (read_side/read_pools.py).
     """
 
     reads: ReadPools
