@@ -124,12 +124,11 @@ class Applier(EventRules):
             positions = {key: self._positions.lock(cur, *key) for key in keys}
             envelopes = [_envelope(record) for record in records]
             self._versions = AggregateVersions(cur, self.schema, self.projection.name)
-            self._versions.preload(e.aggregate_id for e in envelopes if isinstance(e, Envelope))
+            aggregates = {e.aggregate_id for e in envelopes if isinstance(e, Envelope)}
+            self._versions.preload(aggregates)
             self._folding = None
             if not careful and self._batch_rows and len(records) >= self.fold_from_records:
-                self._batch_rows.load(
-                    conn, {e.aggregate_id for e in envelopes if isinstance(e, Envelope)}
-                )
+                self._batch_rows.load(conn, aggregates)
                 self._folding = self._batch_rows
             if careful:
                 self._apply_all(conn, cur, records, envelopes, positions=positions, outcome=outcome)
