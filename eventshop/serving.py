@@ -53,8 +53,14 @@ class PortInUseError(OSError):
 
 
 def ensure_free(host: str, port: int) -> None:
-    """SO_REUSEPORT would let a second stack share a port silently: refuse to start."""
+    """SO_REUSEPORT would let a second stack share a port silently: refuse to start.
+
+    The probe sets SO_REUSEADDR (not SO_REUSEPORT): a listener, ours or another
+    program's, still refuses it, while the TIME_WAIT connections a stopped run leaves for
+    about a minute do not, so `eventshop run` starts again right after Ctrl-C.
+    """
     probe = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         probe.bind((host, port))
     except OSError as error:

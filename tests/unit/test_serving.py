@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import socket
 
-from eventshop.serving import reusable_socket
+import pytest
+
+from eventshop.serving import PortInUseError, ensure_free, reusable_socket
 
 
 def test_connections_accepted_by_the_shared_socket_do_not_wait_for_acks() -> None:
@@ -33,3 +35,45 @@ def test_connections_accepted_by_the_shared_socket_do_not_wait_for_acks() -> Non
             server.close()
 
     assert asyncio.run(accepted_nodelay()) != 0
+
+
+def _served_and_closed_first() -> int:
+    """A port whose server answered a client and closed the connection first, then stopped
+    listening: the kernel keeps the server side in TIME_WAIT for about a minute."""
+    listener = reusable_socket("127.0.0.1", 0)
+    listener.listen()
+    port: int = listener.getsockname()[1]
+    client = socket.create_connection(("127.0.0.1", port))
+    served, _ = listener.accept()
+    served.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+    served.close()  # the server closes first, as uvicorn does on shutdown
+    client.recv(100)
+    client.close()
+    listener.close()
+    return port
+
+
+def test_a_port_just_served_is_free_again_at_once() -> None:
+    port = _served_and_closed_first()
+    ensure_free("127.0.0.1", port)  # TIME_WAIT is no listener: `eventshop run` may start
+
+
+def test_a_live_listener_still_refuses_the_start() -> None:
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    try:
+        with pytest.raises(PortInUseError):
+            ensure_free("127.0.0.1", listener.getsockname()[1])
+    finally:
+        listener.close()
+
+
+def test_a_listener_of_another_eventshop_refuses_the_start_too() -> None:
+    listener = reusable_socket("127.0.0.1", 0)  # SO_REUSEPORT, as our own workers bind
+    listener.listen()
+    try:
+        with pytest.raises(PortInUseError):
+            ensure_free("127.0.0.1", listener.getsockname()[1])
+    finally:
+        listener.close()
