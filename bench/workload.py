@@ -23,6 +23,9 @@ from uuid import uuid4
 import httpx2
 
 TOKEN = "X-Consistency-Token"
+#: The clients' timeout: an answer later than this is a hang (a transport error), which the
+#: strict oracle refuses outside a fault window that kills the serving process.
+CLIENT_TIMEOUT_SECONDS = 10.0
 PASSWORD = "correct-horse-battery-staple"
 #: Relative weights of the operations in the mix (commands first, then queries).
 MIX: dict[str, int] = {
@@ -41,6 +44,16 @@ COMMANDS = frozenset(list(MIX)[:7])
 DESIGNED = frozenset({503})
 
 
+@dataclass(frozen=True)
+class Unavailable:
+    """A 503 as the client saw it: when (monotonic), for what, its code, its Retry-After."""
+
+    at: float
+    op: str
+    code: str
+    retry_after: bool
+
+
 @dataclass
 class Tally:
     latency: dict[str, list[float]] = field(default_factory=dict)
@@ -49,11 +62,33 @@ class Tally:
     #: What must never happen: a 5xx other than a designed 503, with what was asked.
     unexpected: list[str] = field(default_factory=list)
     transport_errors: int = 0
+    #: When each transport error happened (monotonic): the strict oracle allows them only
+    #: inside a fault window that kills the serving process.
+    transport_error_at: list[float] = field(default_factory=list)
     overloaded: int = 0  # open loop: operations not started, the client was at its cap
+    #: Every 503, for the strict oracle (bench.oracle.judge_answers).
+    unavailable: list[Unavailable] = field(default_factory=list)
+    #: Every 4xx as ``op:status:code``: each must be one the workload causes by design.
+    client_errors: Counter[str] = field(default_factory=Counter)
 
     def record(self, op: str, status: int, seconds: float) -> None:
         self.latency.setdefault(op, []).append(seconds)
         self.statuses[f"{op}:{status}"] += 1
+
+    def answered(self, op: str, response: httpx2.Response) -> None:
+        """Note a 503 or a 4xx with its problem code (the latency is ``record``'s)."""
+        status = response.status_code
+        if status == 503 or 400 <= status < 500:
+            code = _problem_code(response)
+            if status == 503:
+                retry = "retry-after" in response.headers
+                self.unavailable.append(Unavailable(time.monotonic(), op, code, retry))
+            else:
+                self.client_errors[f"{op}:{status}:{code}"] += 1
+
+    def transport_error(self) -> None:
+        self.transport_errors += 1
+        self.transport_error_at.append(time.monotonic())
 
 
 @dataclass
@@ -65,8 +100,9 @@ class Customer:
 class Shopper:
     def __init__(self, command_url: str, query_url: str, seed: int = 7) -> None:
         limits = httpx2.Limits(max_connections=256, max_keepalive_connections=64)
-        self.commands = httpx2.AsyncClient(base_url=command_url, limits=limits, timeout=30)
-        self.queries = httpx2.AsyncClient(base_url=query_url, limits=limits, timeout=30)
+        timeout = CLIENT_TIMEOUT_SECONDS
+        self.commands = httpx2.AsyncClient(base_url=command_url, limits=limits, timeout=timeout)
+        self.queries = httpx2.AsyncClient(base_url=query_url, limits=limits, timeout=timeout)
         self.rng = random.Random(seed)
         self.tally = Tally()
         self.admin = ""
@@ -137,11 +173,12 @@ class Shopper:
         try:
             response = await getattr(self, f"_op_{op}")()
         except httpx2.TransportError:
-            self.tally.transport_errors += 1  # a killed worker's connection, say
+            self.tally.transport_error()  # a killed worker's connection, or a timeout
             return
         if response is None:
             return  # nothing to do yet (no order to pay, say)
         self.tally.record(op, response.status_code, time.perf_counter() - due)
+        self.tally.answered(op, response)
         if response.status_code >= 500 and response.status_code not in DESIGNED:
             self.tally.unexpected.append(
                 f"{op}: {response.request.method} {response.request.url.path}"
@@ -215,6 +252,7 @@ class Shopper:
             f"/orders/{order}", headers={**_bearer(customer.token), TOKEN: token}
         )
         self.tally.record("token_read", read.status_code, time.perf_counter() - answered)
+        self.tally.answered("token_read", read)
         if read.status_code == 200:
             self.tally.visible.append(time.perf_counter() - answered)
         elif read.status_code not in DESIGNED:
@@ -240,6 +278,14 @@ class Shopper:
 
     async def _admin_post(self, path: str, body: dict[str, Any]) -> httpx2.Response:
         return await self.commands.post(path, json=body, headers=_bearer(self.admin))
+
+
+def _problem_code(response: httpx2.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return "-"
+    return str(body.get("code", "-")) if isinstance(body, dict) else "-"
 
 
 def _bearer(token: str) -> dict[str, str]:

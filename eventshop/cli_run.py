@@ -45,19 +45,11 @@ def run() -> None:
             serving.ensure_free(settings.host, port)
         wiring.migrate(settings)
         admin = _development_admin(settings)
-        supervisor = Supervisor(child_env(overrides))
-        for name, *args in local.values():
-            supervisor.add(name, *args)
-        for n in range(settings.api_workers):
-            supervisor.add(f"command-api-{n}", "serve", "command")
-            supervisor.add(f"query-api-{n}", "serve", "query")
-        supervisor.add("relay", "relay")
-        for n in range(settings.projector_processes):
-            supervisor.add(
-                f"projector-{n}", "project", env=_instance_probe(settings.projector_probe_port, n)
-            )
-        supervisor.add("payment-sweeper", "payments", "sweep")
-        supervisor.add("reactor", "react")
+        supervisor = _supervisor(settings, overrides, local)
+        if postgres is not None:
+            supervisor.watch("embedded PostgreSQL", postgres.ensure_running)
+        if kafka is not None:
+            supervisor.watch("embedded broker", kafka.ensure_running)
         found = runtime.record(  # the operator CLI here can reach the servers from now on
             settings,
             command_url=f"http://{settings.host}:{settings.command_port}",
@@ -79,6 +71,26 @@ def run() -> None:
         if postgres is not None:
             postgres.stop()
     typer.echo("eventshop stopped")
+
+
+def _supervisor(
+    settings: Settings, overrides: dict[str, str], local: dict[int, list[str]]
+) -> Supervisor:
+    """Every child process of the run, not started yet."""
+    supervisor = Supervisor(child_env(overrides))
+    for name, *args in local.values():
+        supervisor.add(name, *args)
+    for n in range(settings.api_workers):
+        supervisor.add(f"command-api-{n}", "serve", "command")
+        supervisor.add(f"query-api-{n}", "serve", "query")
+    supervisor.add("relay", "relay")
+    for n in range(settings.projector_processes):
+        supervisor.add(
+            f"projector-{n}", "project", env=_instance_probe(settings.projector_probe_port, n)
+        )
+    supervisor.add("payment-sweeper", "payments", "sweep")
+    supervisor.add("reactor", "react")
+    return supervisor
 
 
 def _local_services(settings: Settings, overrides: dict[str, str]) -> dict[int, list[str]]:

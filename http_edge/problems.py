@@ -10,6 +10,7 @@ import logging
 from typing import Any
 
 import orjson
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -118,8 +119,8 @@ def install_problem_handlers(
 
     async def on_unavailable(_: Request, exc: Exception) -> JSONResponse:
         log.warning("dependency unavailable: %s: %s", type(exc).__name__, exc)
-        problem = Problem(status=503, code="SERVICE_UNAVAILABLE", title="Try again shortly")
-        return problem_response(problem, {"Retry-After": "1"})
+        problem, retry_after = unavailable_problem(exc)
+        return problem_response(problem, {"Retry-After": str(retry_after)})
 
     for exc_type in unavailable:
         app.add_exception_handler(exc_type, on_unavailable)
@@ -127,6 +128,33 @@ def install_problem_handlers(
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(Exception, on_unexpected)
+
+
+def unavailable_problem(error: BaseException) -> tuple[Problem, int]:
+    """The 503 for an error that is the database's, not the request's, with its Retry-After.
+
+    The error's causes are searched, since the event store library wraps psycopg's errors:
+    a full disk is ``STORAGE_FULL`` (an operator must act: retry later), a database that
+    cannot be reached or dropped the connection is ``DATABASE_UNAVAILABLE`` (a restart or a
+    failover: retry shortly), anything else ``SERVICE_UNAVAILABLE``.
+    """
+    causes = _causes(error)
+    if any(isinstance(e, psycopg.errors.DiskFull) for e in causes):
+        title = "The database is out of disk space; retry later with the same Idempotency-Key"
+        return Problem(status=503, code="STORAGE_FULL", title=title), 30
+    if any(isinstance(e, psycopg.OperationalError | psycopg.InterfaceError) for e in causes):
+        title = "The database cannot be reached; retry shortly with the same Idempotency-Key"
+        return Problem(status=503, code="DATABASE_UNAVAILABLE", title=title), 2
+    return Problem(status=503, code="SERVICE_UNAVAILABLE", title="Try again shortly"), 1
+
+
+def _causes(error: BaseException) -> list[BaseException]:
+    found: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and current not in found and len(found) < 10:
+        found.append(current)
+        current = current.__cause__ or current.__context__
+    return found
 
 
 #: For ``responses=`` in route declarations, so OpenAPI documents the problem shape.

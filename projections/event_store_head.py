@@ -27,20 +27,25 @@ def install_event_store_head(
             ).format(function, sql.Identifier(event_schema, events_table))
         )
         relay = sql.Identifier(schema, RELAY_STATE_FUNCTION)
+        # Its row type grew (``republished``): replaced whole, in one transaction.
+        conn.execute("BEGIN")
+        conn.execute(sql.SQL("DROP FUNCTION IF EXISTS {}()").format(relay))
         conn.execute(
             sql.SQL(
-                "CREATE OR REPLACE FUNCTION {}() RETURNS TABLE (checkpoint bigint,"
-                " offsets jsonb, heartbeat_at timestamptz, blocked_type text, backlog bigint)"
+                "CREATE FUNCTION {}() RETURNS TABLE (checkpoint bigint,"
+                " offsets jsonb, heartbeat_at timestamptz, blocked_type text, backlog bigint,"
+                " republished int)"
                 " LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp"
                 " AS $$ SELECT c.notification_id, c.partition_offsets, c.heartbeat_at,"
                 " c.blocked_type, (SELECT count(*) FROM {} e"
-                " WHERE e.notification_id > c.notification_id) FROM {} c $$"
+                " WHERE e.notification_id > c.notification_id), c.republished FROM {} c $$"
             ).format(
                 relay,
                 sql.Identifier(event_schema, events_table),
                 sql.Identifier(event_schema, RELAY_CHECKPOINT_TABLE),
             )
         )
+        conn.execute("COMMIT")
         for each in (function, relay):
             conn.execute(sql.SQL("REVOKE ALL ON FUNCTION {}() FROM PUBLIC").format(each))
             conn.execute(

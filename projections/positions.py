@@ -32,8 +32,13 @@ class PositionRows:
             "UPDATE {} SET notification_id = %s, applied = applied + %s,"
             " duplicates = duplicates + %s, skipped = skipped + %s,"
             " dead_lettered = dead_lettered + %s, relay_epoch = %s, rewinds = rewinds + %s,"
-            " parked = parked + %s, kafka_offset = greatest(kafka_offset, %s),"
-            " high_watermark = greatest(high_watermark, %s),"
+            " parked = parked + %s,"
+            # A newer relay epoch restarts the partition's offsets (the broker lost its
+            # data and the relay republishes from offset 0): the old marks no longer apply.
+            " kafka_offset = CASE WHEN relay_epoch < %s THEN -1"
+            " ELSE greatest(kafka_offset, %s) END,"
+            " high_watermark = CASE WHEN relay_epoch < %s THEN 0"
+            " ELSE greatest(high_watermark, %s) END,"
             " last_published_at = coalesce(%s, last_published_at), updated_at = now()"
             " WHERE projection = %s AND topic = %s AND partition = %s"
         ).format(table)
@@ -68,7 +73,9 @@ class PositionRows:
                 p.relay_epoch,
                 p.rewinds,
                 p.parked,
+                p.relay_epoch,
                 kafka_offset,
+                p.relay_epoch,
                 high_watermark,
                 published_at,
                 self.projection,

@@ -32,8 +32,9 @@ def build_query_app(
         min_size=1,
         max_size=max(2, pool_size // 4),
         open=False,
-        timeout=5,
+        timeout=3,
         kwargs={"autocommit": True},  # read-only statements; each sees the latest commits
+        check=ConnectionPool.check_connection,  # a restarted database: reconnect, no 503
     )
     return create_query_app(
         pool=pool,

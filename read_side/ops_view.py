@@ -55,7 +55,7 @@ class OpsView:
 _WORST = ("down", "relay blocked", "relay down", "needs upgrade", "stalled")
 
 
-def ops_view(conn: Connection[Any], schema: str) -> OpsView:
+def ops_view(conn: Connection[Any], schema: str, topic_prefix: str = "") -> OpsView:
     with conn.cursor(row_factory=dict_row) as cur:
         relay = cur.execute(
             sql.SQL(
@@ -77,4 +77,4 @@ def ops_view(conn: Connection[Any], schema: str) -> OpsView:
                 " ORDER BY parked_at DESC LIMIT 20"
             ).format(sql.Identifier(schema, PARKED_TABLE))
         ).fetchall()
-    return OpsView(projection_status(conn, schema), relay or {}, models, letters)
+    return OpsView(projection_status(conn, schema, topic_prefix), relay or {}, models, letters)

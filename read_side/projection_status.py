@@ -22,7 +22,10 @@ from contracts.bookkeeping import (
     POSITIONS_TABLE,
     RELAY_STATE_FUNCTION,
 )
+from contracts.reactions import REACTOR_SOURCES
+from contracts.readmodels import SOURCES
 from contracts.rows import ProjectionPartition
+from contracts.topics import PARTITIONS, topic_name
 
 #: A heartbeat older than this means the instance (or the relay) is gone.
 STALE_AFTER_SECONDS = 6
@@ -31,16 +34,32 @@ STALLED_AFTER_SECONDS = 10
 
 _STATUS = """
 WITH relay AS (SELECT * FROM {relay_state}()),
+expected AS (
+    SELECT e.projection, e.topic, g.partition
+    FROM unnest(%(projections)s::text[], %(topics)s::text[]) AS e(projection, topic),
+         generate_series(0, %(partitions)s - 1) AS g(partition)),
+positions AS (
+    SELECT projection, topic, partition, notification_id, applied, duplicates, skipped,
+           dead_lettered, rewinds, relay_epoch, kafka_offset, updated_at
+    FROM {positions}
+    UNION ALL
+    SELECT e.projection, e.topic, e.partition, 0, 0, 0, 0, 0, 0, 0, -1, now()
+    FROM expected e
+    WHERE NOT EXISTS (SELECT 1 FROM {positions} p WHERE p.projection = e.projection
+                      AND p.topic = e.topic AND p.partition = e.partition)),
 owners AS (
     SELECT DISTINCT ON (projection, held) projection, held, instance, member_id, heartbeat_at
     FROM {instances}, unnest(partitions) AS held
     WHERE heartbeat_at > now() - make_interval(secs => %(stale)s)
     ORDER BY projection, held, heartbeat_at DESC),
 counted AS (
-    SELECT p.*, greatest(coalesce((r.offsets ->> (p.topic || ':' || p.partition))::bigint, -1)
-                         - p.kafka_offset, 0) AS behind,
+    SELECT p.*,
+           CASE WHEN p.relay_epoch < r.republished  -- nothing of the republished log read yet
+                THEN coalesce((r.offsets ->> (p.topic || ':' || p.partition))::bigint, -1) + 1
+                ELSE greatest(coalesce((r.offsets ->> (p.topic || ':' || p.partition))::bigint,
+                                       -1) - p.kafka_offset, 0) END AS behind,
            r.backlog, r.heartbeat_at AS relay_heartbeat_at, r.blocked_type
-    FROM {positions} p CROSS JOIN relay r)
+    FROM positions p CROSS JOIN relay r)
 SELECT c.projection, c.topic, c.partition, c.notification_id AS position,
        c.behind AS lag_events, c.backlog AS relay_backlog,
        CASE WHEN c.behind > 0 OR c.backlog > 0
@@ -68,7 +87,17 @@ ORDER BY c.projection, c.topic, c.partition
 """
 
 
-def projection_status(conn: Connection[Any], schema: str) -> list[ProjectionPartition]:
+def projection_status(
+    conn: Connection[Any], schema: str, topic_prefix: str = ""
+) -> list[ProjectionPartition]:
+    """Every partition of every topic each read model and reactor intake reads (also one
+    no consumer has ever written a position for: it shows its whole backlog as lag), and
+    any other partition with a position row."""
+    expected = [
+        (name, topic_name(context, topic_prefix))
+        for name, contexts in {**SOURCES, **REACTOR_SOURCES}.items()
+        for context in contexts
+    ]
     with conn.cursor(row_factory=dict_row) as cur:
         rows = cur.execute(
             sql.SQL(_STATUS).format(
@@ -77,6 +106,12 @@ def projection_status(conn: Connection[Any], schema: str) -> list[ProjectionPart
                 instances=sql.Identifier(schema, INSTANCES_TABLE),
                 relay_state=sql.Identifier(schema, RELAY_STATE_FUNCTION),
             ),
-            {"stale": STALE_AFTER_SECONDS, "stalled": STALLED_AFTER_SECONDS},
+            {
+                "stale": STALE_AFTER_SECONDS,
+                "stalled": STALLED_AFTER_SECONDS,
+                "projections": [name for name, _ in expected],
+                "topics": [topic for _, topic in expected],
+                "partitions": PARTITIONS,
+            },
         ).fetchall()
     return [ProjectionPartition.model_validate(row) for row in rows]

@@ -92,7 +92,7 @@ def create_query_app(
             psycopg.errors.UndefinedFunction,
         ),
     )
-    registry = registry_with_lag(pool, schema)
+    registry = registry_with_lag(pool, schema, topic_prefix)
     app.mount("/metrics", make_asgi_app(registry=registry))
     app.add_middleware(RejectNulInQuery)
     # Pages of 100 products shrink to a fifth (bench.caching); small answers stay as they are.

@@ -22,7 +22,7 @@ from psycopg_pool import AsyncConnectionPool
 
 
 class ReadPools:
-    def __init__(self, conninfo: str, *, max_size: int, timeout: float = 5.0) -> None:
+    def __init__(self, conninfo: str, *, max_size: int, timeout: float = 3.0) -> None:
         self.conninfo = conninfo
         self.max_size = max_size
         self.timeout = timeout
@@ -40,6 +40,9 @@ class ReadPools:
             open=False,
             timeout=self.timeout,
             kwargs={"autocommit": True},  # read-only statements; each sees the latest commits
+            # After a database restart every pooled connection is dead: check each before
+            # handing it out, so a restart costs a reconnect instead of a 503 per connection.
+            check=AsyncConnectionPool.check_connection,
         )
         self._pools[loop] = pool
         await pool.open()

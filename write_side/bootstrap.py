@@ -30,6 +30,10 @@ def event_store_env(
         "POSTGRES_POOL_SIZE": str(pool_size),
         "POSTGRES_MAX_OVERFLOW": str(pool_size),
         "POSTGRES_PRE_PING": "y",
+        # How long a command waits for a pool connection: the pool's own reconnection
+        # keeps failing while the database is down, and a request must answer 503 well
+        # inside a client's timeout instead of waiting the library's default 30 s.
+        "POSTGRES_CONNECT_TIMEOUT": "3",
         # Keep recently used aggregates and read only their newer events: without it a
         # product with thousands of stock movements is replayed in full on every command.
         "AGGREGATE_CACHE_MAXSIZE": "10000",

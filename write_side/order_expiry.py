@@ -33,6 +33,7 @@ from contracts.upcasting import decode_topic, stored_topic
 from write_side.app_types import CommandContext, NotFoundError
 from write_side.application import Shop
 from write_side.domain.errors import InvalidTransitionError
+from write_side.outages import Backoff
 
 log = logging.getLogger(__name__)
 NAME = "order_expiry"
@@ -54,6 +55,7 @@ class OrderExpiry:
 
     def run(self, stop: threading.Event) -> None:
         conn: psycopg.Connection[Any] | None = None
+        backoff = Backoff(self.interval_seconds)
         try:
             while not stop.is_set():
                 try:
@@ -61,12 +63,13 @@ class OrderExpiry:
                         conn = psycopg.connect(self.database_url)
                     self.follow(conn)
                     self.fire_due(conn)
-                except Exception:  # an outage must not end the manager; it tries again
-                    log.exception("order process manager: round failed")
+                    pause = backoff.succeeded()
+                except Exception as error:  # an outage must not end the manager
+                    pause = backoff.failed("order process manager", error, log)
                     if conn is not None:
                         conn.close()  # a fresh connection next round
                     conn = None
-                stop.wait(self.interval_seconds)
+                stop.wait(pause)
         finally:
             if conn is not None:
                 conn.close()

@@ -23,6 +23,7 @@ from contracts.events import PaymentRestarted, PaymentStarted
 from contracts.upcasting import decode_topic, stored_topic
 from write_side.application import Shop
 from write_side.idempotency import IdempotentPostgresRecorder
+from write_side.outages import Backoff
 
 log = logging.getLogger(__name__)
 _TOPICS = [stored_topic(c.type_name, c.schema_version) for c in (PaymentStarted, PaymentRestarted)]
@@ -41,15 +42,17 @@ class PaymentSweeper:
     _last_key_sweep: float = -1e9
 
     def run(self, stop: threading.Event) -> None:
+        backoff = Backoff(self.interval_seconds, cap=max(self.interval_seconds, 5.0))
         while not stop.is_set():
             try:
                 self.sweep_once()
                 if time.monotonic() - self._last_key_sweep >= self.key_sweep_seconds:
                     self._last_key_sweep = time.monotonic()
                     self.sweep_keys()
-            except Exception:  # an outage must not end the sweeper; it tries again
-                log.exception("payment sweeper: sweep failed")
-            stop.wait(self.interval_seconds)
+                pause = backoff.succeeded()
+            except Exception as error:  # an outage must not end the sweeper
+                pause = backoff.failed("payment sweeper", error, log)
+            stop.wait(pause)
 
     def sweep_once(self, now: datetime | None = None) -> dict[str, int]:
         """Learn of new attempts, then settle the ones old enough; returns status counts."""

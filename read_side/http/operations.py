@@ -22,7 +22,7 @@ router = APIRouter(tags=["operations"])
 @router.get("/projections", responses=problem_responses(401, 403, 503))
 def projections(_: AdminCaller, ctx: Ctx) -> list[ProjectionPartition]:
     with ctx.pool.connection() as conn:
-        return projection_status(conn, ctx.schema)
+        return projection_status(conn, ctx.schema, ctx.topic_prefix)
 
 
 @router.get("/asyncapi.json", summary="The published topics and their messages (AsyncAPI 3)")

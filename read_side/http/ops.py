@@ -64,7 +64,7 @@ def ops_page(request: Request, ctx: Ctx) -> Response:
     if claims.role != "admin":
         return _page(403, message="This page is for admins; sign in as one.")
     with ctx.pool.connection() as conn:
-        return _page(200, view=ops_view(conn, ctx.schema))
+        return _page(200, view=ops_view(conn, ctx.schema, ctx.topic_prefix))
 
 
 @router.post("/ops/login")

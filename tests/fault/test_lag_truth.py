@@ -9,6 +9,7 @@ from typing import Any
 from uuid import uuid4
 
 from eventshop import operations
+from eventshop.embedded import EmbeddedKafka
 from tests.support.stack import Servers, Stack, eventually, running_stack
 
 TOKEN = "X-Consistency-Token"
@@ -98,3 +99,41 @@ def test_a_killed_relay_shows_as_relay_down_with_a_growing_backlog(servers: Serv
             ),
             timeout=30,
         )
+
+
+def test_lag_never_reads_below_the_backlog_while_the_relay_republishes_an_emptied_broker(
+    database_url: str,
+) -> None:
+    """The broker restarts empty while the projector is down: the relay republishes the
+    whole log from offset 0, below the offsets the projector had reached. Lag must count
+    every republished record the projector has not read, not zero."""
+    broker = EmbeddedKafka()
+    broker.start()
+    try:
+        with running_stack(Servers(database_url, broker.bootstrap_servers)) as stack:
+            relay = stack.start_relay()
+            child = stack.child("project", "-p", "products", EVENTSHOP_PROJECTOR_PROBE_PORT="0")
+            product = a_visible_product(stack)
+            adjust(stack, product, 6)
+            eventually(lambda: all(r["lag_events"] == 0 for r in partitions(stack)), timeout=30)
+            child.send_signal(signal.SIGKILL)
+            child.wait(timeout=10)
+
+            broker.restart()  # empty: the relay republishes the log from offset 0
+            eventually(lambda: relay.stats.republishes >= 1, timeout=30)
+            eventually(
+                lambda: operations.relay_status(stack.settings)["unpublished_notifications"] == 0
+            )
+            [busy] = [r for r in partitions(stack) if r["position"]]
+            # Created, +1, +6 x1: eight records of this product's partition, none read yet.
+            assert busy["lag_events"] >= 8, busy
+
+            stack.start_projectors("products")
+            eventually(
+                lambda: all(
+                    r["state"] == "live" and r["lag_events"] == 0 for r in partitions(stack)
+                ),
+                timeout=60,
+            )
+    finally:
+        broker.stop()
