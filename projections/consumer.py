@@ -14,13 +14,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 from kafka.structs import OffsetAndMetadata
 
-from contracts import bookkeeping as names
 from contracts.faults import crash_point
-from contracts.redaction import redact
 from contracts.topics import (
     PARTITIONS,
     RECONNECT_BACKOFF_MAX_MS,
@@ -30,11 +28,11 @@ from contracts.topics import (
 from projections.applier import (
     Applier,
     BatchOutcome,
-    DeadLetter,
     HandlerFailedError,
     TableVersionMismatchError,
 )
 from projections.applier_types import Incoming
+from projections.dead_letter_sender import DeadLetterNotConfirmedError, DeadLetterSender
 from projections.heartbeat import Heartbeat
 from projections.projection import Projection
 from projections.release import upgrade_parked
@@ -87,7 +85,7 @@ class KafkaProjector:
         self.stats = ProjectorStats()
         self.assigned = threading.Event()
         self._last_mismatch_log = -1e9
-        self._producer: KafkaProducer | None = None
+        self.letters = DeadLetterSender(projection.name, bootstrap_servers)
 
     def run(self, stop: threading.Event) -> None:
         """Consume until ``stop`` is set; reconnects after broker or database failures."""
@@ -126,9 +124,7 @@ class KafkaProjector:
                 self.assigned.clear()
                 if consumer is not None:
                     consumer.close(autocommit=False)
-                if self._producer is not None:
-                    self._producer.close(timeout=2)
-                    self._producer = None
+                self.letters.close()
 
     def _consume(
         self, consumer: KafkaConsumer, conn: psycopg.Connection[Any], stop: threading.Event
@@ -150,14 +146,16 @@ class KafkaProjector:
                 outcome = self.applier.apply(
                     conn,
                     records,
-                    before_commit=self._dead_letter_all,
+                    before_commit=self.letters.send_all,
                     high_watermarks=self._high_watermarks(consumer, records),
                 )
-            except HandlerFailedError as error:
+            except (HandlerFailedError, DeadLetterNotConfirmedError) as error:
                 # Nothing was committed: read the same records again after a pause.
-                log.warning("projector %s: %s; retrying", self.projection.name, error)
+                log.warning(
+                    "projector %s: %s; the records stay pending", self.projection.name, error
+                )
                 self._seek_back(consumer, records)
-                stop.wait(0.1)
+                stop.wait(0.1 if isinstance(error, HandlerFailedError) else 1.0)
                 continue
             except TableVersionMismatchError as error:
                 # Another release's tables: wait for the rebuild; the records stay unread.
@@ -212,44 +210,6 @@ class KafkaProjector:
                 0 if rewind else record.offset + 1, "", -1
             )
         return offsets
-
-    def _dead_letter_all(self, outcome: BatchOutcome) -> None:
-        """Publish dead letters before the read-model commit: at least once, never lost."""
-        if not outcome.dead_letters:
-            return
-        producer = self._dead_letter_producer()
-        for letter in outcome.dead_letters:
-            producer.send(
-                dead_letter_topic(letter.record.topic),
-                value=letter.record.value,
-                headers=[*letter.record.headers, *self._dead_letter_headers(letter)],
-            )
-        producer.flush(timeout=10)
-
-    def _dead_letter_headers(self, letter: DeadLetter) -> list[tuple[str, bytes]]:
-        record = letter.record
-        return [
-            (names.DLT_PROJECTION, self.projection.name.encode()),
-            (names.DLT_ORIGINAL_TOPIC, record.topic.encode()),
-            (names.DLT_ORIGINAL_PARTITION, str(record.partition).encode()),
-            (names.DLT_ORIGINAL_OFFSET, str(record.offset).encode()),
-            (names.DLT_NOTIFICATION_ID, str(letter.notification_id or "").encode()),
-            (names.DLT_ERROR_CLASS, type(letter.error).__name__.encode()),
-            # Errors can quote the payload (a validation error does): never a secret here.
-            (names.DLT_ERROR_MESSAGE, redact(str(letter.error))[:2000].encode()),
-        ]
-
-    def _dead_letter_producer(self) -> KafkaProducer:
-        if self._producer is None:
-            self._producer = KafkaProducer(
-                bootstrap_servers=self.bootstrap_servers,
-                client_id=f"eventshop-projector-{self.projection.name}",
-                enable_idempotence=True,
-                acks="all",
-                max_block_ms=5000,
-                reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,
-            )
-        return self._producer
 
     def _count(self, outcome: BatchOutcome) -> None:
         self.stats.batches += 1
