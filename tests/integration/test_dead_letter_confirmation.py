@@ -61,7 +61,7 @@ def test_a_refused_dead_letter_keeps_its_record_pending_until_the_broker_takes_i
         projector.letters = DeadLetterSender(
             "products",
             servers.kafka_bootstrap_servers,
-            new_producer=lambda: refusing,  # type: ignore[arg-type,return-value]
+            new_producer=lambda: refusing,
         )
         topic = topic_name("catalog", settings.topic_prefix)
         producer = KafkaProducer(bootstrap_servers=servers.kafka_bootstrap_servers)
