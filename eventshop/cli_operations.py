@@ -10,7 +10,6 @@ from eventshop import dead_letters, operations, wiring
 from eventshop.cli_common import Columns, load_settings, progress_bar, show
 from projections.rebuild import RebuildResult
 from projections.registry import PROJECTIONS
-from projections.verify import verify
 
 projections_app = typer.Typer(help="Projections: where they are.", no_args_is_help=True)
 Wide = Annotated[bool, typer.Option("--wide", help="Every column, however wide")]
@@ -110,10 +109,11 @@ def projections_verify(
     name: Annotated[str, typer.Argument(help="The projection to verify")],
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Rebuild into a scratch copy and compare with the live one; exit 1 on any difference."""
+    """Rebuild into a scratch copy and compare with the live one (a reactor's intake: its
+    effect records against those a replay owes); exit 1 on any difference."""
     settings = load_settings()
     with progress_bar(f"verify {name}") as progress:
-        report = verify(wiring.rebuilder(settings, name), progress)
+        report = operations.verify(settings, name, progress)
     rows = [
         {
             "table": t.table,

@@ -15,6 +15,10 @@ from contracts.reactions import REACTOR_SOURCES
 from contracts.readmodels import SOURCES, TABLE_VERSIONS
 from eventshop import wiring
 from eventshop.settings import Settings
+from projections.rebuild import Progress
+from projections.verify import VerifyReport
+from projections.verify import verify as verify_read_model
+from projections.verify_effects import verify_effects
 from read_side.projection_status import projection_status
 from write_side.migrations import EVENTS_TABLE
 
@@ -126,3 +130,18 @@ def relay_status(settings: Settings) -> dict[str, Any]:
         "active_relay": active,
         "checkpoint_updated_at": updated_at.isoformat() if updated_at else None,
     }
+
+
+def verify(settings: Settings, name: str, progress: Progress | None = None) -> VerifyReport:
+    """`projections verify NAME`: a read model against its rebuild, a reactor's intake
+    (``wiring.MAIL_INTAKE``) against the effect records a replay owes."""
+    if name == wiring.MAIL_INTAKE.name:
+        return verify_effects(
+            wiring.MAIL_INTAKE,
+            database_url=wiring.database_url(settings),
+            read_schema=settings.read_schema,
+            events=sql.Identifier(settings.event_schema, EVENTS_TABLE),
+            topic_prefix=settings.topic_prefix,
+            progress=progress,
+        )
+    return verify_read_model(wiring.rebuilder(settings, name), progress)

@@ -17,7 +17,7 @@ from http_edge.rate_limits import PostgresRateLimiter, migrate_rate_limits
 from http_edge.tokens import MIN_SECRET_BYTES, TokenSettings, weak_secret
 from projections.consumer import KafkaProjector
 from projections.event_store_head import install_event_store_head
-from projections.projection import Projection
+from projections.projection import Effects, Projection
 from projections.rebuild import Rebuilder
 from projections.registry import PROJECTIONS
 from projections.schema import migrate_read_models
@@ -270,7 +270,14 @@ def projector(settings: Settings, projection: Projection) -> KafkaProjector:
 
 #: The mail reactor's intake: its handlers on the projectors' consumer discipline.
 MAIL_INTAKE = Projection(
-    mail_intake.NAME, handlers=mail_intake.HANDLERS, sources=REACTOR_SOURCES[mail_intake.NAME]
+    mail_intake.NAME,
+    handlers=mail_intake.HANDLERS,
+    sources=REACTOR_SOURCES[mail_intake.NAME],
+    effects=Effects(
+        mail_intake.EFFECTS_TABLE,
+        mail_intake.owed_mail,
+        frozenset(cls.type_name for cls in mail_intake.MAIL_KINDS),
+    ),
 )
 
 

@@ -23,6 +23,19 @@ Handler = Callable[[Cursor[Any], str, Envelope, Any], None]
 
 
 @dataclass(frozen=True)
+class Effects:
+    """A reactor intake's effect records: a table with one row per effect, whose ``key``
+    column holds ``key_of(envelope, event)`` (None: the event owes no effect). What
+    `projections verify` compares with a replay of the event store
+    (:mod:`projections.verify_effects`)."""
+
+    table: str
+    key_of: Callable[[Envelope, Any], str | None]
+    #: The event types that may owe an effect (the others are not even decoded).
+    event_types: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
 class Projection:
     name: str
     handlers: dict[type[ContractEvent], Handler]
@@ -41,6 +54,8 @@ class Projection:
     #: keyed by the aggregate id: a large live batch may be folded in memory and each row
     #: written once (:mod:`projections.batch_fold`).
     row_local: bool = False
+    #: A reactor intake's effect records, which `projections verify` checks.
+    effects: Effects | None = None
 
     @property
     def contexts(self) -> tuple[str, ...]:

@@ -11,7 +11,7 @@ import psycopg
 from psycopg import sql
 
 from contracts.envelope import Envelope
-from contracts.placement import place
+from contracts.placement import Placement, place
 from contracts.upcasting import EVENTS_BY_NAME, stored_topic
 from projections.applier_types import Incoming
 from projections.projection import Projection
@@ -51,6 +51,11 @@ class StoreReader:
             ).format(self.events),
             (after, self.topics, self.batch_size),
         ).fetchall()
+
+    def placed(self, stored_topic: str, aggregate_id: UUID) -> Placement:
+        placed = place(stored_topic, aggregate_id, self.topic_prefix)
+        assert placed is not None, "a projection's sources are published events"
+        return placed
 
     def partition_of(self, stored_topic: str, aggregate_id: UUID) -> tuple[str, int]:
         placed = place(stored_topic, aggregate_id, self.topic_prefix)

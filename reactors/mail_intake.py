@@ -29,20 +29,42 @@ from contracts.events import (
 )
 
 NAME = "mail"
+#: The mail each event type owes, named by its kind (its template).
+MAIL_KINDS: dict[type[ContractEvent], str] = {
+    CustomerRegistered: "welcome",
+    OrderPaid: "paid",
+    OrderShipped: "shipped",
+    OrderCancelled: "cancelled",
+}
+#: The effect records' table (one row per owed mail, keyed by ``owed_mail``).
+EFFECTS_TABLE = "mail_outbox"
+
+
+def owed_mail(env: Envelope, event: ContractEvent) -> str | None:
+    """The key of the mail ``event`` owes (``<kind>.<aggregate id>.<version>``: it names
+    the event, so the mail's Message-ID is the same however often it is sent), or None.
+    The one rule of what is owed: the handlers below and `projections verify mail` use it.
+    """
+    kind = MAIL_KINDS.get(type(event))
+    if kind is None or (isinstance(event, CustomerRegistered) and event.role == "admin"):
+        return None  # admins are made by operators, not welcomed
+    return f"{kind}.{env.aggregate_id}.{env.aggregate_version}"
 
 
 def owe(
     cur: Cursor[Any],
     schema: str,
     env: Envelope,
-    kind: str,
+    event: ContractEvent,
     *,
     customer_id: UUID | None = None,
     order_id: UUID | None = None,
     **facts: object,
 ) -> None:
-    """Record the mail ``kind`` that event ``env`` owes. Its key names the event, so the
-    mail's Message-ID is the same however often it is sent."""
+    """Record the mail that ``event`` owes, if any (``owed_mail``)."""
+    key = owed_mail(env, event)
+    if key is None:
+        return
     # An order's customer comes from its OrderPlaced, which precedes the order's other
     # events in this intake (per-aggregate order). Were it missing, customer_id would be
     # NULL and the insert would fail: the event is dead-lettered, never silently mailless.
@@ -55,8 +77,8 @@ def owe(
             " %s, %s::jsonb, %s) ON CONFLICT (key) DO NOTHING"
         ).format(sql.Identifier(schema)),
         (
-            f"{kind}.{env.aggregate_id}.{env.aggregate_version}",
-            kind,
+            key,
+            MAIL_KINDS[type(event)],
             env.aggregate_id,
             env.aggregate_version,
             env.notification_id,
@@ -79,8 +101,7 @@ def on_registered(cur: Cursor[Any], schema: str, env: Envelope, e: CustomerRegis
         ).format(sql.Identifier(schema)),
         (env.aggregate_id, e.email, e.name),
     )
-    if e.role != "admin":  # admins are made by operators, not welcomed
-        owe(cur, schema, env, "welcome", customer_id=env.aggregate_id)
+    owe(cur, schema, env, e, customer_id=env.aggregate_id)
 
 
 def _recipient(cur: Cursor[Any], schema: str, env: Envelope, column: str, value: str) -> None:
@@ -112,11 +133,11 @@ def on_order_placed(cur: Cursor[Any], schema: str, env: Envelope, e: OrderPlaced
 
 
 def on_order_paid(cur: Cursor[Any], schema: str, env: Envelope, e: OrderPaid) -> None:
-    owe(cur, schema, env, "paid", order_id=env.aggregate_id, paid=e.amount)
+    owe(cur, schema, env, e, order_id=env.aggregate_id, paid=e.amount)
 
 
 def on_order_shipped(cur: Cursor[Any], schema: str, env: Envelope, e: OrderShipped) -> None:
-    owe(cur, schema, env, "shipped", order_id=env.aggregate_id)
+    owe(cur, schema, env, e, order_id=env.aggregate_id)
 
 
 def on_order_cancelled(cur: Cursor[Any], schema: str, env: Envelope, e: OrderCancelled) -> None:
@@ -124,7 +145,7 @@ def on_order_cancelled(cur: Cursor[Any], schema: str, env: Envelope, e: OrderCan
         cur,
         schema,
         env,
-        "cancelled",
+        e,
         order_id=env.aggregate_id,
         reason=e.reason,
         refunded=e.refunded,

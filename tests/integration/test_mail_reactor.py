@@ -19,7 +19,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from fastapi.testclient import TestClient
 
-from eventshop import wiring
+from eventshop import operations, wiring
 from reactors import outbox
 from reactors.mailbox import Stored, mailbox_server, stored
 from reactors.mailer import SmtpMailer
@@ -254,3 +254,20 @@ def test_the_reactor_shows_beside_the_projections_with_its_lag(stack: Stack) -> 
             if r["projection"] == "mail"
         )
     )
+
+
+def test_verify_mail_compares_the_effect_records_with_what_the_event_store_owes(
+    stack: Stack,
+) -> None:
+    customer, _ = register(stack, "Vera")
+    eventually(lambda: owed(stack, customer) == [("welcome", "pending", 0)])
+    eventually(lambda: operations.verify(stack.settings, "mail").lag_events == 0)
+    report = operations.verify(stack.settings, "mail")
+    assert report.equal, report
+    assert report.tables[0].table == "mail_outbox" and report.tables[0].rebuilt_rows >= 1
+
+    # An owed mail whose record vanished is a difference, named by its key.
+    stack.sql("DELETE FROM {rm}.mail_outbox WHERE key LIKE %s", f"%{customer}%")
+    broken = operations.verify(stack.settings, "mail")
+    assert not broken.equal
+    assert broken.tables[0].differing == [f"owed, missing: welcome.{customer}.1"]
