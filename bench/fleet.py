@@ -31,7 +31,7 @@ from contracts.faults import arm
 from contracts.readmodels import SOURCES
 from contracts.topics import PARTITIONS
 from eventshop import operations
-from eventshop.embedded import EmbeddedKafka, free_port
+from eventshop.embedded import EmbeddedKafka, EmbeddedPostgres, free_port
 from eventshop.settings import Settings
 from tests.support.events import ready
 from tests.support.stack import Servers, eventually, isolated_settings, settings_env
@@ -59,6 +59,8 @@ class Fleet:
     log: Path
     #: The broker, when the fleet's owner started it (so a chaos run may kill it).
     broker: EmbeddedKafka | None = None
+    #: The database server, when the fleet's owner started it (likewise).
+    postgres: EmbeddedPostgres | None = None
     #: Server processes outside the fleet to account CPU to: kind -> root pid.
     servers: dict[str, int] = field(default_factory=dict)
 
@@ -138,6 +140,7 @@ def running_fleet(
     api_workers: int = 2,
     projector_processes: int = 1,
     broker: EmbeddedKafka | None = None,
+    postgres: EmbeddedPostgres | None = None,
     database_url: str | None = None,
     **overrides: Any,
 ) -> Iterator[Fleet]:
@@ -173,9 +176,11 @@ def running_fleet(
             stdout=out,
             stderr=subprocess.STDOUT,
         )
-    fleet = Fleet(settings, env, process, work / "faults", log, broker)
+    fleet = Fleet(settings, env, process, work / "faults", log, broker, postgres)
     if broker is not None and broker.pid is not None:
         fleet.servers["broker"] = broker.pid
+    if postgres is not None and postgres.pid is not None:
+        fleet.servers["postgres"] = postgres.pid
     try:
         eventually(lambda: ready(f"{fleet.command_url}/readyz"), timeout=90)
         eventually(lambda: ready(f"{fleet.query_url}/readyz"), timeout=90)

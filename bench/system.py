@@ -97,8 +97,8 @@ async def load_phases(fleet: Fleet, args: argparse.Namespace) -> list[dict[str, 
         lines.append({"bench": "system", "phase": "oracle", **oracle})
         _emit(lines[-1])
         if args.chaos:
-            for name, scenario in SCENARIOS.items():
-                lines.append(await under_load(fleet, shopper, name, scenario, args.chaos_rate))
+            for name in SCENARIOS:
+                lines.append(await under_load(fleet, shopper, name, args.chaos_rate))
                 _emit(lines[-1])
     finally:
         await shopper.close()
@@ -106,7 +106,7 @@ async def load_phases(fleet: Fleet, args: argparse.Namespace) -> list[dict[str, 
 
 
 @contextmanager
-def servers() -> Iterator[tuple[Servers, EmbeddedKafka | None]]:
+def servers() -> Iterator[tuple[Servers, EmbeddedKafka | None, EmbeddedPostgres | None]]:
     database = os.environ.get("EVENTSHOP_BENCH_DATABASE_URL")
     bootstrap = os.environ.get("EVENTSHOP_BENCH_KAFKA_BOOTSTRAP_SERVERS")
     data = Path(tempfile.mkdtemp(prefix="eventshop-system-"))
@@ -115,7 +115,7 @@ def servers() -> Iterator[tuple[Servers, EmbeddedKafka | None]]:
     try:
         database = database or postgres.start()  # type: ignore[union-attr]
         bootstrap = bootstrap or broker.start()  # type: ignore[union-attr]
-        yield Servers(database, bootstrap), broker
+        yield Servers(database, bootstrap), broker, postgres
     finally:
         if broker is not None:
             broker.stop()
@@ -135,12 +135,13 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--chaos-rate", type=float, default=30.0)
     args = parser.parse_args(argv)
     with (
-        servers() as (found, broker),
+        servers() as (found, broker, postgres),
         running_fleet(
             found,
             api_workers=args.api_workers,
             projector_processes=args.projectors,
             broker=broker,
+            postgres=postgres,
             kafka_session_timeout_ms=6000,
         ) as fleet,
     ):

@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> None:
         help="the projectors' EVENTSHOP_KAFKA_FETCH_MAX_WAIT_MS (default: the setting's)",
     )
     args = parser.parse_args(argv)
-    with servers() as (found, broker):
+    with servers() as (found, broker, _):
         # Best of two: the first save after the server started ran at a third of the second.
         bare, bare_cpu = max(
             (bare_save_rate(found.database_url, args.connections, args.seconds) for _ in range(2)),

@@ -65,6 +65,9 @@ class Tally:
     #: When each transport error happened (monotonic): the strict oracle allows them only
     #: inside a fault window that kills the serving process.
     transport_error_at: list[float] = field(default_factory=list)
+    #: Transport errors as ``op:ErrorClass`` (a ReadTimeout is a hang past the client's
+    #: timeout).
+    transport_error_kinds: Counter[str] = field(default_factory=Counter)
     overloaded: int = 0  # open loop: operations not started, the client was at its cap
     #: Every 503, for the strict oracle (bench.oracle.judge_answers).
     unavailable: list[Unavailable] = field(default_factory=list)
@@ -86,9 +89,10 @@ class Tally:
             else:
                 self.client_errors[f"{op}:{status}:{code}"] += 1
 
-    def transport_error(self) -> None:
+    def transport_error(self, op: str, error: Exception) -> None:
         self.transport_errors += 1
         self.transport_error_at.append(time.monotonic())
+        self.transport_error_kinds[f"{op}:{type(error).__name__}"] += 1
 
 
 @dataclass
@@ -172,8 +176,8 @@ class Shopper:
     async def one(self, op: str, due: float) -> None:
         try:
             response = await getattr(self, f"_op_{op}")()
-        except httpx2.TransportError:
-            self.tally.transport_error()  # a killed worker's connection, or a timeout
+        except httpx2.TransportError as error:
+            self.tally.transport_error(op, error)  # a killed worker's connection, a timeout
             return
         if response is None:
             return  # nothing to do yet (no order to pay, say)
@@ -248,9 +252,13 @@ class Shopper:
     async def _read_with_token(
         self, order: str, customer: Customer, token: str, answered: float
     ) -> None:
-        read = await self.queries.get(
-            f"/orders/{order}", headers={**_bearer(customer.token), TOKEN: token}
-        )
+        try:
+            read = await self.queries.get(
+                f"/orders/{order}", headers={**_bearer(customer.token), TOKEN: token}
+            )
+        except httpx2.TransportError as error:
+            self.tally.transport_error("token_read", error)
+            return
         self.tally.record("token_read", read.status_code, time.perf_counter() - answered)
         self.tally.answered("token_read", read)
         if read.status_code == 200:

@@ -8,6 +8,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from write_side.application import Shop
 from write_side.idempotency import IdempotentPostgresRecorder
+from write_side.outages import DatabaseBreaker
 from write_side.payments import PaymentGateway
 from write_side.security import Argon2Passwords, HashCost
 
@@ -65,4 +66,5 @@ def build_shop(
     )
     if isinstance(shop.recorder, IdempotentPostgresRecorder):
         shop.recorder.retention_seconds = idempotency_retention_seconds
+        DatabaseBreaker().guard(shop.recorder.datastore)
     return shop

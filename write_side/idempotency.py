@@ -17,12 +17,13 @@ batches, so it never holds many row locks at once.
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 from psycopg.sql import SQL, Identifier
 
@@ -107,6 +108,23 @@ class IdempotentPostgresRecorder(PostgresApplicationRecorder):
             )
             return ids
 
+    # Reads: the library tries each ten times, each attempt waiting for a pool connection,
+    # so with the database down one request waited half a minute, past any client's
+    # timeout. Twice is enough: pooled connections are checked before use, so the second
+    # attempt is for a connection that broke mid-read; then it is a 503 (DATABASE_UNAVAILABLE).
+
+    def select_events(self, *args: Any, **kwargs: Any) -> Any:
+        return _twice(PostgresApplicationRecorder.select_events.__wrapped__, self, args, kwargs)
+
+    def select_notifications(self, *args: Any, **kwargs: Any) -> Any:
+        read = PostgresApplicationRecorder.select_notifications.__wrapped__
+        return _twice(read, self, args, kwargs)
+
+    def max_notification_id(self) -> int | None:
+        read = PostgresApplicationRecorder.max_notification_id.__wrapped__
+        found: int | None = _twice(read, self, (), {})
+        return found
+
     def find_result(self, key: IdempotencyKey) -> dict[str, Any] | None:
         """The stored result for ``key``; raises if the key was used for another request."""
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
@@ -142,3 +160,13 @@ class IdempotentPostgresRecorder(PostgresApplicationRecorder):
             deleted += count
             if count < batch_size:
                 return deleted
+
+
+def _twice(
+    read: Callable[..., Any], recorder: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    try:
+        return read(recorder, *args, **kwargs)
+    except (InterfaceError, OperationalError):
+        time.sleep(0.05)
+        return read(recorder, *args, **kwargs)
