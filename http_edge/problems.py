@@ -94,9 +94,15 @@ def _validation_problem(exc: RequestValidationError) -> Problem:
 
 
 def install_problem_handlers(
-    app: FastAPI, *, unavailable: tuple[type[Exception], ...] = ()
+    app: FastAPI,
+    *,
+    unavailable: tuple[type[Exception], ...] = (),
+    database_down: tuple[type[Exception], ...] = (),
 ) -> None:
-    """Render every error as a problem; ``unavailable`` errors (a database down) are 503."""
+    """Render every error as a problem; ``unavailable`` errors (a database down) are 503.
+
+    ``database_down``: more error types that mean the database cannot be reached (an event
+    store library's own), beside psycopg's (:func:`unavailable_problem`)."""
 
     async def on_problem(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ProblemError)
@@ -119,7 +125,7 @@ def install_problem_handlers(
 
     async def on_unavailable(_: Request, exc: Exception) -> JSONResponse:
         log.warning("dependency unavailable: %s: %s", type(exc).__name__, exc)
-        problem, retry_after = unavailable_problem(exc)
+        problem, retry_after = unavailable_problem(exc, database_down)
         return problem_response(problem, {"Retry-After": str(retry_after)})
 
     for exc_type in unavailable:
@@ -130,7 +136,9 @@ def install_problem_handlers(
     app.add_exception_handler(Exception, on_unexpected)
 
 
-def unavailable_problem(error: BaseException) -> tuple[Problem, int]:
+def unavailable_problem(
+    error: BaseException, database_down: tuple[type[Exception], ...] = ()
+) -> tuple[Problem, int]:
     """The 503 for an error that is the database's, not the request's, with its Retry-After.
 
     The error's causes are searched, since the event store library wraps psycopg's errors:
@@ -142,7 +150,8 @@ def unavailable_problem(error: BaseException) -> tuple[Problem, int]:
     if any(isinstance(e, psycopg.errors.DiskFull) for e in causes):
         title = "The database is out of disk space; retry later with the same Idempotency-Key"
         return Problem(status=503, code="STORAGE_FULL", title=title), 30
-    if any(isinstance(e, psycopg.OperationalError | psycopg.InterfaceError) for e in causes):
+    down = (psycopg.OperationalError, psycopg.InterfaceError, *database_down)
+    if any(isinstance(e, down) for e in causes):
         title = "The database cannot be reached; retry shortly with the same Idempotency-Key"
         return Problem(status=503, code="DATABASE_UNAVAILABLE", title=title), 2
     return Problem(status=503, code="SERVICE_UNAVAILABLE", title="Try again shortly"), 1

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import psycopg
-from eventsourcing.persistence import OperationalError, PersistenceError
+from eventsourcing.persistence import InterfaceError, OperationalError, PersistenceError
 from fastapi import FastAPI
 from prometheus_client import REGISTRY, make_asgi_app
 from psycopg_pool import PoolTimeout
@@ -52,6 +52,7 @@ def create_command_app(
     install_problem_handlers(
         app,
         unavailable=(OperationalError, PersistenceError, psycopg.OperationalError, PoolTimeout),
+        database_down=(OperationalError, InterfaceError),
     )
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)

@@ -219,3 +219,76 @@ def test_run_with_no_configuration_starts_its_own_servers(tmp_path: Path) -> Non
     assert (tmp_path / ".eventshop" / "pg" / "PG_VERSION").exists()
     credentials = tmp_path / ".eventshop" / "admin-credentials.json"
     assert credentials.stat().st_mode & 0o777 == 0o600
+
+
+def _start_run(env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "eventshop.cli", "run"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+
+
+def _stop_run(process: subprocess.Popen[bytes]) -> str:
+    process.send_signal(signal.SIGINT)
+    output = process.communicate(timeout=60)[0].decode()
+    assert process.returncode == 0, output
+    return output
+
+
+@pytest.mark.slow
+def test_run_outlives_its_postgres_and_starts_again_at_once(tmp_path: Path) -> None:
+    """The embedded PostgreSQL SIGKILLed under `eventshop run`: the run starts it again and
+    commands succeed without an operator. Then Ctrl-C, and a new run on the same ports right
+    away: the stopped run's TIME_WAIT connections must not count as a port in use."""
+    command, query = free_port(), free_port()
+    env = clean_env(
+        EVENTSHOP_DATA_DIR=str(tmp_path / ".eventshop"),
+        EVENTSHOP_EMBEDDED_KAFKA_PORT=str(free_port()),
+        EVENTSHOP_COMMAND_PORT=str(command),
+        EVENTSHOP_QUERY_PORT=str(query),
+        EVENTSHOP_GATEWAY_PORT=str(free_port()),
+        EVENTSHOP_SMTP_PORT=str(free_port()),
+        EVENTSHOP_RELAY_PROBE_PORT="0",
+        EVENTSHOP_PROJECTOR_PROBE_PORT="0",
+        EVENTSHOP_SWEEPER_PROBE_PORT="0",
+        EVENTSHOP_REACTOR_PROBE_PORT="0",
+        EVENTSHOP_API_WORKERS="1",
+        EVENTSHOP_REGISTER_LIMIT="1000",  # the test registers until the database is back
+    )
+    base = f"http://127.0.0.1:{command}"
+
+    def register(client: httpx2.Client) -> int:
+        body = {
+            "email": f"pg-{uuid4().hex[:8]}@example.com",
+            "name": "Pg",
+            "password": "pw-12345678",
+        }
+        try:
+            return client.post(f"{base}/customers", json=body, timeout=10).status_code
+        except httpx2.TransportError:
+            return 0
+
+    process = _start_run(env)
+    try:
+        eventually(lambda: ready(f"{base}/readyz"), timeout=60)
+        with httpx2.Client() as client:  # one kept-alive connection, as a real client
+            assert register(client) == 201
+            postmaster = int(
+                (tmp_path / ".eventshop" / "pg" / "postmaster.pid").read_text().split()[0]
+            )
+            os.kill(postmaster, signal.SIGKILL)
+            during = register(client)
+            assert during in (201, 503), during  # 503 DATABASE_UNAVAILABLE, never a hang
+            eventually(lambda: register(client) == 201, timeout=30)
+    finally:
+        output = _stop_run(process)
+    assert "embedded PostgreSQL restarted" in output
+
+    again = _start_run(env)  # at once: the old run's sockets are still in TIME_WAIT
+    try:
+        eventually(lambda: ready(f"{base}/readyz") or again.poll() is not None, timeout=60)
+        assert again.poll() is None, again.communicate()[0].decode()
+    finally:
+        _stop_run(again)
