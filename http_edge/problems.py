@@ -150,7 +150,11 @@ def unavailable_problem(
     if any(isinstance(e, psycopg.errors.DiskFull) for e in causes):
         title = "The database is out of disk space; retry later with the same Idempotency-Key"
         return Problem(status=503, code="STORAGE_FULL", title=title), 30
-    down = (psycopg.OperationalError, psycopg.InterfaceError, *database_down)
+    down: tuple[type[Exception], ...] = (
+        psycopg.OperationalError,
+        psycopg.InterfaceError,
+        *database_down,
+    )
     if any(isinstance(e, down) for e in causes):
         title = "The database cannot be reached; retry shortly with the same Idempotency-Key"
         return Problem(status=503, code="DATABASE_UNAVAILABLE", title=title), 2
