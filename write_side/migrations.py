@@ -35,6 +35,10 @@ _STATEMENTS = [
     " CONSTRAINT idempotency_keys_pkey PRIMARY KEY (scope, key))",
     # The active relay says it is alive every few seconds (lag measured from outside).
     "ALTER TABLE {schema}.relay_checkpoint ADD COLUMN IF NOT EXISTS heartbeat_at timestamptz",
+    # Each relay that becomes active takes the next leader epoch; its checkpoint writes
+    # name it, so a leader that lost its place cannot move the checkpoint (the fence).
+    "ALTER TABLE {schema}.relay_checkpoint"
+    " ADD COLUMN IF NOT EXISTS leader_epoch bigint NOT NULL DEFAULT 0",
     # Idempotency keys expire; the sweep finds them by age.
     "CREATE INDEX IF NOT EXISTS idempotency_keys_created_at ON {schema}.idempotency_keys"
     " (created_at)",

@@ -1,7 +1,11 @@
 """The relay: carries the event store's notification log to Kafka, in log order.
 
 * One relay is active at a time: it holds a PostgreSQL advisory lock for as long as
-  it publishes; a second relay waits as a standby.
+  it publishes; a second relay waits as a standby, polling the lock every second. The
+  active one takes the next leader epoch, and every checkpoint it writes names it: a
+  relay that lost its place (its session gone, a newer leader elected) cannot move the
+  checkpoint, and stops (LeadershipLostError). Records it had sent meanwhile are
+  duplicates the consumers drop.
 * It publishes stored bytes untouched (stored event = contract), keyed by aggregate id,
   to the partition :func:`contracts.topics.partition_for` names, and checkpoints only
   after the broker acknowledged every record of a batch. A failed or unknown send
@@ -32,7 +36,6 @@ from kafka import KafkaAdminClient, KafkaProducer
 from kafka.errors import KafkaError
 from psycopg import sql
 
-from contracts.bookkeeping import relay_lock
 from contracts.causation import meta_of
 from contracts.envelope import Envelope
 from contracts.events import ContractEvent
@@ -46,10 +49,13 @@ from contracts.upcasting import EVENTS_BY_NAME
 from write_side.relay_blocking import BlockReport, RelayStats, StoredTypes
 from write_side.relay_checkpoint import (
     Checkpoint,
+    LeadershipLostError,
     beat,
     ensure_topics,
     load_checkpoint,
     save_checkpoint,
+    take_leadership,
+    wait_for_leadership,
 )
 
 log = logging.getLogger(__name__)
@@ -94,6 +100,8 @@ class KafkaRelay:
         self.stats = RelayStats()
         self.blocks = BlockReport(schema, self.stats)
         self.active = threading.Event()
+        #: The leader epoch this relay took when it last became active (0: never).
+        self.epoch = 0
 
     # The supervised loop
 
@@ -103,9 +111,11 @@ class KafkaRelay:
         while not stop.is_set():
             lock_conn = None
             try:
-                lock_conn = self._acquire_lock(stop)
+                lock_conn = wait_for_leadership(self.database_url, self.schema, stop)
                 if lock_conn is None:
                     return
+                self.epoch = take_leadership(lock_conn, self.schema)
+                log.info("relay: active as leader epoch %d", self.epoch)
                 self.active.set()
                 if self._publish_while_leader(lock_conn, stop):
                     self.active.clear()
@@ -113,7 +123,7 @@ class KafkaRelay:
                     lock_conn = None
                     stop.wait(self.blocked_retry_seconds)
                 backoff = 0.2
-            except (KafkaError, psycopg.Error, OSError) as error:
+            except (KafkaError, psycopg.Error, OSError, LeadershipLostError) as error:
                 log.warning(
                     "relay: %s: %s; retrying in %.1fs", type(error).__name__, error, backoff
                 )
@@ -123,18 +133,6 @@ class KafkaRelay:
                 self.active.clear()
                 if lock_conn is not None:
                     lock_conn.close()
-
-    def _acquire_lock(self, stop: threading.Event) -> psycopg.Connection[Any] | None:
-        conn = psycopg.connect(self.database_url, autocommit=True)
-        key = relay_lock(self.schema)
-        while not stop.is_set():
-            row = conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))", (key,)).fetchone()
-            if row and row[0]:
-                log.info("relay: active (advisory lock %r held)", key)
-                return conn
-            stop.wait(1.0)
-        conn.close()
-        return None
 
     def _publish_while_leader(
         self, lock_conn: psycopg.Connection[Any], stop: threading.Event
@@ -281,7 +279,7 @@ class KafkaRelay:
         return Checkpoint(0, {}, checkpoint.republished + 1, dict(checkpoint.topic_ids))
 
     def _save_checkpoint(self, conn: psycopg.Connection[Any], checkpoint: Checkpoint) -> None:
-        save_checkpoint(conn, self.schema, checkpoint)
+        save_checkpoint(conn, self.schema, checkpoint, self.epoch)
 
 
 def _meta_headers(payload: bytes) -> dict[str, str]:

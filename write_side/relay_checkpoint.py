@@ -1,9 +1,12 @@
 """The relay's checkpoint row (how far it published, what the broker acknowledged, where
-it is blocked) and the broker's topics, as the relay finds and keeps them."""
+it is blocked, which leader epoch may write it), its leadership, and the broker's topics,
+as the relay finds and keeps them."""
 
 from __future__ import annotations
 
 import contextlib
+import logging
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,7 +17,10 @@ from kafka import KafkaAdminClient
 from kafka.errors import TopicAlreadyExistsError
 from psycopg import sql
 
+from contracts.bookkeeping import relay_lock
 from contracts.topics import PARTITIONS
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -39,19 +45,58 @@ def load_checkpoint(conn: psycopg.Connection[Any], schema: str) -> Checkpoint:
     return Checkpoint(int(row[0]), dict(row[1]), int(row[2]), dict(row[3]))
 
 
-def save_checkpoint(conn: psycopg.Connection[Any], schema: str, checkpoint: Checkpoint) -> None:
-    conn.execute(
+def wait_for_leadership(
+    database_url: str, schema: str, stop: threading.Event, poll_seconds: float = 1.0
+) -> psycopg.Connection[Any] | None:
+    """Wait as a standby until this relay holds the advisory lock (its session's: a leader
+    that dies lets go when PostgreSQL notices, and a standby takes over within a poll);
+    None when stopped first."""
+    conn = psycopg.connect(database_url, autocommit=True)
+    key = relay_lock(schema)
+    while not stop.is_set():
+        row = conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))", (key,)).fetchone()
+        if row and row[0]:
+            log.info("relay: advisory lock %r held", key)
+            return conn
+        stop.wait(poll_seconds)
+    conn.close()
+    return None
+
+
+class LeadershipLostError(Exception):
+    """A newer relay took the leader epoch: this one must stop publishing."""
+
+
+def take_leadership(conn: psycopg.Connection[Any], schema: str) -> int:
+    """The next leader epoch, taken by the relay that just got the lock."""
+    row = conn.execute(
+        sql.SQL(
+            "UPDATE {}.relay_checkpoint SET leader_epoch = leader_epoch + 1 RETURNING leader_epoch"
+        ).format(sql.Identifier(schema))
+    ).fetchone()
+    assert row is not None, "migrations insert the checkpoint row"
+    return int(row[0])
+
+
+def save_checkpoint(
+    conn: psycopg.Connection[Any], schema: str, checkpoint: Checkpoint, epoch: int
+) -> None:
+    """Move the checkpoint, if ``epoch`` is still the leader's; else LeadershipLostError."""
+    moved = conn.execute(
         sql.SQL(
             "UPDATE {}.relay_checkpoint SET notification_id = %s, partition_offsets = %s,"
-            " republished = %s, topic_ids = %s, updated_at = now()"
+            " republished = %s, topic_ids = %s, updated_at = now() WHERE leader_epoch = %s"
         ).format(sql.Identifier(schema)),
         (
             checkpoint.notification_id,
             orjson.dumps(checkpoint.offsets).decode(),
             checkpoint.republished,
             orjson.dumps(checkpoint.topic_ids).decode(),
+            epoch,
         ),
-    )
+    ).rowcount
+    if moved != 1:
+        raise LeadershipLostError(f"leader epoch {epoch} is no longer the relay's")
 
 
 def save_blocked(
