@@ -156,6 +156,8 @@ def running_fleet(
         projector_probe_port=0,
         sweeper_probe_port=0,
         reactor_probe_port=0,
+        command_probe_port=0,
+        query_probe_port=0,
         api_workers=api_workers,
         projector_processes=projector_processes,
         admin_email=ADMIN[0],

@@ -20,6 +20,7 @@ from eventshop import (
     wiring,
 )
 from eventshop.cli_common import load_settings, show, start_probes, stop_on_signals
+from eventshop.probes import serve_probes
 from eventshop.trace import trace
 from write_side.fake_gateway_service import create_fake_gateway_app
 
@@ -145,15 +146,22 @@ def serve(api: Annotated[str, typer.Argument(help="command or query")]) -> None:
     """Serve the command API or the query API."""
     settings = load_settings()
     if api == "command":
-        serving.serve(
-            wiring.command_app(settings), settings.host, settings.command_port, settings.log_level
+        app, port, probe = (
+            wiring.command_app(settings),
+            settings.command_port,
+            settings.command_probe_port,
         )
     elif api == "query":
-        serving.serve(
-            wiring.query_app(settings), settings.host, settings.query_port, settings.log_level
+        app, port, probe = (
+            wiring.query_app(settings),
+            settings.query_port,
+            settings.query_probe_port,
         )
     else:
         raise typer.BadParameter("expected 'command' or 'query'", param_hint="API")
+    if probe:  # its /metrics, for Prometheus; clients' readiness is the API's own /readyz
+        serve_probes(settings.host, probe, lambda: True, app.state.metrics)
+    serving.serve(app, settings.host, port, settings.log_level)
 
 
 relay_app = typer.Typer(help="The relay from the event store to Kafka.")

@@ -81,12 +81,16 @@ def _supervisor(
     for name, *args in local.values():
         supervisor.add(name, *args)
     for n in range(settings.api_workers):
-        supervisor.add(f"command-api-{n}", "serve", "command")
-        supervisor.add(f"query-api-{n}", "serve", "query")
+        command = _instance_probe("COMMAND", settings.command_probe_port, n)
+        supervisor.add(f"command-api-{n}", "serve", "command", env=command)
+        query = _instance_probe("QUERY", settings.query_probe_port, n)
+        supervisor.add(f"query-api-{n}", "serve", "query", env=query)
     supervisor.add("relay", "relay")
     for n in range(settings.projector_processes):
         supervisor.add(
-            f"projector-{n}", "project", env=_instance_probe(settings.projector_probe_port, n)
+            f"projector-{n}",
+            "project",
+            env=_instance_probe("PROJECTOR", settings.projector_probe_port, n),
         )
     supervisor.add("payment-sweeper", "payments", "sweep")
     supervisor.add("reactor", "react")
@@ -115,9 +119,9 @@ def shown_url(url: str) -> str:
     return make_conninfo("", **info)
 
 
-def _instance_probe(base: int, n: int) -> dict[str, str]:
-    """Projector instance n's probe port: base + 10 n (0 keeps every probe off)."""
-    return {"EVENTSHOP_PROJECTOR_PROBE_PORT": str(base + 10 * n if base else 0)}
+def _instance_probe(kind: str, base: int, n: int) -> dict[str, str]:
+    """Instance n's probe port: base + 10 n (0 keeps every probe off)."""
+    return {f"EVENTSHOP_{kind}_PROBE_PORT": str(base + 10 * n if base else 0)}
 
 
 def _development_admin(settings: Settings) -> str:

@@ -10,7 +10,7 @@ import threading
 from collections.abc import Callable, Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -37,8 +37,11 @@ class StatsCollector(Collector):
         yield from families.values()
 
 
-def serve_probes(host: str, port: int, ready: Callable[[], bool]) -> ThreadingHTTPServer:
-    """Start the probe server in a daemon thread; ``ready()`` decides /readyz."""
+def serve_probes(
+    host: str, port: int, ready: Callable[[], bool], registry: CollectorRegistry = REGISTRY
+) -> ThreadingHTTPServer:
+    """Start the probe server in a daemon thread; ``ready()`` decides /readyz, and
+    /metrics renders ``registry``."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -52,7 +55,7 @@ def serve_probes(host: str, port: int, ready: Callable[[], bool]) -> ThreadingHT
                     "application/json",
                 )
             elif self.path == "/metrics":
-                self._send(200, generate_latest(REGISTRY), CONTENT_TYPE_LATEST)
+                self._send(200, generate_latest(registry), CONTENT_TYPE_LATEST)
             else:
                 self._send(
                     404,

@@ -72,6 +72,10 @@ class Settings(BaseSettings):
     command_url: str | None = None
     #: The mail reactor's probes (/healthz, /readyz, /metrics).
     reactor_probe_port: int = 8006
+    #: Each API worker's /metrics (and /healthz, /readyz): worker n listens on the base
+    #: port + 10 n; 0 turns them off. Never on the public API ports.
+    command_probe_port: int = 8007
+    query_probe_port: int = 8008
     #: Attempts at a mail the server could not take now, before it is dead (the first
     #: retry after about a second, then doubling with jitter, capped at five minutes).
     mail_max_attempts: int = Field(default=8, ge=1, le=100)

@@ -6,7 +6,6 @@ from typing import Any
 
 import psycopg
 from fastapi import FastAPI, Request, Response
-from prometheus_client import make_asgi_app
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from contracts.consistency import token_key
@@ -93,7 +92,8 @@ def create_query_app(
         ),
     )
     registry = registry_with_lag(pool, schema, topic_prefix)
-    app.mount("/metrics", make_asgi_app(registry=registry))
+    # Served on the worker's probe port (eventshop serve), never on the public port.
+    app.state.metrics = registry
     app.add_middleware(RejectNulInQuery)
     # Pages of 100 products shrink to a fifth (bench.caching); small answers stay as they are.
     app.add_middleware(GzipWhenAccepted, minimum_size=GZIP_MINIMUM_BYTES)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import psycopg
 from eventsourcing.persistence import InterfaceError, OperationalError, PersistenceError
 from fastapi import FastAPI
-from prometheus_client import REGISTRY, make_asgi_app
+from prometheus_client import REGISTRY
 from psycopg_pool import PoolTimeout
 
 from http_edge.correlation import Correlation
@@ -57,7 +57,8 @@ def create_command_app(
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
     registry = app_registry(REGISTRY)  # the process's metrics and the breaker's, too
-    app.mount("/metrics", make_asgi_app(registry=registry))
+    # Served on the worker's probe port (eventshop serve), never on the public port.
+    app.state.metrics = registry
     app.add_middleware(RejectNulInQuery)
     limits = install_edge(
         app, api="command", tokens=tokens, edge=edge or EdgeSettings(), limiter=limiter

@@ -61,6 +61,8 @@ def fleet_env(
         EVENTSHOP_PROJECTOR_PROBE_PORT="0",
         EVENTSHOP_SWEEPER_PROBE_PORT="0",
         EVENTSHOP_REACTOR_PROBE_PORT="0",
+        EVENTSHOP_COMMAND_PROBE_PORT="0",
+        EVENTSHOP_QUERY_PROBE_PORT="0",
         EVENTSHOP_KAFKA_SESSION_TIMEOUT_MS="2000",
         **values,
     )
@@ -70,7 +72,7 @@ def exercise_and_stop(env: dict[str, str], during: Callable[[], None] = lambda: 
     """Run ``eventshop run``, use it as a user would, call ``during``, stop it with Ctrl-C."""
     command, query = free_port(), free_port()
     relay_probe, projector_probe, sweeper_probe = free_port(), free_port(), free_port()
-    reactor_probe = free_port()
+    reactor_probe, command_probe, query_probe = free_port(), free_port(), free_port()
     env = {
         **env,
         "EVENTSHOP_COMMAND_PORT": str(command),
@@ -81,6 +83,9 @@ def exercise_and_stop(env: dict[str, str], during: Callable[[], None] = lambda: 
         "EVENTSHOP_PROJECTOR_PROBE_PORT": str(projector_probe),
         "EVENTSHOP_SWEEPER_PROBE_PORT": str(sweeper_probe),
         "EVENTSHOP_REACTOR_PROBE_PORT": str(reactor_probe),
+        "EVENTSHOP_COMMAND_PROBE_PORT": str(command_probe),
+        "EVENTSHOP_QUERY_PROBE_PORT": str(query_probe),
+        "EVENTSHOP_API_WORKERS": "1",  # so worker 0's probe is the port chosen here
         "EVENTSHOP_KAFKA_SESSION_TIMEOUT_MS": "2000",
     }
     process = subprocess.Popen(
@@ -119,6 +124,14 @@ def exercise_and_stop(env: dict[str, str], during: Callable[[], None] = lambda: 
         assert response.json()["name"] == "Runner"
         for probe in (relay_probe, projector_probe, sweeper_probe):
             eventually(partial(ready, f"http://127.0.0.1:{probe}/healthz"), timeout=30)
+        # The APIs' metrics are on their workers' probe ports, never on the public ones.
+        api_metrics = httpx2.get(f"http://127.0.0.1:{command_probe}/metrics").text
+        assert 'route="/customers"' in api_metrics
+        assert (
+            "eventshop_projection_lag_events"
+            in httpx2.get(f"http://127.0.0.1:{query_probe}/metrics").text
+        )
+        assert httpx2.get(f"http://127.0.0.1:{command}/metrics").status_code == 404
         metrics = httpx2.get(f"http://127.0.0.1:{relay_probe}/metrics").text
         assert "eventshop_relay_published_total" in metrics
         projector_metrics = httpx2.get(f"http://127.0.0.1:{projector_probe}/metrics").text
@@ -254,6 +267,8 @@ def test_run_outlives_its_postgres_and_starts_again_at_once(tmp_path: Path) -> N
         EVENTSHOP_PROJECTOR_PROBE_PORT="0",
         EVENTSHOP_SWEEPER_PROBE_PORT="0",
         EVENTSHOP_REACTOR_PROBE_PORT="0",
+        EVENTSHOP_COMMAND_PROBE_PORT="0",
+        EVENTSHOP_QUERY_PROBE_PORT="0",
         EVENTSHOP_API_WORKERS="1",
         EVENTSHOP_REGISTER_LIMIT="1000",  # the test registers until the database is back
     )

@@ -12,6 +12,7 @@ import pytest
 
 from contracts.readmodels import SOURCES
 from contracts.topics import PARTITIONS
+from tests.support.metrics import metrics_of
 from tests.support.stack import PASSWORD, Servers, Stack, eventually, login, running_stack
 
 TOKEN = "X-Consistency-Token"
@@ -192,6 +193,6 @@ def test_operators_see_each_projections_position_and_lag(stack: Stack) -> None:
     assert sum(r["lag_events"] for r in mail) >= 1  # the registration above, not yet taken
     assert stack.queries.get("/projections").status_code == 401
     # The same figures as gauges, on the query API: a process that is not a projector.
-    metrics = stack.queries.get("/metrics/").text
+    metrics = metrics_of(stack.queries)
     assert 'eventshop_projection_lag_events{partition="' in metrics
     assert "eventshop_projection_up{" in metrics and "eventshop_relay_backlog_events 0.0" in metrics

@@ -4,6 +4,7 @@ tests/unit/test_command_input.py (no server)."""
 
 from __future__ import annotations
 
+import tracemalloc
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -98,3 +99,28 @@ def test_nul_characters_are_refused_not_stored(stack: Stack) -> None:
     )
     for params in ({"q": "\u0000"}, {"category": "a\u0000b"}, {"cursor": "\u0000"}):
         assert_problem(stack.queries.get("/products", params=params), 400, "BAD_REQUEST")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "[" * 20_000 + "]" * 20_000,
+        '{"a":' * 20_000 + "1" + "}" * 20_000,
+        '{"sku": ' + "[" * 20_000 + "]" * 20_000 + "}",
+    ],
+    ids=["arrays", "objects", "inside a field"],
+)
+def test_a_body_nested_20000_deep_is_a_4xx_in_bounded_memory(stack: Stack, body: str) -> None:
+    """Deep nesting must not exhaust the stack or the heap: a clear 4xx, and the whole
+    request allocates a few megabytes at most (traced across threads)."""
+    tracemalloc.start()
+    try:
+        answer = stack.admin.post(
+            "/products", content=body, headers={"Content-Type": "application/json"}
+        )
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert 400 <= answer.status_code < 500, answer.text[:200]
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert peak < 32 * 1024 * 1024, peak

@@ -11,6 +11,7 @@ import pytest
 from fastapi import FastAPI
 
 from tests.integration.test_orders import a_customer, a_product, place
+from tests.support.metrics import metrics_of
 from tests.support.served import free_port, served
 from tests.support.stack import Servers, Stack, running_stack
 from write_side.fake_gateway_service import create_fake_gateway_app
@@ -85,7 +86,7 @@ def test_three_gateway_errors_open_the_breaker_and_the_next_pay_is_503_at_once(
     assert (refused.status_code, refused.json()["code"]) == (503, "PAYMENT_GATEWAY_UNAVAILABLE")
     assert refused.headers["Retry-After"] == "1"
     assert app.state.captures_asked == asked  # the gateway was not called
-    metrics = stack.commands.get("/metrics").text
+    metrics = metrics_of(stack.commands)
     assert "eventshop_payment_gateway_breaker_state 2.0" in metrics
 
     # After the reset window one trial goes through; it succeeds and closes the breaker.

@@ -45,6 +45,9 @@ def isolated_settings(servers: Servers, **overrides: Any) -> Settings:
         "topic_prefix": f"t{tag}.",
         "consumer_group_prefix": f"g{tag}",
         "kafka_session_timeout_ms": 2000,
+        # API workers a test starts serve no probe port unless it asks for one.
+        "command_probe_port": 0,
+        "query_probe_port": 0,
         "jwt_secret": TEST_SECRET,
         # Every test client is one address: limits high enough for any test but those of
         # the limits themselves, which set their own.

@@ -1,5 +1,5 @@
 """RED metrics on the command API (in-memory persistence, no server): requests, errors and
-latency per route template, in Prometheus form on /metrics."""
+latency per route template, in Prometheus form (on the worker's probe port)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from http_edge.tokens import TokenSettings
+from tests.support.metrics import metrics_of
 from tests.support.stack import PASSWORD, TEST_SECRET
 from write_side.application import Shop
 from write_side.command_api import create_command_app
@@ -40,7 +41,7 @@ def test_requests_are_counted_and_timed_by_route_template_method_and_status(
     assert client.post("/customers", json=body).status_code == 201
     assert client.post("/customers", json=body).status_code == 409
     assert client.post(f"/orders/{uuid4()}/pay", json={"payment_token": "t"}).status_code == 401
-    metrics = client.get("/metrics").text
+    metrics = metrics_of(client)
 
     posts = {"api": "command", "method": "POST", "route": "/customers"}
     assert sample(metrics, "eventshop_http_requests_total", **posts, status="201") == 1
@@ -62,7 +63,7 @@ def test_what_a_client_makes_up_cannot_grow_the_label_sets(client: TestClient) -
     for n in range(5):
         client.get(f"/no/such/path/{n}")
         client.request("BREW", "/customers")
-    metrics = client.get("/metrics").text
+    metrics = metrics_of(client)
     routes = set(re.findall(r'eventshop_http_requests_total\{[^}]*route="([^"]*)"', metrics))
     assert routes <= {"<unmatched>", "/customers"}
     assert sample(metrics, "eventshop_http_requests_total", route="<unmatched>", status="404") == 5
@@ -70,6 +71,6 @@ def test_what_a_client_makes_up_cannot_grow_the_label_sets(client: TestClient) -
 
 
 def test_the_process_metrics_are_still_there(client: TestClient) -> None:
-    metrics = client.get("/metrics").text
+    metrics = metrics_of(client)
     assert "process_cpu_seconds_total" in metrics or "python_gc_objects_collected_total" in metrics
     assert "eventshop_payment_gateway_breaker_state" in metrics
