@@ -115,12 +115,20 @@ class Settings(BaseSettings):
     #: POST /customers per client address.
     register_limit: int = Field(default=10, ge=1)
     register_window_seconds: int = Field(default=600, ge=1, le=86400)
-    #: POST /auth/token per client address; then per account, failures lock it out.
+    #: POST /auth/token per client address; then, per account and client address, this many
+    #: failures in the window delay that address's next try (http_edge/limits.py).
     login_limit: int = Field(default=30, ge=1)
     login_window_seconds: int = Field(default=60, ge=1, le=86400)
     login_max_failures: int = Field(default=5, ge=1)
     login_failure_window_seconds: int = Field(default=900, ge=1, le=86400)
     login_lockout_seconds: int = Field(default=900, ge=1, le=86400)
+    #: The first delay after those failures from one address; it doubles with each further
+    #: failure from there, up to ``login_lockout_seconds``. Other addresses are not delayed.
+    login_first_delay_seconds: int = Field(default=30, ge=1, le=86400)
+    #: Failures of one account from all addresses in the window that delay every address
+    #: by ``login_account_delay_seconds`` (guessing spread over many addresses).
+    login_account_max_failures: int = Field(default=100, ge=1)
+    login_account_delay_seconds: int = Field(default=60, ge=1, le=3600)
     #: Comma-separated addresses or CIDRs whose ``X-Forwarded-For`` is believed.
     trusted_proxies: str = ""
     #: Password hashes (argon2, 64 MiB each) one API process computes at once; past it, 503.
@@ -156,6 +164,9 @@ class Settings(BaseSettings):
                 login_max_failures=self.login_max_failures,
                 login_failure_window_seconds=self.login_failure_window_seconds,
                 login_lockout_seconds=self.login_lockout_seconds,
+                login_first_delay_seconds=self.login_first_delay_seconds,
+                login_account_max_failures=self.login_account_max_failures,
+                login_account_delay_seconds=self.login_account_delay_seconds,
                 trusted_proxies=parse_networks(_listed(self.trusted_proxies)),
             ),
         )

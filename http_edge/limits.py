@@ -1,11 +1,21 @@
-"""Rate-limit policies at the edge: a dependency per route group, and login lock-out.
+"""Rate-limit policies at the edge: a dependency per route group, and the sign-in throttle.
 
 Every limited request costs one counter statement (:mod:`http_edge.rate_limits`). Keys:
 the token's subject when the request carries a valid one (so a whole office behind one
 proxy is not one client), otherwise the client address (:mod:`http_edge.client`).
-Sign-in and registration are limited per address whatever the token says, and failed
-sign-ins lock the account for a while: during the lock-out even the right password
-gets 429, so guessing cannot continue by slipping a success in between.
+Sign-in and registration are limited per address whatever the token says.
+
+Failed sign-ins throttle the pair (account, client address), with growing delays: after
+``login_max_failures`` failures from one address, that address waits
+``login_first_delay_seconds`` before it may try that account again, twice as long after the
+next failure, up to ``login_lockout_seconds``. During a delay even the right password gets
+429 from that address, so guessing cannot continue by slipping a success in between; the
+account's owner, from another address, is not affected: a stranger cannot lock them out.
+Guessing spread over many addresses meets a second throttle per account
+(``login_account_max_failures`` failures in the window, from anywhere): then every address
+waits ``login_account_delay_seconds``, a short delay that slows a botnet and costs the
+owner at most that (docs/operations.md, "Rate limits", against the OWASP Authentication
+Cheat Sheet).
 """
 
 from __future__ import annotations
@@ -35,6 +45,9 @@ class LimitSettings:
     login_max_failures: int = 5
     login_failure_window_seconds: int = 900
     login_lockout_seconds: int = 900
+    login_first_delay_seconds: int = 30
+    login_account_max_failures: int = 100
+    login_account_delay_seconds: int = 60
     trusted_proxies: tuple[Network, ...] = field(default=())
 
 
@@ -80,29 +93,43 @@ class RateLimits:
             raise rate_limited(count.reset_seconds, headers)
         response.headers.update(headers)
 
-    def before_login(self, account: str) -> None:
-        limiter = self.limiter
-        if limiter is None:
-            return
-        lock = limiter.peek(
-            _account_key("login-lock", account), self.settings.login_lockout_seconds
-        )
-        if lock.hits > 0:
-            raise rate_limited(lock.reset_seconds, {}, "Too many failed sign-ins; wait")
-
-    def after_failed_login(self, account: str) -> None:
+    def before_login(self, account: str, address: str) -> None:
+        """429 while this address waits out a delay for this account, or the account does."""
         limiter = self.limiter
         if limiter is None:
             return
         s = self.settings
-        failures = limiter.hit(_account_key("login-fail", account), s.login_failure_window_seconds)
-        if failures.hits >= s.login_max_failures:
-            limiter.hit(_account_key("login-lock", account), s.login_lockout_seconds)
+        for key in (
+            _pair_key("login-delay", account, address),
+            _account_key("login-slow", account),
+        ):
+            delay = limiter.peek(key, s.login_lockout_seconds)
+            if delay.hits > 0:
+                raise rate_limited(delay.reset_seconds, {}, "Too many failed sign-ins; wait")
+
+    def after_failed_login(self, account: str, address: str) -> None:
+        limiter = self.limiter
+        if limiter is None:
+            return
+        s = self.settings
+        window = s.login_failure_window_seconds
+        failures = limiter.hit(_pair_key("login-fail", account, address), window).hits
+        if failures >= s.login_max_failures:
+            doubled = s.login_first_delay_seconds * 2 ** min(failures - s.login_max_failures, 20)
+            delay = min(doubled, s.login_lockout_seconds)
+            limiter.hit(_pair_key("login-delay", account, address), delay)
+        everywhere = limiter.hit(_account_key("login-fail", account), window).hits
+        if everywhere >= s.login_account_max_failures:
+            limiter.hit(_account_key("login-slow", account), s.login_account_delay_seconds)
 
 
 def _account_key(kind: str, account: str) -> str:
     """Counters name accounts by a hash: no email addresses in the table."""
     return f"{kind}:{hashlib.sha256(account.strip().lower().encode()).hexdigest()[:32]}"
+
+
+def _pair_key(kind: str, account: str, address: str) -> str:
+    return f"{_account_key(kind, account)}:{address}"
 
 
 def _headers(policy: Policy, count: Count, current: MutableHeaders) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""Rate limits hold across replicas, lock out password guessing, and say when to retry.
+"""Rate limits hold across replicas, throttle password guessing, and say when to retry.
 
 Counters live in PostgreSQL (http_edge.rate_limits), so two API processes on one database share
 every limit; each refusal is a 429 problem with Retry-After (guarantee 9, docs/architecture.md).
@@ -165,3 +165,75 @@ def test_sign_ins_and_registrations_past_the_hashing_cap_are_503_at_once(stack: 
             passwords._slots.release()
     ok = stack.commands.post("/auth/token", data={"username": email, "password": PASSWORD})
     assert ok.status_code == 200
+
+
+@pytest.fixture
+def behind_a_proxy(stack: Stack) -> Iterator[httpx2.Client]:
+    """A command-API process that believes X-Forwarded-For from loopback, as behind the
+    balancer: each request below comes from the address it names."""
+    port = free_port()
+    child = stack.child(
+        "serve",
+        "command",
+        EVENTSHOP_COMMAND_PORT=str(port),
+        EVENTSHOP_TRUSTED_PROXIES="127.0.0.1",
+        EVENTSHOP_LOGIN_FIRST_DELAY_SECONDS="1",
+        EVENTSHOP_LOGIN_ACCOUNT_MAX_FAILURES="12",
+        EVENTSHOP_LOGIN_ACCOUNT_DELAY_SECONDS="3",
+    )
+    try:
+        with httpx2.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+            _wait_until_serving(client)
+            yield client
+    finally:
+        child.terminate()
+        child.wait(timeout=15)
+
+
+def sign_in(client: httpx2.Client, email: str, password: str, address: str) -> httpx2.Response:
+    return client.post(
+        "/auth/token",
+        data={"username": email, "password": password},
+        headers={"X-Forwarded-For": address},
+    )
+
+
+def test_a_strangers_failures_do_not_lock_the_owner_out(behind_a_proxy: httpx2.Client) -> None:
+    email = register(behind_a_proxy)
+    stranger = [sign_in(behind_a_proxy, email, "guess-1234", "203.0.113.7") for _ in range(8)]
+    assert [r.status_code for r in stranger[:5]] == [401] * 5
+    assert_rate_limited(stranger[-1])  # the stranger waits
+    owner = sign_in(behind_a_proxy, email, PASSWORD, "198.51.100.20")
+    assert owner.status_code == 200, owner.text  # the owner, elsewhere, does not
+    # From the stranger's address even the right password waits: no guess slips through.
+    assert_rate_limited(sign_in(behind_a_proxy, email, PASSWORD, "203.0.113.7"))
+
+
+def test_each_further_failure_from_an_address_doubles_its_delay(
+    behind_a_proxy: httpx2.Client,
+) -> None:
+    email = register(behind_a_proxy)
+    for _ in range(5):
+        assert sign_in(behind_a_proxy, email, "guess-1234", "203.0.113.8").status_code == 401
+    waits = []
+    for _ in range(2):
+        refused = sign_in(behind_a_proxy, email, "guess-1234", "203.0.113.8")
+        assert_rate_limited(refused)
+        waits.append(int(refused.headers["Retry-After"]))
+        time.sleep(waits[-1] + 0.2)
+        assert sign_in(behind_a_proxy, email, "guess-1234", "203.0.113.8").status_code == 401
+    assert waits == [1, 2], waits
+
+
+def test_guessing_spread_over_many_addresses_slows_the_account_briefly(
+    behind_a_proxy: httpx2.Client,
+) -> None:
+    email = register(behind_a_proxy)
+    for n in range(12):  # twelve addresses, one failure each: no address is delayed
+        answer = sign_in(behind_a_proxy, email, "guess-1234", f"192.0.2.{n + 1}")
+        assert answer.status_code == 401, answer.text
+    slowed = sign_in(behind_a_proxy, email, PASSWORD, "198.51.100.30")
+    assert_rate_limited(slowed)  # now the account waits, for everyone, briefly
+    assert int(slowed.headers["Retry-After"]) <= 3
+    time.sleep(int(slowed.headers["Retry-After"]) + 0.2)
+    assert sign_in(behind_a_proxy, email, PASSWORD, "198.51.100.30").status_code == 200

@@ -48,11 +48,12 @@ def issue_token(
     form: Annotated[OAuth2PasswordRequestForm, Depends()], shop: ShopDep, request: Request
 ) -> AccessToken:
     limits: RateLimits = request.app.state.limits
-    limits.before_login(form.username)
+    address = limits.address(request)
+    limits.before_login(form.username, address)
     try:
         customer = shop.authenticate(email=form.username, password=form.password)
     except InvalidCredentialsError as error:
-        limits.after_failed_login(form.username)
+        limits.after_failed_login(form.username, address)
         raise ProblemError(
             401,
             "INVALID_CREDENTIALS",
