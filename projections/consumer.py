@@ -85,6 +85,9 @@ class KafkaProjector:
         self.stats = ProjectorStats()
         self.assigned = threading.Event()
         self._last_mismatch_log = -1e9
+        #: Set while the live tables are at another table version than this code writes:
+        #: records are read and left unapplied until a rebuild installs this version.
+        self.waiting_for_rebuild: str | None = None
         self.letters = DeadLetterSender(projection.name, bootstrap_servers)
 
     def run(self, stop: threading.Event) -> None:
@@ -159,13 +162,14 @@ class KafkaProjector:
                 continue
             except TableVersionMismatchError as error:
                 # Another release's tables: wait for the rebuild; the records stay unread.
-                now = time.monotonic()
+                now, self.waiting_for_rebuild = time.monotonic(), str(error)
                 if now - self._last_mismatch_log > 30:
                     log.warning("projector %s: %s", self.projection.name, error)
                     self._last_mismatch_log = now
                 self._seek_back(consumer, records)
                 stop.wait(1.0)
                 continue
+            self.waiting_for_rebuild = None
             self._count(outcome)
             self.stats.batch_seconds += time.perf_counter() - started
             crash_point("projector.after_db_commit")

@@ -4,8 +4,6 @@ rebuild, and the rebuild swaps the new shape in with every event applied once.""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from contracts.readmodels import TABLE_VERSIONS
@@ -13,7 +11,7 @@ from eventshop import operations, wiring
 from projections.applier_types import TableVersionMismatchError
 from projections.schema import MODEL_DDL
 from projections.verify import verify
-from tests.support.stack import Servers, Stack, running_stack
+from tests.support.stack import Servers, Stack, eventually, running_stack
 
 TOKEN = "X-Consistency-Token"
 #: Version 2 of the products tables, as a developer would write it: a new column and index.
@@ -61,7 +59,10 @@ def test_a_new_table_version_is_installed_by_a_rebuild_never_by_an_alter(
 
         moved = stack.admin.post(f"/products/{product_id}/stock", json={"delta": 3})
         assert moved.status_code == 200
-        time.sleep(1.5)  # the projector would have applied it by now; it waits instead
+        [projector] = stack.projectors
+        # It has read the record, and left it unapplied: it waits for the rebuild.
+        waiting = eventually(lambda: projector.waiting_for_rebuild, timeout=30)
+        assert "version 1, this code writes version 2" in waiting
         assert stack.sql("SELECT on_hand FROM {rm}.products")[0][0] == 0
         assert stack.admin_queries.get(f"/products/{product_id}").status_code == 200  # v1 serves
 

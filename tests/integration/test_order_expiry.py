@@ -99,17 +99,21 @@ def test_two_instances_expire_each_order_once(stack: Stack) -> None:
 def test_a_payment_racing_the_expiry_leaves_exactly_one_outcome(stack: Stack) -> None:
     shop, gateway = shop_of(stack), gateway_of(stack)
     outcomes: Counter[str] = Counter()
-    for trial in range(16):
+    for trial in range(20):
         order, _, customer = an_order(stack, stock=1, quantity=1)
         # The expiry starts 0, 5 or 20 ms after the payment (either may win), or 100 ms
-        # after it (the payment has won).
-        delay = (0.0, 0.005, 0.02, 0.1)[trial % 4]
+        # after it (the payment has won), or the payment 100 ms after it (the expiry has won).
+        delay, late_pay = ((0.0, 0.0), (0.005, 0.0), (0.02, 0.0), (0.1, 0.0), (0.0, 0.1))[trial % 5]
         start = threading.Barrier(2)
 
         def pay(
-            customer: TestClient = customer, order: str = order, start: threading.Barrier = start
+            customer: TestClient = customer,
+            order: str = order,
+            start: threading.Barrier = start,
+            late: float = late_pay,
         ) -> int:
             start.wait()
+            time.sleep(late)
             answer = customer.post(f"/orders/{order}/pay", json={"payment_token": "tok_ok"})
             return int(answer.status_code)
 
@@ -137,4 +141,6 @@ def test_a_payment_racing_the_expiry_leaves_exactly_one_outcome(stack: Stack) ->
             assert (final.status, expired, status) == ("cancelled", "expired", 409)
             assert all(key in gateway.refunded for key in captured)
         outcomes[final.status] += 1
-    assert sum(outcomes.values()) == 16, outcomes
+    # Both outcomes were met, so both branches above were checked (each at least in the
+    # four trials that start one side 100 ms late).
+    assert outcomes["paid"] >= 4 and outcomes["cancelled"] >= 4, outcomes

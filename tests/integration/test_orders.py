@@ -179,8 +179,13 @@ def test_a_gateway_timeout_never_leaves_money_captured_unrecorded(stack: Stack) 
     pending = customer.post(f"/orders/{order_id}/pay", json={"payment_token": "tok_timeout"})
     assert (pending.status_code, pending.json()["code"]) == (503, "PAYMENT_PENDING")
     assert pending.headers["Retry-After"] == "1"
-    # The gateway did capture; the order does not know yet. Paying again finds out.
-    assert sum(gateway_of(stack).captured.values()) >= 4200
+    # The gateway did capture this order's money; the order does not know yet.
+    started = shop_of(stack).get_order(UUID(order_id))
+    assert (started.status, started.paid_amount) == ("placed", 0)
+    attempt = shop_of(stack).get_payment(Payment.create_id(UUID(order_id)))
+    assert attempt.status == "started"
+    assert gateway_of(stack).captured[attempt.gateway_key] == 4200
+    # Paying again finds out.
     retried = customer.post(f"/orders/{order_id}/pay", json={"payment_token": "tok_ok"})
     assert retried.status_code == 200, retried.text
     order = shop_of(stack).get_order(UUID(order_id))
