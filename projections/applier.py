@@ -78,7 +78,7 @@ class Applier(EventRules):
             "SELECT table_version FROM {} WHERE projection = %s FOR SHARE"
         ).format(sql.Identifier(schema, MODEL_VERSIONS_TABLE))
         self._high_watermarks: dict[tuple[str, int], int] = {}
-        self._positions = PositionRows(schema, projection.name)
+        self.positions = PositionRows(schema, projection.name)
         #: Batches this large of a row-local projection are folded (projections/batch_fold.py).
         self.fold_from_records = FOLD_FROM_RECORDS
         self._batch_rows = BatchRows(projection, schema) if projection.row_local else None
@@ -121,7 +121,7 @@ class Applier(EventRules):
                 self._check_table_version(cur)
             # Lock positions in one global order, so two consumers never deadlock.
             keys = sorted({(r.topic, r.partition) for r in records})
-            positions = {key: self._positions.lock(cur, *key) for key in keys}
+            positions = {key: self.positions.lock(cur, *key) for key in keys}
             envelopes = [_envelope(record) for record in records]
             self._versions = AggregateVersions(cur, self.schema, self.projection.name)
             aggregates = {e.aggregate_id for e in envelopes if isinstance(e, Envelope)}
@@ -171,7 +171,7 @@ class Applier(EventRules):
             self._folding = None
         self._versions.flush()
         for (topic, partition), p in positions.items():
-            self._positions.save(
+            self.positions.save(
                 cur,
                 topic,
                 partition,

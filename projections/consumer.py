@@ -16,7 +16,6 @@ from typing import Any
 import psycopg
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError, TopicAlreadyExistsError
-from kafka.structs import OffsetAndMetadata
 
 from contracts.faults import crash_point
 from contracts.topics import (
@@ -25,6 +24,7 @@ from contracts.topics import (
     dead_letter_topic,
     topic_name,
 )
+from projections import offsets
 from projections.applier import (
     Applier,
     BatchOutcome,
@@ -89,45 +89,70 @@ class KafkaProjector:
         #: records are read and left unapplied until a rebuild installs this version.
         self.waiting_for_rebuild: str | None = None
         self.letters = DeadLetterSender(projection.name, bootstrap_servers)
+        self._relay_checked = -1e9
 
     def run(self, stop: threading.Event) -> None:
-        """Consume until ``stop`` is set; reconnects after broker or database failures."""
-        backoff = 0.2
-        while not stop.is_set():
-            consumer = None
-            try:
-                self._ensure_topics()
-                consumer = self._new_consumer()
-                with psycopg.connect(self.database_url) as conn:
-                    upgraded = upgrade_parked(conn, self.projection, self.applier.schema)
-                    if upgraded:
-                        log.info(
-                            "projector %s: %d event(s) of a newer schema version read now",
-                            self.projection.name,
-                            upgraded,
-                        )
-                    self._consume(consumer, conn, stop)
-                    self.heartbeat.leave(conn)
-                backoff = 0.2
-            except (KafkaError, psycopg.Error, OSError, HandlerFailedError) as error:
-                log.warning(
-                    "projector %s: %s: %s; retrying in %.1fs",
-                    self.projection.name,
-                    type(error).__name__,
-                    error,
-                    backoff,
-                )
+        """Consume until ``stop`` is set; reconnects after broker or database failures.
+
+        A database failure keeps the Kafka consumer, and so its partitions: what was not
+        committed is read again once PostgreSQL answers. A new consumer would make the whole
+        group rebalance, and on Tansu every instance rejoining at once after a database
+        restart was seen to hang in the join for good (bench.system --chaos, postgres_killed).
+        """
+        backoff, consumer = 0.2, None
+        try:
+            while not stop.is_set():
+                try:
+                    consumer = consumer or self._joined()
+                    with psycopg.connect(self.database_url) as conn:
+                        self._upgrade_parked(conn)
+                        self._consume(consumer, conn, stop)
+                        self.heartbeat.leave(conn)
+                    backoff = 0.2
+                    continue  # stopped
+                except psycopg.Error as error:
+                    self._retrying(error, backoff)
+                    if consumer is not None:
+                        offsets.rewind(consumer)
+                except Exception as error:  # the broker, or a defect: start a new consumer
+                    if not isinstance(error, KafkaError | OSError):
+                        log.exception("projector %s: unexpected failure", self.projection.name)
+                    self._retrying(error, backoff)
+                    self._left(consumer)
+                    consumer = None
                 stop.wait(backoff)
                 backoff = min(backoff * 2, 5.0)
-            except Exception:  # a projector must not die silently: log, back off, go on
-                log.exception("projector %s: unexpected failure", self.projection.name)
-                stop.wait(backoff)
-                backoff = min(backoff * 2, 5.0)
-            finally:
-                self.assigned.clear()
-                if consumer is not None:
-                    consumer.close(autocommit=False)
-                self.letters.close()
+        finally:
+            self._left(consumer)
+
+    def _joined(self) -> KafkaConsumer:
+        self._ensure_topics()
+        return self._new_consumer()
+
+    def _left(self, consumer: KafkaConsumer | None) -> None:
+        """Leave the group: close the consumer and the dead-letter producer."""
+        self.assigned.clear()
+        if consumer is not None:
+            consumer.close(autocommit=False)
+        self.letters.close()
+
+    def _retrying(self, error: Exception, backoff: float) -> None:
+        log.warning(
+            "projector %s: %s: %s; retrying in %.1fs",
+            self.projection.name,
+            type(error).__name__,
+            error,
+            backoff,
+        )
+
+    def _upgrade_parked(self, conn: psycopg.Connection[Any]) -> None:
+        upgraded = upgrade_parked(conn, self.projection, self.applier.schema)
+        if upgraded:
+            log.info(
+                "projector %s: %d event(s) of a newer schema version read now",
+                self.projection.name,
+                upgraded,
+            )
 
     def _consume(
         self, consumer: KafkaConsumer, conn: psycopg.Connection[Any], stop: threading.Event
@@ -137,6 +162,7 @@ class KafkaProjector:
             if consumer.assignment():
                 self.assigned.set()
             self.heartbeat.beat(conn, consumer)
+            self._follow_the_relay(conn, consumer)
             records = [
                 Incoming(r.topic, r.partition, r.offset, list(r.headers or []), r.value)
                 for batch in polled.values()
@@ -146,18 +172,13 @@ class KafkaProjector:
                 continue
             started = time.perf_counter()
             try:
-                outcome = self.applier.apply(
-                    conn,
-                    records,
-                    before_commit=self.letters.send_all,
-                    high_watermarks=self._high_watermarks(consumer, records),
-                )
+                outcome = self._apply(consumer, conn, records)
             except (HandlerFailedError, DeadLetterNotConfirmedError) as error:
                 # Nothing was committed: read the same records again after a pause.
                 log.warning(
                     "projector %s: %s; the records stay pending", self.projection.name, error
                 )
-                self._seek_back(consumer, records)
+                offsets.seek_back(consumer, records)
                 stop.wait(0.1 if isinstance(error, HandlerFailedError) else 1.0)
                 continue
             except TableVersionMismatchError as error:
@@ -166,14 +187,14 @@ class KafkaProjector:
                 if now - self._last_mismatch_log > 30:
                     log.warning("projector %s: %s", self.projection.name, error)
                     self._last_mismatch_log = now
-                self._seek_back(consumer, records)
+                offsets.seek_back(consumer, records)
                 stop.wait(1.0)
                 continue
             self.waiting_for_rebuild = None
             self._count(outcome)
             self.stats.batch_seconds += time.perf_counter() - started
             crash_point("projector.after_db_commit")
-            consumer.commit(self._offsets_to_commit(records, outcome))
+            consumer.commit(offsets.offsets_to_commit(records, outcome))
             if outcome.rewind:
                 log.warning(
                     "projector %s: a newer relay epoch on %s; rereading from the start",
@@ -182,38 +203,29 @@ class KafkaProjector:
                 )
                 consumer.seek_to_beginning(*(TopicPartition(t, p) for t, p in outcome.rewind))
 
-    @staticmethod
-    def _high_watermarks(
-        consumer: KafkaConsumer, records: list[Incoming]
-    ) -> dict[tuple[str, int], int]:
-        marks = {}
-        for topic, partition in {(r.topic, r.partition) for r in records}:
-            mark = consumer.highwater(TopicPartition(topic, partition))
-            if mark is not None:
-                marks[(topic, partition)] = int(mark)
-        return marks
+    def _follow_the_relay(self, conn: psycopg.Connection[Any], consumer: KafkaConsumer) -> None:
+        """Every few seconds: reread from the start the partitions where the relay
+        republishes a lost log (docs/operations.md, "Failure modes")."""
+        now = time.monotonic()
+        if now - self._relay_checked < 2.0:
+            return
+        self._relay_checked = now
+        with conn.transaction(), conn.cursor() as cur:
+            behind = self.applier.positions.behind_the_relay(cur)
+        assigned = consumer.assignment()
+        stale = [tp for tp in (TopicPartition(t, p) for t, p in behind) if tp in assigned]
+        if stale:
+            consumer.seek_to_beginning(*stale)
 
-    @staticmethod
-    def _seek_back(consumer: KafkaConsumer, records: list[Incoming]) -> None:
-        first: dict[TopicPartition, int] = {}
-        for record in records:
-            tp = TopicPartition(record.topic, record.partition)
-            first[tp] = min(first.get(tp, record.offset), record.offset)
-        for tp, offset in first.items():
-            consumer.seek(tp, offset)
-
-    @staticmethod
-    def _offsets_to_commit(
-        records: list[Incoming], outcome: BatchOutcome
-    ) -> dict[TopicPartition, OffsetAndMetadata]:
-        """Past the last record of each partition, or its start when it is to be reread."""
-        offsets: dict[TopicPartition, OffsetAndMetadata] = {}
-        for record in records:
-            rewind = (record.topic, record.partition) in outcome.rewind
-            offsets[TopicPartition(record.topic, record.partition)] = OffsetAndMetadata(
-                0 if rewind else record.offset + 1, "", -1
-            )
-        return offsets
+    def _apply(
+        self, consumer: KafkaConsumer, conn: psycopg.Connection[Any], records: list[Incoming]
+    ) -> BatchOutcome:
+        return self.applier.apply(
+            conn,
+            records,
+            before_commit=self.letters.send_all,
+            high_watermarks=offsets.high_watermarks(consumer, records),
+        )
 
     def _count(self, outcome: BatchOutcome) -> None:
         self.stats.batches += 1

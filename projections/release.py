@@ -75,7 +75,7 @@ class DeadLetterRelease(Applier):
         outcome = BatchOutcome()
         with conn.transaction(), conn.cursor() as cur:
             letter, record = self._letter(cur, notification_id, reason)
-            position = self._positions.lock(cur, record.topic, record.partition)
+            position = self.positions.lock(cur, record.topic, record.partition)
             self._versions = AggregateVersions(cur, self.schema, self.projection.name)
             self._versions.remove(letter)
             if action == DISCARD:
@@ -92,7 +92,7 @@ class DeadLetterRelease(Applier):
                 again.append("still a schema version this release cannot read")
             position.dead_lettered -= len(again)  # the same letter, not a new one
             self._versions.flush()
-            self._positions.save(cur, record.topic, record.partition, position)
+            self.positions.save(cur, record.topic, record.partition, position)
         if again:
             error = again[0]
             return Released(notification_id, action, False, 0, repr(error))
