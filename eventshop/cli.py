@@ -9,7 +9,10 @@ from typing import Annotated
 
 import psycopg
 import typer
+from kafka import KafkaAdminClient
+from kafka.errors import KafkaError
 
+from contracts.topics import all_topics, dead_letter_topic
 from eventshop import (
     cli_errors,
     cli_mail,
@@ -19,10 +22,18 @@ from eventshop import (
     serving,
     wiring,
 )
-from eventshop.cli_common import load_settings, show, start_probes, stop_on_signals
+from eventshop.cli_common import (
+    WaitOption,
+    load_settings,
+    show,
+    start_probes,
+    stop_on_signals,
+    until_reachable,
+)
 from eventshop.probes import serve_probes
 from eventshop.trace import trace
 from write_side.fake_gateway_service import create_fake_gateway_app
+from write_side.relay_checkpoint import ensure_topics
 
 app = typer.Typer(help="eventshop: a CQRS / event-sourced commerce backend.", no_args_is_help=True)
 app.add_typer(cli_operations.projections_app, name="projections")
@@ -129,9 +140,10 @@ def payments_sweep(
 
 
 @app.command()
-def migrate() -> None:
+def migrate(wait: WaitOption = 0) -> None:
     """Create or update the event-store and read-model schemas and the query role."""
-    outdated = wiring.migrate(load_settings())
+    settings = load_settings()
+    outdated = until_reachable(lambda: wiring.migrate(settings), wait, psycopg.OperationalError)
     typer.echo("migrated")
     for name, (live, wanted) in outdated.items():
         typer.echo(
@@ -199,6 +211,27 @@ def relay(ctx: typer.Context) -> None:
 def relay_status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Checkpoint, unpublished notifications, and whether a relay holds the lock."""
     show([operations.relay_status(load_settings())], as_json, single=True)
+
+
+@relay_app.command("topics")
+def relay_topics(wait: WaitOption = 0) -> None:
+    """Create the shop's topics and their dead-letter topics where the broker lacks them
+    (a one-shot job for brokers that do not create topics on use; the relay and the
+    projectors also create what they need)."""
+    settings = load_settings()
+    topics = all_topics(settings.topic_prefix)
+
+    def create() -> None:
+        admin = KafkaAdminClient(
+            bootstrap_servers=wiring.kafka(settings), client_id="eventshop-topics"
+        )
+        try:
+            ensure_topics(admin, [*topics, *(dead_letter_topic(t) for t in topics)])
+        finally:
+            admin.close()
+
+    until_reachable(create, wait, KafkaError)
+    typer.echo(f"topics ready: {', '.join(topics)} and their .dlt topics")
 
 
 @app.command()

@@ -10,7 +10,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 from prometheus_client import REGISTRY
@@ -133,3 +133,24 @@ def progress_bar(name: str) -> Iterator[Callable[[int, int], None]]:
             bar.update(task, completed=done, total=total, rate=f"{rate:,.0f}")
 
         yield update
+
+
+#: ``--wait SECONDS``: a one-shot job started beside its server keeps trying this long.
+WaitOption = Annotated[
+    float, typer.Option("--wait", help="Keep trying this many seconds while the server is not up")
+]
+T = TypeVar("T")
+
+
+def until_reachable(attempt: Callable[[], T], wait: float, errors: type[Exception]) -> T:
+    """``attempt()``, again every second while it fails with ``errors`` and ``wait`` lasts
+    (a one-shot job that compose starts beside its server); then the last error."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            return attempt()
+        except errors as error:
+            if time.monotonic() >= deadline:
+                raise
+            typer.echo(f"eventshop: not reachable yet ({type(error).__name__}); retrying", err=True)
+            time.sleep(1.0)

@@ -8,6 +8,7 @@ import psycopg
 from kafka import errors as kafka_errors
 
 from eventshop import serving, wiring
+from eventshop.embedded import EmbeddedNotInstalledError
 from projections.applier_types import TableVersionMismatchError
 from projections.rebuild import RebuildRunningError
 
@@ -29,7 +30,9 @@ def explain(error: BaseException) -> tuple[str, int]:
 
 
 def _known(error: BaseException) -> tuple[str, int] | None:
-    if isinstance(error, wiring.NotConfiguredError | serving.PortInUseError):
+    if isinstance(
+        error, wiring.NotConfiguredError | serving.PortInUseError | EmbeddedNotInstalledError
+    ):
         return str(error), 2
     if isinstance(error, RebuildRunningError | TableVersionMismatchError):
         wait = "; try again when it has finished" if isinstance(error, RebuildRunningError) else ""

