@@ -21,7 +21,7 @@ from contracts.envelope import Envelope
 from contracts.upcasting import decode, parse_topic
 from projections.projection import Handler
 from projections.projection import Projection as OurProjection
-from write_side.application import Shop
+from write_side.application.shop import Shop
 
 
 class _StoredEvents(Mapper[UUID]):

@@ -38,7 +38,7 @@ from eventshop.settings import Settings
 from projections.rebuild import Rebuilder
 from projections.registry import PROJECTIONS
 from tests.support.stack import Stack
-from write_side.bootstrap import event_store_env
+from write_side.persistence.event_store import event_store_env
 
 BATCH = 10_000
 

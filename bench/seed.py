@@ -12,10 +12,10 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
-from write_side.application import Shop
+from write_side.application.shop import Shop
 from write_side.domain.claims import Credentials, EmailClaim, SkuClaim
 from write_side.domain.customer import Customer
-from write_side.domain.order import Order, OrderLine
+from write_side.domain.order import LineItem, Order
 from write_side.domain.payment import Payment
 from write_side.domain.product import Product
 
@@ -92,7 +92,7 @@ def _order(rng: random.Random, customer_id: UUID, products: list[Product]) -> li
     picked = rng.sample(products, rng.randint(1, 3))
     order = Order.place(
         customer_id=customer_id,
-        lines=[OrderLine(p.id, p.sku, p.title, p.price, rng.randint(1, 3)) for p in picked],
+        lines=[LineItem(p.id, p.sku, p.title, p.price, rng.randint(1, 3)) for p in picked],
     )
     for product, line in zip(picked, order.lines, strict=True):
         product.reserve(order.id, line.quantity)

@@ -38,7 +38,7 @@ from bench.fleet import postgres_root, running_fleet
 from bench.oracle import quiesce
 from bench.support import percentile
 from bench.system import servers
-from write_side.bootstrap import event_store_env
+from write_side.persistence.event_store import event_store_env
 
 TOKEN = "X-Consistency-Token"
 

@@ -13,11 +13,7 @@ from uuid import UUID
 
 from contracts.events import ContractEvent
 from contracts.topics import partition_for, topic_for
-from contracts.upcasting import EVENTS_BY_NAME, parse_topic
-
-
-class UnknownEventTypeError(LookupError):
-    """A stored type this release has no contract for (a newer release wrote it)."""
+from contracts.upcasting import EVENTS_BY_NAME, UnknownEventTypeError, parse_topic
 
 
 @dataclass(frozen=True)

@@ -32,8 +32,8 @@ from eventshop.cli_common import (
 )
 from eventshop.probes import serve_probes
 from eventshop.trace import trace
-from write_side.fake_gateway_service import create_fake_gateway_app
-from write_side.relay_checkpoint import ensure_topics
+from write_side.gateway.fake_service import create_fake_gateway_app
+from write_side.relay.checkpoint import ensure_topics
 
 app = typer.Typer(help="eventshop: a CQRS / event-sourced commerce backend.", no_args_is_help=True)
 app.add_typer(cli_operations.projections_app, name="projections")

@@ -20,7 +20,7 @@ from projections.verify import VerifyReport
 from projections.verify import verify as verify_read_model
 from projections.verify_effects import verify_effects
 from read_side.projection_status import projection_status
-from write_side.migrations import EVENTS_TABLE
+from write_side.persistence.migrations import EVENTS_TABLE
 
 _COUNTERS = (
     "applied",

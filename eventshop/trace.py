@@ -20,7 +20,7 @@ from psycopg import sql
 
 from contracts.causation import event_id, meta_of
 from contracts.upcasting import parse_topic
-from write_side.migrations import EVENTS_TABLE
+from write_side.persistence.migrations import EVENTS_TABLE
 
 _EVENT_ID = re.compile(r"([0-9a-fA-F-]{36})\.(\d+)")
 

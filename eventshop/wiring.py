@@ -27,18 +27,18 @@ from reactors.mailer import SmtpMailer
 from reactors.sender import MailSender
 from read_side.bootstrap import build_query_app
 from read_side.http.validators import CatalogCache
-from write_side.application import Shop
-from write_side.bootstrap import build_shop
-from write_side.command_api import create_command_app
+from write_side.application.passwords import Argon2Passwords, HashCost
+from write_side.application.shop import Shop
 from write_side.domain.errors import EmailTakenError
-from write_side.gateway_breaker import BreakingGateway
-from write_side.gateway_http import HttpPaymentGateway
-from write_side.migrations import EVENTS_TABLE, migrate_event_store
-from write_side.order_expiry import OrderExpiry
-from write_side.payment_sweeper import PaymentSweeper
-from write_side.payments import FakePaymentGateway, PaymentGateway
-from write_side.relay import KafkaRelay
-from write_side.security import HashCost
+from write_side.gateway.breaker import BreakingGateway
+from write_side.gateway.http_adapter import HttpPaymentGateway
+from write_side.gateway.port import FakePaymentGateway, PaymentGateway
+from write_side.http.app import create_command_app
+from write_side.persistence.event_store import configure_recorder, event_store_env
+from write_side.persistence.migrations import EVENTS_TABLE, migrate_event_store
+from write_side.processes.order_expiry import OrderExpiry
+from write_side.processes.payment_sweeper import PaymentSweeper
+from write_side.relay.publisher import KafkaRelay
 
 
 class NotConfiguredError(RuntimeError):
@@ -124,19 +124,20 @@ def tokens(settings: Settings) -> TokenSettings:
 
 
 def shop(settings: Settings, pool_size: int = 4) -> Shop:
-    return build_shop(
-        database_url=database_url(settings),
-        schema=settings.event_schema,
+    built = Shop(
+        event_store_env(database_url(settings), settings.event_schema, pool_size=pool_size),
         topic_prefix=settings.topic_prefix,
         token_key=token_key(tokens(settings).secret),
-        pool_size=pool_size,
-        hash_cost=HashCost(
-            settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism
+        passwords=Argon2Passwords(
+            HashCost(
+                settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism
+            ),
+            max_concurrent=settings.password_hash_concurrency,
         ),
-        hash_concurrency=settings.password_hash_concurrency,
-        idempotency_retention_seconds=settings.idempotency_retention_seconds,
         gateway=payment_gateway(settings),
     )
+    configure_recorder(built.recorder, retention_seconds=settings.idempotency_retention_seconds)
+    return built
 
 
 def payment_gateway(settings: Settings) -> BreakingGateway:
@@ -179,7 +180,7 @@ def payment_sweeper(settings: Settings, on: Shop | None = None) -> PaymentSweepe
 
 
 def order_expiry(settings: Settings, on: Shop | None = None) -> OrderExpiry:
-    """The order process manager (write_side/order_expiry.py)."""
+    """The order process manager (write_side/processes/order_expiry.py)."""
     return OrderExpiry(
         on or shop(settings, pool_size=1),
         database_url(settings),

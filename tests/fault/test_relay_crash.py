@@ -17,7 +17,7 @@ import pytest
 
 from contracts.faults import CRASH_EXIT_CODE
 from tests.support.stack import Servers, eventually, running_stack
-from write_side.relay_checkpoint import (
+from write_side.relay.checkpoint import (
     Checkpoint,
     LeadershipLostError,
     save_checkpoint,

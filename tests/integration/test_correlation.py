@@ -21,8 +21,8 @@ from tests.integration.test_orders import a_customer, a_product, shop_of
 from tests.support.problems import assert_problem
 from tests.support.stack import PASSWORD, Servers, Stack, eventually, running_stack, settings_env
 from tests.support.topics import read_all
-from write_side.migrations import EVENTS_TABLE
-from write_side.order_expiry import OrderExpiry
+from write_side.persistence.migrations import EVENTS_TABLE
+from write_side.processes.order_expiry import OrderExpiry
 
 
 @pytest.fixture(scope="module")

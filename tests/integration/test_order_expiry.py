@@ -17,7 +17,7 @@ from tests.integration.test_orders import a_customer, a_product, gateway_of, pla
 from tests.support.stack import Servers, Stack, eventually, running_stack
 from write_side.domain.errors import InvalidTransitionError
 from write_side.domain.payment import Payment
-from write_side.order_expiry import OrderExpiry
+from write_side.processes.order_expiry import OrderExpiry
 
 TOKEN = "X-Consistency-Token"
 

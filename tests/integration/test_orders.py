@@ -13,11 +13,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.support.stack import PASSWORD, Servers, Stack, login, running_stack
-from write_side.application import Shop
+from write_side.application.shop import Shop
 from write_side.domain.payment import Payment
-from write_side.gateway_breaker import BreakingGateway
-from write_side.payment_sweeper import PaymentSweeper
-from write_side.payments import FakePaymentGateway
+from write_side.gateway.breaker import BreakingGateway
+from write_side.gateway.port import FakePaymentGateway
+from write_side.processes.payment_sweeper import PaymentSweeper
 
 
 @pytest.fixture(scope="module")
@@ -115,8 +115,9 @@ def test_twenty_concurrent_orders_for_seven_units_sell_exactly_seven(stack: Stac
 
 
 def test_orders_racing_in_one_process_take_turns_instead_of_retrying(stack: Stack) -> None:
-    """Each attempt holds the product it read until it saved (write_side/aggregate_locks.py):
-    in one process, twenty orders of one product lose no race, so none is re-run."""
+    """Each attempt holds the product it read until it saved
+    (write_side/application/aggregate_locks.py): in one process, twenty orders of one
+    product lose no race, so none is re-run."""
     hot = a_product(stack, stock=20)
     customers = [a_customer(stack) for _ in range(20)]
     shop = shop_of(stack)

@@ -14,9 +14,9 @@ from tests.integration.test_orders import a_customer, a_product, place
 from tests.support.metrics import metrics_of
 from tests.support.served import free_port, served
 from tests.support.stack import Servers, Stack, running_stack
-from write_side.fake_gateway_service import create_fake_gateway_app
-from write_side.gateway_http import HttpPaymentGateway
-from write_side.payments import GatewayError, GatewayTimeoutError
+from write_side.gateway.fake_service import create_fake_gateway_app
+from write_side.gateway.http_adapter import HttpPaymentGateway
+from write_side.gateway.port import GatewayError, GatewayTimeoutError
 
 
 @pytest.fixture(scope="module")

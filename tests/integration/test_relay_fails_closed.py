@@ -16,7 +16,7 @@ from eventshop import operations, wiring
 from eventshop.settings import Settings
 from tests.support.stack import Servers, eventually, running_stack
 from tests.support.topics import read_all
-from write_side.relay import KafkaRelay
+from write_side.relay.publisher import KafkaRelay
 
 TOKEN = "X-Consistency-Token"
 

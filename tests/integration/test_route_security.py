@@ -16,8 +16,8 @@ import pytest
 from http_edge.tokens import DEV_SECRET, TokenSettings
 from tests.support.stack import PASSWORD, Servers, Stack, login, running_stack
 from tests.support.tokens import BAD_TOKENS, forged_token
-from write_side.application import Shop
-from write_side.command_api import create_command_app
+from write_side.application.shop import Shop
+from write_side.http.app import create_command_app
 
 OPENAPI: dict[str, Any] = create_command_app(Shop(), TokenSettings(DEV_SECRET)).openapi()
 OPERATIONS = [

@@ -7,7 +7,7 @@ import psycopg
 from psycopg import sql
 
 from eventshop.settings import Settings
-from write_side.migrations import EVENTS_TABLE
+from write_side.persistence.migrations import EVENTS_TABLE
 
 
 def events_mentioning(settings: Settings, text: str) -> int:

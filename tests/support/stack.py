@@ -22,7 +22,7 @@ from eventshop import wiring
 from eventshop.settings import Settings
 from projections.consumer import KafkaProjector
 from projections.projection import Projection
-from write_side.relay import KafkaRelay
+from write_side.relay.publisher import KafkaRelay
 
 T = TypeVar("T")
 #: Tests do not run on `eventshop run`'s embedded servers, so they need a real secret.

@@ -1,4 +1,4 @@
-"""The per-attempt aggregate locks (write_side/aggregate_locks.py)."""
+"""The per-attempt aggregate locks (write_side/application/aggregate_locks.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import threading
 import time
 from uuid import UUID, uuid4
 
-from write_side.aggregate_locks import AggregateLocks
+from write_side.application.aggregate_locks import AggregateLocks
 
 
 def test_attempts_on_one_aggregate_take_turns() -> None:

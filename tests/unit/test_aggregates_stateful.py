@@ -14,17 +14,17 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from write_side.application import Shop
+from write_side.application.passwords import Argon2Passwords, HashCost
+from write_side.application.shop import Shop
 from write_side.domain.errors import (
     DomainError,
     InsufficientStockError,
     InvalidTransitionError,
     NotPurchasableError,
 )
-from write_side.domain.order import Order, OrderLine
+from write_side.domain.order import LineItem, Order
 from write_side.domain.payment import Payment
 from write_side.domain.product import Product
-from write_side.security import Argon2Passwords, HashCost
 
 SETTINGS = settings(max_examples=40, stateful_step_count=30, deadline=None)
 
@@ -134,7 +134,7 @@ class OrderMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.shop = Shop(passwords=Argon2Passwords(HashCost(1, 8, 1)))
-        lines = [OrderLine(uuid4(), "S-1", "Lamp", 250, 2), OrderLine(uuid4(), "S-2", "Desk", 9, 1)]
+        lines = [LineItem(uuid4(), "S-1", "Lamp", 250, 2), LineItem(uuid4(), "S-2", "Desk", 9, 1)]
         self.order = Order.place(customer_id=uuid4(), lines=lines)
         self.status = "placed"
 

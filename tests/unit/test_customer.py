@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from write_side.application import InvalidCredentialsError, Shop
+from write_side.application.passwords import Argon2Passwords, HashCost
+from write_side.application.shop import InvalidCredentialsError, Shop
 from write_side.domain.errors import EmailTakenError, InvalidValueError
-from write_side.security import Argon2Passwords, HashCost
 
 PASSWORD = "correct-horse-battery"
 

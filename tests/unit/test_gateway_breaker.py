@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from write_side.gateway_breaker import BreakingGateway, GatewayUnavailableError
-from write_side.payments import CaptureResult, FakePaymentGateway, GatewayError
+from write_side.gateway.breaker import BreakingGateway, GatewayUnavailableError
+from write_side.gateway.port import CaptureResult, FakePaymentGateway, GatewayError
 
 
 class Counting(FakePaymentGateway):

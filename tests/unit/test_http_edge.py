@@ -15,7 +15,12 @@ from contracts.redaction import redact
 from http_edge.client import VerifiedTokens, client_address, parse_networks
 from http_edge.headers import HeaderPolicy, install_headers
 from http_edge.tokens import InvalidTokenError, TokenSettings
-from write_side.security import Argon2Passwords, HashCost, HashingBusyError, issue_access_token
+from write_side.application.passwords import (
+    Argon2Passwords,
+    HashCost,
+    HashingBusyError,
+    issue_access_token,
+)
 
 PROXIES = parse_networks(["10.0.0.0/8", "127.0.0.1"])
 

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from write_side.application import Shop
+from write_side.application.shop import Shop
 from write_side.domain.errors import InsufficientStockError, InvalidValueError, SkuTakenError
 from write_side.domain.product import Product
 

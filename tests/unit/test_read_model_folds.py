@@ -22,8 +22,8 @@ from projections.bulk import BulkBuild, FoldOutcome
 from projections.memory_rows import Row, Table
 from projections.registry import PROJECTIONS
 from projections.schema import MODEL_DDL
-from write_side.application import LineRequest, Shop
-from write_side.security import Argon2Passwords, HashCost
+from write_side.application.passwords import Argon2Passwords, HashCost
+from write_side.application.shop import LineRequest, Shop
 
 _TABLE = re.compile(r"CREATE TABLE IF NOT EXISTS \{schema\}\.(\w+) \((.*)\)\s*$", re.S)
 

@@ -13,7 +13,8 @@ from uuid import UUID, uuid4
 import pytest
 
 from contracts.consistency import decode_token
-from write_side.application import (
+from write_side.application.passwords import Argon2Passwords, HashCost
+from write_side.application.shop import (
     CommandContext,
     LineRequest,
     NotFoundError,
@@ -32,7 +33,6 @@ from write_side.domain.errors import (
     SkuTakenError,
 )
 from write_side.domain.payment import Payment
-from write_side.security import Argon2Passwords, HashCost
 
 KEY = b"k" * 32
 

@@ -14,7 +14,7 @@ MAX_QUANTITY = 10_000
 
 
 @dataclass(frozen=True)
-class OrderLine:
+class LineItem:
     """Title and unit price are snapshots taken when the order was placed."""
 
     product_id: UUID
@@ -31,7 +31,7 @@ class OrderLine:
 class Order(Aggregate):
     class Placed(Aggregate.Created):
         customer_id: UUID
-        lines: tuple[OrderLine, ...]
+        lines: tuple[LineItem, ...]
         total: int
 
     class Paid(Aggregate.Event):
@@ -46,7 +46,7 @@ class Order(Aggregate):
         reason: str
 
     @classmethod
-    def place(cls, *, customer_id: UUID, lines: list[OrderLine]) -> Order:
+    def place(cls, *, customer_id: UUID, lines: list[LineItem]) -> Order:
         if not 1 <= len(lines) <= MAX_LINES:
             raise InvalidValueError(f"an order has 1 to {MAX_LINES} lines")
         if len({line.product_id for line in lines}) != len(lines):
@@ -57,7 +57,7 @@ class Order(Aggregate):
         return cls(customer_id=customer_id, lines=tuple(lines), total=total)
 
     @event(Placed)
-    def __init__(self, customer_id: UUID, lines: tuple[OrderLine, ...], total: int) -> None:
+    def __init__(self, customer_id: UUID, lines: tuple[LineItem, ...], total: int) -> None:
         self.customer_id = customer_id
         self.lines = lines
         self.total = total

@@ -13,8 +13,8 @@ from http_edge.client import verified_claims
 from http_edge.correlation import request_id
 from http_edge.problems import ProblemError
 from http_edge.tokens import InvalidTokenError, TokenSettings
-from write_side.application import CommandContext
-from write_side.idempotency import IdempotencyKey
+from write_side.application.shop import CommandContext
+from write_side.persistence.recorder import IdempotencyKey
 
 _IF_MATCH = re.compile(r'^"?(\d{1,9})"?$')
 

@@ -10,12 +10,12 @@ from fastapi.security import OAuth2PasswordRequestForm
 
 from http_edge.limits import RateLimits, per_address
 from http_edge.problems import ProblemError, problem_responses
-from write_side.application import InvalidCredentialsError
+from write_side.application.passwords import issue_access_token
+from write_side.application.shop import InvalidCredentialsError
 from write_side.http.auth import Authenticated
 from write_side.http.deps import Context, ShopDep, accepted
 from write_side.http.errors import HANDLED, problem_for
 from write_side.http.models import Accepted, AccessToken, ChangeCustomer, RegisterCustomer
-from write_side.security import issue_access_token
 
 router = APIRouter(tags=["customers"])
 _REGISTER_LIMIT = Depends(per_address(lambda limits: limits.register))

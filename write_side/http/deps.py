@@ -8,7 +8,7 @@ from fastapi import Depends, Request, Response
 
 from contracts.faults import crash_point
 from http_edge.headers import CONSISTENCY_HEADER
-from write_side.application import CommandContext, CommandResult, Shop
+from write_side.application.shop import CommandContext, CommandResult, Shop
 from write_side.http.context import command_context
 from write_side.http.models import Accepted
 

@@ -8,7 +8,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from http_edge.problems import ProblemError, problem_response
-from write_side.application import (
+from write_side.application.passwords import HashingBusyError
+from write_side.application.shop import (
     ConcurrencyConflictError,
     InvalidCredentialsError,
     NotFoundError,
@@ -25,9 +26,8 @@ from write_side.domain.errors import (
     InvalidValueError,
     SkuTakenError,
 )
-from write_side.gateway_breaker import GatewayUnavailableError
-from write_side.idempotency import IdempotencyKeyReusedError
-from write_side.security import HashingBusyError
+from write_side.gateway.breaker import GatewayUnavailableError
+from write_side.persistence.recorder import IdempotencyKeyReusedError
 
 #: error → (status, code, title)
 ERROR_STATUS: dict[type[Exception], tuple[int, str, str]] = {

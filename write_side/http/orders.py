@@ -7,7 +7,7 @@ from uuid import UUID
 from fastapi import APIRouter, Response
 
 from http_edge.problems import problem_responses
-from write_side.application import LineRequest
+from write_side.application.shop import LineRequest
 from write_side.http.auth import Admin, Authenticated
 from write_side.http.deps import Context, ShopDep, accepted
 from write_side.http.models import Accepted, PayOrder, PlaceOrder

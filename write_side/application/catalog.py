@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from write_side.app_types import (
+from write_side.application.base import ShopBase, use_case
+from write_side.application.types import (
     NO_CONTEXT,
     CommandContext,
     CommandResult,
@@ -15,7 +16,6 @@ from write_side.domain.errors import (
     SkuTakenError,
 )
 from write_side.domain.product import Product
-from write_side.shop_base import ShopBase, use_case
 
 
 class CatalogCommands(ShopBase):

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import psycopg
+from eventsourcing.application import Application
 from psycopg import sql
 
-from write_side.application import Shop
-from write_side.bootstrap import event_store_env
+from write_side.persistence.event_store import event_store_env
 
 EVENTS_TABLE = "shop_events"
 
@@ -60,5 +62,11 @@ def migrate_event_store(database_url: str, schema: str) -> None:
     with psycopg.connect(database_url, autocommit=True) as conn:
         for statement in _STATEMENTS:
             conn.execute(sql.SQL(statement).format(schema=sql.Identifier(schema)))
-    shop = Shop(event_store_env(database_url, schema, create_table=True, pool_size=1))
-    shop.close()
+    # The library creates its own tables (events, notifications) for the application named
+    # Shop, as the application itself would with CREATE_TABLE on: here, and only here.
+    tables = _ShopTables(event_store_env(database_url, schema, create_table=True, pool_size=1))
+    tables.close()
+
+
+class _ShopTables(Application[Any]):
+    name = "Shop"

@@ -1,4 +1,4 @@
-"""The write model's shared plumbing (see :class:`write_side.application.Shop`)."""
+"""The write model's shared plumbing (see :class:`write_side.application.shop.Shop`)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,9 @@ from eventsourcing.persistence import IntegrityError, Mapper, StoredEvent
 from contracts.causation import caused_by
 from contracts.consistency import PartitionMark, aggregate_tag, encode_token
 from contracts.placement import place
-from write_side.aggregate_locks import AggregateLocks
-from write_side.app_types import (
+from write_side.application.aggregate_locks import AggregateLocks
+from write_side.application.passwords import Argon2Passwords
+from write_side.application.types import (
     MAX_ATTEMPTS,
     NO_CONTEXT,
     CommandContext,
@@ -27,19 +28,18 @@ from write_side.app_types import (
     PasswordHasher,
     PreconditionFailedError,
 )
-from write_side.contract_mapping import ContractMapper
 from write_side.domain.customer import Customer
 from write_side.domain.product import Product
-from write_side.idempotency import (
+from write_side.gateway.port import (
+    FakePaymentGateway,
+    PaymentGateway,
+)
+from write_side.persistence.contract_mapping import ContractMapper
+from write_side.persistence.recorder import (
     IdempotentPostgresRecorder,
     PendingKey,
     RepeatedKeyError,
 )
-from write_side.payments import (
-    FakePaymentGateway,
-    PaymentGateway,
-)
-from write_side.security import Argon2Passwords
 
 A = TypeVar("A", bound=Aggregate)
 
@@ -64,7 +64,7 @@ class ShopBase(Application[UUID]):
         self.gateway: PaymentGateway = gateway or FakePaymentGateway()
         #: Commands re-run after losing a race (read by benchmarks and operators).
         self.contention_retries = 0
-        #: Each attempt of a command holds the aggregates it reads (write_side/aggregate_locks.py).
+        #: Each attempt of a command holds the aggregates it reads (aggregate_locks.py).
         self.aggregate_locks = AggregateLocks()
         super().__init__(env)
 
@@ -127,7 +127,7 @@ class ShopBase(Application[UUID]):
         """The aggregate; someone else's (``acting_for``) is as missing as a missing one.
 
         Inside a command, the aggregate stays locked in this process until the command's
-        attempt ends (write_side/aggregate_locks.py)."""
+        attempt ends (write_side/application/aggregate_locks.py)."""
         self.aggregate_locks.hold(aggregate_id)
         try:
             aggregate: Aggregate = self.repository.get(aggregate_id)

@@ -20,10 +20,11 @@ from uuid import UUID
 import psycopg
 
 from contracts.events import ContractEvent
-from contracts.placement import Placement, UnknownEventTypeError, place
-from write_side.relay_checkpoint import save_blocked
+from contracts.placement import Placement, place
+from contracts.upcasting import UnknownEventTypeError
+from write_side.relay.checkpoint import save_blocked
 
-log = logging.getLogger("write_side.relay")
+log = logging.getLogger("write_side.relay.publisher")
 
 
 @dataclass

@@ -7,7 +7,8 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
-from write_side.app_types import (
+from write_side.application.base import ShopBase, use_case
+from write_side.application.types import (
     MAX_ATTEMPTS,
     NO_CONTEXT,
     CommandContext,
@@ -22,12 +23,11 @@ from write_side.domain.errors import (
 )
 from write_side.domain.order import Order
 from write_side.domain.payment import Payment
-from write_side.gateway_breaker import GatewayUnavailableError
-from write_side.payments import (
+from write_side.gateway.breaker import GatewayUnavailableError
+from write_side.gateway.port import (
     GatewayError,
     GatewayTimeoutError,
 )
-from write_side.shop_base import ShopBase, use_case
 
 A = TypeVar("A", bound=Aggregate)
 

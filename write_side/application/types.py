@@ -7,7 +7,7 @@ from typing import Any, Protocol
 from uuid import UUID
 
 from contracts.causation import EventMeta
-from write_side.idempotency import (
+from write_side.persistence.recorder import (
     IdempotencyKey,
 )
 

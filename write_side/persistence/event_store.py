@@ -1,4 +1,4 @@
-"""Composition of the write side from explicit arguments; no environment reading here."""
+"""The event store's configuration: the library's settings for PostgreSQL, and our recorder's."""
 
 from __future__ import annotations
 
@@ -6,11 +6,8 @@ from typing import Any
 
 from psycopg.conninfo import conninfo_to_dict
 
-from write_side.application import Shop
-from write_side.idempotency import IdempotentPostgresRecorder
-from write_side.outages import DatabaseBreaker
-from write_side.payments import PaymentGateway
-from write_side.security import Argon2Passwords, HashCost
+from write_side.persistence.outages import DatabaseBreaker
+from write_side.persistence.recorder import IdempotentPostgresRecorder
 
 
 def event_store_env(
@@ -41,30 +38,15 @@ def event_store_env(
         "AGGREGATE_CACHE_FASTFORWARD": "y",
         "CREATE_TABLE": "y" if create_table else "n",
         # Writes Idempotency-Key rows in the same transaction as the events.
-        "APPLICATION_RECORDER_TOPIC": "write_side.idempotency:IdempotentPostgresRecorder",
+        "APPLICATION_RECORDER_TOPIC": f"{IdempotentPostgresRecorder.__module__}:"
+        f"{IdempotentPostgresRecorder.__qualname__}",
     }
 
 
-def build_shop(
-    *,
-    database_url: str,
-    schema: str,
-    token_key: bytes,
-    topic_prefix: str = "",
-    pool_size: int = 4,
-    hash_cost: HashCost | None = None,
-    hash_concurrency: int = 2,
-    idempotency_retention_seconds: float = 86400.0,
-    gateway: PaymentGateway | None = None,
-) -> Shop:
-    shop = Shop(
-        event_store_env(database_url, schema, pool_size=pool_size),
-        topic_prefix=topic_prefix,
-        token_key=token_key,
-        passwords=Argon2Passwords(hash_cost or HashCost(), max_concurrent=hash_concurrency),
-        gateway=gateway,
-    )
-    if isinstance(shop.recorder, IdempotentPostgresRecorder):
-        shop.recorder.retention_seconds = idempotency_retention_seconds
-        DatabaseBreaker().guard(shop.recorder.datastore)
-    return shop
+def configure_recorder(recorder: object, *, retention_seconds: float) -> None:
+    """What the event store's recorder needs beyond the library's settings: how long it
+    keeps idempotency keys, and the breaker that fails requests fast while the database is
+    down (outages.py). An in-memory recorder (unit tests) needs neither."""
+    if isinstance(recorder, IdempotentPostgresRecorder):
+        recorder.retention_seconds = retention_seconds
+        DatabaseBreaker().guard(recorder.datastore)

@@ -1,8 +1,8 @@
 """The fake payment gateway as an HTTP service (`eventshop gateway fake`), so every API
 worker, the sweeper and the process manager see one gateway, as in production.
 
-The same test tokens as :class:`write_side.payments.FakePaymentGateway`, over the
-protocol :class:`write_side.gateway_http.HttpPaymentGateway` speaks: ``POST /captures``
+The same test tokens as :class:`write_side.gateway.port.FakePaymentGateway`, over the
+protocol :class:`write_side.gateway.http_adapter.HttpPaymentGateway` speaks: ``POST /captures``
 and ``POST /refunds`` with the idempotency key. ``tok_timeout`` captures, then holds the
 answer ``hold_seconds`` (longer than any client waits); ``tok_error`` answers 502.
 State is in memory: restarting the fake forgets every capture.
@@ -17,7 +17,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from write_side.payments import FakePaymentGateway, GatewayError, GatewayTimeoutError
+from write_side.gateway.port import FakePaymentGateway, GatewayError, GatewayTimeoutError
 
 Key = Annotated[str, Field(min_length=1, max_length=200)]
 

@@ -7,7 +7,7 @@ the notification log for payment starts and, past ``settle_after_seconds``, asks
 gateway again with the same key (:meth:`Shop.settle_payment`).
 
 The same process is the write side's janitor: every ``key_sweep_seconds`` it deletes
-idempotency keys past their retention, in small batches (:mod:`write_side.idempotency`).
+idempotency keys past their retention, in small batches (:mod:`write_side.persistence.recorder`).
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from uuid import UUID
 
 from contracts.events import PaymentRestarted, PaymentStarted
 from contracts.upcasting import decode_topic, stored_topic
-from write_side.application import Shop
-from write_side.idempotency import IdempotentPostgresRecorder
-from write_side.outages import Backoff
+from write_side.application.shop import Shop
+from write_side.persistence.outages import Backoff
+from write_side.persistence.recorder import IdempotentPostgresRecorder
 
 log = logging.getLogger(__name__)
 _TOPICS = [stored_topic(c.type_name, c.schema_version) for c in (PaymentStarted, PaymentRestarted)]

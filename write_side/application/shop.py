@@ -2,13 +2,17 @@
 
 A method returns a :class:`CommandResult`: the aggregate's id and version and the
 consistency token of the events it appended. The commands live in one module per context
-(customers, catalog, orders, payments) over a shared base (:mod:`write_side.shop_base`);
+(customers, catalog, orders, payments) over a shared base (:mod:`write_side.application.base`);
 :class:`Shop` is all of them, one application with one notification log.
 """
 
 from __future__ import annotations
 
-from write_side.app_types import (
+from write_side.application.catalog import CatalogCommands
+from write_side.application.customers import CustomerCommands
+from write_side.application.orders import OrderCommands
+from write_side.application.payments import PaymentCommands
+from write_side.application.types import (
     NO_CONTEXT,
     CommandContext,
     CommandResult,
@@ -23,10 +27,6 @@ from write_side.app_types import (
     PaymentPendingError,
     PreconditionFailedError,
 )
-from write_side.catalog_commands import CatalogCommands
-from write_side.customer_commands import CustomerCommands
-from write_side.order_commands import OrderCommands
-from write_side.payment_commands import PaymentCommands
 
 __all__ = [
     "NO_CONTEXT",

@@ -30,10 +30,10 @@ from psycopg import sql
 from contracts.causation import EventMeta, event_id
 from contracts.events import OrderCancelled, OrderPaid, OrderPlaced
 from contracts.upcasting import decode_topic, stored_topic
-from write_side.app_types import CommandContext, NotFoundError
-from write_side.application import Shop
+from write_side.application.shop import Shop
+from write_side.application.types import CommandContext, NotFoundError
 from write_side.domain.errors import InvalidTransitionError
-from write_side.outages import Backoff
+from write_side.persistence.outages import Backoff
 
 log = logging.getLogger(__name__)
 NAME = "order_expiry"

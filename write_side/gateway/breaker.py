@@ -24,7 +24,7 @@ from typing import TypeVar
 import pybreaker
 from prometheus_client import Counter, Gauge
 
-from write_side.payments import CaptureResult, PaymentGateway
+from write_side.gateway.port import CaptureResult, PaymentGateway
 
 T = TypeVar("T")
 

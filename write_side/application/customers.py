@@ -6,7 +6,8 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
-from write_side.app_types import (
+from write_side.application.base import ShopBase, use_case
+from write_side.application.types import (
     MIN_PASSWORD_LENGTH,
     NO_CONTEXT,
     CommandContext,
@@ -20,7 +21,6 @@ from write_side.domain.errors import (
     EmailTakenError,
     InvalidValueError,
 )
-from write_side.shop_base import ShopBase, use_case
 
 
 class CustomerCommands(ShopBase):

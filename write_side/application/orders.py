@@ -7,7 +7,8 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
-from write_side.app_types import (
+from write_side.application.base import ShopBase, use_case
+from write_side.application.types import (
     NO_CONTEXT,
     CommandContext,
     CommandResult,
@@ -19,10 +20,9 @@ from write_side.domain.errors import (
     InvalidTransitionError,
     NotPurchasableError,
 )
-from write_side.domain.order import Order, OrderLine
+from write_side.domain.order import LineItem, Order
 from write_side.domain.payment import Payment
 from write_side.domain.product import Product
-from write_side.shop_base import ShopBase, use_case
 
 
 class OrderCommands(ShopBase):
@@ -42,7 +42,7 @@ class OrderCommands(ShopBase):
         order = Order.place(
             customer_id=customer_id,
             lines=[
-                OrderLine(p.id, p.sku, p.title, p.price, line.quantity)
+                LineItem(p.id, p.sku, p.title, p.price, line.quantity)
                 for p, line in zip(products, requested, strict=True)
             ],
         )
@@ -86,7 +86,7 @@ class OrderCommands(ShopBase):
     @use_case(retries=True)  # a lost race is read again: paid meanwhile, nothing to do
     def expire_order(self, order_id: UUID, *, ctx: CommandContext = NO_CONTEXT) -> CommandResult:
         """Cancel an order still unpaid when its time to pay ran out (the process manager's
-        command, write_side/order_expiry.py). Paid, shipped or cancelled meanwhile:
+        command, write_side/processes/order_expiry.py). Paid, shipped or cancelled meanwhile:
         ``InvalidTransitionError`` and nothing changes. A capture racing it is refunded by
         the payment (``_finish_payment`` finds the order cancelled)."""
         order = self._get(Order, order_id, ctx.expected_version)

@@ -13,7 +13,7 @@
   loss is not; consumers deduplicate by ``notification_id``.
 * It fails closed: a stored type it neither publishes nor knows as internal (a newer
   release wrote it) stops it at that event, reported as ``blocked``
-  (:mod:`write_side.relay_blocking`); it never skips one.
+  (:mod:`write_side.relay.blocking`); it never skips one.
 * It notices a broker that lost its data (a topic recreated with a new topic id, or the
   broker acknowledging an offset it had already acknowledged) and republishes the log.
 """
@@ -46,8 +46,8 @@ from contracts.topics import (
     all_topics,
 )
 from contracts.upcasting import EVENTS_BY_NAME
-from write_side.relay_blocking import BlockReport, RelayStats, StoredTypes
-from write_side.relay_checkpoint import (
+from write_side.relay.blocking import BlockReport, RelayStats, StoredTypes
+from write_side.relay.checkpoint import (
     Checkpoint,
     LeadershipLostError,
     beat,

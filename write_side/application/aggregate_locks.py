@@ -1,7 +1,7 @@
 """In-process locks on the aggregates one attempt of a command reads (a unit of work).
 
 Optimistic concurrency keeps every write correct: a save whose aggregate moved on meanwhile
-fails and the command is retried (write_side/shop_base.py). On a hot aggregate (twenty
+fails and the command is retried (write_side/application/base.py). On a hot aggregate (twenty
 customers ordering one product at once) that correctness costs a lot: the attempts in one
 process read the same version, all but one lose, and each loser reads and saves again. So
 each attempt holds a lock on every aggregate it reads, until it has saved: the attempts of

@@ -23,7 +23,7 @@ from contracts.causation import CAUSE
 from contracts.upcasting import decode_topic, encode, topic_of
 from write_side.domain.claims import Credentials, EmailClaim, SkuClaim
 from write_side.domain.customer import Customer
-from write_side.domain.order import Order, OrderLine
+from write_side.domain.order import LineItem, Order
 from write_side.domain.payment import Payment
 from write_side.domain.product import Product
 
@@ -35,7 +35,7 @@ def _no_change(state: dict[str, Any]) -> dict[str, Any]:
 
 
 def _order_lines(state: dict[str, Any]) -> dict[str, Any]:
-    return {**state, "lines": tuple(OrderLine(**line) for line in state["lines"])}
+    return {**state, "lines": tuple(LineItem(**line) for line in state["lines"])}
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx2
 
-from write_side.payments import CaptureResult, GatewayError, GatewayTimeoutError
+from write_side.gateway.port import CaptureResult, GatewayError, GatewayTimeoutError
 
 
 class HttpPaymentGateway:

@@ -17,11 +17,11 @@ from http_edge.problems import install_problem_handlers
 from http_edge.rate_limits import PostgresRateLimiter
 from http_edge.red_metrics import RedMetrics, app_registry
 from http_edge.tokens import TokenSettings
-from write_side.application import Shop
-from write_side.gateway_breaker import BreakingGateway
+from write_side.application.shop import Shop
+from write_side.gateway.breaker import BreakingGateway
 from write_side.http import catalog, customers, orders
+from write_side.http.body_size import BodySizeLimit
 from write_side.http.errors import install_error_handlers
-from write_side.http.limits import BodySizeLimit
 
 MAX_BODY_BYTES = 1024 * 1024
 
