@@ -17,7 +17,7 @@ from kafka import KafkaConsumer, TopicPartition
 
 from bench.support import bench_stack
 from contracts.topics import PARTITIONS, topic_name
-from projections.consumer import KafkaProjector
+from projections.live.consumer import KafkaProjector
 from tests.support.stack import Stack, eventually
 
 

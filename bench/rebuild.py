@@ -35,7 +35,7 @@ from bench.support import bench_stack
 from contracts.upcasting import decode, parse_topic
 from eventshop import wiring
 from eventshop.settings import Settings
-from projections.rebuild import Rebuilder
+from projections.rebuild.rebuilder import Rebuilder
 from projections.registry import PROJECTIONS
 from tests.support.stack import Stack
 from write_side.persistence.event_store import event_store_env

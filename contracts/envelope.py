@@ -37,7 +37,7 @@ class Envelope:
     payload: bytes
     #: Incremented each time the relay republishes the whole log after the broker lost
     #: data. A consumer seeing a newer epoch must reread the partition from its start:
-    #: its offset belongs to the lost incarnation (see ``projections.applier``).
+    #: its offset belongs to the lost incarnation (see ``projections.live.applier``).
     relay_epoch: int = 0
     #: The request that started the chain this event belongs to ("": not known).
     correlation_id: str = ""

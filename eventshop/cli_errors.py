@@ -9,8 +9,8 @@ from kafka import errors as kafka_errors
 
 from eventshop import serving, wiring
 from eventshop.embedded import EmbeddedNotInstalledError
-from projections.applier_types import TableVersionMismatchError
-from projections.rebuild import RebuildRunningError
+from projections.rebuild.rebuilder import RebuildRunningError
+from projections.records import TableVersionMismatchError
 
 DEBUG_HINT = "rerun with --debug for the traceback"
 _MISSING_SCHEMA = (

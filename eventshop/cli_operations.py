@@ -8,7 +8,7 @@ import typer
 
 from eventshop import dead_letters, operations, wiring
 from eventshop.cli_common import Columns, load_settings, progress_bar, show
-from projections.rebuild import RebuildResult
+from projections.rebuild.rebuilder import RebuildResult
 from projections.registry import PROJECTIONS
 
 projections_app = typer.Typer(help="Projections: where they are.", no_args_is_help=True)

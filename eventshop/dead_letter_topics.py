@@ -21,7 +21,7 @@ from contracts import bookkeeping as names
 from contracts.topics import PARTITIONS, all_topics, dead_letter_topic
 from eventshop import wiring
 from eventshop.settings import Settings
-from projections.rebuild import RebuildResult
+from projections.rebuild.rebuilder import RebuildResult
 
 PENDING, REPLAYED, DISCARDED = "pending", "replayed", "discarded"
 

@@ -6,7 +6,7 @@ event of that aggregate in that projection waits behind it; other aggregates go 
 goes to ``<topic>.dlt`` as evidence. So:
 
 - **replay** applies the letter with the code deployed now, then the events that waited
-  behind it, in order (:mod:`projections.release`); a letter that fails again stays, with
+  behind it, in order (:mod:`projections.live.release`); a letter that fails again stays, with
   the new error;
 - **discard** skips the letter on purpose (with a note) and applies the rest;
 - a record on a dead-letter topic with no notification id never was an event (junk written
@@ -34,10 +34,10 @@ from eventshop.dead_letter_topics import DISCARDED, PENDING, REPLAYED, Letter, O
 
 __all__ = ["DISCARDED", "PENDING", "REPLAYED", "Letter", "Outcome", "UnknownLetterError"]
 from eventshop.settings import Settings
+from projections.live.release import DISCARD, REPLAY, DeadLetterRelease
 from projections.projection import Projection
-from projections.rebuild import RebuildResult
+from projections.rebuild.rebuilder import RebuildResult
 from projections.registry import PROJECTIONS
-from projections.release import DISCARD, REPLAY, DeadLetterRelease
 
 
 class UnknownLetterError(LookupError):

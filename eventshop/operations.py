@@ -15,10 +15,10 @@ from contracts.reactions import REACTOR_SOURCES
 from contracts.readmodels import SOURCES, TABLE_VERSIONS
 from eventshop import wiring
 from eventshop.settings import Settings
-from projections.rebuild import Progress
-from projections.verify import VerifyReport
-from projections.verify import verify as verify_read_model
-from projections.verify_effects import verify_effects
+from projections.rebuild.rebuilder import Progress
+from projections.rebuild.verify import VerifyReport
+from projections.rebuild.verify import verify as verify_read_model
+from projections.rebuild.verify_effects import verify_effects
 from read_side.projection_status import projection_status
 from write_side.persistence.migrations import EVENTS_TABLE
 

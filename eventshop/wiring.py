@@ -15,10 +15,10 @@ from contracts.reactions import REACTOR_SOURCES
 from eventshop.settings import Settings
 from http_edge.rate_limits import PostgresRateLimiter, migrate_rate_limits
 from http_edge.tokens import MIN_SECRET_BYTES, TokenSettings, weak_secret
-from projections.consumer import KafkaProjector
 from projections.event_store_head import install_event_store_head
+from projections.live.consumer import KafkaProjector
 from projections.projection import Effects, Projection
-from projections.rebuild import Rebuilder
+from projections.rebuild.rebuilder import Rebuilder
 from projections.registry import PROJECTIONS
 from projections.schema import migrate_read_models
 from reactors import mail_intake

@@ -27,7 +27,7 @@ class Effects:
     """A reactor intake's effect records: a table with one row per effect, whose ``key``
     column holds ``key_of(envelope, event)`` (None: the event owes no effect). What
     `projections verify` compares with a replay of the event store
-    (:mod:`projections.verify_effects`)."""
+    (:mod:`projections.rebuild.verify_effects`)."""
 
     table: str
     key_of: Callable[[Envelope, Any], str | None]
@@ -39,7 +39,7 @@ class Effects:
 class Projection:
     name: str
     handlers: dict[type[ContractEvent], Handler]
-    #: The same effects on in-memory rows, for rebuilds (:mod:`projections.bulk`); one
+    #: The same effects on in-memory rows, for rebuilds (:mod:`projections.rebuild.bulk`); one
     #: per handler.
     folds: dict[type[ContractEvent], Fold] = field(default_factory=dict)
     #: The read-model tables this projection alone writes (what a rebuild replaces).
@@ -52,7 +52,7 @@ class Projection:
     sources: tuple[str, ...] = ()
     #: Every event changes at most its own aggregate's row, in this projection's one table,
     #: keyed by the aggregate id: a large live batch may be folded in memory and each row
-    #: written once (:mod:`projections.batch_fold`).
+    #: written once (:mod:`projections.live.batch_fold`).
     row_local: bool = False
     #: A reactor intake's effect records, which `projections verify` checks.
     effects: Effects | None = None

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from projections.customers import CUSTOMERS
-from projections.orders import ORDERS
-from projections.products import PRODUCTS
+from projections.models.customers import CUSTOMERS
+from projections.models.orders import ORDERS
+from projections.models.products import PRODUCTS
+from projections.models.sales import SALES
 from projections.projection import Projection
-from projections.sales import SALES
 
 PROJECTIONS: dict[str, Projection] = {p.name: p for p in (CUSTOMERS, PRODUCTS, ORDERS, SALES)}

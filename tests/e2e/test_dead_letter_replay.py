@@ -18,9 +18,9 @@ from contracts.topics import topic_name
 from eventshop import dead_letters, wiring
 from eventshop.cli import app
 from projections.memory_rows import Rows
-from projections.products import PRODUCTS
-from projections.products.folds import fold_created
-from projections.products.handlers import on_created
+from projections.models.products import PRODUCTS
+from projections.models.products.folds import fold_created
+from projections.models.products.handlers import on_created
 from tests.support.stack import Servers, eventually, running_stack, settings_env
 
 TOKEN = "X-Consistency-Token"

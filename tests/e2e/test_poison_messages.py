@@ -17,9 +17,9 @@ from contracts.envelope import Envelope
 from contracts.events import ProductCreated
 from contracts.topics import dead_letter_topic, topic_name
 from contracts.upcasting import encode
-from projections.consumer import KafkaProjector
-from projections.products import PRODUCTS
-from projections.products.handlers import on_created
+from projections.live.consumer import KafkaProjector
+from projections.models.products import PRODUCTS
+from projections.models.products.handlers import on_created
 from tests.support.stack import Servers, eventually, running_stack
 from tests.support.topics import read_all
 

@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 from contracts.faults import CRASH_EXIT_CODE
 from eventshop import operations, wiring
 from eventshop.cli import app
-from projections.rebuild import RebuildRunningError
-from projections.verify import verify
+from projections.rebuild.rebuilder import RebuildRunningError
+from projections.rebuild.verify import verify
 from tests.support.histories import history_from_store, oracle
 from tests.support.stack import Servers, Stack, running_stack, settings_env
 

@@ -8,9 +8,9 @@ import pytest
 
 from contracts.readmodels import TABLE_VERSIONS
 from eventshop import operations, wiring
-from projections.applier_types import TableVersionMismatchError
+from projections.rebuild.verify import verify
+from projections.records import TableVersionMismatchError
 from projections.schema import MODEL_DDL
-from projections.verify import verify
 from tests.support.stack import Servers, Stack, eventually, running_stack
 
 TOKEN = "X-Consistency-Token"

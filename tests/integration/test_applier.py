@@ -17,17 +17,17 @@ from contracts.envelope import Envelope
 from contracts.events import ContractEvent, ProductCreated, StockAdjusted
 from contracts.upcasting import encode
 from eventshop import wiring
-from projections.applier import Applier
-from projections.applier_types import Incoming
-from projections.products import PRODUCTS
-from projections.projection import Projection
-from projections.release import (
+from projections.live.applier import Applier
+from projections.live.release import (
     DISCARD,
     REPLAY,
     DeadLetterRelease,
     NoSuchLetterError,
     upgrade_parked,
 )
+from projections.models.products import PRODUCTS
+from projections.projection import Projection
+from projections.records import Incoming
 from read_side.consistency import read_snapshot
 from read_side.projection_status import projection_status
 from tests.support.stack import Servers, isolated_settings
@@ -277,7 +277,7 @@ def test_a_large_batch_of_a_row_local_projection_writes_each_row_once(
     db: tuple[psycopg.Connection[tuple[object, ...]], str],
 ) -> None:
     """Two hundred stock changes of one product: one row written, not two hundred UPDATEs
-    (projections/batch_fold.py); the row, version and position are what the statements
+    (projections/live/batch_fold.py); the row, version and position are what the statements
     would have left. A small batch keeps its statements."""
     conn, schema = db
     conn.execute(

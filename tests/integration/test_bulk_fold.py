@@ -1,4 +1,4 @@
-"""The rebuild's in-memory folds mean what the live SQL handlers mean (projections.bulk).
+"""The rebuild's in-memory folds mean what the live SQL handlers mean (projections.rebuild.bulk).
 
 For random histories, one copy of every projection's tables is built by the live applier
 (records as Kafka delivers them: partitions interleaved, some redelivered) and another by
@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 from psycopg import sql
 
 from contracts.bookkeeping import VERSIONS_TABLE
-from projections.applier import Applier
-from projections.bulk import BulkBuild, FoldOutcome
+from projections.live.applier import Applier
+from projections.rebuild.bulk import BulkBuild, FoldOutcome
 from projections.registry import PROJECTIONS
 from tests.support.histories import History, deliveries, histories, store_log
 

@@ -17,8 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from contracts import events as c
-from projections.applier import Applier
-from projections.batch_fold import FOLD_FROM_RECORDS
+from projections.live.applier import Applier
+from projections.live.batch_fold import FOLD_FROM_RECORDS
 from projections.registry import PROJECTIONS
 from read_side import order_queries, queries, reports
 from tests.support.histories import T0, History, deliveries, histories, oracle
@@ -40,7 +40,7 @@ def test_projections_converge_to_the_replay_oracle(
     seed: int,
 ) -> None:
     """``folded``: every batch of a row-local projection is folded in memory and written
-    once per row (projections/batch_fold.py), as a large batch is."""
+    once per row (projections/live/batch_fold.py), as a large batch is."""
     conn, schema = db
     rng = random.Random(seed)
     prefix = "t."

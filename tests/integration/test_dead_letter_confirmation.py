@@ -15,8 +15,8 @@ from kafka.errors import KafkaTimeoutError
 from kafka.producer.future import FutureProduceResult, FutureRecordMetadata
 
 from contracts.topics import dead_letter_topic, topic_name
-from projections.consumer import KafkaProjector
-from projections.dead_letter_sender import DeadLetterSender
+from projections.live.consumer import KafkaProjector
+from projections.live.dead_letter_sender import DeadLetterSender
 from projections.registry import PROJECTIONS
 from tests.support.stack import Servers, eventually, running_stack
 from tests.support.topics import read_all

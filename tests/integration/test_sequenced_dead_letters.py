@@ -23,11 +23,11 @@ from psycopg import Cursor
 
 from contracts import events as c
 from contracts.envelope import Envelope
-from projections.applier import Applier
-from projections.batch_fold import FOLD_FROM_RECORDS
+from projections.live.applier import Applier
+from projections.live.batch_fold import FOLD_FROM_RECORDS
+from projections.live.release import DISCARD, REPLAY, DeadLetterRelease
 from projections.memory_rows import Rows
-from projections.products import PRODUCTS
-from projections.release import DISCARD, REPLAY, DeadLetterRelease
+from projections.models.products import PRODUCTS
 from read_side import queries
 from tests.support.histories import History, deliveries, histories, oracle
 from tests.support.reads import SyncReads

@@ -15,7 +15,7 @@ from contracts import events as c
 from contracts.envelope import Envelope
 from contracts.topics import partition_for, topic_for
 from contracts.upcasting import EVENTS_BY_NAME, decode, encode, parse_topic
-from projections.applier_types import Incoming
+from projections.records import Incoming
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -20,7 +20,7 @@ from pydantic import SecretStr
 
 from eventshop import wiring
 from eventshop.settings import Settings
-from projections.consumer import KafkaProjector
+from projections.live.consumer import KafkaProjector
 from projections.projection import Projection
 from write_side.relay.publisher import KafkaRelay
 

@@ -18,8 +18,8 @@ import pytest
 from contracts.envelope import Envelope
 from contracts.placement import place
 from contracts.topics import topic_name
-from projections.bulk import BulkBuild, FoldOutcome
 from projections.memory_rows import Row, Table
+from projections.rebuild.bulk import BulkBuild, FoldOutcome
 from projections.registry import PROJECTIONS
 from projections.schema import MODEL_DDL
 from write_side.application.passwords import Argon2Passwords, HashCost

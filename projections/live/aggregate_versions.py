@@ -1,0 +1,156 @@
+"""Per-aggregate versions a projection has applied, and the events parked in order.
+
+A parked row has a ``reason``: ``gap`` (an earlier version has not arrived yet),
+``dead_letter`` (this event could not be applied: every later event of its aggregate is
+parked behind it until it is replayed or discarded), or ``needs_upgrade`` (a schema
+version newer than this release reads: a newer release applies it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from psycopg import Cursor, sql
+
+from contracts.bookkeeping import PARKED_TABLE, VERSIONS_TABLE
+from contracts.envelope import Envelope
+from contracts.redaction import redact
+from projections.records import Incoming
+
+GAP, DEAD_LETTER, NEEDS_UPGRADE = "gap", "dead_letter", "needs_upgrade"
+
+
+class AggregateVersions:
+    """Reads and writes through one transaction's cursor; caches what it has read."""
+
+    def __init__(self, cur: Cursor[Any], schema: str, projection: str) -> None:
+        self.cur = cur
+        self.projection = projection
+        self.versions = sql.Identifier(schema, VERSIONS_TABLE)
+        self.parked = sql.Identifier(schema, PARKED_TABLE)
+        self._known: dict[UUID, int] = {}
+        self._dirty: dict[UUID, int] = {}
+        row = cur.execute(
+            sql.SQL("SELECT EXISTS (SELECT 1 FROM {} WHERE projection = %s)").format(self.parked),
+            (projection,),
+        ).fetchone()
+        self._any_parked = bool(row and row[0])
+
+    def preload(self, aggregate_ids: Iterable[UUID]) -> None:
+        """Read the versions of a batch's aggregates in one query, not one per aggregate."""
+        wanted = list({a for a in aggregate_ids if a not in self._known})
+        if not wanted:
+            return
+        self._known.update(dict.fromkeys(wanted, 0))
+        rows = self.cur.execute(
+            sql.SQL(
+                "SELECT aggregate_id, version FROM {} WHERE projection = %s"
+                " AND aggregate_id = ANY(%s)"
+            ).format(self.versions),
+            (self.projection, wanted),
+        ).fetchall()
+        self._known.update((aggregate_id, int(version)) for aggregate_id, version in rows)
+
+    def last(self, aggregate_id: UUID) -> int:
+        if aggregate_id not in self._known:
+            row = self.cur.execute(
+                sql.SQL(
+                    "SELECT version FROM {} WHERE projection = %s AND aggregate_id = %s"
+                ).format(self.versions),
+                (self.projection, aggregate_id),
+            ).fetchone()
+            self._known[aggregate_id] = int(row[0]) if row else 0
+        return self._known[aggregate_id]
+
+    def advance(self, aggregate_id: UUID, version: int) -> None:
+        self._known[aggregate_id] = version
+        self._dirty[aggregate_id] = version
+
+    def flush(self) -> None:
+        """Write the batch's new versions: once per aggregate, not once per event."""
+        if self._dirty:
+            self.cur.executemany(
+                sql.SQL(
+                    "INSERT INTO {} (projection, aggregate_id, version) VALUES (%s, %s, %s)"
+                    " ON CONFLICT (projection, aggregate_id)"
+                    " DO UPDATE SET version = EXCLUDED.version"
+                ).format(self.versions),
+                [(self.projection, aid, version) for aid, version in self._dirty.items()],
+            )
+            self._dirty.clear()
+
+    def park(
+        self,
+        envelope: Envelope,
+        record: Incoming,
+        reason: str = GAP,
+        error: BaseException | None = None,
+    ) -> None:
+        self.cur.execute(
+            sql.SQL(
+                "INSERT INTO {} (projection, aggregate_id, version, notification_id, event_type,"
+                " schema_version, payload, topic, partition, kafka_offset, parked_at, reason,"
+                " error_class, error)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+                " ON CONFLICT (projection, aggregate_id, version) DO UPDATE SET"
+                " reason = EXCLUDED.reason, error_class = EXCLUDED.error_class,"
+                " error = EXCLUDED.error"
+            ).format(self.parked),
+            (
+                self.projection,
+                envelope.aggregate_id,
+                envelope.aggregate_version,
+                envelope.notification_id,
+                envelope.event_type,
+                envelope.schema_version,
+                envelope.payload,
+                record.topic,
+                record.partition,
+                record.offset,
+                datetime.now(UTC),
+                reason,
+                type(error).__name__ if error else None,
+                redact(str(error))[:2000] if error else None,
+            ),
+        )
+        self._any_parked = True
+
+    def remove(self, envelope: Envelope) -> None:
+        """Take ``envelope``'s own parked row away (a dead letter being released)."""
+        self.cur.execute(
+            sql.SQL(
+                "DELETE FROM {} WHERE projection = %s AND aggregate_id = %s AND version = %s"
+            ).format(self.parked),
+            (self.projection, envelope.aggregate_id, envelope.aggregate_version),
+        )
+
+    def take_next(self, envelope: Envelope) -> tuple[Envelope, Incoming] | None:
+        """The parked event right after ``envelope``'s version, removed from the parked
+        rows; a dead letter stays (only `eventshop dlq replay|discard` releases one)."""
+        if not self._any_parked:
+            return None
+        row = self.cur.execute(
+            sql.SQL(
+                "DELETE FROM {} WHERE projection = %s AND aggregate_id = %s AND version = %s"
+                " AND reason <> %s RETURNING notification_id, event_type, schema_version,"
+                " payload, topic, partition, kafka_offset"
+            ).format(self.parked),
+            (self.projection, envelope.aggregate_id, envelope.aggregate_version + 1, DEAD_LETTER),
+        ).fetchone()
+        if row is None:
+            return None
+        parked = Envelope(
+            notification_id=row[0],
+            aggregate_id=envelope.aggregate_id,
+            aggregate_version=envelope.aggregate_version + 1,
+            event_type=row[1],
+            schema_version=row[2],
+            payload=bytes(row[3]),
+            relay_epoch=envelope.relay_epoch,
+        )
+        return parked, Incoming(
+            row[4], row[5], row[6], parked.headers(datetime.now(UTC)), parked.payload
+        )

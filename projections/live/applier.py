@@ -1,0 +1,197 @@
+"""Apply a batch of records to a read model: rows and positions in one transaction.
+
+Positions are tracked per (projection, topic, partition): the highest event-store
+``notification_id`` processed there, which consistency tokens are checked against (an
+event parked behind a gap is not yet reflected: see ``read_side.consistency``).
+Duplicates (a relay retry, a republish, a redelivery after a crash) are recognised by
+aggregate version, below, and dropped and counted. Rows, versions and position commit
+together, so a crash can never apply an event twice; Kafka offsets are committed only
+after this transaction (see :mod:`projections.live.consumer`).
+
+Per-aggregate order. Each projection also tracks the last version it applied of every
+aggregate it has seen. An event at or below it is a duplicate; one more than one above
+it is parked (kept in ``projection_parked``, in the same transaction) and applied as
+soon as the missing versions arrive: a gap is never skipped. Published aggregates have
+contiguous versions (internal events belong to other aggregates), so every version
+eventually arrives; events a projection has no handler for still advance the version.
+
+The rules per event (epochs, duplicates, order, parking, dead letters) are in
+:mod:`projections.live.event_rules`. Statements of a batch are sent in pipeline mode: see
+``Applier._apply``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from contracts.bookkeeping import MODEL_VERSIONS_TABLE
+from contracts.envelope import Envelope
+from contracts.faults import crash_point
+from contracts.readmodels import TABLE_VERSIONS
+from contracts.upcasting import UndecodableEventError
+from projections.live.aggregate_versions import AggregateVersions
+from projections.live.batch_fold import FOLD_FROM_RECORDS, BatchRows
+from projections.live.event_rules import EventRules
+from projections.live.positions import PositionRows
+from projections.projection import Projection
+from projections.records import (
+    DETERMINISTIC_ERRORS,
+    BatchOutcome,
+    DeadLetter,
+    HandlerFailedError,
+    Incoming,
+    Position,
+    RetryCarefullyError,
+    TableVersionMismatchError,
+    last_offset,
+    last_published_at,
+)
+
+__all__ = [
+    "DETERMINISTIC_ERRORS",
+    "Applier",
+    "BatchOutcome",
+    "DeadLetter",
+    "HandlerFailedError",
+    "TableVersionMismatchError",
+]
+
+
+class Applier(EventRules):
+    def __init__(
+        self,
+        projection: Projection,
+        schema: str,
+        max_attempts: int = 3,
+        *,
+        check_table_version: bool = False,
+    ) -> None:
+        super().__init__(projection, schema, max_attempts)
+        #: Live projectors check, in each batch's transaction, that the tables are at the
+        #: table version this code writes (a rebuild's shadow always is).
+        self.check_table_version = check_table_version
+        self._version_row = sql.SQL(
+            "SELECT table_version FROM {} WHERE projection = %s FOR SHARE"
+        ).format(sql.Identifier(schema, MODEL_VERSIONS_TABLE))
+        self._high_watermarks: dict[tuple[str, int], int] = {}
+        self.positions = PositionRows(schema, projection.name)
+        #: Batches this large of a row-local projection are folded (projections/live/batch_fold.py).
+        self.fold_from_records = FOLD_FROM_RECORDS
+        self._batch_rows = BatchRows(projection, schema) if projection.row_local else None
+
+    def apply(
+        self,
+        conn: psycopg.Connection[Any],
+        records: Sequence[Incoming],
+        before_commit: Any = None,
+        high_watermarks: dict[tuple[str, int], int] | None = None,
+    ) -> BatchOutcome:
+        """Apply ``records`` in one transaction; ``before_commit(outcome)`` runs inside it.
+
+        ``high_watermarks`` (the broker's end offset per partition, when known) is stored
+        beside the position, so operators can see the lag.
+        """
+        try:
+            return self._apply(conn, records, before_commit, high_watermarks, careful=False)
+        except RetryCarefullyError:
+            # Some handler failed: run the batch again, each event in its own savepoint,
+            # so only the failing events are retried or dead-lettered.
+            return self._apply(conn, records, before_commit, high_watermarks, careful=True)
+        finally:
+            self._folding = None  # folded rows never outlive their batch's transaction
+
+    def _apply(
+        self,
+        conn: psycopg.Connection[Any],
+        records: Sequence[Incoming],
+        before_commit: Any,
+        high_watermarks: dict[tuple[str, int], int] | None,
+        *,
+        careful: bool,
+    ) -> BatchOutcome:
+        self._careful = careful
+        self._high_watermarks = high_watermarks or {}
+        outcome = BatchOutcome()
+        with conn.transaction(), conn.cursor() as cur:
+            if self.check_table_version:
+                self._check_table_version(cur)
+            # Lock positions in one global order, so two consumers never deadlock.
+            keys = sorted({(r.topic, r.partition) for r in records})
+            positions = {key: self.positions.lock(cur, *key) for key in keys}
+            envelopes = [_envelope(record) for record in records]
+            self._versions = AggregateVersions(cur, self.schema, self.projection.name)
+            aggregates = {e.aggregate_id for e in envelopes if isinstance(e, Envelope)}
+            self._versions.preload(aggregates)
+            self._folding = None
+            if not careful and self._batch_rows and len(records) >= self.fold_from_records:
+                self._batch_rows.load(conn, aggregates)
+                self._folding = self._batch_rows
+            if careful:
+                self._apply_all(conn, cur, records, envelopes, positions=positions, outcome=outcome)
+            else:
+                # The fast path sends every statement without waiting for its answer
+                # (pipeline mode): one round trip per batch instead of one per event.
+                # An error surfaces at the next sync; the batch is then redone carefully.
+                try:
+                    with conn.pipeline():
+                        self._apply_all(
+                            conn, cur, records, envelopes, positions=positions, outcome=outcome
+                        )
+                except RetryCarefullyError:
+                    raise
+                except psycopg.Error as error:
+                    if conn.broken:
+                        raise  # the connection, not an event: the whole batch is retried
+                    raise RetryCarefullyError from error
+            if before_commit is not None:
+                before_commit(outcome)
+            # Rows, versions and positions written, not committed: all of it rolls back.
+            crash_point("projector.inside_txn")
+        return outcome
+
+    def _apply_all(
+        self,
+        conn: psycopg.Connection[Any],
+        cur: psycopg.Cursor[Any],
+        records: Sequence[Incoming],
+        envelopes: Sequence[Envelope | UndecodableEventError],
+        *,
+        positions: dict[tuple[str, int], Position],
+        outcome: BatchOutcome,
+    ) -> None:
+        for record, envelope in zip(records, envelopes, strict=True):
+            position = positions[(record.topic, record.partition)]
+            self._apply_one(conn, cur, record, envelope, position=position, outcome=outcome)
+        if self._folding is not None:
+            self._folding.write(cur)
+            self._folding = None
+        self._versions.flush()
+        for (topic, partition), p in positions.items():
+            self.positions.save(
+                cur,
+                topic,
+                partition,
+                p,
+                kafka_offset=last_offset(records, topic, partition),
+                high_watermark=self._high_watermarks.get((topic, partition), 0),
+                published_at=last_published_at(records, topic, partition),
+            )
+
+    def _check_table_version(self, cur: psycopg.Cursor[Any]) -> None:
+        # FOR SHARE: a rebuild's swap (FOR UPDATE) waits for this batch, and this batch
+        # for the swap; then it sees the version the swap installed.
+        row = cur.execute(self._version_row, (self.projection.name,)).fetchone()
+        live, wanted = (int(row[0]) if row else None), TABLE_VERSIONS[self.projection.name]
+        if live != wanted:
+            raise TableVersionMismatchError(self.projection.name, live, wanted)
+
+
+def _envelope(record: Incoming) -> Envelope | UndecodableEventError:
+    try:
+        return Envelope.from_record(record.headers, record.value)
+    except UndecodableEventError as error:
+        return error

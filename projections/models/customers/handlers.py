@@ -1,0 +1,85 @@
+"""The ``customers`` read model's SQL handlers: one function per event type (the live
+path, :mod:`projections.live.applier`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from psycopg import Cursor, sql
+
+from contracts.envelope import Envelope
+from contracts.events import (
+    CustomerEmailChanged,
+    CustomerRegistered,
+    CustomerRenamed,
+    OrderCancelled,
+    OrderPaid,
+    OrderPlaced,
+)
+from projections.models.row_versions import update_row
+
+
+def on_registered(cur: Cursor[Any], schema: str, env: Envelope, e: CustomerRegistered) -> None:
+    cur.execute(
+        sql.SQL(
+            "INSERT INTO {}.customers (id, email, name, role, version, registered_at, updated_at)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING"
+        ).format(sql.Identifier(schema)),
+        (
+            env.aggregate_id,
+            e.email,
+            e.name,
+            e.role,
+            env.aggregate_version,
+            e.occurred_at,
+            e.occurred_at,
+        ),
+    )
+
+
+def on_renamed(cur: Cursor[Any], schema: str, env: Envelope, e: CustomerRenamed) -> None:
+    update_row(cur, schema, "customers", env, "name = %s", e.name, touched_at=e.occurred_at)
+
+
+def on_email_changed(cur: Cursor[Any], schema: str, env: Envelope, e: CustomerEmailChanged) -> None:
+    update_row(cur, schema, "customers", env, "email = %s", e.email, touched_at=e.occurred_at)
+
+
+def on_order_placed(cur: Cursor[Any], schema: str, env: Envelope, e: OrderPlaced) -> None:
+    cur.execute(
+        sql.SQL(
+            "INSERT INTO {}.customer_orders (order_id, customer_id) VALUES (%s, %s)"
+            " ON CONFLICT DO NOTHING"
+        ).format(sql.Identifier(schema)),
+        (env.aggregate_id, e.customer_id),
+    )
+    cur.execute(
+        sql.SQL(
+            "INSERT INTO {0}.customer_order_stats AS s (customer_id, order_count, last_order_at)"
+            " VALUES (%s, 1, %s) ON CONFLICT (customer_id) DO UPDATE SET"
+            " order_count = s.order_count + 1,"
+            " last_order_at = greatest(s.last_order_at, EXCLUDED.last_order_at)"
+        ).format(sql.Identifier(schema)),
+        (e.customer_id, e.occurred_at),
+    )
+
+
+def _add_value(cur: Cursor[Any], schema: str, env: Envelope, amount: int) -> None:
+    """Lifetime value = paid minus refunded; the order's customer comes from OrderPlaced,
+    which precedes every other event of the order on its partition."""
+    cur.execute(
+        sql.SQL(
+            "UPDATE {0}.customer_order_stats s SET lifetime_value = lifetime_value + %s"
+            " FROM {0}.customer_orders o WHERE o.order_id = %s AND s.customer_id = o.customer_id"
+        ).format(sql.Identifier(schema)),
+        (amount, env.aggregate_id),
+    )
+
+
+def on_order_paid(cur: Cursor[Any], schema: str, env: Envelope, e: OrderPaid) -> None:
+    _add_value(cur, schema, env, e.amount)
+
+
+def on_order_cancelled(cur: Cursor[Any], schema: str, env: Envelope, e: OrderCancelled) -> None:
+    if e.refunded:
+        _add_value(cur, schema, env, -e.refunded)

@@ -1,0 +1,81 @@
+"""A projection's stored events, read from the event store in notification order."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from psycopg import sql
+
+from contracts.envelope import Envelope
+from contracts.placement import Placement, place
+from contracts.upcasting import EVENTS_BY_NAME, stored_topic
+from projections.projection import Projection
+from projections.records import Incoming
+
+
+class StoreReader:
+    """Reads with ``contracts`` alone: a rebuild never imports the write side."""
+
+    def __init__(
+        self, projection: Projection, events: sql.Identifier, topic_prefix: str, batch_size: int
+    ) -> None:
+        self.events = events
+        self.topic_prefix = topic_prefix
+        self.batch_size = batch_size
+        self.topics = [
+            stored_topic(cls.type_name, version)
+            for cls in EVENTS_BY_NAME.values()
+            if cls.context in projection.contexts
+            for version in range(1, cls.schema_version + 1)
+        ]
+
+    def count(self, conn: psycopg.Connection[Any], after: int) -> int:
+        row = conn.execute(
+            sql.SQL(
+                "SELECT count(*) FROM {} WHERE notification_id > %s AND topic = ANY(%s)"
+            ).format(self.events),
+            (after, self.topics),
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    def fetch(self, conn: psycopg.Connection[Any], after: int) -> list[tuple[Any, ...]]:
+        """The next batch of this projection's stored events, in notification order."""
+        return conn.execute(
+            sql.SQL(
+                "SELECT notification_id, originator_id, originator_version, topic, state FROM {}"
+                " WHERE notification_id > %s AND topic = ANY(%s) ORDER BY notification_id LIMIT %s"
+            ).format(self.events),
+            (after, self.topics, self.batch_size),
+        ).fetchall()
+
+    def placed(self, stored_topic: str, aggregate_id: UUID) -> Placement:
+        placed = place(stored_topic, aggregate_id, self.topic_prefix)
+        assert placed is not None, "a projection's sources are published events"
+        return placed
+
+    def partition_of(self, stored_topic: str, aggregate_id: UUID) -> tuple[str, int]:
+        placed = place(stored_topic, aggregate_id, self.topic_prefix)
+        return (placed.topic, placed.partition) if placed else ("", 0)
+
+    def read(self, conn: psycopg.Connection[Any], after: int) -> Iterator[Incoming]:
+        """The next batch, as the relay would have published it."""
+        now = datetime.now(UTC)
+        for notification_id, originator_id, version, stored, state in self.fetch(conn, after):
+            aggregate_id = UUID(str(originator_id))
+            placed = place(stored, aggregate_id, self.topic_prefix)
+            assert placed is not None, "a projection's sources are published events"
+            envelope = Envelope(
+                notification_id,
+                aggregate_id,
+                version,
+                placed.event_type,
+                placed.schema_version,
+                bytes(state),
+            )
+            yield Incoming(
+                placed.topic, placed.partition, -1, envelope.headers(now), envelope.payload
+            )

@@ -1,0 +1,87 @@
+"""Verify a reactor intake: its effect records against a replay of the event store.
+
+An intake is never rebuilt (its records outlive any rebuild: a mail sent stays sent), so
+verify does not rebuild it; it replays the store with ``contracts`` alone, computes the
+key of every effect owed (``Effects.key_of``) and compares them with the live records.
+Aligned to positions as a read model's verify is: an event beyond the intake's position on
+its partition is lag, reported beside the result. A record owed and missing, or present
+and owed by no event, is a difference.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from psycopg import sql
+
+from contracts.bookkeeping import POSITIONS_TABLE
+from contracts.envelope import Envelope
+from contracts.upcasting import decode
+from projections.projection import Projection
+from projections.rebuild.rebuilder import Progress
+from projections.rebuild.store_reader import StoreReader
+from projections.rebuild.verify import TableComparison, VerifyReport
+
+
+def verify_effects(
+    projection: Projection,
+    *,
+    database_url: str,
+    read_schema: str,
+    events: sql.Identifier,
+    topic_prefix: str,
+    progress: Progress | None = None,
+    max_keys: int = 10,
+) -> VerifyReport:
+    effects = projection.effects
+    assert effects is not None, f"{projection.name} declares no effect records"
+    store = StoreReader(projection, events, topic_prefix, batch_size=5000)
+    with psycopg.connect(database_url) as conn:
+        positions = _positions(conn, read_schema, projection.name)
+        live = {
+            str(row[0])
+            for row in conn.execute(
+                sql.SQL("SELECT key FROM {}").format(sql.Identifier(read_schema, effects.table))
+            )
+        }
+        owed, due, lag = set(), set(), 0
+        total, done, after = store.count(conn, 0), 0, 0
+        while rows := store.fetch(conn, after):
+            for notification_id, originator_id, version, stored, state in rows:
+                aggregate_id = UUID(str(originator_id))
+                placed = store.placed(stored, aggregate_id)
+                if placed.event_type not in effects.event_types:
+                    continue
+                envelope = Envelope(
+                    0, aggregate_id, version, placed.event_type, placed.schema_version, state
+                )
+                event = decode(placed.event_type, placed.schema_version, bytes(state))
+                key = effects.key_of(envelope, event)
+                if key is not None:
+                    owed.add(key)
+                    if notification_id <= positions.get((placed.topic, placed.partition), 0):
+                        due.add(key)
+                    else:
+                        lag += 1
+            after, done = int(rows[-1][0]), done + len(rows)
+            if progress:
+                progress(done, total)
+    missing, unexpected = sorted(due - live), sorted(live - owed)
+    differing = [f"owed, missing: {k}" for k in missing]
+    differing += [f"owed by no event: {k}" for k in unexpected]
+    table = TableComparison(
+        effects.table, len(live), len(due), not missing and not unexpected, differing[:max_keys]
+    )
+    return VerifyReport(projection.name, [table], lag)
+
+
+def _positions(conn: psycopg.Connection[Any], schema: str, name: str) -> dict[tuple[str, int], int]:
+    rows = conn.execute(
+        sql.SQL("SELECT topic, partition, notification_id FROM {} WHERE projection = %s").format(
+            sql.Identifier(schema, POSITIONS_TABLE)
+        ),
+        (name,),
+    ).fetchall()
+    return {(str(t), int(p)): int(n) for t, p, n in rows}
