@@ -19,7 +19,7 @@ from projections.rebuild.rebuilder import Progress
 from projections.rebuild.verify import VerifyReport
 from projections.rebuild.verify import verify as verify_read_model
 from projections.rebuild.verify_effects import verify_effects
-from read_side.projection_status import projection_status
+from read_side.operations.projection_status import projection_status
 from write_side.persistence.migrations import EVENTS_TABLE
 
 _COUNTERS = (

@@ -25,7 +25,7 @@ from reactors import mail_intake
 from reactors.mail_tables import migrate_mail_tables
 from reactors.mailer import SmtpMailer
 from reactors.sender import MailSender
-from read_side.bootstrap import build_query_app
+from read_side.http.app import create_query_app
 from read_side.http.validators import CatalogCache
 from write_side.application.passwords import Argon2Passwords, HashCost
 from write_side.application.shop import Shop
@@ -219,7 +219,7 @@ def create_admin(settings: Settings, email: str, password: str) -> bool:
 
 
 def query_app(settings: Settings) -> FastAPI:
-    return build_query_app(
+    return create_query_app(
         read_database_url=read_database_url(settings),
         tokens=tokens(settings),
         schema=settings.read_schema,

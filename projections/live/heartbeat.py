@@ -1,6 +1,6 @@
 """A projector instance says, every few seconds, which partitions it holds.
 
-Lag and liveness are judged from outside the projector (read_side.projection_status): a
+Lag and liveness are judged from outside the projector (read_side.operations.projection_status): a
 partition whose owner's heartbeat is older than ``STALE_AFTER_SECONDS`` has no live owner,
 so it shows as ``down`` — a dead or wedged projector cannot keep claiming ``live``.
 """

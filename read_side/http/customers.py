@@ -6,9 +6,10 @@ from uuid import UUID
 
 from fastapi import APIRouter
 
+import read_side.queries.lookups as queries
+import read_side.queries.orders as order_queries
 from contracts.rows import CustomerView, OrderPage
 from http_edge.problems import problem_responses
-from read_side import order_queries, queries
 from read_side.auth import Caller, may_see
 from read_side.http.deps import (
     Ctx,

@@ -21,9 +21,9 @@ from read_side.consistency import (
     TooManyWaitersError,
     relevant_marks,
 )
-from read_side.cursors import CursorCodec, InvalidCursorError
 from read_side.http.validators import CatalogCache, Validators
-from read_side.read_pools import ReadPools
+from read_side.queries.cursors import CursorCodec, InvalidCursorError
+from read_side.queries.pools import ReadPools
 
 P = TypeVar("P")
 R = TypeVar("R")
@@ -103,7 +103,7 @@ def _unavailable(code: str, title: str) -> ProblemError:
 class Reader:
     """Runs a query on a pooled read connection, on the event loop.
 
-    No worker thread: a query neither waits for nor holds one (read_side/read_pools.py).
+    No worker thread: a query neither waits for nor holds one (read_side/queries/pools.py).
     """
 
     reads: ReadPools

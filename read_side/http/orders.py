@@ -7,9 +7,9 @@ from uuid import UUID
 
 from fastapi import APIRouter
 
+import read_side.queries.orders as order_queries
 from contracts.rows import OrderPage, OrderView
 from http_edge.problems import problem_responses
-from read_side import order_queries
 from read_side.auth import AdminCaller, Caller, may_see
 from read_side.http.deps import Ctx, Cursor, Limit, OrdersRead, not_found, page_or_422
 from read_side.http.validators import NOT_MODIFIED

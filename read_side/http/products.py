@@ -8,13 +8,13 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query
 
+import read_side.queries.lookups as queries
 from contracts.rows import ProductPage, ProductView
 from http_edge.problems import ProblemError, problem_responses
-from read_side import queries
 from read_side.auth import Viewer
 from read_side.http.deps import CatalogRead, Ctx, Cursor, Limit, not_found, page_or_422
 from read_side.http.validators import NOT_MODIFIED
-from read_side.product_search import InvalidFilterError, ProductFilter, search_products
+from read_side.queries.catalog import InvalidFilterError, ProductFilter, search_products
 
 router = APIRouter(
     tags=["products"], responses={**NOT_MODIFIED, **problem_responses(400, 401, 404, 422, 503)}

@@ -9,10 +9,10 @@ from fastapi import APIRouter, Query
 
 from contracts.rows import ProductView, SalesDay
 from http_edge.problems import ProblemError, problem_responses
-from read_side import reports
 from read_side.auth import AdminCaller
 from read_side.http.deps import Ctx, Limit, ProductsRead, SalesRead
 from read_side.http.validators import NOT_MODIFIED
+from read_side.queries import reports
 
 MAX_REPORT_DAYS = 366
 router = APIRouter(

@@ -29,7 +29,7 @@ from projections.models.products import PRODUCTS
 from projections.projection import Projection
 from projections.records import Incoming
 from read_side.consistency import read_snapshot
-from read_side.projection_status import projection_status
+from read_side.operations.projection_status import projection_status
 from tests.support.stack import Servers, isolated_settings
 
 TOPIC = "t.shop.catalog"

@@ -16,11 +16,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import read_side.queries.lookups as queries
+import read_side.queries.orders as order_queries
 from contracts import events as c
 from projections.live.applier import Applier
 from projections.live.batch_fold import FOLD_FROM_RECORDS
 from projections.registry import PROJECTIONS
-from read_side import order_queries, queries, reports
+from read_side.queries import reports
 from tests.support.histories import T0, History, deliveries, histories, oracle
 from tests.support.reads import SyncReads
 

@@ -15,11 +15,11 @@ from uuid import uuid4
 import pytest
 
 from http_edge.tokens import DEV_SECRET, TokenSettings
-from read_side.bootstrap import build_query_app
+from read_side.http.app import create_query_app
 from tests.support.stack import Servers, Stack, running_stack
 from tests.support.tokens import BAD_TOKENS, forged_token
 
-OPENAPI: dict[str, Any] = build_query_app(
+OPENAPI: dict[str, Any] = create_query_app(
     read_database_url="postgresql://nobody@/nowhere", schema="rm", tokens=TokenSettings(DEV_SECRET)
 ).openapi()
 PROTECTED = [

@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from psycopg import Cursor
 
+import read_side.queries.lookups as queries
 from contracts import events as c
 from contracts.envelope import Envelope
 from projections.live.applier import Applier
@@ -28,7 +29,6 @@ from projections.live.batch_fold import FOLD_FROM_RECORDS
 from projections.live.release import DISCARD, REPLAY, DeadLetterRelease
 from projections.memory_rows import Rows
 from projections.models.products import PRODUCTS
-from read_side import queries
 from tests.support.histories import History, deliveries, histories, oracle
 from tests.support.reads import SyncReads
 

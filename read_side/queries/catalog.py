@@ -10,8 +10,15 @@ from psycopg import AsyncConnection, sql
 from psycopg.rows import dict_row
 
 from contracts.rows import ProductPage, ProductView
-from read_side.cursors import CursorCodec, InvalidCursorError, as_int, as_number, as_text, as_uuid
-from read_side.queries import PRODUCT_COLUMNS
+from read_side.queries.cursors import (
+    CursorCodec,
+    InvalidCursorError,
+    as_int,
+    as_number,
+    as_text,
+    as_uuid,
+)
+from read_side.queries.lookups import PRODUCT_COLUMNS
 
 Sort = Literal["price", "-price", "title", "-units_sold", "relevance"]
 

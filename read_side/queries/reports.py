@@ -9,7 +9,7 @@ from psycopg import AsyncConnection, sql
 from psycopg.rows import dict_row
 
 from contracts.rows import ProductView, SalesDay
-from read_side.queries import PRODUCT_COLUMNS
+from read_side.queries.lookups import PRODUCT_COLUMNS
 
 
 async def low_stock(

@@ -12,7 +12,7 @@ from prometheus_client.registry import Collector
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from contracts.rows import ProjectionPartition
-from read_side.projection_status import projection_status
+from read_side.operations.projection_status import projection_status
 
 LABELS = ["projection", "topic", "partition"]
 

@@ -10,7 +10,7 @@ from psycopg import AsyncConnection, sql
 from psycopg.rows import dict_row
 
 from contracts.rows import OrderCustomer, OrderLineView, OrderPage, OrderView
-from read_side.cursors import CursorCodec, InvalidCursorError, as_text, as_uuid
+from read_side.queries.cursors import CursorCodec, InvalidCursorError, as_text, as_uuid
 
 _ORDER = """
 SELECT o.id, o.status, o.customer_id, c.name, c.email, o.total, o.payment_status,

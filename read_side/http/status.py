@@ -14,7 +14,7 @@ from contracts.rows import ProjectionPartition
 from http_edge.problems import problem_responses
 from read_side.auth import AdminCaller
 from read_side.http.deps import Ctx
-from read_side.projection_status import projection_status
+from read_side.operations.projection_status import projection_status
 
 router = APIRouter(tags=["operations"])
 

@@ -20,12 +20,12 @@ from http_edge.rate_limits import PostgresRateLimiter
 from http_edge.red_metrics import RedMetrics
 from http_edge.tokens import TokenSettings
 from read_side.consistency import PositionWatcher
-from read_side.cursors import CursorCodec
-from read_side.http import customers, operations, ops, orders, products, reports
+from read_side.http import customers, ops_page, orders, products, reports, status
 from read_side.http.deps import QueryContext
 from read_side.http.validators import CatalogCache, NotModifiedError, Validators
-from read_side.lag_metrics import registry_with_lag
-from read_side.read_pools import ReadPools
+from read_side.operations.lag_metrics import registry_with_lag
+from read_side.queries.cursors import CursorCodec
+from read_side.queries.pools import ReadPools
 
 #: Answers shorter than this are sent uncompressed (gzip's header costs more than it saves).
 GZIP_MINIMUM_BYTES = 1024
@@ -33,8 +33,8 @@ GZIP_MINIMUM_BYTES = 1024
 
 def create_query_app(
     *,
-    pool: ConnectionPool[Any],
-    reads: ReadPools,
+    read_database_url: str,
+    pool_size: int = 8,
     schema: str,
     tokens: TokenSettings,
     topic_prefix: str = "",
@@ -45,11 +45,23 @@ def create_query_app(
     catalog_cache: CatalogCache | None = None,
     ops_login_url: str = "http://127.0.0.1:8000",
 ) -> FastAPI:
-    """``reads``: the routes' connections; ``pool``: the threads' (the position watcher,
-    rate limits, metrics, health, the ops page).
+    """The query API on ``read_database_url`` (the SELECT-only role).
 
-    ``rate_limits`` counts requests through ``pool`` (docs/operations.md);
-    ``ops_login_url``: the command API, which checks the ops page's sign-in."""
+    ``pool_size``: connections the routes may hold at once (an asyncio pool per event loop,
+    ``reads``); the threads' pool (the position watcher, rate limits, metrics, health, the
+    ops page) has a quarter of that, at least 2. ``rate_limits`` counts requests through
+    the threads' pool (docs/operations.md); ``ops_login_url``: the command API, which checks
+    the ops page's sign-in."""
+    pool: ConnectionPool[Any] = ConnectionPool(
+        read_database_url,
+        min_size=1,
+        max_size=max(2, pool_size // 4),
+        open=False,
+        timeout=3,
+        kwargs={"autocommit": True},  # read-only statements; each sees the latest commits
+        check=ConnectionPool.check_connection,  # a restarted database: reconnect, no 503
+    )
+    reads = ReadPools(read_database_url, max_size=pool_size)
     watcher = PositionWatcher(pool, schema, max_waiters=max_waiters)
 
     def open_all() -> None:
@@ -109,8 +121,8 @@ def create_query_app(
     )
     for module in (customers, orders, products, reports):
         include_limited(app, module.router)
-    app.include_router(operations.router)
-    include_limited(app, ops.router)
+    app.include_router(status.router)
+    include_limited(app, ops_page.router)
 
     def ping() -> None:
         with pool.connection(timeout=2) as conn:

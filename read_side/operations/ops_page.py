@@ -17,7 +17,7 @@ from contracts.bookkeeping import MODEL_VERSIONS_TABLE, PARKED_TABLE, RELAY_STAT
 from contracts.reactions import REACTOR_SOURCES
 from contracts.readmodels import SOURCES
 from contracts.rows import ProjectionPartition
-from read_side.projection_status import STALE_AFTER_SECONDS, projection_status
+from read_side.operations.projection_status import STALE_AFTER_SECONDS, projection_status
 
 
 @dataclass(frozen=True)
