@@ -14,11 +14,11 @@ from uuid import uuid4
 
 import httpx2
 
+import eventshop.operations.status as operations
 from bench.chaos_support import create, create_retrying, events_per_create, sku, wait
 from bench.fleet import Fleet
 from bench.oracle import quiesce
 from bench.workload import CLIENT_TIMEOUT_SECONDS
-from eventshop import operations
 from eventshop.embedded import free_port
 from tests.support.events import events_mentioning, ready
 from tests.support.pg_proxy import Moment, PgProxy

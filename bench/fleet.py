@@ -26,11 +26,11 @@ import psutil
 import psycopg
 from psycopg import sql
 
+import eventshop.operations.status as operations
 from contracts.bookkeeping import INSTANCES_TABLE
 from contracts.faults import arm
 from contracts.readmodels import SOURCES
 from contracts.topics import PARTITIONS
-from eventshop import operations
 from eventshop.embedded import EmbeddedKafka, EmbeddedPostgres, free_port
 from eventshop.settings import Settings
 from tests.support.events import ready

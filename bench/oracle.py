@@ -5,7 +5,7 @@ every consumer group (each read model and the mail intake, also a partition no c
 ever took) is live with no lag; and the mail sender owes nothing more. Then:
 
 - every read model against a replay of the event store, and the mail intake's effect
-  records against the mail a replay owes (``eventshop.operations.verify``);
+  records against the mail a replay owes (``eventshop.operations.status.verify``);
 - the development mailbox holds each sent mail exactly once (a repeat is counted: it is
   allowed only where a case crosses the documented crash window, docs/operations.md);
 - the answers the clients got (:func:`judge_answers`): a 503 only inside the fault window,
@@ -28,10 +28,10 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+import eventshop.operations.status as operations
 from bench.workload import Tally
 from contracts.reactions import REACTOR_SOURCES
 from contracts.readmodels import SOURCES
-from eventshop import operations
 from eventshop.settings import Settings
 from reactors import outbox
 

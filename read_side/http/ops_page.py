@@ -21,7 +21,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from http_edge.client import verified_claims
 from http_edge.tokens import AccessClaims, InvalidTokenError
 from read_side.http.deps import Ctx
-from read_side.operations.ops_page import OpsView, ops_view
+from read_side.operations.overview import OpsView, ops_view
 
 router = APIRouter(include_in_schema=False)  # a page for people, not part of the API
 

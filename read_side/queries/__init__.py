@@ -1,1 +1,1 @@
-"""read_side/queries."""
+"""The read models' SQL, one module per resource; every query function returns contract rows."""

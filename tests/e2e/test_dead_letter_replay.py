@@ -15,8 +15,9 @@ from typer.testing import CliRunner
 from contracts.envelope import Envelope
 from contracts.events import ProductCreated
 from contracts.topics import topic_name
-from eventshop import dead_letters, wiring
-from eventshop.cli import app
+from eventshop import wiring
+from eventshop.cli.main import app
+from eventshop.operations import dead_letters
 from projections.memory_rows import Rows
 from projections.models.products import PRODUCTS
 from projections.models.products.folds import fold_created

@@ -13,7 +13,7 @@ from kafka import KafkaProducer
 from typer.testing import CliRunner
 
 from contracts.topics import topic_name
-from eventshop.cli import app
+from eventshop.cli.main import app
 from eventshop.embedded import free_port
 from tests.e2e.test_eventshop_run import clean_env
 from tests.support.stack import PASSWORD, Servers, eventually, running_stack, settings_env

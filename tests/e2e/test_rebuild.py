@@ -11,9 +11,10 @@ import psycopg
 import pytest
 from typer.testing import CliRunner
 
+import eventshop.operations.status as operations
 from contracts.faults import CRASH_EXIT_CODE
-from eventshop import operations, wiring
-from eventshop.cli import app
+from eventshop import wiring
+from eventshop.cli.main import app
 from projections.rebuild.rebuilder import RebuildRunningError
 from projections.rebuild.verify import verify
 from tests.support.histories import history_from_store, oracle

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import pytest
 
+import eventshop.operations.status as operations
 from contracts.readmodels import TABLE_VERSIONS
-from eventshop import operations, wiring
+from eventshop import wiring
 from projections.rebuild.verify import verify
 from projections.records import TableVersionMismatchError
 from projections.schema import MODEL_DDL

@@ -25,8 +25,8 @@ from uuid import uuid4
 import psycopg
 import pytest
 
+import eventshop.operations.status as operations
 from contracts.readmodels import SOURCES
-from eventshop import operations
 from eventshop.embedded import EmbeddedPostgres
 from tests.support.events import events_mentioning
 from tests.support.stack import Servers, eventually, running_stack

@@ -8,7 +8,7 @@ import time
 from typing import Any
 from uuid import uuid4
 
-from eventshop import operations
+import eventshop.operations.status as operations
 from eventshop.embedded import EmbeddedKafka
 from tests.support.stack import Servers, Stack, eventually, running_stack
 

@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 
 from contracts.causation import meta_of
 from contracts.topics import topic_name
-from eventshop.cli import app
-from eventshop.trace import trace
+from eventshop.cli.main import app
+from eventshop.operations.trace import trace
 from reactors.sender import render
 from tests.integration.test_orders import a_customer, a_product, shop_of
 from tests.support.problems import assert_problem

@@ -12,7 +12,7 @@ import pytest
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from typer.testing import CliRunner
 
-from eventshop.cli import app
+from eventshop.cli.main import app
 from reactors.mailbox import Stored, mailbox_server, stored
 from reactors.mailer import Mail, MailRejectedError, MailUnavailableError, SmtpMailer
 from reactors.mails import Recipient, welcome

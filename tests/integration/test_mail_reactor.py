@@ -19,7 +19,8 @@ import pytest
 from aiosmtpd.controller import Controller
 from fastapi.testclient import TestClient
 
-from eventshop import operations, wiring
+import eventshop.operations.status as operations
+from eventshop import wiring
 from reactors import outbox
 from reactors.mailbox import Stored, mailbox_server, stored
 from reactors.mailer import SmtpMailer

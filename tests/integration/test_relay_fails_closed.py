@@ -10,9 +10,10 @@ from __future__ import annotations
 import threading
 from uuid import uuid4
 
+import eventshop.operations.status as operations
 from contracts.topics import topic_name
 from contracts.upcasting import EVENTS_BY_NAME
-from eventshop import operations, wiring
+from eventshop import wiring
 from eventshop.settings import Settings
 from tests.support.stack import Servers, eventually, running_stack
 from tests.support.topics import read_all

@@ -1,1 +1,2 @@
-"""write_side/persistence."""
+"""The event store: its settings, our recorder (idempotency keys in the events' transaction),
+the mapping of domain events to contracts, migrations, and outage handling."""

@@ -1,1 +1,1 @@
-"""write_side/processes."""
+"""Loops that follow the event store and issue commands: order expiry and the payment sweeper."""

@@ -27,10 +27,10 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+import eventshop.operations.dead_letter_topics as topics
 from contracts.bookkeeping import RELEASES_TABLE, RESOLUTIONS_TABLE
-from eventshop import dead_letter_topics as topics
 from eventshop import wiring
-from eventshop.dead_letter_topics import DISCARDED, PENDING, REPLAYED, Letter, Outcome
+from eventshop.operations.dead_letter_topics import DISCARDED, PENDING, REPLAYED, Letter, Outcome
 
 __all__ = ["DISCARDED", "PENDING", "REPLAYED", "Letter", "Outcome", "UnknownLetterError"]
 from eventshop.settings import Settings

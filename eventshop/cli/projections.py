@@ -6,8 +6,10 @@ from typing import Annotated
 
 import typer
 
-from eventshop import dead_letters, operations, wiring
-from eventshop.cli_common import Columns, load_settings, progress_bar, show
+import eventshop.operations.status as operations
+from eventshop import wiring
+from eventshop.cli.common import Columns, load_settings, progress_bar, show
+from eventshop.operations import dead_letters
 from projections.rebuild.rebuilder import RebuildResult
 from projections.registry import PROJECTIONS
 

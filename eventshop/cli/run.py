@@ -11,7 +11,7 @@ import typer
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from eventshop import readiness, runtime, serving, wiring
-from eventshop.cli_common import load_settings, stop_on_signals
+from eventshop.cli.common import load_settings, stop_on_signals
 from eventshop.embedded import EmbeddedKafka, EmbeddedPostgres
 from eventshop.settings import Settings
 from eventshop.supervisor import Supervisor, child_env

@@ -10,7 +10,7 @@ import psycopg
 import typer
 
 from eventshop import wiring
-from eventshop.cli_common import load_settings, show, start_probes, stop_on_signals
+from eventshop.cli.common import load_settings, show, start_probes, stop_on_signals
 from reactors import outbox
 from reactors.mailbox import mailbox_server, stored
 

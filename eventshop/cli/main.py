@@ -12,17 +12,14 @@ import typer
 from kafka import KafkaAdminClient
 from kafka.errors import KafkaError
 
+import eventshop.cli.errors as cli_errors
+import eventshop.cli.mail as cli_mail
+import eventshop.cli.projections as cli_operations
+import eventshop.cli.run as cli_run
+import eventshop.operations.status as operations
 from contracts.topics import all_topics, dead_letter_topic
-from eventshop import (
-    cli_errors,
-    cli_mail,
-    cli_operations,
-    cli_run,
-    operations,
-    serving,
-    wiring,
-)
-from eventshop.cli_common import (
+from eventshop import serving, wiring
+from eventshop.cli.common import (
     WaitOption,
     load_settings,
     show,
@@ -30,8 +27,8 @@ from eventshop.cli_common import (
     stop_on_signals,
     until_reachable,
 )
+from eventshop.operations.trace import trace
 from eventshop.probes import serve_probes
-from eventshop.trace import trace
 from write_side.gateway.fake_service import create_fake_gateway_app
 from write_side.relay.checkpoint import ensure_topics
 

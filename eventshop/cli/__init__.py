@@ -1,0 +1,1 @@
+"""The operator CLI (`eventshop`): one module per group of commands; `main` assembles them."""
