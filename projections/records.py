@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 
 import psycopg
@@ -54,27 +54,40 @@ class HandlerFailedError(Exception):
         self.record = record
 
 
-@dataclass
-class BatchOutcome:
+@dataclass(kw_only=True)
+class Counts:
+    """What happened to events: the one set of counters a position row, a batch's outcome
+    and a projector's metrics each hold."""
+
     applied: int = 0
     duplicates: int = 0
     skipped: int = 0
     parked: int = 0
+    dead_lettered: int = 0
+    rewinds: int = 0
+
+    def add(self, other: Counts) -> None:
+        for name in COUNTED:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+COUNTED = tuple(f.name for f in fields(Counts))
+
+
+@dataclass
+class Position(Counts):
+    """A partition's position as a batch finds it, and what the batch counted there (the
+    rules count on the position only; the batch's outcome is the sum of its positions)."""
+
+    notification_id: int
+    relay_epoch: int
+
+
+@dataclass
+class BatchOutcome(Counts):
     dead_letters: list[DeadLetter] = field(default_factory=list)
     #: Partitions to reread from their beginning: a newer relay epoch appeared.
     rewind: set[tuple[str, int]] = field(default_factory=set)
-
-
-@dataclass
-class Position:
-    notification_id: int
-    relay_epoch: int
-    applied: int = 0
-    duplicates: int = 0
-    skipped: int = 0
-    dead_lettered: int = 0
-    rewinds: int = 0
-    parked: int = 0
 
 
 class TableVersionMismatchError(Exception):

@@ -35,7 +35,7 @@ from contracts.readmodels import TABLE_VERSIONS
 from contracts.upcasting import UndecodableEventError
 from projections.live.aggregate_versions import AggregateVersions
 from projections.live.batch_fold import FOLD_FROM_RECORDS, BatchRows
-from projections.live.event_rules import EventRules
+from projections.live.event_rules import Batch, EventRules
 from projections.live.positions import PositionRows
 from projections.projection import Projection
 from projections.records import (
@@ -61,7 +61,7 @@ __all__ = [
 ]
 
 
-class Applier(EventRules):
+class Applier:
     def __init__(
         self,
         projection: Projection,
@@ -70,14 +70,15 @@ class Applier(EventRules):
         *,
         check_table_version: bool = False,
     ) -> None:
-        super().__init__(projection, schema, max_attempts)
+        self.projection = projection
+        self.schema = schema
+        self.rules = EventRules(projection, schema, max_attempts)
         #: Live projectors check, in each batch's transaction, that the tables are at the
         #: table version this code writes (a rebuild's shadow always is).
         self.check_table_version = check_table_version
         self._version_row = sql.SQL(
             "SELECT table_version FROM {} WHERE projection = %s FOR SHARE"
         ).format(sql.Identifier(schema, MODEL_VERSIONS_TABLE))
-        self._high_watermarks: dict[tuple[str, int], int] = {}
         self.positions = PositionRows(schema, projection.name)
         #: Batches this large of a row-local projection are folded (projections/live/batch_fold.py).
         self.fold_from_records = FOLD_FROM_RECORDS
@@ -101,8 +102,6 @@ class Applier(EventRules):
             # Some handler failed: run the batch again, each event in its own savepoint,
             # so only the failing events are retried or dead-lettered.
             return self._apply(conn, records, before_commit, high_watermarks, careful=True)
-        finally:
-            self._folding = None  # folded rows never outlive their batch's transaction
 
     def _apply(
         self,
@@ -113,9 +112,7 @@ class Applier(EventRules):
         *,
         careful: bool,
     ) -> BatchOutcome:
-        self._careful = careful
-        self._high_watermarks = high_watermarks or {}
-        outcome = BatchOutcome()
+        marks = high_watermarks or {}
         with conn.transaction(), conn.cursor() as cur:
             if self.check_table_version:
                 self._check_table_version(cur)
@@ -123,61 +120,58 @@ class Applier(EventRules):
             keys = sorted({(r.topic, r.partition) for r in records})
             positions = {key: self.positions.lock(cur, *key) for key in keys}
             envelopes = [_envelope(record) for record in records]
-            self._versions = AggregateVersions(cur, self.schema, self.projection.name)
+            versions = AggregateVersions(cur, self.schema, self.projection.name)
             aggregates = {e.aggregate_id for e in envelopes if isinstance(e, Envelope)}
-            self._versions.preload(aggregates)
-            self._folding = None
+            versions.preload(aggregates)
+            batch = Batch(conn, cur, versions, BatchOutcome(), careful=careful)
             if not careful and self._batch_rows and len(records) >= self.fold_from_records:
                 self._batch_rows.load(conn, aggregates)
-                self._folding = self._batch_rows
+                batch.folding = self._batch_rows  # rows folded for this batch only
             if careful:
-                self._apply_all(conn, cur, records, envelopes, positions=positions, outcome=outcome)
+                self._apply_all(batch, records, envelopes, positions, marks)
             else:
                 # The fast path sends every statement without waiting for its answer
                 # (pipeline mode): one round trip per batch instead of one per event.
                 # An error surfaces at the next sync; the batch is then redone carefully.
                 try:
                     with conn.pipeline():
-                        self._apply_all(
-                            conn, cur, records, envelopes, positions=positions, outcome=outcome
-                        )
+                        self._apply_all(batch, records, envelopes, positions, marks)
                 except RetryCarefullyError:
                     raise
                 except psycopg.Error as error:
                     if conn.broken:
                         raise  # the connection, not an event: the whole batch is retried
                     raise RetryCarefullyError from error
+            for position in positions.values():
+                batch.outcome.add(position)
             if before_commit is not None:
-                before_commit(outcome)
+                before_commit(batch.outcome)
             # Rows, versions and positions written, not committed: all of it rolls back.
             crash_point("projector.inside_txn")
-        return outcome
+        return batch.outcome
 
     def _apply_all(
         self,
-        conn: psycopg.Connection[Any],
-        cur: psycopg.Cursor[Any],
+        batch: Batch,
         records: Sequence[Incoming],
         envelopes: Sequence[Envelope | UndecodableEventError],
-        *,
         positions: dict[tuple[str, int], Position],
-        outcome: BatchOutcome,
+        marks: dict[tuple[str, int], int],
     ) -> None:
         for record, envelope in zip(records, envelopes, strict=True):
             position = positions[(record.topic, record.partition)]
-            self._apply_one(conn, cur, record, envelope, position=position, outcome=outcome)
-        if self._folding is not None:
-            self._folding.write(cur)
-            self._folding = None
-        self._versions.flush()
+            self.rules.apply_one(batch, record, envelope, position)
+        if batch.folding is not None:
+            batch.folding.write(batch.cur)
+        batch.versions.flush()
         for (topic, partition), p in positions.items():
             self.positions.save(
-                cur,
+                batch.cur,
                 topic,
                 partition,
                 p,
                 kafka_offset=last_offset(records, topic, partition),
-                high_watermark=self._high_watermarks.get((topic, partition), 0),
+                high_watermark=marks.get((topic, partition), 0),
                 published_at=last_published_at(records, topic, partition),
             )
 

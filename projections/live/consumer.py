@@ -35,19 +35,16 @@ from projections.live.dead_letter_sender import DeadLetterNotConfirmedError, Dea
 from projections.live.heartbeat import Heartbeat
 from projections.live.release import upgrade_parked
 from projections.projection import Projection
-from projections.records import Incoming
+from projections.records import Counts, Incoming
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
-class ProjectorStats:
+class ProjectorStats(Counts):
+    """A projector's counts since it started (its metrics), and its batches."""
+
     batches: int = 0
-    applied: int = 0
-    duplicates: int = 0
-    skipped: int = 0
-    parked: int = 0
-    dead_lettered: int = 0
     #: Seconds spent applying batches (with ``batches``: the mean batch latency).
     batch_seconds: float = 0.0
 
@@ -229,11 +226,7 @@ class KafkaProjector:
 
     def _count(self, outcome: BatchOutcome) -> None:
         self.stats.batches += 1
-        self.stats.applied += outcome.applied
-        self.stats.duplicates += outcome.duplicates
-        self.stats.skipped += outcome.skipped
-        self.stats.parked += outcome.parked
-        self.stats.dead_lettered += len(outcome.dead_letters)
+        self.stats.add(outcome)
 
     def _new_consumer(self) -> KafkaConsumer:
         return KafkaConsumer(

@@ -22,7 +22,8 @@ from contracts.bookkeeping import PARKED_TABLE
 from contracts.envelope import Envelope
 from contracts.upcasting import knows
 from projections.live.aggregate_versions import DEAD_LETTER, NEEDS_UPGRADE, AggregateVersions
-from projections.live.applier import Applier
+from projections.live.event_rules import Batch, EventRules
+from projections.live.positions import PositionRows
 from projections.projection import Projection
 from projections.records import BatchOutcome, HandlerFailedError, Incoming
 
@@ -51,8 +52,14 @@ FROM {} WHERE projection = %s AND notification_id = %s AND reason = %s FOR UPDAT
 """
 
 
-class DeadLetterRelease(Applier):
+class DeadLetterRelease:
     """The live applier's rules, applied to one letter and the events behind it."""
+
+    def __init__(self, projection: Projection, schema: str) -> None:
+        self.projection = projection
+        self.schema = schema
+        self.rules = EventRules(projection, schema)
+        self.positions = PositionRows(schema, projection.name)
 
     def release(
         self,
@@ -71,32 +78,31 @@ class DeadLetterRelease(Applier):
     def _release(
         self, conn: psycopg.Connection[Any], notification_id: int, action: str, reason: str
     ) -> Released:
-        self._careful = True
-        outcome = BatchOutcome()
         with conn.transaction(), conn.cursor() as cur:
             letter, record = self._letter(cur, notification_id, reason)
             position = self.positions.lock(cur, record.topic, record.partition)
-            self._versions = AggregateVersions(cur, self.schema, self.projection.name)
-            self._versions.remove(letter)
+            versions = AggregateVersions(cur, self.schema, self.projection.name)
+            batch = Batch(conn, cur, versions, BatchOutcome(), careful=True)
+            versions.remove(letter)
             if action == DISCARD:
-                self._versions.advance(letter.aggregate_id, letter.aggregate_version)
-                following = self._versions.take_next(letter)
+                versions.advance(letter.aggregate_id, letter.aggregate_version)
+                following = versions.take_next(letter)
                 if following is not None:
-                    self._handle_in_order(conn, cur, *following, position=position, outcome=outcome)
+                    self.rules.handle_in_order(batch, *following, position)
             else:
-                self._handle_in_order(conn, cur, letter, record, position=position, outcome=outcome)
+                self.rules.handle_in_order(batch, letter, record, position)
             again: list[BaseException | str] = [
-                d.error for d in outcome.dead_letters if d.notification_id == notification_id
+                d.error for d in batch.outcome.dead_letters if d.notification_id == notification_id
             ]
             if reason == NEEDS_UPGRADE and self._still_parked(cur, letter):
                 again.append("still a schema version this release cannot read")
             position.dead_lettered -= len(again)  # the same letter, not a new one
-            self._versions.flush()
+            versions.flush()
             self.positions.save(cur, record.topic, record.partition, position)
         if again:
             error = again[0]
             return Released(notification_id, action, False, 0, repr(error))
-        followers = outcome.applied + outcome.skipped - (1 if action == REPLAY else 0)
+        followers = position.applied + position.skipped - (1 if action == REPLAY else 0)
         return Released(notification_id, action, True, followers)
 
     def _still_parked(self, cur: psycopg.Cursor[Any], letter: Envelope) -> bool:
