@@ -4,7 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test test-fast lint format test-local-pg check clean image compose-up compose-down test-containers
+.PHONY: install run test test-fast test-integration test-e2e test-fault test-containers lint format \
+	test-local-pg check clean image compose-up compose-down
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,6 +26,16 @@ test: install
 ## The tier that needs no server (domain, use cases on in-memory persistence, folds, edges).
 test-fast: install
 	$(BIN)/pytest tests/unit
+
+## One tier each, on real PostgreSQL and a real broker (started once per run).
+test-integration: install
+	$(BIN)/pytest tests/integration
+
+test-e2e: install
+	$(BIN)/pytest tests/e2e
+
+test-fault: install
+	$(BIN)/pytest tests/fault
 
 ## ruff, mypy --strict and the import rules, exactly as CI runs them.
 lint: install
@@ -54,7 +65,7 @@ compose-down: install
 
 ## The container tier alone: the image and the topology, for real (minutes).
 test-containers: install
-	$(BIN)/pytest -m container
+	$(BIN)/pytest tests/containers
 
 check: lint test
 

@@ -1,4 +1,4 @@
-"""Settings from ``EVENTSHOP_*`` environment variables (README, "Configuration")."""
+"""Settings from ``EVENTSHOP_*`` environment variables (docs/configuration.md)."""
 
 from __future__ import annotations
 
@@ -107,8 +107,8 @@ class Settings(BaseSettings):
     #: A payment still ``started`` this long after its attempt is settled by the sweeper.
     payment_settle_after_seconds: float = Field(default=30.0, ge=0)
 
-    #: Rate limits, counted in PostgreSQL so every API process shares them (README,
-    #: "Hostile clients"). Per client (token subject, else address), each API:
+    #: Rate limits, counted in PostgreSQL so every API process shares them
+    #: (docs/operations.md, "Hostile clients"). Per client (token subject, else address), each API:
     rate_limit_enabled: bool = True
     rate_limit_requests: int = Field(default=600, ge=1)
     rate_limit_window_seconds: int = Field(default=60, ge=1, le=86400)

@@ -12,11 +12,12 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from eventshop.embedded import EmbeddedKafka, EmbeddedPostgres
-from tests.support.stack import Servers
+if TYPE_CHECKING:
+    from tests.support.stack import Servers
 
 
 @pytest.fixture(scope="session")
@@ -25,6 +26,8 @@ def database_url() -> Iterator[str]:
     if external:
         yield external
         return
+    from eventshop.embedded import EmbeddedPostgres
+
     data_dir = Path(tempfile.mkdtemp(prefix="eventshop-test-pg-"))
     postgres = EmbeddedPostgres(data_dir / "pg")
     try:
@@ -40,6 +43,8 @@ def kafka_bootstrap() -> Iterator[str]:
     if external:
         yield external
         return
+    from eventshop.embedded import EmbeddedKafka
+
     broker = EmbeddedKafka()
     try:
         yield broker.start()
@@ -49,4 +54,6 @@ def kafka_bootstrap() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def servers(database_url: str, kafka_bootstrap: str) -> Servers:
+    from tests.support.stack import Servers
+
     return Servers(database_url=database_url, kafka_bootstrap_servers=kafka_bootstrap)

@@ -92,7 +92,7 @@ app.add_typer(gateway_app, name="gateway")
 def gateway_fake(
     port: Annotated[int | None, typer.Option(help="Default: EVENTSHOP_GATEWAY_PORT")] = None,
 ) -> None:
-    """Serve the development payment gateway over HTTP (test tokens: README, "Payments")."""
+    """Serve the development payment gateway over HTTP (test tokens: docs/api.md, "Command API")."""
     settings = load_settings(find_running=False)
     serving.serve(
         create_fake_gateway_app(),

@@ -1,5 +1,5 @@
 """Authentication and authorization on the command API (docs/architecture.md, guarantee 10;
-README, "Command API")."""
+docs/api.md, "Command API")."""
 
 from __future__ import annotations
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import secrets
 import subprocess
 import sys
 import threading
@@ -22,11 +21,12 @@ from eventshop import wiring
 from eventshop.settings import Settings
 from projections.live.consumer import KafkaProjector
 from projections.projection import Projection
+from tests.support.credentials import PASSWORD, TEST_SECRET, login
 from write_side.relay.publisher import KafkaRelay
 
 T = TypeVar("T")
-#: Tests do not run on `eventshop run`'s embedded servers, so they need a real secret.
-TEST_SECRET = "test-" + secrets.token_urlsafe(40)
+#: Re-exported for the server tiers (the unit tier imports tests.support.credentials).
+__all__ = ["PASSWORD", "TEST_SECRET", "login"]
 
 
 @dataclass(frozen=True)
@@ -85,9 +85,6 @@ def eventually(check: Callable[[], T], timeout: float = 30.0, interval: float = 
         time.sleep(interval)
         last = check()
     return last
-
-
-PASSWORD = "correct-horse-battery"
 
 
 class WithHeaders:
@@ -177,13 +174,6 @@ def admin_token(settings: Settings, commands: TestClient) -> str:
     email = f"admin-{uuid.uuid4().hex[:8]}@example.com"
     assert wiring.create_admin(settings, email, PASSWORD)
     return login(commands, email)
-
-
-def login(commands: TestClient, email: str, password: str = PASSWORD) -> str:
-    response = commands.post("/auth/token", data={"username": email, "password": password})
-    assert response.status_code == 200, response.text
-    token: str = response.json()["access_token"]
-    return token
 
 
 @contextmanager

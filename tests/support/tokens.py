@@ -13,7 +13,7 @@ from uuid import uuid4
 
 import jwt
 
-from tests.support.stack import TEST_SECRET
+from tests.support.credentials import TEST_SECRET
 
 
 def claims(**overrides: object) -> dict[str, object]:

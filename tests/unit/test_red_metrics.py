@@ -11,8 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from http_edge.tokens import TokenSettings
+from tests.support.credentials import PASSWORD, TEST_SECRET
 from tests.support.metrics import metrics_of
-from tests.support.stack import PASSWORD, TEST_SECRET
 from write_side.application.passwords import Argon2Passwords, HashCost
 from write_side.application.shop import Shop
 from write_side.http.app import create_command_app

@@ -1,6 +1,6 @@
 """The payment-gateway port and the deterministic fake that ships with the project.
 
-Fake gateway test tokens (README, "Command API"):
+Fake gateway test tokens (docs/api.md, "Command API"):
 
 =============== ==============================================================
 ``tok_ok``      captures
