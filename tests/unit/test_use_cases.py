@@ -7,6 +7,7 @@ idempotency keys are tried for real.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from uuid import UUID, uuid4
 
@@ -312,3 +313,16 @@ def test_a_paid_order_does_not_expire() -> None:
         shop.expire_order(order)
     assert refused.value.state == "paid"
     assert shop.get_order(order).status == "paid"
+
+
+def test_stored_topics_name_contracts_never_modules() -> None:
+    """Stored events carry `<Type>.v<N>`, never a Python module path: moving or renaming a
+    module can never make stored history unreadable."""
+    shop = Shop(passwords=Argon2Passwords(HashCost(1, 8, 1)), token_key=b"k" * 32)
+    shop.register_customer(email="t@example.com", name="T", password="pw-12345678")
+    product = shop.create_product(sku="TOPIC-1", title="Topic", price=5).id
+    shop.adjust_stock(product, delta=3)
+    shop.publish_product(product)
+    topics = {n.topic for n in shop.recorder.select_notifications(start=1, limit=1000)}
+    assert topics, "nothing stored"
+    assert all(re.fullmatch(r"[A-Z][A-Za-z]+\.v[0-9]+", t) for t in topics), topics

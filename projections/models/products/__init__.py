@@ -15,34 +15,25 @@ from contracts.events import (
 )
 from projections.models.products import folds, handlers
 from projections.models.products.tables import DDL, TABLES
-from projections.projection import Projection
+from projections.projection import read_model
 
-PRODUCTS = Projection(
+PRODUCTS = read_model(
     "products",
     tables=TABLES,
     ddl=DDL,
     # Each event changes only its product's row (projections/live/batch_fold.py).
     row_local=True,
-    handlers={
-        ProductCreated: handlers.on_created,
-        StockAdjusted: handlers.on_stock_adjusted,
-        ProductDetailsChanged: handlers.on_details,
-        ProductPriceChanged: handlers.on_price,
-        ProductPublished: handlers.on_published,
-        ProductArchived: handlers.on_archived,
-        StockReserved: handlers.on_reserved,
-        StockReleased: handlers.on_released,
-        StockCommitted: handlers.on_committed,
-    },
-    folds={
-        ProductCreated: folds.fold_created,
-        StockAdjusted: folds.fold_stock_adjusted,
-        ProductDetailsChanged: folds.fold_details,
-        ProductPriceChanged: folds.fold_price,
-        ProductPublished: folds.fold_published,
-        ProductArchived: folds.fold_archived,
-        StockReserved: folds.fold_reserved,
-        StockReleased: folds.fold_released,
-        StockCommitted: folds.fold_committed,
+    # Each event type once: its handler (SQL, the live path) beside its fold (rows in
+    # memory, rebuilds); tests/integration/test_bulk_fold.py holds them to one meaning.
+    effects={
+        ProductCreated: (handlers.on_created, folds.fold_created),
+        StockAdjusted: (handlers.on_stock_adjusted, folds.fold_stock_adjusted),
+        ProductDetailsChanged: (handlers.on_details, folds.fold_details),
+        ProductPriceChanged: (handlers.on_price, folds.fold_price),
+        ProductPublished: (handlers.on_published, folds.fold_published),
+        ProductArchived: (handlers.on_archived, folds.fold_archived),
+        StockReserved: (handlers.on_reserved, folds.fold_reserved),
+        StockReleased: (handlers.on_released, folds.fold_released),
+        StockCommitted: (handlers.on_committed, folds.fold_committed),
     },
 )

@@ -9,20 +9,17 @@ from contracts.events import (
 )
 from projections.models.sales import folds, handlers
 from projections.models.sales.tables import DDL, TABLES
-from projections.projection import Projection
+from projections.projection import read_model
 
-SALES = Projection(
+SALES = read_model(
     "sales",
     tables=TABLES,
     ddl=DDL,
-    handlers={
-        OrderPlaced: handlers.on_placed,
-        OrderPaid: handlers.on_paid,
-        OrderCancelled: handlers.on_cancelled,
-    },
-    folds={
-        OrderPlaced: folds.fold_placed,
-        OrderPaid: folds.fold_paid,
-        OrderCancelled: folds.fold_cancelled,
+    # Each event type once: its handler (SQL, the live path) beside its fold (rows in
+    # memory, rebuilds); tests/integration/test_bulk_fold.py holds them to one meaning.
+    effects={
+        OrderPlaced: (handlers.on_placed, folds.fold_placed),
+        OrderPaid: (handlers.on_paid, folds.fold_paid),
+        OrderCancelled: (handlers.on_cancelled, folds.fold_cancelled),
     },
 )
