@@ -52,15 +52,7 @@ def create_query_app(
     ops page) has a quarter of that, at least 2. ``rate_limits`` counts requests through
     the threads' pool (docs/operations.md); ``ops_login_url``: the command API, which checks
     the ops page's sign-in."""
-    pool: ConnectionPool[Any] = ConnectionPool(
-        read_database_url,
-        min_size=1,
-        max_size=max(2, pool_size // 4),
-        open=False,
-        timeout=3,
-        kwargs={"autocommit": True},  # read-only statements; each sees the latest commits
-        check=ConnectionPool.check_connection,  # a restarted database: reconnect, no 503
-    )
+    pool = _threads_pool(read_database_url, max(2, pool_size // 4))
     reads = ReadPools(read_database_url, max_size=pool_size)
     watcher = PositionWatcher(pool, schema, max_waiters=max_waiters)
 
@@ -90,31 +82,10 @@ def create_query_app(
     )
     app.state.tokens = tokens
     app.state.ops_login_url = ops_login_url
-    # A query written for another table version than the live tables have (a rolling
-    # deploy, before `projections rebuild` swaps the new version in) is unavailable, not
-    # broken: 503 with Retry-After, so the client or balancer tries again.
-    install_problem_handlers(
-        app,
-        unavailable=(
-            psycopg.OperationalError,
-            PoolTimeout,
-            psycopg.errors.UndefinedTable,
-            psycopg.errors.UndefinedColumn,
-            psycopg.errors.UndefinedFunction,
-        ),
-    )
+    _install_answers(app)
     registry = registry_with_lag(pool, schema, topic_prefix)
     # Served on the worker's probe port (eventshop serve), never on the public port.
     app.state.metrics = registry
-    app.add_middleware(RejectNulInQuery)
-    # Pages of 100 products shrink to a fifth (bench.caching); small answers stay as they are.
-    app.add_middleware(GzipWhenAccepted, minimum_size=GZIP_MINIMUM_BYTES)
-
-    async def not_modified(request: Request, error: Exception) -> Response:
-        assert isinstance(error, NotModifiedError)
-        return Response(status_code=304, headers=error.headers)
-
-    app.add_exception_handler(NotModifiedError, not_modified)
     limiter = PostgresRateLimiter(pool, schema) if rate_limits else None
     limits = install_edge(
         app, api="query", tokens=tokens, edge=edge or EdgeSettings(), limiter=limiter
@@ -133,3 +104,41 @@ def create_query_app(
     app.add_middleware(Correlation)  # a request id for every answer and log line
     app.add_middleware(RedMetrics, api="query", registry=registry)
     return app
+
+
+def _threads_pool(read_database_url: str, size: int) -> ConnectionPool[Any]:
+    return ConnectionPool(
+        read_database_url,
+        min_size=1,
+        max_size=size,
+        open=False,
+        timeout=3,
+        kwargs={"autocommit": True},  # read-only statements; each sees the latest commits
+        check=ConnectionPool.check_connection,  # a restarted database: reconnect, no 503
+    )
+
+
+def _install_answers(app: FastAPI) -> None:
+    """Problem bodies, 304s, the NUL guard and gzip."""
+    # A query written for another table version than the live tables have (a rolling
+    # deploy, before `projections rebuild` swaps the new version in) is unavailable, not
+    # broken: 503 with Retry-After, so the client or balancer tries again.
+    install_problem_handlers(
+        app,
+        unavailable=(
+            psycopg.OperationalError,
+            PoolTimeout,
+            psycopg.errors.UndefinedTable,
+            psycopg.errors.UndefinedColumn,
+            psycopg.errors.UndefinedFunction,
+        ),
+    )
+    app.add_middleware(RejectNulInQuery)
+    # Pages of 100 products shrink to a fifth (bench.caching); small answers stay as they are.
+    app.add_middleware(GzipWhenAccepted, minimum_size=GZIP_MINIMUM_BYTES)
+
+    async def not_modified(request: Request, error: Exception) -> Response:
+        assert isinstance(error, NotModifiedError)
+        return Response(status_code=304, headers=error.headers)
+
+    app.add_exception_handler(NotModifiedError, not_modified)
