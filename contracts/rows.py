@@ -95,6 +95,9 @@ class ProjectionPartition(BaseModel):
     parked: int  # events parked now: behind a gap, a dead letter, or needing an upgrade
     dead_lettered: int  # events ever dead-lettered here
     held_letters: int = 0  # dead letters holding their aggregate's later events now
+    #: Events waiting for a release that reads their type or schema version, and the types.
+    needs_upgrade: int = 0
+    upgrade_types: str | None = None
     rewinds: int
     relay_epoch: int
     #: live | stalled | down (no live instance holds it) | relay down | relay blocked |

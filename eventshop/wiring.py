@@ -274,6 +274,7 @@ MAIL_INTAKE = Projection(
     mail_intake.NAME,
     handlers=mail_intake.HANDLERS,
     sources=REACTOR_SOURCES[mail_intake.NAME],
+    ignored=mail_intake.IGNORED,
     effects=Effects(
         mail_intake.EFFECTS_TABLE,
         mail_intake.owed_mail,

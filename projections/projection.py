@@ -16,6 +16,7 @@ from psycopg import Cursor
 from contracts.envelope import Envelope
 from contracts.events import ContractEvent
 from contracts.readmodels import SOURCES
+from contracts.upcasting import EVENTS_BY_NAME
 from projections.memory_rows import Fold
 
 Handler = Callable[[Cursor[Any], str, Envelope, Any], None]
@@ -56,6 +57,11 @@ class Projection:
     row_local: bool = False
     #: A reactor intake's effect records, which `projections verify` checks.
     effects: Effects | None = None
+    #: The published types of its contexts it passes over on purpose, by name. Every
+    #: published type of its contexts is handled or listed here (checked at import): an
+    #: event of a type it neither handles nor ignores (a newer release's) is parked as
+    #: "needs upgrade", never skipped (docs/architecture.md, "Changing an event").
+    ignored: frozenset[str] = frozenset()
 
     @property
     def contexts(self) -> tuple[str, ...]:
@@ -81,6 +87,18 @@ class Projection:
             )
         folds = {cls.type_name: fold for cls, fold in self.folds.items()}
         object.__setattr__(self, "_folds", folds)
+        published = {c.type_name for c in EVENTS_BY_NAME.values() if c.context in self.contexts}
+        undecided = published - set(by_name) - self.ignored
+        if undecided or set(by_name) & self.ignored:
+            raise ValueError(
+                f"{self.name}: every published type of {self.contexts} must be handled or"
+                f" ignored on purpose, not both; undecided: {sorted(undecided)},"
+                f" both: {sorted(set(by_name) & self.ignored)}"
+            )
+
+    def ignores(self, event_type: str) -> bool:
+        """True for a type this projection passes over on purpose (its version is spent)."""
+        return event_type in self.ignored
 
     def handler_for(self, event_type: str) -> Handler | None:
         by_name: dict[str, Handler] = self.__dict__["_by_name"]
@@ -97,6 +115,7 @@ def read_model(
     tables: tuple[str, ...],
     ddl: tuple[str, ...],
     effects: dict[type[ContractEvent], tuple[Handler, Fold]],
+    ignored: frozenset[str] = frozenset(),
     row_local: bool = False,
 ) -> Projection:
     """A read model's declaration as one table of events: each event type once, with its
@@ -116,4 +135,5 @@ def read_model(
         tables=tables,
         ddl=ddl,
         row_local=row_local,
+        ignored=ignored,
     )

@@ -36,6 +36,9 @@ MAIL_KINDS: dict[type[ContractEvent], str] = {
     OrderShipped: "shipped",
     OrderCancelled: "cancelled",
 }
+#: Published types of its contexts the intake passes over on purpose: none (each of them
+#: changes a mail, a recipient or an order's facts); a type of a newer release waits.
+IGNORED: frozenset[str] = frozenset()
 #: The effect records' table (one row per owed mail, keyed by ``owed_mail``).
 EFFECTS_TABLE = "mail_outbox"
 

@@ -66,6 +66,9 @@ def projections(settings: Settings, *, partitions: bool) -> list[dict[str, Any]]
 def _worst(partitions: list[dict[str, Any]]) -> str:
     for state in ("down", "relay blocked", "relay down", "needs upgrade", "stalled"):
         if any(r["state"] == state for r in partitions):
+            if state == "needs upgrade":  # say what waits
+                types = {t for r in partitions for t in (r["upgrade_types"] or "").split(", ")}
+                return f"needs upgrade: {', '.join(sorted(t for t in types if t))}"
             return state
     return "live" if partitions else "idle"
 

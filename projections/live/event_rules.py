@@ -15,6 +15,7 @@ carries them all again).
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,6 +64,7 @@ class EventRules:
         #: rolls back and is redelivered) this many times before the record is dead-lettered.
         self.max_attempts = max_attempts
         self._attempts: dict[tuple[str, int, int], int] = {}
+        self._upgrade_logged = -1e9
 
     def apply_one(
         self,
@@ -112,14 +114,18 @@ class EventRules:
     def _handle(
         self, batch: Batch, envelope: Envelope, record: Incoming, position: Position
     ) -> bool:
-        """Apply one in-order event (or skip it). True: its version is done. False: it is
-        parked (a dead letter, or a schema version ahead) and its successors wait."""
+        """Apply one in-order event (or skip it on purpose). True: its version is done.
+        False: it is parked (a dead letter, or a type or schema version this release cannot
+        read: "needs upgrade") and its successors wait."""
         handler = self.projection.handler_for(envelope.event_type)
-        if handler is None:
+        if handler is None and self.projection.ignores(envelope.event_type):
             batch.versions.advance(envelope.aggregate_id, envelope.aggregate_version)
             position.skipped += 1
             return True
-        if not knows(envelope.event_type, envelope.schema_version):
+        if handler is None or not knows(envelope.event_type, envelope.schema_version):
+            # A newer release wrote it: skipping would mark it applied for good (the new
+            # release would then drop it as a duplicate). It waits, with its successors.
+            self._needs_upgrade(envelope)
             batch.versions.park(envelope, record, NEEDS_UPGRADE)
             position.parked += 1
             return False
@@ -156,6 +162,19 @@ class EventRules:
         batch.versions.advance(envelope.aggregate_id, envelope.aggregate_version)
         position.applied += 1
         return True
+
+    def _needs_upgrade(self, envelope: Envelope) -> None:
+        """One log line a minute while events wait for a newer release."""
+        now = time.monotonic()
+        if now - self._upgrade_logged >= 60:
+            self._upgrade_logged = now
+            log.warning(
+                "%s: needs upgrade: %s v%d (aggregate %s) waits for a release that reads it",
+                self.projection.name,
+                envelope.event_type,
+                envelope.schema_version,
+                envelope.aggregate_id,
+            )
 
     def _dead_letter(
         self,

@@ -120,8 +120,9 @@ class BulkBuild:
             self._park(event, GAP, None, outcome)
             return
         fold = self.projection.fold_for(event.event_type)
-        if fold is not None and not knows(event.event_type, event.schema_version):
-            self._park(event, NEEDS_UPGRADE, None, outcome)
+        ignored = fold is None and self.projection.ignores(event.event_type)
+        if not ignored and (fold is None or not knows(event.event_type, event.schema_version)):
+            self._park(event, NEEDS_UPGRADE, None, outcome)  # as the live applier does
             return
         if fold is not None:
             try:

@@ -57,14 +57,20 @@ class LagCollector(Collector):
         backlog = GaugeMetricFamily(
             "eventshop_relay_backlog_events", "Stored events the relay has not published"
         )
+        upgrade = GaugeMetricFamily(
+            "eventshop_projection_needs_upgrade_events",
+            "Events waiting for a release that reads their type or schema version",
+            labels=LABELS,
+        )
         for row in rows:
             labels = [row.projection, row.topic, str(row.partition)]
             lag.add_metric(labels, row.lag_events)
             seconds.add_metric(labels, row.lag_seconds)
             up.add_metric(labels, 1.0 if reachable and row.state == "live" else 0.0)
+            upgrade.add_metric(labels, row.needs_upgrade)
         if rows:
             backlog.add_metric([], rows[0].relay_backlog)
-        yield from (lag, seconds, up, backlog)
+        yield from (lag, seconds, up, backlog, upgrade)
 
 
 def registry_with_lag(

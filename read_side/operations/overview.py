@@ -40,7 +40,9 @@ class OpsView:
             lines.append(
                 {
                     "name": name,
-                    "state": next((s for s in _WORST if s in states), "live" if mine else "idle"),
+                    "state": shown_state(
+                        next((s for s in _WORST if s in states), "live" if mine else "idle"), mine
+                    ),
                     "lag_events": sum(p.lag_events for p in mine),
                     "lag_seconds": max((p.lag_seconds for p in mine), default=0.0),
                     "applied": sum(p.applied for p in mine),
@@ -78,3 +80,11 @@ def ops_view(conn: Connection[Any], schema: str, topic_prefix: str = "") -> OpsV
             ).format(sql.Identifier(schema, PARKED_TABLE))
         ).fetchall()
     return OpsView(projection_status(conn, schema, topic_prefix), relay or {}, models, letters)
+
+
+def shown_state(state: str, partitions: list[Any]) -> str:
+    """``needs upgrade: <types>`` names what waits; other states as they are."""
+    if state != "needs upgrade":
+        return state
+    types = {t for p in partitions for t in (p.upgrade_types or "").split(", ") if t}
+    return f"needs upgrade: {', '.join(sorted(types))}"

@@ -65,7 +65,8 @@ SELECT c.projection, c.topic, c.partition, c.notification_id AS position,
        CASE WHEN c.behind > 0 OR c.backlog > 0
             THEN extract(epoch FROM now() - c.updated_at) ELSE 0 END AS lag_seconds,
        c.applied, c.duplicates, c.skipped, coalesce(k.parked, 0) AS parked, c.dead_lettered,
-       coalesce(k.held_letters, 0) AS held_letters, c.rewinds, c.relay_epoch,
+       coalesce(k.held_letters, 0) AS held_letters, coalesce(k.upgrades, 0) AS needs_upgrade,
+       k.upgrade_types, c.rewinds, c.relay_epoch,
        o.instance AS owner, o.member_id, o.heartbeat_at,
        CASE WHEN coalesce(k.upgrades, 0) > 0 THEN 'needs upgrade'
             WHEN o.instance IS NULL THEN 'down'
@@ -80,7 +81,9 @@ FROM counted c
 LEFT JOIN owners o ON o.projection = c.projection AND o.held = c.topic || ':' || c.partition
 LEFT JOIN (SELECT projection, topic, partition, count(*) AS parked,
                   count(*) FILTER (WHERE reason = 'dead_letter') AS held_letters,
-                  count(*) FILTER (WHERE reason = 'needs_upgrade') AS upgrades
+                  count(*) FILTER (WHERE reason = 'needs_upgrade') AS upgrades,
+                  string_agg(DISTINCT event_type, ', ' ORDER BY event_type)
+                    FILTER (WHERE reason = 'needs_upgrade') AS upgrade_types
            FROM {parked} GROUP BY projection, topic, partition) k
   ON k.projection = c.projection AND k.topic = c.topic AND k.partition = c.partition
 ORDER BY c.projection, c.topic, c.partition

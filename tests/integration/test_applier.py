@@ -26,9 +26,12 @@ from projections.live.release import (
     upgrade_parked,
 )
 from projections.models.products import PRODUCTS
+from projections.models.products.folds import fold_stock_adjusted
+from projections.models.products.handlers import on_stock_adjusted
 from projections.projection import Projection
 from projections.records import Incoming
 from read_side.consistency import read_snapshot
+from read_side.operations.overview import shown_state
 from read_side.operations.projection_status import projection_status
 from tests.support.stack import Servers, isolated_settings
 
@@ -310,3 +313,55 @@ def test_a_large_batch_of_a_row_local_projection_writes_each_row_once(
     assert Applier(PRODUCTS, schema).apply(conn, [log.record(200, 200)]).applied == 1
     assert row_writes() == 2  # the small batch's one UPDATE
     assert on_hand(conn, schema, log.product_id) == sum(range(1, 200)) - 5
+
+
+class ProductRestocked(ContractEvent):
+    """A type a newer release publishes: this release has no contract for it."""
+
+    type_name = "ProductRestocked"
+    context = "catalog"
+
+    quantity: int
+
+
+def on_restocked(cur: Any, schema: str, env: Envelope, e: ProductRestocked) -> None:
+    on_stock_adjusted(cur, schema, env, StockAdjusted(occurred_at=e.occurred_at, delta=e.quantity))
+
+
+def fold_restocked(rows: Any, env: Envelope, e: ProductRestocked) -> None:
+    fold_stock_adjusted(rows, env, StockAdjusted(occurred_at=e.occurred_at, delta=e.quantity))
+
+
+def test_an_unknown_type_parks_its_aggregate_until_a_release_that_knows_it(
+    db: tuple[psycopg.Connection, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An old release meets a type a newer one writes (a rolling deploy): the event waits,
+    and so does every later event of its aggregate, instead of being skipped and marked
+    applied (the newer release would then drop it as a duplicate, for good)."""
+    conn, schema = db
+    log = a_log((5,))
+    log.add(ProductRestocked(occurred_at=datetime.now(UTC), quantity=3))
+    log.add(StockAdjusted(occurred_at=datetime.now(UTC), delta=7))
+    records = [log.record(i, i) for i in range(4)]
+    outcome = Applier(PRODUCTS, schema).apply(conn, records)
+    assert (outcome.applied, outcome.skipped, outcome.parked) == (2, 0, 2)
+    assert on_hand(conn, schema, log.product_id) == 5  # the +7 after it waits too
+    [waiting] = [p for p in projection_status(conn, schema) if p.topic == TOPIC]
+    assert (waiting.state, waiting.needs_upgrade) == ("needs upgrade", 1)
+    assert shown_state(waiting.state, [waiting]) == "needs upgrade: ProductRestocked"
+    # A read with the +7's token is not answered from the stale row.
+    last = Envelope.from_record(records[3].headers, records[3].value)
+    mark = PartitionMark(TOPIC, 0, last.notification_id, (aggregate_tag(log.product_id),))
+    assert read_snapshot(conn, schema, 1).pending("products", [mark]) == [mark]
+    assert upgrade_parked(conn, PRODUCTS, schema) == 0  # this release still cannot read it
+
+    # The release that knows the type drains what waited, in order.
+    monkeypatch.setitem(upcasting.EVENTS_BY_NAME, "ProductRestocked", ProductRestocked)
+    knowing = replace(
+        PRODUCTS,
+        handlers={**PRODUCTS.handlers, ProductRestocked: on_restocked},
+        folds={**PRODUCTS.folds, ProductRestocked: fold_restocked},
+    )
+    assert upgrade_parked(conn, knowing, schema) == 1
+    assert on_hand(conn, schema, log.product_id) == 5 + 3 + 7
+    assert "needs upgrade" not in {p.state for p in projection_status(conn, schema)}
