@@ -53,19 +53,22 @@ def fleet_env(
     return configured_env(
         servers,
         name,
-        EVENTSHOP_COMMAND_PORT=str(command),
-        EVENTSHOP_QUERY_PORT=str(query),
-        EVENTSHOP_GATEWAY_PORT=str(free_port()),
-        EVENTSHOP_SMTP_PORT=str(free_port()),
-        EVENTSHOP_RELAY_PROBE_PORT="0",
-        EVENTSHOP_PROJECTOR_PROBE_PORT="0",
-        EVENTSHOP_SWEEPER_PROBE_PORT="0",
-        EVENTSHOP_REACTOR_PROBE_PORT="0",
-        EVENTSHOP_COMMAND_PROBE_PORT="0",
-        EVENTSHOP_QUERY_PROBE_PORT="0",
+        **on_ports(command, query),
         EVENTSHOP_KAFKA_SESSION_TIMEOUT_MS="2000",
         **values,
     )
+
+
+def on_ports(command: int, query: int) -> dict[str, str]:
+    """A run's API ports; its gateway and mailbox on free ports; every probe off."""
+    probes = ("RELAY", "PROJECTOR", "SWEEPER", "REACTOR", "COMMAND", "QUERY")
+    return {
+        "EVENTSHOP_COMMAND_PORT": str(command),
+        "EVENTSHOP_QUERY_PORT": str(query),
+        "EVENTSHOP_GATEWAY_PORT": str(free_port()),
+        "EVENTSHOP_SMTP_PORT": str(free_port()),
+        **{f"EVENTSHOP_{probe}_PROBE_PORT": "0" for probe in probes},
+    }
 
 
 def exercise_and_stop(env: dict[str, str], during: Callable[[], None] = lambda: None) -> str:
@@ -259,16 +262,7 @@ def test_run_outlives_its_postgres_and_starts_again_at_once(tmp_path: Path) -> N
     env = clean_env(
         EVENTSHOP_DATA_DIR=str(tmp_path / ".eventshop"),
         EVENTSHOP_EMBEDDED_KAFKA_PORT=str(free_port()),
-        EVENTSHOP_COMMAND_PORT=str(command),
-        EVENTSHOP_QUERY_PORT=str(query),
-        EVENTSHOP_GATEWAY_PORT=str(free_port()),
-        EVENTSHOP_SMTP_PORT=str(free_port()),
-        EVENTSHOP_RELAY_PROBE_PORT="0",
-        EVENTSHOP_PROJECTOR_PROBE_PORT="0",
-        EVENTSHOP_SWEEPER_PROBE_PORT="0",
-        EVENTSHOP_REACTOR_PROBE_PORT="0",
-        EVENTSHOP_COMMAND_PROBE_PORT="0",
-        EVENTSHOP_QUERY_PROBE_PORT="0",
+        **on_ports(command, query),
         EVENTSHOP_API_WORKERS="1",
         EVENTSHOP_REGISTER_LIMIT="1000",  # the test registers until the database is back
     )
