@@ -7,17 +7,15 @@ serves anonymous clients too, so there a missing token is no error, but a broken
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from typing import Any
-from uuid import uuid4
 
 import pytest
 
 from http_edge.tokens import DEV_SECRET, TokenSettings
 from read_side.http.app import create_query_app
 from tests.support.stack import Servers, Stack, running_stack
-from tests.support.tokens import BAD_TOKENS, forged_token
+from tests.support.tokens import BAD_TOKENS, concrete, forged_token
 
 OPENAPI: dict[str, Any] = create_query_app(
     read_database_url="postgresql://nobody@/nowhere", schema="rm", tokens=TokenSettings(DEV_SECRET)
@@ -29,10 +27,6 @@ PROTECTED = [
     if operation.get("security")
 ]
 ANONYMOUS_TOO = {("GET", "/products"), ("GET", "/products/{product_id}")}
-
-
-def concrete(path: str) -> str:
-    return re.sub(r"\{[a-z_]+\}", str(uuid4()), path)
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ is added (and must be placed in one of the sets below).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from typing import Any
 from uuid import uuid4
@@ -15,7 +14,7 @@ import pytest
 
 from http_edge.tokens import DEV_SECRET, TokenSettings
 from tests.support.stack import PASSWORD, Servers, Stack, login, running_stack
-from tests.support.tokens import BAD_TOKENS, forged_token
+from tests.support.tokens import BAD_TOKENS, concrete, forged_token
 from write_side.application.shop import Shop
 from write_side.http.app import create_command_app
 
@@ -40,10 +39,6 @@ FOR_CUSTOMERS = {
     ("POST", "/orders/{order_id}/pay"),
     ("POST", "/orders/{order_id}/cancel"),
 }
-
-
-def concrete(path: str) -> str:
-    return re.sub(r"\{[a-z_]+\}", str(uuid4()), path)
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 import time
 from collections.abc import Callable
 from uuid import uuid4
@@ -69,3 +70,8 @@ BAD_TOKENS: dict[str, Callable[[], str | None]] = {
     "other secret": lambda: forged_token("another-secret-that-is-long-enough!!"),
     "not a jwt": lambda: "abc.def.ghi",
 }
+
+
+def concrete(path: str) -> str:
+    """An OpenAPI path template with a fresh id in every parameter."""
+    return re.sub(r"\{[a-z_]+\}", str(uuid4()), path)
