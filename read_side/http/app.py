@@ -25,6 +25,7 @@ from read_side.http.deps import QueryContext
 from read_side.http.validators import CatalogCache, NotModifiedError, Validators
 from read_side.operations.lag_metrics import registry_with_lag
 from read_side.queries.cursors import CursorCodec
+from read_side.queries.liveness import check_idle
 from read_side.queries.pools import ReadPools
 
 #: Answers shorter than this are sent uncompressed (gzip's header costs more than it saves).
@@ -114,7 +115,7 @@ def _threads_pool(read_database_url: str, size: int) -> ConnectionPool[Any]:
         open=False,
         timeout=3,
         kwargs={"autocommit": True},  # read-only statements; each sees the latest commits
-        check=ConnectionPool.check_connection,  # a restarted database: reconnect, no 503
+        check=check_idle,  # a restarted database: reconnect, no 503 (read_side/queries/liveness.py)
     )
 
 

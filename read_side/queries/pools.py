@@ -20,6 +20,8 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
+from read_side.queries.liveness import check_idle_async
+
 
 class ReadPools:
     def __init__(self, conninfo: str, *, max_size: int, timeout: float = 3.0) -> None:
@@ -42,7 +44,7 @@ class ReadPools:
             kwargs={"autocommit": True},  # read-only statements; each sees the latest commits
             # After a database restart every pooled connection is dead: check each before
             # handing it out, so a restart costs a reconnect instead of a 503 per connection.
-            check=AsyncConnectionPool.check_connection,
+            check=check_idle_async,
         )
         self._pools[loop] = pool
         await pool.open()

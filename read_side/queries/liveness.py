@@ -1,0 +1,35 @@
+"""Checking a pooled connection before it is handed out, without a round trip per query.
+
+After a database restart every pooled connection is dead; the pool's own check
+(``check_connection``) finds that out by sending an empty query, which costs every query
+API request a round trip (measured: +34 % of the query API's CPU per command in
+bench.system). An idle connection has nothing to read, unless the server closed it (or sent
+a notice): so look first whether the socket is readable, and only then ask the server.
+"""
+
+from __future__ import annotations
+
+import select
+from typing import Any
+
+from psycopg import AsyncConnection, Connection, OperationalError
+from psycopg_pool import AsyncConnectionPool, ConnectionPool
+
+
+def _suspect(conn: Connection[Any] | AsyncConnection[Any]) -> bool:
+    if conn.closed or conn.broken:
+        raise OperationalError("the connection is closed")
+    readable, _, _ = select.select([conn.fileno()], [], [], 0)
+    return bool(readable)
+
+
+def check_idle(conn: Connection[Any]) -> None:
+    """A ``check`` for :class:`ConnectionPool`: raises for a dead connection."""
+    if _suspect(conn):
+        ConnectionPool.check_connection(conn)
+
+
+async def check_idle_async(conn: AsyncConnection[Any]) -> None:
+    """A ``check`` for :class:`AsyncConnectionPool`: raises for a dead connection."""
+    if _suspect(conn):
+        await AsyncConnectionPool.check_connection(conn)
