@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> None:
                 "sku": f"CACHE-{n}",
                 "title": f"Cached product number {n}",
                 "description": "A product of the caching bench, with a description.",
-                "category": "bench",
+                "categories": ["bench"],
                 "price": 100 + n,
             }
             made = stack.admin.post("/products", json=body).json()["id"]

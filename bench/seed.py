@@ -41,7 +41,7 @@ def seed(shop: Shop, events: int, progress: Callable[[int], None], rng_seed: int
             title=f"Bench product {n}",
             price=rng.randint(100, 10_000),
             description="A product the rebuild benchmark sells.",
-            category=rng.choice(["tools", "books", "garden", "kitchen"]),
+            categories=rng.sample(["tools", "books", "garden", "kitchen"], rng.randint(1, 2)),
         )
         product.publish()
         product.adjust_stock(1_000_000, "initial stock")
@@ -62,7 +62,7 @@ def seed(shop: Shop, events: int, progress: Callable[[int], None], rng_seed: int
             product.change_details(
                 title=f"{product.title.split(' (')[0]} ({number})",
                 description=product.description,
-                category=product.category,
+                categories=product.categories,
             )
         save(*batch, *products)
     return saved

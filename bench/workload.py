@@ -196,7 +196,7 @@ class Shopper:
 
     async def _op_create_product(self) -> httpx2.Response:
         sku = f"B-{uuid4().hex[:10]}"
-        body = {"sku": sku, "title": f"Bench {sku}", "category": "bench", "price": 1250}
+        body = {"sku": sku, "title": f"Bench {sku}", "categories": ["bench"], "price": 1250}
         return await self._admin_post("/products", body)
 
     async def _op_restock(self) -> httpx2.Response:

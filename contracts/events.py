@@ -93,13 +93,16 @@ class EmailReclaimed(ContractEvent):
 
 
 class ProductCreated(ContractEvent):
+    """v2: ``categories`` (normalized labels, at most 10) replaced v1's one ``category``."""
+
     type_name = "ProductCreated"
+    schema_version = 2
     context = "catalog"
 
     sku: str
     title: str
     description: str = ""
-    category: str = ""
+    categories: tuple[str, ...] = ()
     price: int
 
 
@@ -124,14 +127,18 @@ class StockAdjusted(ContractEvent):
 
 
 class ProductDetailsChanged(ContractEvent):
-    """The catalog fields after the change (all of them, not only what changed)."""
+    """The catalog fields after the change (all of them, not only what changed).
+
+    v2: ``categories`` replaced v1's one ``category``.
+    """
 
     type_name = "ProductDetailsChanged"
+    schema_version = 2
     context = "catalog"
 
     title: str
     description: str
-    category: str
+    categories: tuple[str, ...]
 
 
 class ProductPriceChanged(ContractEvent):
@@ -273,5 +280,14 @@ class PaymentRefunded(ContractEvent):
     amount: int
 
 
-#: Every event type above, in the order they are defined.
-ALL_EVENTS: tuple[type[ContractEvent], ...] = tuple(ContractEvent.__subclasses__())
+def category_label(label: str) -> str:
+    """A category as stored: lower case, inner whitespace collapsed (``" Kitchen  Tools"`` →
+    ``"kitchen tools"``). Queries normalize a wanted category the same way."""
+    return " ".join(label.split()).casefold()
+
+
+#: Every current event type above, in the order they are defined (past schema versions,
+#: kept in :mod:`contracts.past`, subclass ContractEvent too but are not listed).
+ALL_EVENTS: tuple[type[ContractEvent], ...] = tuple(
+    cls for cls in ContractEvent.__subclasses__() if cls.__module__ == __name__
+)

@@ -27,6 +27,8 @@ class ProductView(BaseModel):
     sku: str
     title: str
     description: str
+    categories: list[str]
+    #: Deprecated: the first of ``categories`` (``""`` without any), for v1 clients.
     category: str
     price: int
     status: str

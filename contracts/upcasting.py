@@ -12,14 +12,28 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
-from contracts.events import ALL_EVENTS, ContractEvent
+from contracts.events import ALL_EVENTS, ContractEvent, category_label
 
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
 
 EVENTS_BY_NAME: dict[str, type[ContractEvent]] = {cls.type_name: cls for cls in ALL_EVENTS}
 
+
+def one_category_to_many(data: dict[str, Any]) -> dict[str, Any]:
+    """v1 → v2 of the product events: ``category`` becomes ``categories``, a list of
+    normalized labels (``"Kitchen"`` → ``["kitchen"]``; blank or absent → ``[]``)."""
+    upcast = {k: v for k, v in data.items() if k != "category"}
+    label = category_label(str(data.get("category") or ""))
+    upcast["categories"] = [label] if label else []
+    return upcast
+
+
 #: ``(type_name, from_version) -> function`` turning a vN payload into a vN+1 payload.
-UPCASTERS: dict[tuple[str, int], Upcaster] = {}
+#: Every version below a type's current one has one (tests/unit/test_contracts.py).
+UPCASTERS: dict[tuple[str, int], Upcaster] = {
+    ("ProductCreated", 1): one_category_to_many,
+    ("ProductDetailsChanged", 1): one_category_to_many,
+}
 
 
 class UnknownEventTypeError(LookupError):
@@ -46,6 +60,17 @@ def topic_of(event: ContractEvent) -> str:
 
 def stored_topic(type_name: str, schema_version: int) -> str:
     return f"{type_name}.v{schema_version}"
+
+
+def every_stored_topic(*classes: type[ContractEvent]) -> list[str]:
+    """The stored topics of these types at every schema version ever written (v1 to the
+    current one). A reader that filters the store by topic must ask for all of them: with
+    the current version's alone it would never see what an older release wrote."""
+    return [
+        stored_topic(cls.type_name, version)
+        for cls in classes
+        for version in range(1, cls.schema_version + 1)
+    ]
 
 
 def parse_topic(topic: str) -> tuple[str, int]:

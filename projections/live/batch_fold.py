@@ -115,4 +115,6 @@ def table_shape(
     ).fetchall()
     if not key:
         raise RuntimeError(f"{relation} has no primary key: its rows cannot be written in bulk")
-    return tuple(r[0] for r in columns), tuple(r[1] for r in columns), tuple(r[0] for r in key)
+    # psycopg names an array type by its element: "_text" is "text[]".
+    types = tuple(f"{t[1:]}[]" if t.startswith("_") else t for _, t in columns)
+    return tuple(r[0] for r in columns), types, tuple(r[0] for r in key)

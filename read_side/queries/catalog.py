@@ -9,6 +9,7 @@ from typing import Any, Literal
 from psycopg import AsyncConnection, sql
 from psycopg.rows import dict_row
 
+from contracts.events import category_label
 from contracts.rows import ProductPage, ProductView
 from read_side.queries.cursors import (
     CursorCodec,
@@ -112,8 +113,9 @@ def _where(f: ProductFilter, params: dict[str, Any]) -> list[sql.Composable]:
     if f.q:
         conditions.append(sql.SQL("search @@ websearch_to_tsquery('english', %(q)s)"))
     if f.category:
-        conditions.append(sql.SQL("category = %(category)s"))
-        params["category"] = f.category
+        # Any of its labels; the GIN index on categories answers ``@>``.
+        conditions.append(sql.SQL("categories @> ARRAY[%(category)s]::text[]"))
+        params["category"] = category_label(f.category)
     if f.min_price is not None:
         conditions.append(sql.SQL("price >= %(min_price)s"))
         params["min_price"] = f.min_price

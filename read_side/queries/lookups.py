@@ -29,7 +29,8 @@ async def get_customer(
 
 
 PRODUCT_COLUMNS = sql.SQL(
-    "id, sku, title, description, category, price, status, on_hand, reserved,"
+    "id, sku, title, description, categories, category,"
+    " price, status, on_hand, reserved,"
     " on_hand - reserved AS available, units_sold"
 )
 

@@ -14,12 +14,12 @@ from tests.support.stack import Servers, Stack, running_stack
 
 TOKEN = "X-Consistency-Token"
 CATALOG = [
-    # title, description, category, price, stock, published
-    ("Red wooden chair", "A sturdy chair for the kitchen", "furniture", 4900, 3, True),
-    ("Blue office chair", "Ergonomic, with wheels", "furniture", 12900, 0, True),
-    ("Red kettle", "Boils water quickly", "kitchen", 2900, 10, True),
-    ("Oak table", "Seats six; pairs with the wooden chair", "furniture", 39900, 1, True),
-    ("Secret prototype chair", "Not for sale yet", "furniture", 100, 5, False),
+    # title, description, categories, price, stock, published
+    ("Red wooden chair", "A sturdy chair for the kitchen", ["furniture"], 4900, 3, True),
+    ("Blue office chair", "Ergonomic, with wheels", ["Furniture", "office"], 12900, 0, True),
+    ("Red kettle", "Boils water quickly", ["kitchen", "Gifts "], 2900, 10, True),
+    ("Oak table", "Seats six; pairs with the wooden chair", ["furniture"], 39900, 1, True),
+    ("Secret prototype chair", "Not for sale yet", ["furniture", "gifts"], 100, 5, False),
 ]
 
 
@@ -29,14 +29,14 @@ def catalog(servers: Servers) -> Iterator[tuple[Stack, dict[str, str], dict[str,
         stack.start_relay()
         stack.start_projectors("products")
         ids, token = {}, ""
-        for title, description, category, price, stock, published in CATALOG:
+        for title, description, categories, price, stock, published in CATALOG:
             created = stack.admin.post(
                 "/products",
                 json={
                     "sku": f"S-{uuid4().hex[:8]}",
                     "title": title,
                     "description": description,
-                    "category": category,
+                    "categories": categories,
                     "price": price,
                 },
             )
@@ -76,6 +76,17 @@ def test_filters_combine(catalog: Any) -> None:
         "Red wooden chair",
     ]
     assert titles(stack, token, in_stock=False) == ["Blue office chair"]
+
+
+def test_a_product_is_found_under_each_of_its_categories(catalog: Any) -> None:
+    stack, ids, token = catalog
+    assert titles(stack, token, category="kitchen") == ["Red kettle"]
+    assert titles(stack, token, category="gifts") == ["Red kettle"]  # not the unpublished one
+    assert titles(stack, token, category=" GIFTS") == ["Red kettle"]  # normalized like labels
+    assert titles(stack, token, category="office") == ["Blue office chair"]
+    assert titles(stack, token, q="gifts") == ["Red kettle"]  # labels are searched words
+    kettle = stack.queries.get(f"/products/{ids['Red kettle']}", headers=token).json()
+    assert (kettle["categories"], kettle["category"]) == (["kitchen", "gifts"], "kitchen")
 
 
 def test_sorted_pages_walk_the_whole_list_once(catalog: Any) -> None:

@@ -15,7 +15,7 @@ from projections.schema import MODEL_DDL
 from tests.support.stack import Servers, Stack, eventually, running_stack
 
 TOKEN = "X-Consistency-Token"
-#: Version 2 of the products tables, as a developer would write it: a new column and index.
+#: Products tables version 3, as a developer would write it: a new column and index.
 V2_EXTRA = [
     "ALTER TABLE {schema}.products ADD COLUMN title_key text"
     " GENERATED ALWAYS AS (lower(title)) STORED",
@@ -47,25 +47,25 @@ def test_a_new_table_version_is_installed_by_a_rebuild_never_by_an_alter(
             == 0
         )
 
-        # The new release is deployed: its code writes products tables version 2.
-        monkeypatch.setitem(TABLE_VERSIONS, "products", 2)
+        # The new release is deployed: its code writes products tables version 3.
+        monkeypatch.setitem(TABLE_VERSIONS, "products", 3)
         monkeypatch.setitem(MODEL_DDL, "products", [*MODEL_DDL["products"], *V2_EXTRA])
-        assert wiring.migrate(stack.settings) == {"products": (1, 2)}
+        assert wiring.migrate(stack.settings) == {"products": (2, 3)}
         assert "title_key" not in products_columns(stack)  # no ALTER on the live table
         status = {
             p["projection"]: p for p in operations.projections(stack.settings, partitions=False)
         }
-        assert status["products"]["table_version"] == 1
-        assert status["products"]["state"] == "needs rebuild (tables v1, code v2)"
+        assert status["products"]["table_version"] == 2
+        assert status["products"]["state"] == "needs rebuild (tables v2, code v3)"
 
         moved = stack.admin.post(f"/products/{product_id}/stock", json={"delta": 3})
         assert moved.status_code == 200
         [projector] = stack.projectors
         # It has read the record, and left it unapplied: it waits for the rebuild.
         waiting = eventually(lambda: projector.waiting_for_rebuild, timeout=30)
-        assert "version 1, this code writes version 2" in str(waiting)
+        assert "version 2, this code writes version 3" in str(waiting)
         assert stack.sql("SELECT on_hand FROM {rm}.products")[0][0] == 0
-        assert stack.admin_queries.get(f"/products/{product_id}").status_code == 200  # v1 serves
+        assert stack.admin_queries.get(f"/products/{product_id}").status_code == 200  # v2 serves
 
         with pytest.raises(TableVersionMismatchError, match="rebuild it"):
             verify(wiring.rebuilder(stack.settings, "products"))  # nothing to compare yet
@@ -75,7 +75,7 @@ def test_a_new_table_version_is_installed_by_a_rebuild_never_by_an_alter(
         assert stack.sql(
             "SELECT table_version, state FROM {rm}.read_model_versions"
             " WHERE projection = 'products'"
-        ) == [(2, "live")]
+        ) == [(3, "live")]
         indexes = {
             r[0]
             for r in stack.sql(
@@ -95,7 +95,7 @@ def test_a_new_table_version_is_installed_by_a_rebuild_never_by_an_alter(
         status = {
             p["projection"]: p for p in operations.projections(stack.settings, partitions=False)
         }
-        assert (status["products"]["state"], status["products"]["table_version"]) == ("live", 2)
+        assert (status["products"]["state"], status["products"]["table_version"]) == ("live", 3)
 
 
 def test_a_query_for_another_table_version_is_a_503_not_a_500(servers: Servers) -> None:

@@ -75,6 +75,9 @@ def test_one_relay_publishes_and_a_standby_takes_over(servers: Servers) -> None:
             assert partition_ids == sorted(partition_ids), "published out of log order"
 
 
+VERSIONED = ("event_type", "schema_version")
+
+
 def test_the_relay_forwards_stored_bytes_untouched(servers: Servers) -> None:
     with running_stack(servers) as stack:
         product_id = stack.admin.post(
@@ -89,7 +92,7 @@ def test_the_relay_forwards_stored_bytes_untouched(servers: Servers) -> None:
             stack.settings.kafka_bootstrap_servers or "", all_topics(stack.settings.topic_prefix)
         )
         assert [(bytes(stored[0][0]), stored[0][1])] == [
-            (r.value, f"{dict(r.headers)['event_type'].decode()}.v1")
+            (r.value, "{}.v{}".format(*(dict(r.headers)[k].decode() for k in VERSIONED)))
             for r in records
             if r.key == product_id.encode()
         ]

@@ -60,7 +60,7 @@ def histories(draw: st.DrawFn) -> History:
                     c.ProductDetailsChanged,
                     title=draw(st.sampled_from(["X", "Y"])),
                     description="",
-                    category="",
+                    categories=(),
                 )
             else:
                 h.add(pid, c.ProductPublished)

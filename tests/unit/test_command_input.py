@@ -63,12 +63,37 @@ def test_malformed_json_is_400(api: Api) -> None:
         ("/products", product(price=10**13)),
         ("/products", product(sku="has space")),
         ("/products", {"title": "no sku", "price": 1}),
+        ("/products", product(categories=[])),
+        ("/products", product(categories=[f"c{n}" for n in range(11)])),
+        ("/products", product(categories=["ok", "  "])),
+        ("/products", product(categories=["x" * 101])),
+        ("/products", product(categories="kitchen")),
+        ("/products", product(categories=["a\u0000b"])),
+        ("/products", product(categories=["kitchen"], category="kitchen")),
     ],
 )
 def test_invalid_bodies_are_422_with_the_failing_fields(api: Api, path: str, body: Any) -> None:
     # As an admin, so that authorization is not what refuses the request.
     problem = assert_problem(api.admin.post(path, json=body), 422, "VALIDATION_FAILED")
     assert problem["errors"]
+
+
+def test_categories_are_normalized_and_the_one_category_still_accepted(api: Api) -> None:
+    created = api.admin.post("/products", json=product(categories=[" Kitchen  Tools", "gifts"]))
+    assert created.status_code == 201, created.text
+    repeated = [*(f"C{n}" for n in range(8)), "c0", " C1 "]  # ten sent, eight kept
+    assert api.admin.post("/products", json=product(categories=repeated)).is_success
+    product_id = api.admin.post("/products", json=product(category="Lighting")).json()["id"]
+    # The deprecated field in a change, and "" for none, as a v1 client sends them.
+    changed = api.admin.patch(f"/products/{product_id}", json={"category": ""})
+    assert changed.json()["version"] == 2
+    unchanged = api.admin.patch(f"/products/{product_id}", json={"categories": ["LIGHTING"]})
+    assert unchanged.json()["version"] == 3  # back to one label
+    assert_problem(
+        api.admin.patch(f"/products/{product_id}", json={"categories": ["a", "b"], "category": ""}),
+        422,
+        "VALIDATION_FAILED",
+    )
 
 
 def test_a_duplicate_sku_is_409(api: Api) -> None:

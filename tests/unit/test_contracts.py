@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 from datetime import UTC, datetime
+from typing import Any
 from uuid import uuid4
 
 import orjson
@@ -21,7 +22,8 @@ from contracts.consistency import (
     token_key,
 )
 from contracts.envelope import Envelope
-from contracts.events import ProductCreated
+from contracts.events import ALL_EVENTS, ProductCreated
+from contracts.past import PAST_VERSIONS, ProductCreatedV1, ProductDetailsChangedV1
 from contracts.topics import PARTITIONS, partition_for
 
 text = st.text(max_size=50)
@@ -35,15 +37,42 @@ def test_a_payload_round_trips_through_its_stored_bytes(sku: str, title: str, pr
     assert upcasting.decode_topic(upcasting.topic_of(event), stored) == event
 
 
-def test_an_old_schema_version_is_upcast_on_read(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(ProductCreated, "schema_version", 2)
+@given(
+    category=st.text(max_size=30),
+    title=text,
+    past=st.sampled_from([ProductCreatedV1, ProductDetailsChangedV1]),
+)
+def test_a_v1_product_event_reads_as_v2_with_its_category_as_a_list(
+    category: str, title: str, past: type[ProductCreatedV1 | ProductDetailsChangedV1]
+) -> None:
+    """Written by the real v1 contract (contracts/past.py), read as the current version."""
+    fields: dict[str, Any] = {"title": title, "description": "d", "category": category}
+    if past is ProductCreatedV1:
+        fields |= {"sku": "S-1", "price": 5}
+    v1 = past(occurred_at=datetime.now(UTC), **fields)
+    read = upcasting.decode_topic(upcasting.topic_of(v1), upcasting.encode(v1))
+    label = " ".join(category.split()).casefold()
+    assert read.categories == ((label,) if label else ())  # type: ignore[attr-defined]
+    assert read.title == title  # type: ignore[attr-defined]
+
+
+def test_every_past_version_has_an_upcaster_to_the_next() -> None:
+    for cls in ALL_EVENTS:
+        for version in range(1, cls.schema_version):
+            assert (cls.type_name, version) in upcasting.UPCASTERS, (cls.type_name, version)
+            assert (cls.type_name, version) in PAST_VERSIONS, (cls.type_name, version)
+
+
+def test_an_upcaster_runs_once_per_version_step(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ProductCreated, "schema_version", 3)
     monkeypatch.setitem(
         upcasting.UPCASTERS,
-        ("ProductCreated", 1),
+        ("ProductCreated", 2),
         lambda d: {**d, "title": d["title"].upper()},
     )
     v1 = b'{"occurred_at":"2026-01-01T00:00:00Z","sku":"S","title":"mug","price":5}'
-    assert upcasting.decode_topic("ProductCreated.v1", v1).title == "MUG"  # type: ignore[attr-defined]
+    read = upcasting.decode_topic("ProductCreated.v1", v1)
+    assert (read.title, read.categories) == ("MUG", ())  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize(
@@ -53,7 +82,7 @@ def test_an_old_schema_version_is_upcast_on_read(monkeypatch: pytest.MonkeyPatch
         ("ProductCreated.v9", b"{}", upcasting.UnknownEventTypeError),
         ("ProductCreated.v1", b"not json", upcasting.UndecodableEventError),
         ("ProductCreated.v1", b"[1, 2]", upcasting.UndecodableEventError),
-        ("ProductCreated.v1", b'{"sku": 1}', upcasting.UndecodableEventError),
+        ("ProductCreated.v2", b'{"sku": 1}', upcasting.UndecodableEventError),
         ("garbage", b"{}", upcasting.UndecodableEventError),
     ],
 )

@@ -23,6 +23,19 @@ def test_a_new_product_is_a_draft_with_no_stock() -> None:
     )
 
 
+def test_categories_are_stored_normalized_each_once() -> None:
+    shop = Shop()
+    result = shop.create_product(
+        sku="mug-2", title="Mug", price=1, categories=[" Kitchen\tTools ", "GIFTS", "gifts"]
+    )
+    assert shop.get_product(result.id).categories == ("kitchen tools", "gifts")
+    shop.change_product(result.id, categories=["Gifts", "kitchen tools"])
+    assert shop.get_product(result.id).categories == ("gifts", "kitchen tools")
+    for bad in (["ok", " "], ["x" * 101], [f"c{n}" for n in range(11)]):
+        with pytest.raises(InvalidValueError):
+            shop.change_product(result.id, categories=bad)
+
+
 def test_skus_are_unique_whatever_their_case() -> None:
     shop = Shop()
     shop.create_product(sku="mug-1", title="Mug", price=1)

@@ -95,7 +95,9 @@ def history() -> tuple[Shop, dict[str, UUID]]:
     shop = Shop(passwords=Argon2Passwords(HashCost(1, 8, 1)), token_key=b"k" * 32)
     ann = shop.register_customer(email="ann@example.com", name="Ann", password="pw-12345678").id
     bob = shop.register_customer(email="bob@example.com", name="Bob", password="pw-12345678").id
-    mug = shop.create_product(sku="MUG-1", title="Mug", price=1200, category="kitchen").id
+    mug = shop.create_product(
+        sku="MUG-1", title="Mug", price=1200, categories=["Kitchen", "gifts"]
+    ).id
     pen = shop.create_product(sku="PEN-1", title="Pen", price=300).id
     for product, stock in ((mug, 10), (pen, 50)):
         shop.adjust_stock(product, delta=stock)
@@ -124,7 +126,11 @@ def test_products_show_stock_reserved_and_sold(
     ids = history[1]
     mug = one(models["products"], "products", id=ids["mug"])
     assert (mug["on_hand"], mug["reserved"], mug["units_sold"]) == (8, 0, 2)
-    assert (mug["price"], mug["status"], mug["category"]) == (1500, "published", "kitchen")
+    assert (mug["price"], mug["status"], mug["categories"]) == (
+        1500,
+        "published",
+        ["kitchen", "gifts"],
+    )
     pen = one(models["products"], "products", id=ids["pen"])
     assert (pen["on_hand"], pen["reserved"], pen["units_sold"]) == (49, 4, 1)
 

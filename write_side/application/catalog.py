@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from uuid import UUID
 
 from write_side.application.base import ShopBase, use_case
@@ -29,11 +30,11 @@ class CatalogCommands(ShopBase):
         title: str,
         price: int,
         description: str = "",
-        category: str = "",
+        categories: Sequence[str] = (),
         ctx: CommandContext = NO_CONTEXT,
     ) -> CommandResult:
         product = Product.create(
-            sku=sku, title=title, price=price, description=description, category=category
+            sku=sku, title=title, price=price, description=description, categories=categories
         )
         claim = SkuClaim(sku=product.sku, product_id=product.id)
         # No look-up first: saving the claim's first version is the check (a taken sku
@@ -58,12 +59,12 @@ class CatalogCommands(ShopBase):
         *,
         title: str | None = None,
         description: str | None = None,
-        category: str | None = None,
+        categories: Sequence[str] | None = None,
         price: int | None = None,
         ctx: CommandContext = NO_CONTEXT,
     ) -> CommandResult:
         product = self._get(Product, product_id, ctx.expected_version)
-        product.change_details(title=title, description=description, category=category)
+        product.change_details(title=title, description=description, categories=categories)
         if price is not None:
             product.change_price(price)
         return self._save(product, subject=product, ctx=ctx)

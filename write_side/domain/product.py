@@ -6,6 +6,7 @@ Reservations are per order, so releasing or committing one is exact and repeatab
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
@@ -19,6 +20,8 @@ from write_side.domain.errors import (
 )
 
 MAX_PRICE = 10**12
+MAX_CATEGORIES = 10
+MAX_CATEGORY_LENGTH = 100
 
 
 def _checked_title(title: str) -> str:
@@ -33,18 +36,35 @@ def _checked_price(price: int) -> int:
     return price
 
 
+def normalize_categories(labels: Iterable[str]) -> tuple[str, ...]:
+    """Labels as stored: lower case, inner whitespace collapsed, each once, in the order
+    given (the rule ``contracts.events.category_label`` publishes)."""
+    normalized: list[str] = []
+    for given in labels:
+        label = " ".join(given.split()).casefold()
+        if not label:
+            raise InvalidValueError("a category must not be blank")
+        if len(label) > MAX_CATEGORY_LENGTH:
+            raise InvalidValueError(f"a category is at most {MAX_CATEGORY_LENGTH} characters")
+        if label not in normalized:
+            normalized.append(label)
+    if len(normalized) > MAX_CATEGORIES:
+        raise InvalidValueError(f"a product has at most {MAX_CATEGORIES} categories")
+    return tuple(normalized)
+
+
 class Product(Aggregate):
     class Created(Aggregate.Created):
         sku: str
         title: str
         description: str
-        category: str
+        categories: tuple[str, ...]
         price: int
 
     class DetailsChanged(Aggregate.Event):
         title: str
         description: str
-        category: str
+        categories: tuple[str, ...]
 
     class PriceChanged(Aggregate.Event):
         price: int
@@ -73,7 +93,13 @@ class Product(Aggregate):
 
     @classmethod
     def create(
-        cls, *, sku: str, title: str, price: int, description: str = "", category: str = ""
+        cls,
+        *,
+        sku: str,
+        title: str,
+        price: int,
+        description: str = "",
+        categories: Iterable[str] = (),
     ) -> Product:
         sku = normalize_sku(sku)
         if not sku:
@@ -82,16 +108,18 @@ class Product(Aggregate):
             sku=sku,
             title=_checked_title(title),
             description=description,
-            category=category,
+            categories=normalize_categories(categories),
             price=_checked_price(price),
         )
 
     @event(Created)
-    def __init__(self, sku: str, title: str, description: str, category: str, price: int) -> None:
+    def __init__(
+        self, sku: str, title: str, description: str, categories: tuple[str, ...], price: int
+    ) -> None:
         self.sku = sku
         self.title = title
         self.description = description
-        self.category = category
+        self.categories = categories
         self.price = price
         self.status = "draft"
         self.on_hand = 0
@@ -112,19 +140,19 @@ class Product(Aggregate):
         *,
         title: str | None = None,
         description: str | None = None,
-        category: str | None = None,
+        categories: Iterable[str] | None = None,
     ) -> None:
         new = (
             _checked_title(title) if title is not None else self.title,
             description if description is not None else self.description,
-            category if category is not None else self.category,
+            normalize_categories(categories) if categories is not None else self.categories,
         )
-        if new != (self.title, self.description, self.category):
-            self._details_changed(title=new[0], description=new[1], category=new[2])
+        if new != (self.title, self.description, self.categories):
+            self._details_changed(title=new[0], description=new[1], categories=new[2])
 
     @event(DetailsChanged)
-    def _details_changed(self, title: str, description: str, category: str) -> None:
-        self.title, self.description, self.category = title, description, category
+    def _details_changed(self, title: str, description: str, categories: tuple[str, ...]) -> None:
+        self.title, self.description, self.categories = title, description, categories
 
     def change_price(self, price: int) -> None:
         if _checked_price(price) != self.price:

@@ -21,7 +21,7 @@ CHANGE_ERRORS = problem_responses(400, 413, 401, 403, 404, 409, 412, 422, 503)
 def create_product(
     body: CreateProduct, _: Admin, shop: ShopDep, ctx: Context, response: Response
 ) -> Accepted:
-    answer = accepted(response, shop.create_product(**body.model_dump(), ctx=ctx))
+    answer = accepted(response, shop.create_product(**body.command(), ctx=ctx))
     response.headers["Location"] = f"/products/{answer.id}"
     return answer
 
@@ -37,7 +37,7 @@ def change_product(
 ) -> Accepted:
     return accepted(
         response,
-        shop.change_product(product_id, **body.model_dump(exclude_unset=True), ctx=ctx),
+        shop.change_product(product_id, **body.command(), ctx=ctx),
     )
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from write_side.domain.order import MAX_LINES, MAX_QUANTITY
+from write_side.domain.product import MAX_CATEGORIES, MAX_CATEGORY_LENGTH
 
 MAX_MONEY = 10**12
 MAX_STOCK_DELTA = 10**9
@@ -17,7 +18,18 @@ Email = Annotated[str, Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^
 Password = Annotated[str, Field(min_length=8, max_length=128)]
 Title = Annotated[str, Field(min_length=1, max_length=200)]
 Description = Annotated[str, Field(max_length=5000)]
-Category = Annotated[str, Field(max_length=100)]
+Category = Annotated[str, Field(min_length=1, max_length=MAX_CATEGORY_LENGTH)]
+#: Stored normalized: lower case, inner whitespace collapsed, each label once.
+Categories = Annotated[list[Category], Field(min_length=1, max_length=MAX_CATEGORIES)]
+#: The one category of v1 clients, accepted for one more release (docs/api.md).
+OneCategory = Annotated[
+    str,
+    Field(
+        max_length=MAX_CATEGORY_LENGTH,
+        description='Deprecated: send `categories`. `""` means none.',
+        json_schema_extra={"deprecated": True},
+    ),
+]
 Price = Annotated[int, Field(strict=True, ge=0, le=MAX_MONEY)]
 
 
@@ -28,9 +40,30 @@ class Strict(BaseModel):
     @classmethod
     def _no_nul(cls, value: object) -> object:
         """PostgreSQL text cannot hold NUL: refuse it here rather than poison a projector."""
-        if isinstance(value, str) and "\x00" in value:
+        texts = value if isinstance(value, list) else [value]
+        if any(isinstance(text, str) and "\x00" in text for text in texts):
             raise ValueError("must not contain NUL characters")
         return value
+
+
+class ProductFields(Strict):
+    """``categories``, or the deprecated ``category`` (one label, ``""`` for none)."""
+
+    categories: Categories | None = None
+    category: OneCategory | None = None
+
+    @model_validator(mode="after")
+    def _one_of_the_two(self) -> ProductFields:
+        if self.categories is not None and self.category is not None:
+            raise ValueError("send categories or the deprecated category, not both")
+        return self
+
+    def command(self) -> dict[str, Any]:
+        """The use case's arguments: what was sent, the one category as a list."""
+        fields = self.model_dump(exclude_unset=True, exclude={"category"})
+        if self.category is not None:
+            fields["categories"] = [self.category] if self.category else []
+        return fields
 
 
 class RegisterCustomer(Strict):
@@ -50,18 +83,16 @@ class AccessToken(BaseModel):
     expires_in: int
 
 
-class CreateProduct(Strict):
+class CreateProduct(ProductFields):
     sku: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
     title: Title
     description: Description = ""
-    category: Category = ""
     price: Price
 
 
-class ChangeProduct(Strict):
+class ChangeProduct(ProductFields):
     title: Title | None = None
     description: Description | None = None
-    category: Category | None = None
     price: Price | None = None
 
 

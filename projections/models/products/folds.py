@@ -28,7 +28,8 @@ def fold_created(rows: Rows, env: Envelope, e: ProductCreated) -> None:
             "sku": e.sku,
             "title": e.title,
             "description": e.description,
-            "category": e.category,
+            "categories": list(e.categories),
+            "category_words": " ".join(e.categories),
             "price": e.price,
             "status": "draft",
             "on_hand": 0,
@@ -51,7 +52,15 @@ def fold_stock_adjusted(rows: Rows, env: Envelope, e: StockAdjusted) -> None:
 
 
 def fold_details(rows: Rows, env: Envelope, e: ProductDetailsChanged) -> None:
-    _fold(rows, env, e, title=e.title, description=e.description, category=e.category)
+    _fold(
+        rows,
+        env,
+        e,
+        title=e.title,
+        description=e.description,
+        categories=list(e.categories),
+        category_words=" ".join(e.categories),
+    )
 
 
 def fold_price(rows: Rows, env: Envelope, e: ProductPriceChanged) -> None:

@@ -26,16 +26,18 @@ from projections.models.row_versions import update_row
 def on_created(cur: Cursor[Any], schema: str, env: Envelope, e: ProductCreated) -> None:
     cur.execute(
         sql.SQL(
-            "INSERT INTO {}.products (id, sku, title, description, category, price, status,"
-            " version, created_at, updated_at)"
-            " VALUES (%s, %s, %s, %s, %s, %s, 'draft', %s, %s, %s) ON CONFLICT (id) DO NOTHING"
+            "INSERT INTO {}.products (id, sku, title, description, categories, category_words,"
+            " price, status, version, created_at, updated_at)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, 'draft', %s, %s, %s)"
+            " ON CONFLICT (id) DO NOTHING"
         ).format(sql.Identifier(schema)),
         (
             env.aggregate_id,
             e.sku,
             e.title,
             e.description,
-            e.category,
+            list(e.categories),
+            " ".join(e.categories),
             e.price,
             env.aggregate_version,
             e.occurred_at,
@@ -65,10 +67,11 @@ def on_details(cur: Cursor[Any], schema: str, env: Envelope, e: ProductDetailsCh
         schema,
         env,
         e,
-        "title = %s, description = %s, category = %s",
+        "title = %s, description = %s, categories = %s, category_words = %s",
         e.title,
         e.description,
-        e.category,
+        list(e.categories),
+        " ".join(e.categories),
     )
 
 

@@ -17,7 +17,13 @@ DDL: tuple[str, ...] = (
             sku text NOT NULL,
             title text NOT NULL,
             description text NOT NULL,
-            category text NOT NULL,
+            categories text[] NOT NULL,
+            -- Version 1's one category (the first label), kept so a query API of the
+            -- previous release still reads these tables during a rolling deploy.
+            category text GENERATED ALWAYS AS (coalesce(categories[1], '')) STORED,
+            -- The labels as one text, for the search vector (array_to_string is not
+            -- immutable, so a generated column cannot call it).
+            category_words text NOT NULL,
             price bigint NOT NULL,
             status text NOT NULL,
             on_hand bigint NOT NULL DEFAULT 0,
@@ -28,8 +34,9 @@ DDL: tuple[str, ...] = (
             updated_at timestamptz NOT NULL,
             search tsvector GENERATED ALWAYS AS
                 (setweight(to_tsvector('english', title), 'A') ||
-                 setweight(to_tsvector('english', category), 'B') ||
+                 setweight(to_tsvector('english', category_words), 'B') ||
                  setweight(to_tsvector('english', description), 'C')) STORED)""",
     "CREATE INDEX IF NOT EXISTS products_search ON {schema}.products USING gin (search)",
+    "CREATE INDEX IF NOT EXISTS products_by_category ON {schema}.products USING gin (categories)",
     "CREATE INDEX IF NOT EXISTS products_by_price ON {schema}.products (price, id)",
 )
