@@ -43,9 +43,12 @@ def trace(
         meta = meta_of(bytes(state))
         if meta is None or meta.correlation_id != correlation:
             continue
+        what, schema_version = parse_topic(topic)
         chain.append(
             {
-                "what": parse_topic(topic)[0],
+                "what": what,
+                # As stored: an older release's events keep their version (never rewritten).
+                "schema": schema_version,
                 "id": event_id(aggregate_id, version),
                 "notification_id": notification_id,
                 "command": meta.command,

@@ -12,7 +12,7 @@ from psycopg import sql
 
 from contracts.envelope import Envelope
 from contracts.placement import Placement, place
-from contracts.upcasting import EVENTS_BY_NAME, stored_topic
+from contracts.upcasting import EVENTS_BY_NAME, every_stored_topic
 from projections.projection import Projection
 from projections.records import Incoming
 
@@ -26,12 +26,9 @@ class StoreReader:
         self.events = events
         self.topic_prefix = topic_prefix
         self.batch_size = batch_size
-        self.topics = [
-            stored_topic(cls.type_name, version)
-            for cls in EVENTS_BY_NAME.values()
-            if cls.context in projection.contexts
-            for version in range(1, cls.schema_version + 1)
-        ]
+        self.topics = every_stored_topic(
+            *(cls for cls in EVENTS_BY_NAME.values() if cls.context in projection.contexts)
+        )
 
     def count(self, conn: psycopg.Connection[Any], after: int) -> int:
         row = conn.execute(

@@ -29,7 +29,7 @@ from psycopg import sql
 
 from contracts.causation import EventMeta, event_id
 from contracts.events import OrderCancelled, OrderPaid, OrderPlaced
-from contracts.upcasting import decode_topic, stored_topic
+from contracts.upcasting import decode_topic, every_stored_topic, parse_topic
 from write_side.application.shop import Shop
 from write_side.application.types import CommandContext, NotFoundError
 from write_side.domain.errors import InvalidTransitionError
@@ -37,11 +37,7 @@ from write_side.persistence.outages import Backoff
 
 log = logging.getLogger(__name__)
 NAME = "order_expiry"
-_PLACED = stored_topic(OrderPlaced.type_name, OrderPlaced.schema_version)
-_SETTLED = {
-    stored_topic(OrderPaid.type_name, OrderPaid.schema_version): "paid",
-    stored_topic(OrderCancelled.type_name, OrderCancelled.schema_version): "cancelled",
-}
+_SETTLED = {OrderPaid.type_name: "paid", OrderCancelled.type_name: "cancelled"}
 
 
 @dataclass
@@ -90,7 +86,9 @@ class OrderExpiry:
                 notifications = self.shop.recorder.select_notifications(
                     start=position,
                     limit=500,
-                    topics=[_PLACED, *_SETTLED],
+                    # Every schema version of each: an order an older release placed
+                    # expires too.
+                    topics=every_stored_topic(OrderPlaced, OrderPaid, OrderCancelled),
                     inclusive_of_start=False,
                 )
                 for n in notifications:
@@ -162,7 +160,8 @@ class OrderExpiry:
         state: bytes,
         version: int,
     ) -> None:
-        if topic == _PLACED:
+        type_name, _ = parse_topic(topic)
+        if type_name == OrderPlaced.type_name:
             placed = decode_topic(topic, state)
             conn.execute(
                 self._sql(
@@ -184,7 +183,7 @@ class OrderExpiry:
                     " WHERE order_id = %s AND fired_at IS NULL",
                     "timers",
                 ),
-                (_SETTLED[topic], order_id),
+                (_SETTLED[type_name], order_id),
             )
 
     def _lock_position(self, conn: psycopg.Connection[Any]) -> int:

@@ -20,13 +20,12 @@ from datetime import UTC, datetime
 from uuid import UUID
 
 from contracts.events import PaymentRestarted, PaymentStarted
-from contracts.upcasting import decode_topic, stored_topic
+from contracts.upcasting import decode_topic, every_stored_topic
 from write_side.application.shop import Shop
 from write_side.persistence.outages import Backoff
 from write_side.persistence.recorder import IdempotentPostgresRecorder
 
 log = logging.getLogger(__name__)
-_TOPICS = [stored_topic(c.type_name, c.schema_version) for c in (PaymentStarted, PaymentRestarted)]
 
 
 @dataclass
@@ -86,7 +85,8 @@ class PaymentSweeper:
             notifications = self.shop.recorder.select_notifications(
                 start=self.last_notification_id,
                 limit=500,
-                topics=_TOPICS,
+                # Every schema version of each: a payment an older release started too.
+                topics=every_stored_topic(PaymentStarted, PaymentRestarted),
                 inclusive_of_start=False,
             )
             for n in notifications:
