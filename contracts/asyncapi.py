@@ -2,6 +2,11 @@
 channel per topic (``shop.<context>``), one message per published event type with its
 payload's JSON Schema (from the pydantic contract), its Kafka key and its headers.
 
+Stored events are never rewritten and the relay publishes them as stored, so a topic
+carries every schema version ever written: each past version is a message of its own
+(``<Type>.v<N>``, from :mod:`contracts.past`) naming the upcaster that reads it as the next
+version; the current version is the message named by the type alone.
+
 Served by the query API at ``GET /asyncapi.json``; ``tests/integration/test_asyncapi.py``
 checks records actually published against it.
 """
@@ -12,7 +17,9 @@ from typing import Any
 
 from contracts import envelope as h
 from contracts.events import ALL_EVENTS, ContractEvent
+from contracts.past import PAST_VERSIONS
 from contracts.topics import PARTITIONS, topic_name
+from contracts.upcasting import UPCASTERS
 
 _REF = "#/components/schemas/{model}"
 
@@ -52,12 +59,21 @@ HEADERS: dict[str, Any] = {
 
 
 def published_events() -> dict[str, list[type[ContractEvent]]]:
-    """Published event types by context (internal ones, with no context, are left out)."""
+    """Published event types by context (internal ones, with no context, are left out):
+    each type's past versions, oldest first, then its current one."""
     by_context: dict[str, list[type[ContractEvent]]] = {}
     for cls in ALL_EVENTS:
         if cls.context is not None:
-            by_context.setdefault(cls.context, []).append(cls)
+            past = [PAST_VERSIONS[(cls.type_name, v)] for v in range(1, cls.schema_version)]
+            by_context.setdefault(cls.context, []).extend([*past, cls])
     return by_context
+
+
+def message_name(type_name: str, schema_version: int) -> str:
+    """The message a record with these headers is: ``<Type>`` at the current version,
+    ``<Type>.v<N>`` at a past one."""
+    current = next(c for c in ALL_EVENTS if c.type_name == type_name).schema_version
+    return type_name if schema_version == current else f"{type_name}.v{schema_version}"
 
 
 def asyncapi(topic_prefix: str = "") -> dict[str, Any]:
@@ -66,12 +82,13 @@ def asyncapi(topic_prefix: str = "") -> dict[str, Any]:
     channels: dict[str, Any] = {}
     operations: dict[str, Any] = {}
     for context, classes in published_events().items():
-        for cls in classes:
+        names = [message_name(c.type_name, c.schema_version) for c in classes]
+        for cls, name in zip(classes, names, strict=True):
             schema = cls.model_json_schema(ref_template=_REF)
             schemas.update(schema.pop("$defs", {}))
-            schemas[cls.type_name] = schema
-            messages[cls.type_name] = _message(cls)
-        refs = {c.type_name: {"$ref": f"#/components/messages/{c.type_name}"} for c in classes}
+            schemas[name] = schema
+            messages[name] = _message(cls, name)
+        refs = {name: {"$ref": f"#/components/messages/{name}"} for name in names}
         channels[context] = {
             "address": topic_name(context, topic_prefix),
             "title": f"{context} events",
@@ -79,6 +96,8 @@ def asyncapi(topic_prefix: str = "") -> dict[str, Any]:
                 f"Events of the {context} context, in event-store order per aggregate"
                 f" (key = aggregate id; {PARTITIONS} partitions by murmur2 of the key)."
                 " Consumers deduplicate by aggregate version: a record may come twice."
+                " Past schema versions stay on the topic: read the schema_version header"
+                " and upcast (each past version's message names its upcaster)."
             ),
             "messages": refs,
         }
@@ -106,10 +125,10 @@ def asyncapi(topic_prefix: str = "") -> dict[str, Any]:
     }
 
 
-def _message(cls: type[ContractEvent]) -> dict[str, Any]:
-    return {
-        "name": cls.type_name,
-        "title": cls.type_name,
+def _message(cls: type[ContractEvent], name: str) -> dict[str, Any]:
+    message: dict[str, Any] = {
+        "name": name,
+        "title": f"{cls.type_name} v{cls.schema_version}",
         "summary": (cls.__doc__ or cls.type_name).strip().splitlines()[0],
         "contentType": "application/json",
         "payload": {"$ref": f"#/components/schemas/{cls.type_name}"},
@@ -122,3 +141,12 @@ def _message(cls: type[ContractEvent]) -> dict[str, Any]:
         },
         "x-schema-version": cls.schema_version,
     }
+    upcaster = UPCASTERS.get((cls.type_name, cls.schema_version))
+    if upcaster is not None:  # a past version: how it is read as the next one
+        message["x-upcaster"] = {
+            "to-schema-version": cls.schema_version + 1,
+            "function": f"{upcaster.__module__}.{upcaster.__qualname__}",
+            "description": " ".join((upcaster.__doc__ or "").split()),
+        }
+        message["deprecated"] = True
+    return message
