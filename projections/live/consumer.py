@@ -38,6 +38,8 @@ from projections.projection import Projection
 from projections.records import Counts, Incoming
 
 log = logging.getLogger(__name__)
+#: How often a projector looks for parked events an older release could not read.
+UPGRADE_CHECK_SECONDS = 5.0
 
 
 @dataclass
@@ -87,6 +89,7 @@ class KafkaProjector:
         self.waiting_for_rebuild: str | None = None
         self.letters = DeadLetterSender(projection.name, bootstrap_servers)
         self._relay_checked = -1e9
+        self._upgrade_checked = -1e9
 
     def run(self, stop: threading.Event) -> None:
         """Consume until ``stop`` is set; reconnects after broker or database failures.
@@ -143,10 +146,15 @@ class KafkaProjector:
         )
 
     def _upgrade_parked(self, conn: psycopg.Connection[Any]) -> None:
+        """Apply what an instance of an older release parked as "needs upgrade" and this
+        release reads. At start, and every few seconds: in a rolling deploy the old
+        instances go on parking after this one started, and the events they parked are
+        behind the committed offsets, so no record will bring them back."""
+        self._upgrade_checked = time.monotonic()
         upgraded = upgrade_parked(conn, self.projection, self.applier.schema)
         if upgraded:
             log.info(
-                "projector %s: %d event(s) of a newer schema version read now",
+                "projector %s: %d event(s) an older release parked applied now",
                 self.projection.name,
                 upgraded,
             )
@@ -160,6 +168,8 @@ class KafkaProjector:
                 self.assigned.set()
             self.heartbeat.beat(conn, consumer)
             self._follow_the_relay(conn, consumer)
+            if time.monotonic() - self._upgrade_checked > UPGRADE_CHECK_SECONDS:
+                self._upgrade_parked(conn)
             records = [
                 Incoming(r.topic, r.partition, r.offset, list(r.headers or []), r.value)
                 for batch in polled.values()

@@ -10,8 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
 import pytest
+from eventsourcing.persistence import StoredEvent
 from fastapi.testclient import TestClient
 
 from http_edge.tokens import TokenSettings
@@ -116,3 +118,19 @@ def test_stock_cannot_go_negative(api: Api) -> None:
         422,
         "INVALID_VALUE",
     )
+
+
+def test_a_resource_a_newer_release_changed_is_503_needs_upgrade() -> None:
+    """A rolling deploy: a newer instance stored a schema version this release cannot read;
+    this instance answers 503 with Retry-After (the retry may reach a new instance), not 500."""
+    shop = Shop(passwords=Argon2Passwords(HashCost(1, 8, 1)), token_key=b"k" * 32)
+    shop.register_customer(email="admin@example.com", name="A", password=PASSWORD, role="admin")
+    app = create_command_app(shop, TokenSettings(secret=TEST_SECRET))
+    with TestClient(app) as admin:
+        admin.headers["Authorization"] = f"Bearer {login(admin, 'admin@example.com')}"
+        product_id = admin.post("/products", json=product()).json()["id"]
+        newer = StoredEvent(UUID(product_id), 2, "ProductPriceChanged.v9", b'{"price": 1}')
+        shop.recorder.insert_events([newer])
+        answer = admin.patch(f"/products/{product_id}", json={"price": 5})
+        assert_problem(answer, 503, "NEEDS_UPGRADE")
+        assert answer.headers["Retry-After"] == "1"

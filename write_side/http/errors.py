@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from contracts.upcasting import UnknownEventTypeError
 from http_edge.problems import ProblemError, problem_response
 from write_side.application.passwords import HashingBusyError
 from write_side.application.shop import (
@@ -63,6 +64,13 @@ ERROR_STATUS: dict[type[Exception], tuple[int, str, str]] = {
         "The payment gateway is failing; it was not called. Pay again later",
     ),
     HashingBusyError: (503, "BUSY", "Too many sign-ins and registrations at once; retry"),
+    # During a rolling deploy: a newer release wrote this resource's latest events (a new
+    # type or schema version); an instance of that release can serve the retry.
+    UnknownEventTypeError: (
+        503,
+        "NEEDS_UPGRADE",
+        "A newer release changed this resource; this server cannot read it. Retry",
+    ),
 }
 
 HANDLED: tuple[type[Exception], ...] = tuple(ERROR_STATUS)
