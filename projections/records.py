@@ -90,6 +90,18 @@ class BatchOutcome(Counts):
     rewind: set[tuple[str, int]] = field(default_factory=set)
 
 
+class UnreadableStoreError(Exception):
+    """The event store holds stored types or versions this release cannot read (a newer
+    release wrote them): a rebuild or verify that passed over them would be wrong."""
+
+    def __init__(self, topics: list[str]) -> None:
+        super().__init__(
+            f"the event store holds events this release cannot read ({', '.join(topics)}):"
+            " rebuild or verify with the release that wrote them"
+        )
+        self.topics = topics
+
+
 class TableVersionMismatchError(Exception):
     """The live tables are at another table version than this code writes: nothing is
     applied (the records are read again later) until a rebuild installs this version."""

@@ -10,7 +10,7 @@ from kafka import errors as kafka_errors
 from eventshop import serving, wiring
 from eventshop.embedded import EmbeddedNotInstalledError
 from projections.rebuild.rebuilder import RebuildRunningError
-from projections.records import TableVersionMismatchError
+from projections.records import TableVersionMismatchError, UnreadableStoreError
 
 DEBUG_HINT = "rerun with --debug for the traceback"
 _MISSING_SCHEMA = (
@@ -34,7 +34,7 @@ def _known(error: BaseException) -> tuple[str, int] | None:
         error, wiring.NotConfiguredError | serving.PortInUseError | EmbeddedNotInstalledError
     ):
         return str(error), 2
-    if isinstance(error, RebuildRunningError | TableVersionMismatchError):
+    if isinstance(error, RebuildRunningError | TableVersionMismatchError | UnreadableStoreError):
         wait = "; try again when it has finished" if isinstance(error, RebuildRunningError) else ""
         return f"{error}{wait}", 1
     if isinstance(error, _MISSING_SCHEMA):

@@ -14,7 +14,7 @@ from contracts.envelope import Envelope
 from contracts.placement import Placement, place
 from contracts.upcasting import EVENTS_BY_NAME, every_stored_topic
 from projections.projection import Projection
-from projections.records import Incoming
+from projections.records import Incoming, UnreadableStoreError
 
 
 class StoreReader:
@@ -29,14 +29,23 @@ class StoreReader:
         self.topics = every_stored_topic(
             *(cls for cls in EVENTS_BY_NAME.values() if cls.context in projection.contexts)
         )
+        #: Every stored topic this release reads, internal ones included.
+        self.known = every_stored_topic(*EVENTS_BY_NAME.values())
 
     def count(self, conn: psycopg.Connection[Any], after: int) -> int:
+        """How many of the projection's events follow ``after``. In the same scan, refuses
+        a store holding a type or version this release cannot read: the fetch reads only
+        known topics, so passing over them would build a model missing their effects."""
         row = conn.execute(
             sql.SQL(
-                "SELECT count(*) FROM {} WHERE notification_id > %s AND topic = ANY(%s)"
+                "SELECT count(*) FILTER (WHERE topic = ANY(%s)),"
+                " (array_agg(DISTINCT topic) FILTER (WHERE NOT topic = ANY(%s)))[1:5]"
+                " FROM {} WHERE notification_id > %s"
             ).format(self.events),
-            (after, self.topics),
+            (self.topics, self.known, after),
         ).fetchone()
+        if row and row[1]:
+            raise UnreadableStoreError(list(row[1]))
         return int(row[0]) if row else 0
 
     def fetch(self, conn: psycopg.Connection[Any], after: int) -> list[tuple[Any, ...]]:

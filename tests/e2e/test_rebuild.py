@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from uuid import uuid4
@@ -17,6 +19,7 @@ from eventshop import wiring
 from eventshop.cli.main import app
 from projections.rebuild.rebuilder import RebuildRunningError
 from projections.rebuild.verify import verify
+from projections.records import UnreadableStoreError
 from tests.support.histories import history_from_store, oracle
 from tests.support.stack import Servers, Stack, running_stack, settings_env
 
@@ -205,3 +208,42 @@ def test_verify_during_a_stream_of_commands_reports_lag_not_a_difference(stack: 
     stack.sql("UPDATE {rm}.products SET on_hand = on_hand + 1 WHERE id = %s", ids[0])
     damaged = CliRunner().invoke(app, ["projections", "verify", "products"], env=env)
     assert damaged.exit_code == 1, damaged.output
+
+
+def test_a_store_with_events_this_release_cannot_read_is_never_rebuilt_without_them(
+    stack: Stack,
+) -> None:
+    """A newer release stored a type this one does not know: a rebuild that passed over it
+    would swap in a model missing its effects. Rebuild and verify refuse, in one line, and
+    the live tables stay as they are."""
+    ids, token = stocked_products(stack, 2, 1)
+    stack.admin_queries.get(f"/products/{ids[-1]}", headers={TOKEN: token})
+    before = stack.sql("SELECT id, on_hand FROM {rm}.products ORDER BY id")
+    newer = stack.sql(
+        "SELECT originator_id, max(originator_version) + 1 FROM {es}.shop_events"
+        " WHERE originator_id = %s GROUP BY originator_id",
+        ids[0],
+    )[0]
+    stack.sql(
+        "INSERT INTO {es}.shop_events (originator_id, originator_version, topic, state)"
+        " VALUES (%s, %s, 'StockCounted.v1', '{{}}'), (%s, %s, 'StockAdjusted.v7', '{{}}')",
+        newer[0],
+        newer[1],
+        newer[0],
+        newer[1] + 1,
+    )
+    with pytest.raises(UnreadableStoreError, match=r"StockAdjusted\.v7, StockCounted\.v1"):
+        wiring.rebuilder(stack.settings, "products").run()
+    with pytest.raises(UnreadableStoreError):
+        verify(wiring.rebuilder(stack.settings, "orders"))
+    assert stack.sql("SELECT id, on_hand FROM {rm}.products ORDER BY id") == before
+    result = subprocess.run(
+        [sys.executable, "-m", "eventshop.cli", "projections", "rebuild", "products"],
+        env=settings_env(stack.settings),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "cannot read (StockAdjusted.v7, StockCounted.v1)" in result.stderr
+    assert "Traceback" not in result.stderr
