@@ -43,6 +43,18 @@ class ProductPage(BaseModel):
     next_cursor: str | None
 
 
+class CategoryCount(BaseModel):
+    category: str
+    #: How many of the products the filters select carry this label.
+    products: int
+
+
+class CategoryFacets(BaseModel):
+    """The labels of the products a catalog search selects, most used first (at most 100)."""
+
+    items: list[CategoryCount]
+
+
 class OrderCustomer(BaseModel):
     """``name`` and ``email`` are null until the customer's events reach the orders view."""
 

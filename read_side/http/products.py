@@ -9,12 +9,17 @@ from uuid import UUID
 from fastapi import APIRouter, Query
 
 import read_side.queries.lookups as queries
-from contracts.rows import ProductPage, ProductView
+from contracts.rows import CategoryFacets, ProductPage, ProductView
 from http_edge.problems import ProblemError, problem_responses
 from read_side.auth import Viewer
 from read_side.http.deps import CatalogRead, Ctx, Cursor, Limit, not_found, page_or_422
 from read_side.http.validators import NOT_MODIFIED
-from read_side.queries.catalog import InvalidFilterError, ProductFilter, search_products
+from read_side.queries.catalog import (
+    InvalidFilterError,
+    ProductFilter,
+    category_facets,
+    search_products,
+)
 
 router = APIRouter(
     tags=["products"], responses={**NOT_MODIFIED, **problem_responses(400, 401, 404, 422, 503)}
@@ -65,6 +70,32 @@ async def list_products(
                 )
             )
         )
+    except InvalidFilterError as error:
+        raise ProblemError(422, "INVALID_FILTER", str(error)) from error
+
+
+@router.get("/products/categories")  # before /products/{product_id}, which it would match
+async def list_categories(
+    viewer: Viewer,
+    ctx: Ctx,
+    read: CatalogRead,
+    q: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+    category: Annotated[str | None, Query(max_length=100)] = None,
+    min_price: Annotated[int | None, Query(ge=0)] = None,
+    max_price: Annotated[int | None, Query(ge=0)] = None,
+    in_stock: bool | None = None,
+) -> CategoryFacets:
+    """Facets: the category labels of the products these filters select, with counts."""
+    product_filter = ProductFilter(
+        q=q,
+        category=category,
+        min_price=min_price,
+        max_price=max_price,
+        in_stock=in_stock,
+        include_unpublished=viewer is not None and viewer.role == "admin",
+    )
+    try:
+        return await read(lambda conn: category_facets(conn, ctx.schema, product_filter))
     except InvalidFilterError as error:
         raise ProblemError(422, "INVALID_FILTER", str(error)) from error
 

@@ -10,7 +10,7 @@ from psycopg import AsyncConnection, sql
 from psycopg.rows import dict_row
 
 from contracts.events import category_label
-from contracts.rows import ProductPage, ProductView
+from contracts.rows import CategoryFacets, ProductPage, ProductView
 from read_side.queries.cursors import (
     CursorCodec,
     InvalidCursorError,
@@ -103,6 +103,23 @@ async def search_products(
     if len(rows) > limit:
         next_cursor = cursors.encode([sort, page[-1]["sort_key"], str(page[-1]["id"])])
     return ProductPage(items=[ProductView.model_validate(r) for r in page], next_cursor=next_cursor)
+
+
+async def category_facets(
+    conn: AsyncConnection[Any], schema: str, f: ProductFilter
+) -> CategoryFacets:
+    """How many of the products ``f`` selects carry each category label."""
+    if f.min_price is not None and f.max_price is not None and f.min_price > f.max_price:
+        raise InvalidFilterError("min_price is above max_price")
+    params: dict[str, Any] = {"q": f.q}
+    statement = sql.SQL(
+        "SELECT label AS category, count(*) AS products"
+        " FROM {schema}.products, unnest(categories) AS label WHERE {where}"
+        " GROUP BY label ORDER BY count(*) DESC, label LIMIT 100"
+    ).format(schema=sql.Identifier(schema), where=sql.SQL(" AND ").join(_where(f, params)))
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(statement, params)
+        return CategoryFacets.model_validate({"items": await cur.fetchall()})
 
 
 def _where(f: ProductFilter, params: dict[str, Any]) -> list[sql.Composable]:

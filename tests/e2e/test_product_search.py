@@ -89,6 +89,25 @@ def test_a_product_is_found_under_each_of_its_categories(catalog: Any) -> None:
     assert (kettle["categories"], kettle["category"]) == (["kitchen", "gifts"], "kitchen")
 
 
+def test_category_facets_count_the_labels_of_what_a_search_selects(catalog: Any) -> None:
+    stack, _, token = catalog
+
+    def facets(**params: Any) -> dict[str, int]:
+        response = stack.queries.get("/products/categories", params=params, headers=token)
+        assert response.status_code == 200, response.text
+        return {f["category"]: f["products"] for f in response.json()["items"]}
+
+    assert facets() == {"furniture": 3, "office": 1, "kitchen": 1, "gifts": 1}
+    assert facets(q="chair") == {"furniture": 3, "office": 1}  # the table mentions a chair
+    assert facets(q="kettle") == {"kitchen": 1, "gifts": 1}
+    assert facets(category="office") == {"furniture": 1, "office": 1}
+    assert facets(in_stock=True, max_price=5000) == {"furniture": 1, "kitchen": 1, "gifts": 1}
+    admin = stack.admin_queries.get("/products/categories", headers=token).json()
+    assert {f["category"]: f["products"] for f in admin["items"]}["gifts"] == 2  # + unpublished
+    bad = stack.queries.get("/products/categories", params={"min_price": 9, "max_price": 1})
+    assert bad.status_code == 422
+
+
 def test_sorted_pages_walk_the_whole_list_once(catalog: Any) -> None:
     stack, _, token = catalog
     for sort in ("price", "-price", "title", "-units_sold"):
