@@ -140,6 +140,9 @@ class Settings(BaseSettings):
 
     #: How long an Idempotency-Key is remembered; a key sent again later is a new request.
     idempotency_retention_seconds: float = Field(default=86400.0, gt=0)
+    #: A long stream is snapshotted every this many versions (0: never); a cold load then
+    #: replays at most this many events (docs/architecture.md, "Snapshots").
+    snapshot_every: int = Field(default=500, ge=0)
 
     #: ``eventshop run`` creates this admin (or prints generated credentials).
     admin_email: str | None = None

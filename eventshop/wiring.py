@@ -135,6 +135,7 @@ def shop(settings: Settings, pool_size: int = 4) -> Shop:
             max_concurrent=settings.password_hash_concurrency,
         ),
         gateway=payment_gateway(settings),
+        snapshot_every=settings.snapshot_every,
     )
     configure_recorder(built.recorder, retention_seconds=settings.idempotency_retention_seconds)
     return built

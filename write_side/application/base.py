@@ -5,13 +5,14 @@ from __future__ import annotations
 import functools
 import random
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any, Concatenate, ParamSpec, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError, Mapper, StoredEvent
+from eventsourcing.persistence import EventStore, IntegrityError, Mapper, StoredEvent
 
 from contracts.causation import caused_by
 from contracts.consistency import PartitionMark, aggregate_tag, encode_token
@@ -40,6 +41,7 @@ from write_side.persistence.recorder import (
     PendingKey,
     RepeatedKeyError,
 )
+from write_side.persistence.snapshots import SnapshotMapper, SnapshotStore, Snapshotter
 
 A = TypeVar("A", bound=Aggregate)
 
@@ -47,6 +49,10 @@ A = TypeVar("A", bound=Aggregate)
 class ShopBase(Application[UUID]):
     """The plumbing every context's commands share: idempotency, retries on contention,
     get and save, and the consistency token of what a save appended."""
+
+    # Loads read the newest snapshot this release reads, then the events after it
+    # (write_side/persistence/snapshots.py); the Snapshotter writes them, not save().
+    is_snapshotting_enabled = True
 
     def __init__(
         self,
@@ -56,6 +62,8 @@ class ShopBase(Application[UUID]):
         token_key: bytes = b"",
         passwords: PasswordHasher | None = None,
         gateway: PaymentGateway | None = None,
+        snapshot_every: int = 500,
+        snapshot_in_background: bool = True,
     ) -> None:
         self.topic_prefix = topic_prefix
         #: Signs consistency tokens (``contracts.consistency.token_key`` of the server secret).
@@ -67,9 +75,21 @@ class ShopBase(Application[UUID]):
         #: Each attempt of a command holds the aggregates it reads (aggregate_locks.py).
         self.aggregate_locks = AggregateLocks()
         super().__init__(env)
+        store = self.snapshots if isinstance(self.snapshots, SnapshotStore) else None
+        self.snapshotter = Snapshotter(store, snapshot_every, background=snapshot_in_background)
 
     def construct_mapper(self) -> Mapper[UUID]:
         return ContractMapper(transcoder=self.factory.transcoder())
+
+    def construct_snapshot_store(self) -> EventStore[UUID]:
+        return SnapshotStore(
+            SnapshotMapper(transcoder=self.factory.transcoder()),
+            self.factory.aggregate_recorder(purpose="snapshots"),
+        )
+
+    def close(self) -> None:
+        self.snapshotter.close()
+        super().close()
 
     def idempotent(self, ctx: CommandContext, run: Callable[[], CommandResult]) -> CommandResult:
         """Run a command once per idempotency key: a repeat gets the first result back.
@@ -156,6 +176,9 @@ class ShopBase(Application[UUID]):
         except IntegrityError as error:
             raise ConcurrencyConflictError(str(error)) from error
         notifications = [r.notification for r in recordings]
+        self.snapshotter.saved(
+            aggregates, Counter(r.domain_event.originator_id for r in recordings)
+        )
         return result(notifications, [n.id for n in notifications])
 
     def _token(self, events: Sequence[StoredEvent], ids: Sequence[int]) -> str:

@@ -54,6 +54,11 @@ def normalize_categories(labels: Iterable[str]) -> tuple[str, ...]:
 
 
 class Product(Aggregate):
+    #: The shape of a Product's attributes in snapshots (write_side/persistence/snapshots.py):
+    #: bump it when an attribute is added, renamed or changes type, and loads pass over
+    #: older snapshots instead of mis-reading them.
+    state_version = 1
+
     class Created(Aggregate.Created):
         sku: str
         title: str

@@ -36,6 +36,8 @@ def event_store_env(
         # product with thousands of stock movements is replayed in full on every command.
         "AGGREGATE_CACHE_MAXSIZE": "10000",
         "AGGREGATE_CACHE_FASTFORWARD": "y",
+        # A table of snapshots (shop_snapshots) beside the events: see snapshots.py.
+        "IS_SNAPSHOTTING_ENABLED": "y",
         "CREATE_TABLE": "y" if create_table else "n",
         # Writes Idempotency-Key rows in the same transaction as the events.
         "APPLICATION_RECORDER_TOPIC": f"{IdempotentPostgresRecorder.__module__}:"
