@@ -6,8 +6,8 @@ event id (``<aggregate id>.<version>``). Events carry their correlation id, caus
 and actor in their stored ``meta`` (contracts/causation.py); everything sharing the
 correlation id is the chain, in the order it was stored. An expiry cancel made by the
 order process manager carries the placing request's correlation id and names the
-``OrderPlaced`` as its cause. The search reads the event store's payloads (a scan: an
-operator's tool, not a hot path).
+``OrderPlaced`` as its cause. The events are found through an index of the correlation id
+in their payloads (``shop_events_correlation``, write_side/persistence/migrations.py).
 """
 
 from __future__ import annotations
@@ -34,9 +34,10 @@ def trace(
     rows = conn.execute(
         sql.SQL(
             "SELECT notification_id, originator_id, originator_version, topic, state FROM {}"
-            " WHERE position(%s::bytea in state) > 0 ORDER BY notification_id"
-        ).format(sql.Identifier(event_schema, EVENTS_TABLE)),
-        (needle,),
+            " WHERE {}.correlation_key(state) = hashtext(encode(%s::bytea, 'hex'))"
+            " AND position(%s::bytea in state) > 0 ORDER BY notification_id"
+        ).format(sql.Identifier(event_schema, EVENTS_TABLE), sql.Identifier(event_schema)),
+        (correlation.encode(), needle),
     ).fetchall()
     chain: list[dict[str, Any]] = []
     for notification_id, aggregate_id, version, topic, state in rows:

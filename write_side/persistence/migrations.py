@@ -58,6 +58,24 @@ _STATEMENTS = [
 ]
 
 
+#: After the library's tables exist; same rules as ``_STATEMENTS``.
+_ON_EVENTS = [
+    # `events trace` finds a request's events by the correlation id in their stored meta
+    # (eventshop/operations/trace.py). The key is a hash of the id as stored, cut out of
+    # the payload's bytes: no JSON parse, so no payload can make an insert fail, and 4
+    # bytes an event. The query rechecks the bytes (hashes collide).
+    "CREATE OR REPLACE FUNCTION {schema}.correlation_key(state bytea) RETURNS int"
+    " LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$"
+    " SELECT CASE WHEN at > 0 AND span > 0"
+    " THEN hashtext(encode(substring(state FROM at + 18 FOR span - 1), 'hex')) END"
+    " FROM (SELECT position('\"correlation_id\":\"'::bytea IN state) AS at) found,"
+    " LATERAL (SELECT position('\"'::bytea IN substring(state FROM at + 18)) AS span) ends $$",
+    # CONCURRENTLY: on a store of millions of events the build must not stop the writers.
+    "CREATE INDEX CONCURRENTLY IF NOT EXISTS shop_events_correlation"
+    " ON {schema}.shop_events ({schema}.correlation_key(state))",
+]
+
+
 def migrate_event_store(database_url: str, schema: str) -> None:
     with psycopg.connect(database_url, autocommit=True) as conn:
         for statement in _STATEMENTS:
@@ -66,6 +84,9 @@ def migrate_event_store(database_url: str, schema: str) -> None:
     # Shop, as the application itself would with CREATE_TABLE on: here, and only here.
     tables = _ShopTables(event_store_env(database_url, schema, create_table=True, pool_size=1))
     tables.close()
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        for statement in _ON_EVENTS:
+            conn.execute(sql.SQL(statement).format(schema=sql.Identifier(schema)))
 
 
 class _ShopTables(Application[Any]):
