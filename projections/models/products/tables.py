@@ -39,4 +39,13 @@ DDL: tuple[str, ...] = (
     "CREATE INDEX IF NOT EXISTS products_search ON {schema}.products USING gin (search)",
     "CREATE INDEX IF NOT EXISTS products_by_category ON {schema}.products USING gin (categories)",
     "CREATE INDEX IF NOT EXISTS products_by_price ON {schema}.products (price, id)",
+    # One per sort of the catalog search and for the low-stock report, so no page reads the
+    # whole catalog (tests/integration/test_query_plans.py). Indexes, not shape: migrate
+    # adds them to live tables without a new table version.
+    "CREATE INDEX IF NOT EXISTS products_by_sku ON {schema}.products (sku, id)",
+    "CREATE INDEX IF NOT EXISTS products_by_title ON {schema}.products (title, id)",
+    "CREATE INDEX IF NOT EXISTS products_by_units_sold"
+    " ON {schema}.products (units_sold DESC, id DESC)",
+    "CREATE INDEX IF NOT EXISTS products_low_stock"
+    " ON {schema}.products ((on_hand - reserved), sku) WHERE status = 'published'",
 )
