@@ -143,6 +143,9 @@ class Settings(BaseSettings):
     #: A long stream is snapshotted every this many versions (0: never); a cold load then
     #: replays at most this many events (docs/architecture.md, "Snapshots").
     snapshot_every: int = Field(default=500, ge=0)
+    #: The write side's aggregate cache holds at most 10,000 aggregates and at most this
+    #: many MiB of them, by estimate (write_side/persistence/aggregate_cache.py).
+    aggregate_cache_mib: int = Field(default=256, ge=1)
 
     #: ``eventshop run`` creates this admin (or prints generated credentials).
     admin_email: str | None = None

@@ -136,6 +136,7 @@ def shop(settings: Settings, pool_size: int = 4) -> Shop:
         ),
         gateway=payment_gateway(settings),
         snapshot_every=settings.snapshot_every,
+        cache_max_bytes=settings.aggregate_cache_mib * 2**20,
     )
     configure_recorder(built.recorder, retention_seconds=settings.idempotency_retention_seconds)
     return built

@@ -88,6 +88,7 @@ def test_three_gateway_errors_open_the_breaker_and_the_next_pay_is_503_at_once(
     assert app.state.captures_asked == asked  # the gateway was not called
     metrics = metrics_of(stack.commands)
     assert "eventshop_payment_gateway_breaker_state 2.0" in metrics
+    assert "eventshop_aggregate_cache_hits_total" in metrics  # the write side's cache, too
 
     # After the reset window one trial goes through; it succeeds and closes the breaker.
     time.sleep(1.1)

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Concatenate, ParamSpec, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError, Application, LRUCache
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import EventStore, IntegrityError, Mapper, StoredEvent
 
@@ -35,6 +35,7 @@ from write_side.gateway.port import (
     FakePaymentGateway,
     PaymentGateway,
 )
+from write_side.persistence.aggregate_cache import MeasuredCache
 from write_side.persistence.contract_mapping import ContractMapper
 from write_side.persistence.recorder import (
     IdempotentPostgresRecorder,
@@ -64,6 +65,7 @@ class ShopBase(Application[UUID]):
         gateway: PaymentGateway | None = None,
         snapshot_every: int = 500,
         snapshot_in_background: bool = True,
+        cache_max_bytes: int = 256 * 2**20,
     ) -> None:
         self.topic_prefix = topic_prefix
         #: Signs consistency tokens (``contracts.consistency.token_key`` of the server secret).
@@ -75,6 +77,8 @@ class ShopBase(Application[UUID]):
         #: Each attempt of a command holds the aggregates it reads (aggregate_locks.py).
         self.aggregate_locks = AggregateLocks()
         super().__init__(env)
+        if isinstance(self.repository.cache, LRUCache):  # bounded by memory, too
+            self.repository.cache = MeasuredCache(self.repository.cache.maxsize, cache_max_bytes)
         store = self.snapshots if isinstance(self.snapshots, SnapshotStore) else None
         self.snapshotter = Snapshotter(store, snapshot_every, background=snapshot_in_background)
 

@@ -22,6 +22,7 @@ from write_side.gateway.breaker import BreakingGateway
 from write_side.http import catalog, customers, orders
 from write_side.http.body_size import BodySizeLimit
 from write_side.http.errors import install_error_handlers
+from write_side.persistence.aggregate_cache import CacheMetrics, MeasuredCache
 
 MAX_BODY_BYTES = 1024 * 1024
 
@@ -59,6 +60,8 @@ def create_command_app(
     registry = app_registry(REGISTRY)  # the process's metrics and the breaker's, too
     # Served on the worker's probe port (eventshop serve), never on the public port.
     app.state.metrics = registry
+    if isinstance(shop.repository.cache, MeasuredCache):
+        registry.register(CacheMetrics(shop.repository.cache))
     app.add_middleware(RejectNulInQuery)
     limits = install_edge(
         app, api="command", tokens=tokens, edge=edge or EdgeSettings(), limiter=limiter

@@ -68,7 +68,7 @@ _ON_EVENTS = [
     " LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$"
     " SELECT CASE WHEN at > 0 AND span > 0"
     " THEN hashtext(encode(substring(state FROM at + 18 FOR span - 1), 'hex')) END"
-    " FROM (SELECT position('\"correlation_id\":\"'::bytea IN state) AS at) found,"
+    ' FROM (SELECT position(\'"correlation_id":"\'::bytea IN state) AS at) found,'
     " LATERAL (SELECT position('\"'::bytea IN substring(state FROM at + 18)) AS span) ends $$",
     # CONCURRENTLY: on a store of millions of events the build must not stop the writers.
     "CREATE INDEX CONCURRENTLY IF NOT EXISTS shop_events_correlation"
