@@ -8,8 +8,10 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from uuid import UUID
 
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
@@ -144,3 +146,33 @@ def test_a_payment_racing_the_expiry_leaves_exactly_one_outcome(stack: Stack) ->
     # Both outcomes were met, so both branches above were checked (each at least in the
     # four trials that start one side 100 ms late).
     assert outcomes["paid"] >= 4 and outcomes["cancelled"] >= 4, outcomes
+
+
+def test_fired_and_settled_timers_are_pruned_after_they_are_kept_a_while(stack: Stack) -> None:
+    """One timer row per order would grow with history for good (docs/operations.md,
+    "Capacity"): once fired or settled, a timer is kept ``keep_fired``, then deleted."""
+    expired_order, _, _ = an_order(stack)
+    paid_order, _, customer = an_order(stack)
+    timers = manager(stack, timeout=0.2)
+    timers.run_once()
+    assert customer.post(f"/orders/{paid_order}/pay", json={"payment_token": "tok_ok"}).is_success
+    time.sleep(0.3)
+    timers.run_once()  # fires the unpaid one; settles the paid one
+
+    def rows(*orders: str) -> int:
+        found = stack.sql(
+            "SELECT count(*) FROM {es}.order_timers WHERE order_id = ANY(%s::uuid[])", list(orders)
+        )
+        return int(found[0][0])
+
+    with psycopg.connect(stack.settings.database_url or "", autocommit=True) as conn:
+        timers.prune(conn)
+        assert rows(expired_order, paid_order) == 2  # kept a day
+        timers.keep_fired = timedelta(0)
+        timers.prune(conn)
+    assert rows(expired_order, paid_order) == 0
+    waiting, _, _ = an_order(stack)
+    timers.run_once()
+    with psycopg.connect(stack.settings.database_url or "", autocommit=True) as conn:
+        timers.prune(conn)
+    assert rows(waiting) == 1  # a timer not yet fired is never pruned

@@ -55,6 +55,9 @@ _STATEMENTS = [
     # What the expiry answers: the placing request's correlation id and the event's id.
     "ALTER TABLE {schema}.order_timers ADD COLUMN IF NOT EXISTS correlation_id text",
     "ALTER TABLE {schema}.order_timers ADD COLUMN IF NOT EXISTS cause_event text",
+    # Fired and settled timers are pruned after a day (order_expiry.py, prune).
+    "CREATE INDEX IF NOT EXISTS order_timers_fired ON {schema}.order_timers (fired_at)"
+    " WHERE fired_at IS NOT NULL",
 ]
 
 

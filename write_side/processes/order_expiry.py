@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, LiteralString
 from uuid import UUID
@@ -37,6 +38,7 @@ from write_side.persistence.outages import Backoff
 
 log = logging.getLogger(__name__)
 NAME = "order_expiry"
+PRUNE_EVERY_SECONDS = 600.0
 _SETTLED = {OrderPaid.type_name: "paid", OrderCancelled.type_name: "cancelled"}
 
 
@@ -48,6 +50,11 @@ class OrderExpiry:
     timeout_seconds: float = 1800.0
     interval_seconds: float = 0.5
     expired: int = 0
+    #: Fired and settled timers are kept this long (for operators), then deleted: without
+    #: it the table grows by a row per order for good (docs/operations.md, "Capacity").
+    keep_fired: timedelta = timedelta(days=1)
+    pruned: int = 0
+    _pruned_at: float = field(default=-1e9, repr=False)
 
     def run(self, stop: threading.Event) -> None:
         conn: psycopg.Connection[Any] | None = None
@@ -59,6 +66,8 @@ class OrderExpiry:
                         conn = psycopg.connect(self.database_url)
                     self.follow(conn)
                     self.fire_due(conn)
+                    if time.monotonic() - self._pruned_at > PRUNE_EVERY_SECONDS:
+                        self.prune(conn)
                     pause = backoff.succeeded()
                 except Exception as error:  # an outage must not end the manager
                     pause = backoff.failed("order process manager", error, log)
@@ -75,6 +84,25 @@ class OrderExpiry:
         with psycopg.connect(self.database_url) as conn:
             self.follow(conn)
             return self.fire_due(conn)
+
+    def prune(self, conn: psycopg.Connection[Any]) -> int:
+        """Delete timers fired or settled more than ``keep_fired`` ago, a batch at a time
+        (never a long lock); returns how many."""
+        self._pruned_at, deleted = time.monotonic(), 0
+        while True:
+            with conn.transaction():
+                batch = conn.execute(
+                    self._sql(
+                        "DELETE FROM {0} WHERE order_id IN (SELECT order_id FROM {0}"
+                        " WHERE fired_at < now() - %s LIMIT 5000)",
+                        "timers",
+                    ),
+                    (self.keep_fired,),
+                ).rowcount
+            deleted += batch
+            if batch < 5000:
+                self.pruned += deleted
+                return deleted
 
     def follow(self, conn: psycopg.Connection[Any]) -> int:
         """Record a timer per newly placed order, settle those paid or cancelled; returns
