@@ -11,6 +11,7 @@ and mid (about 200,000 events, the rebuild rate's reference). Then, one JSON lin
   in all and the largest peak RSS;
 - one line per query-API route: p50 and p99 over ``--requests`` calls on large and small;
   target both ≤ 2 x small (deep pagination: 30 pages of 100, timed as one);
+- ``capacity``: bytes per order of each table on large;
 - ``trace``: ``events trace`` by request id and by event id on large; target ≤ 50 ms;
 - ``cold_command``: a stock move on the bestseller from a new worker; target ≤ 100 ms.
 
@@ -209,8 +210,28 @@ def main(
                 small_p99_ms=s99,
                 ok=p50 <= 2 * s50 and p99 <= 2 * s99,
             )
+        emit(**_capacity(large, Shape.of(orders)), events=big.events)
         emit(**_trace(large, big), events=big.events, limit_ms=50)
         emit(**_cold_command(large, big), events=big.events, limit_ms=100)
+
+
+def _capacity(stack: Stack, shape: Shape) -> dict[str, Any]:
+    """Bytes per order of every table of the store and the read models (docs/operations.md,
+    "Capacity"), with indexes and TOAST, after the rebuild and verify."""
+    rows = stack.sql(
+        "SELECT n.nspname = %s, c.relname, pg_total_relation_size(c.oid) FROM pg_class c"
+        " JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE n.nspname IN (%s, %s) AND c.relkind = 'r' ORDER BY 3 DESC",
+        stack.settings.event_schema,
+        stack.settings.event_schema,
+        stack.settings.read_schema,
+    )
+    per_order = {
+        f"{'es' if store else 'rm'}.{table}": round(size / shape.orders)
+        for store, table, size in rows
+        if size > 65536
+    }
+    return {"figure": "capacity", "orders": shape.orders, "bytes_per_order": per_order}
 
 
 def _trace(stack: Stack, s: Seeded) -> dict[str, Any]:
