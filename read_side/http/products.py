@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+from dataclasses import replace
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, TypeVar
 from uuid import UUID
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
 import read_side.queries.lookups as queries
 from contracts.rows import CategoryFacets, ProductPage, ProductView
@@ -21,6 +23,8 @@ from read_side.queries.catalog import (
     search_products,
 )
 
+T = TypeVar("T")
+
 router = APIRouter(
     tags=["products"], responses={**NOT_MODIFIED, **problem_responses(400, 401, 404, 422, 503)}
 )
@@ -34,31 +38,47 @@ class ProductSort(StrEnum):
     relevance = "relevance"
 
 
-@router.get("/products")
-async def list_products(
+def catalog_filter(
     viewer: Viewer,
-    ctx: Ctx,
-    read: CatalogRead,
-    limit: Limit = 20,
-    cursor: Cursor = None,
     q: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
     category: Annotated[str | None, Query(max_length=100)] = None,
     min_price: Annotated[int | None, Query(ge=0)] = None,
     max_price: Annotated[int | None, Query(ge=0)] = None,
     in_stock: bool | None = None,
-    sort: ProductSort | None = None,
-) -> ProductPage:
-    product_filter = ProductFilter(
+) -> ProductFilter:
+    """The filters a catalog search and its facets share; admins see unpublished products."""
+    return ProductFilter(
         q=q,
         category=category,
         min_price=min_price,
         max_price=max_price,
         in_stock=in_stock,
-        sort=sort.value if sort else None,
         include_unpublished=viewer is not None and viewer.role == "admin",
     )
+
+
+Filters = Annotated[ProductFilter, Depends(catalog_filter)]
+
+
+async def _or_422(answer: Awaitable[T]) -> T:
     try:
-        return await read(
+        return await answer
+    except InvalidFilterError as error:
+        raise ProblemError(422, "INVALID_FILTER", str(error)) from error
+
+
+@router.get("/products")
+async def list_products(
+    filters: Filters,
+    ctx: Ctx,
+    read: CatalogRead,
+    limit: Limit = 20,
+    cursor: Cursor = None,
+    sort: ProductSort | None = None,
+) -> ProductPage:
+    product_filter = replace(filters, sort=sort.value if sort else None)
+    return await _or_422(
+        read(
             lambda conn: page_or_422(
                 search_products(
                     conn,
@@ -70,34 +90,13 @@ async def list_products(
                 )
             )
         )
-    except InvalidFilterError as error:
-        raise ProblemError(422, "INVALID_FILTER", str(error)) from error
+    )
 
 
 @router.get("/products/categories")  # before /products/{product_id}, which it would match
-async def list_categories(
-    viewer: Viewer,
-    ctx: Ctx,
-    read: CatalogRead,
-    q: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
-    category: Annotated[str | None, Query(max_length=100)] = None,
-    min_price: Annotated[int | None, Query(ge=0)] = None,
-    max_price: Annotated[int | None, Query(ge=0)] = None,
-    in_stock: bool | None = None,
-) -> CategoryFacets:
+async def list_categories(filters: Filters, ctx: Ctx, read: CatalogRead) -> CategoryFacets:
     """Facets: the category labels of the products these filters select, with counts."""
-    product_filter = ProductFilter(
-        q=q,
-        category=category,
-        min_price=min_price,
-        max_price=max_price,
-        in_stock=in_stock,
-        include_unpublished=viewer is not None and viewer.role == "admin",
-    )
-    try:
-        return await read(lambda conn: category_facets(conn, ctx.schema, product_filter))
-    except InvalidFilterError as error:
-        raise ProblemError(422, "INVALID_FILTER", str(error)) from error
+    return await _or_422(read(lambda conn: category_facets(conn, ctx.schema, filters)))
 
 
 @router.get("/products/{product_id}")
