@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from dataclasses import dataclass
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
@@ -89,28 +90,48 @@ def _customer_history(rng: random.Random, n: int, products: list[Product]) -> li
 
 
 def _order(rng: random.Random, customer_id: UUID, products: list[Product]) -> list[Aggregate]:
-    picked = rng.sample(products, rng.randint(1, 3))
+    return place_with_fate(rng, customer_id, rng.sample(products, rng.randint(1, 3)), 3, Fates())
+
+
+@dataclass(frozen=True)
+class Fates:
+    """Where one uniform draw ends an order: below ``cancelled`` cancelled unpaid, below
+    ``expired`` expired unpaid, below ``refunded`` paid then refunded, below ``shipped``
+    shipped; the rest stay paid."""
+
+    cancelled: float = 0.2
+    expired: float = 0.2
+    refunded: float = 0.35
+    shipped: float = 0.9
+
+
+def place_with_fate(
+    rng: random.Random, customer_id: UUID, picked: list[Product], max_quantity: int, fates: Fates
+) -> list[Aggregate]:
+    """An order of ``picked`` (its reservations on them), taken to a fate drawn by ``fates``."""
     order = Order.place(
         customer_id=customer_id,
-        lines=[LineItem(p.id, p.sku, p.title, p.price, rng.randint(1, 3)) for p in picked],
+        lines=[
+            LineItem(p.id, p.sku, p.title, p.price, rng.randint(1, max_quantity)) for p in picked
+        ],
     )
     for product, line in zip(picked, order.lines, strict=True):
         product.reserve(order.id, line.quantity)
     fate = rng.random()
-    if fate < 0.2:  # cancelled before payment
-        order.cancel("changed my mind")
+    if fate < fates.expired:
+        order.cancel("changed my mind" if fate < fates.cancelled else "expired")
         for product in picked:
             product.release(order.id)
         return [order]
     payment = Payment(order_id=order.id, amount=order.total, token="tok_ok")
     payment.capture()
     order.pay(payment.id, order.total)
-    if fate < 0.35:  # paid, then cancelled and refunded
+    if fate < fates.refunded:
         order.cancel("refund please")
         payment.refund()
         for product in picked:
             product.release(order.id)
-    elif fate < 0.9:
+    elif fate < fates.shipped:
         order.ship()
         for product in picked:
             product.commit(order.id)
