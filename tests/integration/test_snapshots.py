@@ -8,6 +8,7 @@ from uuid import uuid4
 
 from contracts.topics import INTERNAL_EVENT_TYPES
 from eventshop import wiring
+from tests.support.loads import counted_reads
 from tests.support.stack import Servers, eventually, running_stack
 
 
@@ -33,16 +34,7 @@ def test_a_long_product_is_snapshotted_pruned_and_loaded_cold_from_its_snapshot(
 
         cold = wiring.shop(stack.settings)  # another worker: nothing cached
         try:
-            reads: list[int] = []
-            store = cold.repository.event_store
-            original = store.get
-
-            def get(*args: object, **kwargs: object) -> object:
-                events = list(original(*args, **kwargs))  # type: ignore[arg-type]
-                reads.append(len(events))
-                return iter(events)
-
-            store.get = get  # type: ignore[method-assign,assignment]
+            reads = counted_reads(cold)
             assert cold.get_product(product_id).on_hand == 250
             assert reads == [51]  # versions 201 to 251
         finally:

@@ -7,6 +7,7 @@ from uuid import UUID, uuid4
 
 import pytest
 
+from tests.support.loads import counted_reads
 from write_side.application.shop import Shop
 from write_side.domain.product import Product
 
@@ -17,21 +18,6 @@ def a_shop(every: int = 100) -> Shop:
 
 def state(product: Product) -> dict[str, Any]:
     return {k: v for k, v in vars(product).items() if k != "_pending_events"}
-
-
-def counted_reads(shop: Shop) -> list[int]:
-    """How many events each later load reads from the event store."""
-    reads: list[int] = []
-    store = shop.repository.event_store
-    original = store.get
-
-    def get(*args: Any, **kwargs: Any) -> Any:
-        events = list(original(*args, **kwargs))
-        reads.append(len(events))
-        return iter(events)
-
-    store.get = get  # type: ignore[method-assign]
-    return reads
 
 
 def long_product(shop: Shop, moves: int) -> tuple[UUID, UUID]:
