@@ -73,3 +73,21 @@ def test_stock_never_goes_negative_and_replays_to_the_same_state(deltas: list[in
     for notification in shop.recorder.select_notifications(start=None, limit=1000):
         replayed.recorder.insert_events([notification])
     assert replayed.get_product(product_id).on_hand == model
+
+
+def test_a_copy_of_a_product_shares_nothing_a_command_can_change() -> None:
+    """The repository hands each command a deep copy of the cached product
+    (Product.__deepcopy__ copies only what can change: the reservations)."""
+    import copy
+    from uuid import uuid4
+
+    product = Product.create(sku="CP-1", title="Copy", price=1)
+    product.publish()
+    product.adjust_stock(10)
+    held = uuid4()
+    product.reserve(held, 2)
+    copied = copy.deepcopy(product)
+    copied.reserve(uuid4(), 3)
+    copied.release(held)
+    assert (product.reserved, product.available, len(product.pending_events)) == ({held: 2}, 8, 4)
+    assert copied.available == 7 and copied.version == product.version + 2

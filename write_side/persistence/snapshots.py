@@ -16,7 +16,6 @@ next snapshot) instead of mis-reading them.
 
 from __future__ import annotations
 
-import copy
 import logging
 import queue
 import threading
@@ -49,6 +48,12 @@ SNAPSHOTTED: dict[type[Aggregate], dict[str, Callable[[Any], Any]]] = {
     },
 }
 _BY_NAME = {kind.__name__: kind for kind in SNAPSHOTTED}
+
+
+def _copied(state: dict[str, Any]) -> dict[str, Any]:
+    """The state as it is now: its containers copied (what they hold is immutable: ids,
+    numbers, strings), so the live aggregate changing later does not change the snapshot."""
+    return {k: v.copy() if isinstance(v, dict | list | set) else v for k, v in state.items()}
 
 
 def snapshot_topic(kind: type[Aggregate]) -> str:
@@ -133,7 +138,7 @@ class Snapshotter:
             if aggregate.version // self.every > (aggregate.version - added) // self.every:
                 # The state as saved; the cached copy goes on changing.
                 snapshot = Snapshot.take(aggregate)
-                object.__setattr__(snapshot, "state", copy.deepcopy(snapshot.state))
+                object.__setattr__(snapshot, "state", _copied(snapshot.state))
                 self._offer(snapshot)
 
     def _offer(self, snapshot: Snapshot) -> None:
