@@ -40,7 +40,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from bench.history_seed import Seeded, Shape, seed_history
 from bench.support import percentile
-from contracts.topics import PARTITIONS, topic_name
 from eventshop import wiring
 from eventshop.embedded import EmbeddedKafka, EmbeddedPostgres
 from eventshop.operations.trace import trace
@@ -92,28 +91,6 @@ def cli(stack: Stack, *args: str) -> tuple[float, int]:
     _, status, usage = os.wait4(child.pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0, (args, output.decode()[-2000:])
     return time.perf_counter() - started, usage.ru_maxrss // 1024
-
-
-def caught_up(stack: Stack) -> None:
-    """Positions as projectors that read every record would have left them. verify compares
-    the live tables with the store up to the projectors' positions; here no projector ran
-    (the models were built by the rebuild, from the whole store), so every partition of
-    every source is recorded at the store's last notification."""
-    stack.sql(
-        "INSERT INTO {rm}.projection_positions (projection, topic, partition, notification_id)"
-        " SELECT p.name, t.topic, n.partition,"
-        " (SELECT max(notification_id) FROM {es}.shop_events)"
-        " FROM unnest(%s::text[], %s::text[]) AS p(name, topics),"
-        " unnest(string_to_array(p.topics, ',')) AS t(topic),"
-        " generate_series(0, %s - 1) AS n(partition)"
-        " ON CONFLICT DO NOTHING",
-        list(PROJECTIONS),
-        [
-            ",".join(topic_name(c, stack.settings.topic_prefix) for c in p.contexts)
-            for p in PROJECTIONS.values()
-        ],
-        PARTITIONS,
-    )
 
 
 def routes(s: Seeded) -> dict[str, Callable[[Any], Any]]:
@@ -189,7 +166,6 @@ def main(
             limit=0.8,
             ok=rates["large"] >= 0.8 * rates["mid"],
         )
-        caught_up(large)
         verified = [cli(large, "projections", "verify", name) for name in PROJECTIONS]
         emit(
             figure="verify_all",

@@ -8,8 +8,8 @@ writes only the rows the batch changed: a DELETE of the stale copies and one COP
 table, in the transaction that also saves the aggregates' versions and the rebuild's
 checkpoint. A resumed rebuild loads the shadow's rows back first.
 
-The in-memory copy is the whole projection (one rebuild at a time holds one projection),
-so a rebuild needs memory in proportion to the read model, not to the history.
+Memory is bounded: past ``cached_rows`` rows, written ones leave memory and are read
+back when a batch needs them (:mod:`projections.rebuild.row_cache`).
 
 That the folds mean what the SQL handlers mean is a property test
 (``tests/integration/test_bulk_fold.py``), and ``eventshop projections verify`` compares
@@ -18,6 +18,7 @@ a bulk-built copy with the live one.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -36,6 +37,7 @@ from projections.live.applier import DETERMINISTIC_ERRORS
 from projections.live.batch_fold import table_shape
 from projections.memory_rows import Rows, Table
 from projections.projection import Projection
+from projections.rebuild.row_cache import CACHED_ROWS, RowReader, Versions, decoded, evict, prefetch
 
 
 @dataclass
@@ -51,15 +53,25 @@ class BulkBuild:
     """A projection's shadow tables in memory, folded forward event by event."""
 
     def __init__(
-        self, projection: Projection, schema: str, tables: dict[str, Table], topic_prefix: str = ""
+        self,
+        conn: psycopg.Connection[Any],
+        projection: Projection,
+        schema: str,
+        tables: dict[str, Table],
+        *,
+        topic_prefix: str = "",
+        cached_rows: int = CACHED_ROWS,
     ) -> None:
         self.projection = projection
         self.schema = schema
         self.topic_prefix = topic_prefix
+        self.cached_rows = cached_rows
+        self.reader = RowReader(conn, schema)
+        for table in tables.values():
+            table.load = self.reader
         self.rows = Rows(tables)
-        self.versions: dict[UUID, int] = {}
+        self.versions = Versions(conn, schema, VERSIONS_TABLE, projection.name)
         self._dirty_versions: set[UUID] = set()
-        self._stored_versions: set[UUID] = set()
         #: Aggregates stopped at a dead letter (or a version this code cannot read): their
         #: later events are parked behind it, as the live applier does.
         self.blocked: set[UUID] = set()
@@ -72,25 +84,19 @@ class BulkBuild:
         projection: Projection,
         schema: str,
         topic_prefix: str = "",
+        cached_rows: int = CACHED_ROWS,
     ) -> BulkBuild:
-        """Read the table shapes and whatever rows the shadow already holds (a resume)."""
+        """Read the table shapes; rows the shadow already holds (a resume) are read when
+        an event needs them."""
         tables: dict[str, Table] = {}
         for name in projection.tables:
             columns, types, key = table_shape(conn, schema, name)
             table = Table(name, columns, key, types)
-            cursor = conn.cursor()
-            cursor.execute(
-                sql.SQL("SELECT {} FROM {}").format(
-                    sql.SQL(", ").join(map(sql.Identifier, columns)),
-                    sql.Identifier(schema, name),
-                )
-            )
-            for values in cursor:
-                row = dict(zip(columns, values, strict=True))
-                table.rows[table.key_of(row)] = row
-            table.stored = set(table.rows)
+            table.complete = not _holds_rows(conn, sql.Identifier(schema, name))
             tables[name] = table
-        build = cls(projection, schema, tables, topic_prefix)
+        build = cls(
+            conn, projection, schema, tables, topic_prefix=topic_prefix, cached_rows=cached_rows
+        )
         build.blocked = {
             aggregate_id
             for (aggregate_id,) in conn.execute(
@@ -100,20 +106,30 @@ class BulkBuild:
                 (projection.name,),
             )
         }
-        for aggregate_id, version in conn.execute(
-            sql.SQL("SELECT aggregate_id, version FROM {} WHERE projection = %s").format(
-                sql.Identifier(schema, VERSIONS_TABLE)
-            ),
-            (projection.name,),
-        ):
-            build.versions[aggregate_id] = version
-        build._stored_versions = set(build.versions)
+        build.versions.complete = not _holds_rows(
+            conn, sql.Identifier(schema, VERSIONS_TABLE), projection.name
+        )
         return build
 
-    def fold(self, event: Envelope, outcome: FoldOutcome) -> None:
+    def fold_batch(self, events: Sequence[Envelope], outcome: FoldOutcome) -> None:
+        """Fold ``events`` (store order), first reading back in a few statements the rows
+        and versions they need that are no longer in memory."""
+        self.versions.prefetch(e.aggregate_id for e in events)
+        if all(t.complete for t in self.rows.tables.values()):
+            for envelope in events:
+                self.fold(envelope, outcome)
+            return
+        fold_for = self.projection.fold_for
+        read = [decoded(e) if fold_for(e.event_type) else None for e in events]
+        batch = [(e, r) for e, r in zip(events, read, strict=True) if r is not None]
+        prefetch(self.projection, self.rows.tables, self.reader, batch)
+        for envelope, event in zip(events, read, strict=True):
+            self.fold(envelope, outcome, event)
+
+    def fold(self, event: Envelope, outcome: FoldOutcome, decoded_event: Any = None) -> None:
         """Apply one event in store order; the version rule is the live applier's."""
         aggregate_id, version = event.aggregate_id, event.aggregate_version
-        if version <= self.versions.get(aggregate_id, 0):
+        if version <= self.versions.get(aggregate_id):
             outcome.duplicates += 1
             return
         if aggregate_id in self.blocked:
@@ -126,15 +142,15 @@ class BulkBuild:
             return
         if fold is not None:
             try:
-                fold(
-                    self.rows, event, decode(event.event_type, event.schema_version, event.payload)
-                )
+                if decoded_event is None:
+                    decoded_event = decode(event.event_type, event.schema_version, event.payload)
+                fold(self.rows, event, decoded_event)
             except DETERMINISTIC_ERRORS as error:
                 # As the live applier: a sequenced dead letter, its successors behind it.
                 outcome.failed.append((event.notification_id, repr(error)))
                 self._park(event, DEAD_LETTER, error, outcome)
                 return
-        self.versions[aggregate_id] = version
+        self.versions.known[aggregate_id] = version
         self._dirty_versions.add(aggregate_id)
         if fold is None:
             outcome.skipped += 1
@@ -187,7 +203,7 @@ class BulkBuild:
                 self._parked = []
             if self._dirty_versions:
                 versions = sql.Identifier(self.schema, VERSIONS_TABLE)
-                stale = list(self._dirty_versions & self._stored_versions)
+                stale = list(self._dirty_versions & self.versions.stored)
                 if stale:
                     cur.execute(
                         sql.SQL(
@@ -203,9 +219,11 @@ class BulkBuild:
                     copy.set_types(["text", "uuid", "int4"])
                     name = self.projection.name
                     for aggregate_id in self._dirty_versions:
-                        copy.write_row((name, aggregate_id, self.versions[aggregate_id]))
-                self._stored_versions |= self._dirty_versions
+                        copy.write_row((name, aggregate_id, self.versions.known[aggregate_id]))
+                self.versions.stored |= self._dirty_versions
                 self._dirty_versions.clear()
+        evict(self.rows.tables.values(), self.cached_rows)
+        self.versions.evict(self.cached_rows)
         return written
 
 
@@ -251,3 +269,12 @@ def _write(cur: psycopg.Cursor[Any], schema: str, table: Table) -> int:
     table.stored |= table.dirty
     table.dirty = set()
     return written
+
+
+def _holds_rows(conn: psycopg.Connection[Any], table: sql.Identifier, projection: str = "") -> bool:
+    where = sql.SQL(" WHERE projection = %s") if projection else sql.SQL("")
+    found = conn.execute(
+        sql.SQL("SELECT EXISTS (SELECT 1 FROM {}{})").format(table, where),
+        (projection,) if projection else None,
+    ).fetchone()
+    return bool(found and found[0])

@@ -19,7 +19,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from uuid import UUID
 
 import psycopg
 from psycopg import sql
@@ -31,14 +30,13 @@ from contracts.bookkeeping import (
     VERSIONS_TABLE,
     rebuild_lock,
 )
-from contracts.envelope import Envelope
 from contracts.faults import crash_point
 from contracts.readmodels import TABLE_VERSIONS
-from contracts.upcasting import parse_topic
 from projections.live.applier import Applier, BatchOutcome
 from projections.projection import Projection
 from projections.rebuild.bulk import BulkBuild, FoldOutcome
-from projections.rebuild.store_reader import StoreReader
+from projections.rebuild.row_cache import CACHED_ROWS, collect_young, young_collections
+from projections.rebuild.store_reader import Cutoff, StoreReader
 from projections.rebuild.swap import swap_in
 from projections.schema import create_model_tables
 
@@ -75,6 +73,7 @@ class Rebuilder:
         query_role: str,
         topic_prefix: str = "",
         batch_size: int = 10_000,
+        cached_rows: int = CACHED_ROWS,
     ) -> None:
         self.projection = projection
         self.database_url = database_url
@@ -82,6 +81,7 @@ class Rebuilder:
         self.shadow = f"{read_schema}__rb_{projection.name}"
         self.retired = f"{read_schema}__old_{projection.name}"
         self.query_role = query_role
+        self.cached_rows = cached_rows
         self.topic_prefix = topic_prefix
         self.store = StoreReader(
             projection, sql.Identifier(event_schema, events_table), topic_prefix, batch_size
@@ -193,57 +193,40 @@ class Rebuilder:
         progress: Progress | None,
         *,
         schema: str,
-        cutoff: dict[tuple[str, int], int] | None = None,
+        cutoff: Cutoff | None = None,
     ) -> int:
         """Fold the events after ``after`` into ``schema`` in memory
         (:mod:`projections.rebuild.bulk`); each batch's changed rows and the checkpoint
-        commit together. With ``cutoff`` (``(topic, partition) -> notification id``) only
-        events at or below their partition's cutoff are folded: the state of a projector at
-        those positions."""
+        commit together. With ``cutoff`` only the events it holds are folded: what a live
+        projector had applied."""
         total = self.store.count(conn, after)
         conn.commit()
-        build = BulkBuild.load(conn, self.projection, schema, self.topic_prefix)
+        build = BulkBuild.load(
+            conn, self.projection, schema, self.topic_prefix, cached_rows=self.cached_rows
+        )
         conn.commit()
-        done = 0
-        while True:
-            rows = self.store.fetch(conn, after)
-            conn.commit()
-            if not rows:
-                return done
-            outcome = FoldOutcome()
-            for notification_id, originator_id, version, stored, state in rows:
-                type_name, schema_version = parse_topic(stored)
-                aggregate_id = (
-                    originator_id if isinstance(originator_id, UUID) else UUID(str(originator_id))
-                )
-                if cutoff is not None and notification_id > cutoff.get(
-                    self.store.partition_of(stored, aggregate_id), 0
-                ):
-                    continue
-                build.fold(
-                    Envelope(
-                        notification_id,
-                        aggregate_id,
-                        version,
-                        type_name,
-                        schema_version,
-                        bytes(state),
-                    ),
-                    outcome,
-                )
-            after = int(rows[-1][0])
-            with conn.transaction():
-                build.flush(conn)
-                self._save_checkpoint(conn, schema, after)
-            self._failed.extend(outcome.failed)
-            for notification_id, error in outcome.failed:
-                log.warning(
-                    "rebuild %s: cannot apply %s: %s", self.projection.name, notification_id, error
-                )
-            crash_point("rebuild.after_batch")
-            done += len(rows)
-            if progress is not None:
-                progress(done, max(total, done))
+        done, name = 0, self.projection.name
+        with young_collections():
+            while True:
+                rows = self.store.fetch(conn, after, cutoff)
+                conn.commit()
+                if not rows:
+                    return done
+                outcome = FoldOutcome()
+                build.fold_batch(self.store.envelopes(rows, cutoff), outcome)
+                conn.commit()  # after the rows read back: the batch's writes commit below
+                after = int(rows[-1][0])
+                with conn.transaction():
+                    build.flush(conn)
+                    self._save_checkpoint(conn, schema, after)
+                collect_young()
+                self._failed.extend(outcome.failed)
+                for failed, error in outcome.failed:
+                    log.warning("rebuild %s: cannot apply %s: %s", name, failed, error)
+                crash_point("rebuild.after_batch")
+                done += len(rows)
+                if progress is not None:
+                    progress(done, max(total, done))
 
     def _catch_up(self, conn: psycopg.Connection[Any], after: int) -> int:
         """Under the swap's lock, in its transaction: apply what arrived since the bulk

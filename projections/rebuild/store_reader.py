@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -12,9 +13,32 @@ from psycopg import sql
 
 from contracts.envelope import Envelope
 from contracts.placement import Placement, place
-from contracts.upcasting import EVENTS_BY_NAME, every_stored_topic
+from contracts.upcasting import EVENTS_BY_NAME, every_stored_topic, parse_topic
 from projections.projection import Projection
 from projections.records import Incoming, UnreadableStoreError
+
+
+@dataclass(frozen=True)
+class Cutoff:
+    """What a live projector had applied when verify looked: each event at or below its
+    partition's position, and each event at or below its aggregate's version in the live
+    versions table (a rebuild leaves the live tables ahead of the projector's positions:
+    the projector meets those events later, as duplicates)."""
+
+    positions: dict[tuple[str, int], int]
+    #: A copy of the live ``(aggregate_id, version)`` rows, taken with the live tables.
+    versions: sql.Identifier
+
+    def holds(
+        self,
+        notification_id: int,
+        partition: tuple[str, int],
+        version: int,
+        live_version: int | None,
+    ) -> bool:
+        return notification_id <= self.positions.get(partition, 0) or (
+            live_version is not None and version <= live_version
+        )
 
 
 class StoreReader:
@@ -48,15 +72,50 @@ class StoreReader:
             raise UnreadableStoreError(list(row[1]))
         return int(row[0]) if row else 0
 
-    def fetch(self, conn: psycopg.Connection[Any], after: int) -> list[tuple[Any, ...]]:
-        """The next batch of this projection's stored events, in notification order."""
+    def fetch(
+        self, conn: psycopg.Connection[Any], after: int, cutoff: Cutoff | None = None
+    ) -> list[tuple[Any, ...]]:
+        """The next batch of this projection's stored events, in notification order; with
+        ``cutoff``, each with its aggregate's live version (or None) after the state."""
+        if cutoff is None:
+            return conn.execute(
+                sql.SQL(
+                    "SELECT notification_id, originator_id, originator_version, topic, state"
+                    " FROM {} WHERE notification_id > %s AND topic = ANY(%s)"
+                    " ORDER BY notification_id LIMIT %s"
+                ).format(self.events),
+                (after, self.topics, self.batch_size),
+            ).fetchall()
         return conn.execute(
             sql.SQL(
-                "SELECT notification_id, originator_id, originator_version, topic, state FROM {}"
-                " WHERE notification_id > %s AND topic = ANY(%s) ORDER BY notification_id LIMIT %s"
-            ).format(self.events),
+                "SELECT e.notification_id, e.originator_id, e.originator_version, e.topic,"
+                " e.state, v.version FROM {} e LEFT JOIN {} v ON v.aggregate_id = e.originator_id"
+                " WHERE e.notification_id > %s AND e.topic = ANY(%s)"
+                " ORDER BY e.notification_id LIMIT %s"
+            ).format(self.events, cutoff.versions),
             (after, self.topics, self.batch_size),
         ).fetchall()
+
+    def envelopes(
+        self, rows: list[tuple[Any, ...]], cutoff: Cutoff | None = None
+    ) -> list[Envelope]:
+        """A fetched batch as envelopes; with ``cutoff``, only what it holds."""
+        found = []
+        for notification_id, originator_id, version, stored, state, *live in rows:
+            type_name, schema_version = parse_topic(stored)
+            aggregate_id = (
+                originator_id if isinstance(originator_id, UUID) else UUID(str(originator_id))
+            )
+            if cutoff is not None and not cutoff.holds(
+                notification_id, self.partition_of(stored, aggregate_id), version, live[0]
+            ):
+                continue
+            found.append(
+                Envelope(
+                    notification_id, aggregate_id, version, type_name, schema_version, bytes(state)
+                )
+            )
+        return found
 
     def placed(self, stored_topic: str, aggregate_id: UUID) -> Placement:
         placed = place(stored_topic, aggregate_id, self.topic_prefix)

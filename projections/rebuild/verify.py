@@ -1,10 +1,13 @@
 """Verify a projection: rebuild it into a scratch schema and diff it with the live copy.
 
-Aligned to positions, so lag is never a difference: in one REPEATABLE READ snapshot the
-live tables are copied into the scratch schema together with the live projector's
-positions; the rebuild then folds only the events at or below those positions, per
-partition — exactly what the live copy had applied. The events beyond them are the
-lag, reported beside the result, not in it.
+Aligned to what the live copy had applied, so lag is never a difference: in one
+REPEATABLE READ snapshot the live tables are copied into the scratch schema together with
+the live projector's positions and aggregate versions; the rebuild then folds only the
+events at or below their partition's position or their aggregate's version (a rebuild
+swaps in tables ahead of the positions: the projector meets those events later as
+duplicates). An event the projector consumed but did not apply (one lost before it, a
+dead letter) is at or below its position, so the rebuild folds it and the difference
+shows. The events beyond both are the lag, reported beside the result, not in it.
 """
 
 from __future__ import annotations
@@ -15,9 +18,10 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from contracts.bookkeeping import POSITIONS_TABLE
+from contracts.bookkeeping import POSITIONS_TABLE, VERSIONS_TABLE
 from contracts.readmodels import TABLE_VERSIONS
 from projections.rebuild.rebuilder import Progress, Rebuilder
+from projections.rebuild.store_reader import Cutoff
 from projections.records import TableVersionMismatchError
 from projections.schema import live_table_version
 
@@ -59,19 +63,18 @@ def verify(
         conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(scratch)))
         conn.commit()
         rebuilder._prepare_shadow(conn, scratch)
-        positions = _freeze_live(conn, rebuilder, scratch)
-        rebuilder._bulk(conn, 0, progress, schema=scratch, cutoff=positions)
+        cutoff = _freeze_live(conn, rebuilder, scratch)
+        rebuilder._bulk(conn, 0, progress, schema=scratch, cutoff=cutoff)
         tables = [_compare(conn, table, scratch, max_keys) for table in rebuilder.projection.tables]
-        lag = _lag(conn, rebuilder, positions)
+        lag = _lag(conn, rebuilder, cutoff)
         conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(scratch)))
         conn.commit()
     return VerifyReport(name, tables, lag)
 
 
-def _freeze_live(
-    conn: psycopg.Connection[Any], rebuilder: Rebuilder, scratch: str
-) -> dict[tuple[str, int], int]:
-    """Copy the live tables and read the positions in one snapshot."""
+def _freeze_live(conn: psycopg.Connection[Any], rebuilder: Rebuilder, scratch: str) -> Cutoff:
+    """Copy the live tables and versions, and read the positions, in one snapshot."""
+    versions = sql.Identifier(scratch, "live__versions")
     conn.commit()
     conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
     try:
@@ -89,21 +92,27 @@ def _freeze_live(
                         sql.Identifier(rebuilder.live, table),
                     )
                 )
+            conn.execute(
+                sql.SQL(
+                    "CREATE TABLE {} AS SELECT aggregate_id, version FROM {} WHERE projection = %s"
+                ).format(versions, sql.Identifier(rebuilder.live, VERSIONS_TABLE)),
+                (rebuilder.projection.name,),
+            )
+            conn.execute(sql.SQL("ALTER TABLE {} ADD PRIMARY KEY (aggregate_id)").format(versions))
     finally:
         conn.isolation_level = None
-    return {(topic, int(partition)): int(nid) for topic, partition, nid in rows}
+    positions = {(topic, int(partition)): int(nid) for topic, partition, nid in rows}
+    return Cutoff(positions, versions)
 
 
-def _lag(
-    conn: psycopg.Connection[Any], rebuilder: Rebuilder, positions: dict[tuple[str, int], int]
-) -> int:
+def _lag(conn: psycopg.Connection[Any], rebuilder: Rebuilder, cutoff: Cutoff) -> int:
     total = rebuilder.store.count(conn, 0)
     behind = 0
     after = 0
-    while rows := rebuilder.store.fetch(conn, after):
-        for notification_id, originator_id, _, stored, _ in rows:
+    while rows := rebuilder.store.fetch(conn, after, cutoff):
+        for notification_id, originator_id, version, stored, _, live in rows:
             key = rebuilder.store.partition_of(stored, originator_id)
-            behind += notification_id > positions.get(key, 0)
+            behind += not cutoff.holds(notification_id, key, version, live)
         after = int(rows[-1][0])
     conn.commit()
     return min(behind, total)

@@ -210,6 +210,27 @@ def test_verify_during_a_stream_of_commands_reports_lag_not_a_difference(stack: 
     assert damaged.exit_code == 1, damaged.output
 
 
+def test_verify_right_after_a_rebuild_that_no_projector_has_met_finds_no_difference(
+    servers: Servers,
+) -> None:
+    """A rebuild reads the store to its head, so it leaves the live tables ahead of the
+    projector's positions (here: no projector ever ran, there are none). Verify compares
+    with what the live copy holds, not with the positions alone: no false difference, no
+    lag, and a damaged row still shows."""
+    with running_stack(servers) as stack:
+        stack.start_relay()
+        ids, _ = stocked_products(stack, 3, 2)
+        for name in ("products", "orders"):
+            wiring.rebuilder(stack.settings, name).run()
+        assert stack.sql("SELECT count(*) FROM {rm}.projection_positions") == [(0,)]
+        for name in ("products", "orders"):
+            report = verify(wiring.rebuilder(stack.settings, name))
+            assert report.equal, report.tables
+            assert report.lag_events == 0
+        stack.sql("UPDATE {rm}.products SET on_hand = on_hand + 1 WHERE id = %s", ids[0])
+        assert not verify(wiring.rebuilder(stack.settings, "products")).equal
+
+
 def test_a_store_with_events_this_release_cannot_read_is_never_rebuilt_without_them(
     stack: Stack,
 ) -> None:
