@@ -54,11 +54,11 @@ class BulkBuild:
 
     def __init__(
         self,
-        conn: psycopg.Connection[Any],
         projection: Projection,
         schema: str,
         tables: dict[str, Table],
         *,
+        conn: psycopg.Connection[Any] | None = None,
         topic_prefix: str = "",
         cached_rows: int = CACHED_ROWS,
     ) -> None:
@@ -94,9 +94,8 @@ class BulkBuild:
             table = Table(name, columns, key, types)
             table.complete = not _holds_rows(conn, sql.Identifier(schema, name))
             tables[name] = table
-        build = cls(
-            conn, projection, schema, tables, topic_prefix=topic_prefix, cached_rows=cached_rows
-        )
+        build = cls(projection, schema, tables, conn=conn, topic_prefix=topic_prefix)
+        build.cached_rows = cached_rows
         build.blocked = {
             aggregate_id
             for (aggregate_id,) in conn.execute(

@@ -60,8 +60,8 @@ def collect_young() -> None:
 class RowReader:
     """Reads rows of one schema's tables by key (``Table.load``)."""
 
-    def __init__(self, conn: psycopg.Connection[Any], schema: str) -> None:
-        self.conn = conn
+    def __init__(self, conn: psycopg.Connection[Any] | None, schema: str) -> None:
+        self.conn = conn  # None: the tables are complete (built in memory only, never evicted)
         self.schema = schema
         self.reads = 0  # statements sent: one per table and batch when the dry folds hit
 
@@ -69,6 +69,7 @@ class RowReader:
         wanted = [k for k in keys if k not in table.rows and k not in table.absent]
         if not wanted:
             return
+        assert self.conn is not None, "rows left memory, so there is a database to read"
         self.reads += 1
         target = sql.Identifier(self.schema, table.name)
         columns = sql.SQL(", ").join(
@@ -188,7 +189,9 @@ def evict(tables: Iterable[Table], cached_rows: int) -> int:
 class Versions:
     """The aggregates' versions a rebuild has applied, bounded like the rows."""
 
-    def __init__(self, conn: psycopg.Connection[Any], schema: str, table: str, name: str) -> None:
+    def __init__(
+        self, conn: psycopg.Connection[Any] | None, schema: str, table: str, name: str
+    ) -> None:
         self.conn = conn
         self.statement = sql.SQL(
             "SELECT aggregate_id, version FROM {} WHERE projection = %s AND aggregate_id = ANY(%s)"
@@ -204,6 +207,7 @@ class Versions:
         wanted = list({a for a in aggregate_ids if a not in self.known})
         if not wanted:
             return
+        assert self.conn is not None, "versions left memory, so there is a database to read"
         for aggregate_id, version in self.conn.execute(self.statement, (self.name, wanted)):
             self.known[aggregate_id] = version
             self.stored.add(aggregate_id)

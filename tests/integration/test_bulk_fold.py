@@ -91,17 +91,17 @@ def test_the_bulk_fold_writes_the_rows_the_live_handlers_write(
             build = BulkBuild.load(conn, projection, bulk, cached_rows=cached)
             resume_at = rng.randrange(len(log) + 1)
             outcome = FoldOutcome()
-            batch: list[Envelope] = []
+            pending: list[Envelope] = []
             for n, (envelope, event) in enumerate(log):
                 if n == resume_at:  # a killed rebuild: what was flushed is all that is left
                     build = BulkBuild.load(conn, projection, bulk, cached_rows=cached)
                 if event.context in projection.contexts:
-                    batch.append(envelope)
+                    pending.append(envelope)
                 if rng.random() < 0.2 or n + 1 == resume_at:
-                    fold(build, batch, outcome, rng)
+                    fold(build, pending, outcome, rng)
                     with conn.transaction():
                         build.flush(conn)
-            fold(build, batch, outcome, rng)
+            fold(build, pending, outcome, rng)
             with conn.transaction():
                 build.flush(conn)
             assert outcome.failed == []
