@@ -30,7 +30,7 @@ def test_a_long_product_is_snapshotted_pruned_and_loaded_cold_from_its_snapshot(
             "SELECT originator_version, topic FROM {es}.shop_snapshots WHERE originator_id = %s",
             product_id,
         )
-        assert rows == [(200, "snapshot:Product.s1")]  # the one at 100 was pruned
+        assert rows == [(200, "snapshot:Product.s2")]  # the one at 100 was pruned
 
         cold = wiring.shop(stack.settings)  # another worker: nothing cached
         try:

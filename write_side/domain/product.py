@@ -57,16 +57,18 @@ class Product(Aggregate):
     #: The shape of a Product's attributes in snapshots (write_side/persistence/snapshots.py):
     #: bump it when an attribute is added, renamed or changes type, and loads pass over
     #: older snapshots instead of mis-reading them.
-    state_version = 1
+    #: 2: open reservations held as ``held`` (order id's 128-bit int -> quantity), was
+    #: ``reserved`` (UUID -> quantity).
+    state_version = 2
 
     def __deepcopy__(self, memo: dict[int, object]) -> Product:
         """The repository hands every command a deep copy of the cached product. Its only
-        mutable attribute is ``reserved`` (UUID keys and int values, both immutable), so a
-        copy of that dict is a deep copy: ``copy.deepcopy`` rebuilt every UUID, 650 ms per
-        command on a product holding 30,000 open reservations (profiled)."""
+        mutable attribute is ``held`` (int keys and values, immutable), so a copy of that
+        dict is a deep copy: ``copy.deepcopy`` rebuilt every key, 650 ms per command on a
+        product holding 30,000 open reservations (profiled)."""
         copied = object.__new__(type(self))
         state = dict(vars(self))
-        state["reserved"] = dict(self.reserved)
+        state["held"] = dict(self.held)
         state["_pending_events"] = list(getattr(self, "_pending_events", []))
         object.__setattr__(copied, "__dict__", state)
         return copied
@@ -140,11 +142,19 @@ class Product(Aggregate):
         self.price = price
         self.status = "draft"
         self.on_hand = 0
-        self.reserved: dict[UUID, int] = {}
+        #: Open reservations: the order id as its 128-bit int -> quantity. Ints, not UUIDs:
+        #: a bestseller holds tens of thousands, and a snapshot's load built a UUID for each
+        #: (UUID() is Python code: 38 of a cold command's 66 ms at 34,000, profiled).
+        self.held: dict[int, int] = {}
+
+    @property
+    def reserved(self) -> dict[UUID, int]:
+        """The open reservations by order id (a copy, for reading)."""
+        return {UUID(int=order): quantity for order, quantity in self.held.items()}
 
     @property
     def reserved_total(self) -> int:
-        return sum(self.reserved.values())
+        return sum(self.held.values())
 
     @property
     def available(self) -> int:
@@ -216,7 +226,7 @@ class Product(Aggregate):
             raise NotPurchasableError(self.id, self.status)
         if quantity <= 0:
             raise InvalidValueError("quantity must be positive")
-        if order_id in self.reserved:
+        if order_id.int in self.held:
             raise InvalidTransitionError("reservation", "existing", "reserve again")
         if quantity > self.available:
             raise InsufficientStockError(self.available, -quantity)
@@ -224,24 +234,24 @@ class Product(Aggregate):
 
     @event(StockReserved)
     def _stock_reserved(self, order_id: UUID, quantity: int) -> None:
-        self.reserved[order_id] = quantity
+        self.held[order_id.int] = quantity
 
     def release(self, order_id: UUID) -> None:
         """Give an order's reservation back (a no-op if it holds none)."""
-        if order_id in self.reserved:
-            self._stock_released(order_id=order_id, quantity=self.reserved[order_id])
+        if order_id.int in self.held:
+            self._stock_released(order_id=order_id, quantity=self.held[order_id.int])
 
     @event(StockReleased)
     def _stock_released(self, order_id: UUID, quantity: int) -> None:
-        del self.reserved[order_id]
+        del self.held[order_id.int]
 
     def commit(self, order_id: UUID) -> None:
         """The order shipped: its reserved units leave the shelf."""
-        if order_id not in self.reserved:
+        if order_id.int not in self.held:
             raise InvalidTransitionError("reservation", "missing", "commit")
-        self._stock_committed(order_id=order_id, quantity=self.reserved[order_id])
+        self._stock_committed(order_id=order_id, quantity=self.held[order_id.int])
 
     @event(StockCommitted)
     def _stock_committed(self, order_id: UUID, quantity: int) -> None:
-        del self.reserved[order_id]
+        del self.held[order_id.int]
         self.on_hand -= quantity

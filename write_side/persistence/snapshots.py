@@ -9,7 +9,7 @@ most another ``every`` events of replay; nothing else reads snapshots: the relay
 projectors, rebuilds and verify read the events only (docs/architecture.md, "Snapshots").
 
 Each snapshot carries its aggregate's ``state_version`` in its topic
-(``snapshot:Product.s1``). A release that changes the shape of an aggregate's attributes
+(``snapshot:Product.s2``). A release that changes the shape of an aggregate's attributes
 bumps that number, and its loads pass over older snapshots (a full replay, once, until the
 next snapshot) instead of mis-reading them.
 """
@@ -44,8 +44,12 @@ SNAPSHOTTED: dict[type[Aggregate], dict[str, Callable[[Any], Any]]] = {
     Product: {
         **_DECODE,
         "categories": tuple,
-        "reserved": lambda held: {UUID(order): quantity for order, quantity in held.items()},
+        "held": lambda held: {int(order, 16): quantity for order, quantity in held.items()},
     },
+}
+#: Encoders of the attributes JSON cannot hold as they are (128-bit int keys), per kind.
+ENCODED: dict[type[Aggregate], dict[str, Callable[[Any], Any]]] = {
+    Product: {"held": lambda held: {f"{order:032x}": q for order, q in held.items()}},
 }
 _BY_NAME = {kind.__name__: kind for kind in SNAPSHOTTED}
 
@@ -73,7 +77,11 @@ class SnapshotMapper(Mapper[UUID]):
     def to_stored_event(self, domain_event: DomainEventProtocol[UUID]) -> StoredEvent:
         assert isinstance(domain_event, Snapshot)
         kind = _BY_NAME[domain_event.topic.rpartition(":")[2]]
-        state = orjson.dumps(domain_event.state, option=orjson.OPT_NON_STR_KEYS)
+        values = dict(domain_event.state)
+        for name, encode in ENCODED.get(kind, {}).items():
+            if name in values:
+                values[name] = encode(values[name])
+        state = orjson.dumps(values, option=orjson.OPT_NON_STR_KEYS)
         return StoredEvent(
             originator_id=domain_event.originator_id,
             originator_version=domain_event.originator_version,
