@@ -38,6 +38,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from bench.history_catchup import catch_up
 from bench.history_seed import Seeded, Shape, seed_history
 from bench.support import percentile
 from eventshop import wiring
@@ -64,14 +65,14 @@ def servers() -> Iterator[Servers]:
         postgres.stop()
 
 
-def seeded(stack: Stack, shape: Shape, name: str) -> Seeded:
+def seeded(stack: Stack, shape: Shape, name: str, tag: str = "") -> Seeded:
     shop = wiring.shop(stack.settings)
     expected = int(shape.orders * 8)
     columns = (TextColumn(f"seeding {name}"), BarColumn(), MofNCompleteColumn())
     try:
         with Progress(*columns, TimeRemainingColumn(), console=console) as progress:
             task = progress.add_task(name, total=expected)
-            done = seed_history(shop, shape, lambda n: progress.advance(task, n))
+            done = seed_history(shop, shape, lambda n: progress.advance(task, n), tag=tag)
     finally:
         shop.close()
     stack.sql("VACUUM ANALYZE {es}.shop_events")
@@ -107,7 +108,9 @@ def routes(s: Seeded) -> dict[str, Callable[[Any], Any]]:
         "product_by_id": get(f"/products/{s.some_product}"),
         "order_by_id": get(f"/orders/{s.some_order}"),
         "customer_by_id": get(f"/customers/{s.some_customer}"),
-        "search_text": get("/products", q="oak item"),
+        # A shopper's query (a product's name) and one matching a quarter of the catalog.
+        "search_text": get("/products", q=s.some_product_title),
+        "search_text_broad": get("/products", q="oak item"),
         "search_category": get("/products", category="kitchen"),
         "search_price_range": get("/products", min_price=1000, max_price=1200),
         "search_in_stock": get("/products", in_stock=True),
@@ -172,6 +175,22 @@ def main(
             events=big.events,
             seconds=round(sum(s for s, _ in verified), 1),
             peak_rss_mib=max(rss for _, rss in verified),
+        )
+        caught = {}
+        for name, stack in (("mid", mid), ("large", large)):
+            caught[name] = catch_up(stack, seeded, Shape.for_events(200_000), name)
+            stack.stop.set()  # relay and projectors: the reads below are timed without them
+            for thread in stack.threads:
+                thread.join(timeout=30)
+        emit(
+            figure="catch_up",
+            large=caught["large"],
+            mid=caught["mid"],
+            limit=0.8,
+            ok=all(
+                caught["large"][k] >= 0.8 * caught["mid"][k]
+                for k in ("relay_events_per_s", "projectors_records_per_s")
+            ),
         )
         on_small = routes(little)
         for route, call in routes(big).items():

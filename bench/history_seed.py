@@ -71,6 +71,7 @@ class Seeded:
     some_customer: UUID
     some_order: UUID
     some_product: UUID
+    some_product_title: str
 
 
 @contextmanager
@@ -90,8 +91,9 @@ def clock(start: datetime) -> Iterator[Callable[[timedelta], None]]:
 
 
 def seed_history(
-    shop: Shop, shape: Shape, progress: Callable[[int], None], rng_seed: int = 11
+    shop: Shop, shape: Shape, progress: Callable[[int], None], rng_seed: int = 11, tag: str = ""
 ) -> Seeded:
+    """``tag`` tells apart the emails and skus of a second seeding of the same store."""
     rng = random.Random(rng_seed)
     saved = 0
 
@@ -111,10 +113,10 @@ def seed_history(
         for first in range(0, shape.customers, 500):
             batch: list[Aggregate] = []
             for n in range(first, min(first + 500, shape.customers)):
-                batch += _customer(n)
+                batch += _customer(n, tag)
                 customers.append(batch[-3].id)
             save(*batch)
-        products = [_product(n, rng) for n in range(shape.products)]
+        products = [_product(n, rng, tag) for n in range(shape.products)]
         for first in range(0, len(products), 500):
             chunk = products[first : first + 500]
             save(*chunk, *(SkuClaim(sku=p.sku, product_id=p.id) for p in chunk))
@@ -135,11 +137,13 @@ def seed_history(
             save(*batch, *touched.values())
     shop.snapshotter.flush()
     assert some_order is not None
-    return Seeded(saved, bestseller.id, heavy, customers[-1], some_order, products[-1].id)
+    return Seeded(
+        saved, bestseller.id, heavy, customers[-1], some_order, products[-1].id, products[-1].title
+    )
 
 
-def _customer(n: int) -> list[Aggregate]:
-    email = f"c{n}@history.example"
+def _customer(n: int, tag: str) -> list[Aggregate]:
+    email = f"c{n}{tag}@history.example"
     customer = Customer.register(email=email, name=f"Customer {n}")
     if n % 4 == 0:
         customer.rename(f"Customer {n} B")
@@ -150,9 +154,9 @@ def _customer(n: int) -> list[Aggregate]:
     ]
 
 
-def _product(n: int, rng: random.Random) -> Product:
+def _product(n: int, rng: random.Random, tag: str) -> Product:
     product = Product.create(
-        sku=f"H-{n}",
+        sku=f"H-{n}{tag}",
         title=f"{rng.choice(['Red', 'Oak', 'Steel', 'Linen'])} item {n}",
         price=rng.randint(100, 20_000),
         description="A product of the history benchmark.",
