@@ -79,6 +79,8 @@ class Settings(BaseSettings):
     #: Attempts at a mail the server could not take now, before it is dead (the first
     #: retry after about a second, then doubling with jitter, capped at five minutes).
     mail_max_attempts: int = Field(default=8, ge=1, le=100)
+    #: A settled mail's record (sent, rejected, discarded) is kept this long, then pruned.
+    mail_retention_seconds: float = Field(default=30 * 86400.0, gt=0)
     #: An order not paid this long after it was placed is cancelled as expired.
     order_payment_timeout_seconds: float = Field(default=1800.0, gt=0, le=30 * 86400)
     #: The payment gateway's base URL; unset: an in-process fake (`eventshop run` starts

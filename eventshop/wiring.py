@@ -24,6 +24,7 @@ from projections.schema import migrate_read_models
 from reactors import mail_intake
 from reactors.mail_tables import migrate_mail_tables
 from reactors.mailer import SmtpMailer
+from reactors.outbox_pruning import pruned_through as mail_pruned_through
 from reactors.sender import MailSender
 from read_side.http.app import create_query_app
 from read_side.http.validators import CatalogCache
@@ -281,18 +282,18 @@ MAIL_INTAKE = Projection(
         mail_intake.EFFECTS_TABLE,
         mail_intake.owed_mail,
         frozenset(cls.type_name for cls in mail_intake.MAIL_KINDS),
+        pruned_through=mail_pruned_through,
     ),
 )
 
 
 def mail_sender(settings: Settings) -> MailSender:
     if not settings.smtp_url:
-        raise NotConfiguredError(
-            "EVENTSHOP_SMTP_URL is not set (eventshop run sets it to its development mailbox)"
-        )
+        raise NotConfiguredError("EVENTSHOP_SMTP_URL is not set (eventshop run sets it)")
     return MailSender(
         database_url=database_url(settings),
         schema=settings.read_schema,
         mailer=SmtpMailer(settings.smtp_url),
         max_attempts=settings.mail_max_attempts,
+        retention_seconds=settings.mail_retention_seconds,
     )

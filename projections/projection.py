@@ -34,6 +34,10 @@ class Effects:
     key_of: Callable[[Envelope, Any], str | None]
     #: The event types that may owe an effect (the others are not even decoded).
     event_types: frozenset[str] = frozenset()
+    #: ``(conn, schema) -> notification id``: records owed by events at or below it may
+    #: have been pruned, so verify compares above it (the table then has a
+    #: ``notification_id`` column). None: records are never pruned.
+    pruned_through: Callable[[Any, str], int] | None = None
 
 
 @dataclass(frozen=True)

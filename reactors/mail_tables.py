@@ -5,7 +5,9 @@ positions, versions and parked events are kept there under the name ``mail``).
 - ``mail_orders``: what an order's mails list (lines and total, from ``OrderPlaced``).
 - ``mail_outbox``: the effect records, one per mail, keyed by the event that owes it
   (``<kind>.<aggregate id>.<version>``). The intake inserts a row in the same transaction
-  as its position; the sender (:mod:`reactors.sender`) hands it to SMTP and records when.
+  as its position; the sender (:mod:`reactors.sender`) hands it to SMTP and records when,
+  and deletes settled ones after the retention (:mod:`reactors.outbox_pruning`).
+- ``mail_pruned``: how far that went (a notification id verify compares above).
 
 The query role may read none of them (addresses and mail are not a read model).
 """
@@ -17,7 +19,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-TABLES = ("mail_recipients", "mail_orders", "mail_outbox")
+PRUNED_TABLE = "mail_pruned"
+TABLES = ("mail_recipients", "mail_orders", "mail_outbox", PRUNED_TABLE)
 
 #: States of an effect record. ``pending`` and ``dead`` hold the later mails of their
 #: aggregate (mails of one order go out in event order); ``sent``, ``rejected`` (the server
@@ -58,6 +61,13 @@ DDL = (
         (next_attempt_at) WHERE state = 'pending'""",
     """CREATE INDEX IF NOT EXISTS mail_outbox_aggregate ON {schema}.mail_outbox
         (aggregate_id, aggregate_version)""",
+    # How far settled mail was pruned (reactors/outbox_pruning.py).
+    """CREATE TABLE IF NOT EXISTS {schema}.mail_pruned (
+        id int PRIMARY KEY DEFAULT 1 CHECK (id = 1),
+        through_notification_id bigint NOT NULL DEFAULT 0,
+        pruned bigint NOT NULL DEFAULT 0,
+        updated_at timestamptz NOT NULL DEFAULT now())""",
+    "INSERT INTO {schema}.mail_pruned (id) VALUES (1) ON CONFLICT DO NOTHING",
 )
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +38,7 @@ from reactors.mailer import (
     MailSession,
     MailUnavailableError,
 )
+from reactors.outbox_pruning import prune
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +86,8 @@ class MailSender:
         base_delay_seconds: float = 1.0,
         max_delay_seconds: float = 300.0,
         poll_seconds: float = 0.2,
+        retention_seconds: float = 30 * 86400.0,
+        prune_every_seconds: float = 600.0,
     ) -> None:
         self.database_url = database_url
         self.mailer = mailer
@@ -91,6 +95,10 @@ class MailSender:
         self.base_delay = base_delay_seconds
         self.max_delay = max_delay_seconds
         self.poll_seconds = poll_seconds
+        self.retention_seconds = retention_seconds
+        self.prune_every_seconds = prune_every_seconds
+        self.schema = schema
+        self._pruned_at = 0.0
         self.stats = SenderStats()
         self._due = sql.SQL(_DUE).format(s=sql.Identifier(schema))
         self._record = sql.SQL(_RECORD).format(s=sql.Identifier(schema))
@@ -103,6 +111,7 @@ class MailSender:
             try:
                 with psycopg.connect(self.database_url) as conn:
                     while not stop.is_set():
+                        self.prune_when_due(conn)
                         if not self.send_all_due(conn, stop):
                             stop.wait(self.poll_seconds)
                 backoff = 0.2
@@ -112,6 +121,16 @@ class MailSender:
                 )
                 stop.wait(backoff)
                 backoff = min(backoff * 2, 5.0)
+
+    def prune_when_due(self, conn: psycopg.Connection[Any]) -> int:
+        """Every ``prune_every_seconds``: settled mail older than the retention goes."""
+        if time.monotonic() - self._pruned_at < self.prune_every_seconds:
+            return 0
+        self._pruned_at = time.monotonic()
+        pruned = prune(conn, self.schema, retention_seconds=self.retention_seconds)
+        if pruned:
+            log.info("mail sender: pruned %d settled mail(s) past the retention", pruned)
+        return pruned
 
     def send_all_due(
         self, conn: psycopg.Connection[Any], stop: threading.Event | None = None

@@ -5,7 +5,8 @@ verify does not rebuild it; it replays the store with ``contracts`` alone, compu
 key of every effect owed (``Effects.key_of``) and compares them with the live records.
 Aligned to positions as a read model's verify is: an event beyond the intake's position on
 its partition is lag, reported beside the result. A record owed and missing, or present
-and owed by no event, is a difference.
+and owed by no event, is a difference. Records an intake prunes (``Effects.pruned_through``)
+are compared above its watermark only.
 """
 
 from __future__ import annotations
@@ -40,10 +41,15 @@ def verify_effects(
     store = StoreReader(projection, events, topic_prefix, batch_size=5000)
     with psycopg.connect(database_url) as conn:
         positions = _positions(conn, read_schema, projection.name)
+        pruned = effects.pruned_through(conn, read_schema) if effects.pruned_through else 0
         live = {
             str(row[0])
             for row in conn.execute(
-                sql.SQL("SELECT key FROM {}").format(sql.Identifier(read_schema, effects.table))
+                sql.SQL("SELECT key FROM {}{}").format(
+                    sql.Identifier(read_schema, effects.table),
+                    sql.SQL(" WHERE notification_id > %s") if pruned else sql.SQL(""),
+                ),
+                (pruned,) if pruned else None,
             )
         }
         owed, due, lag = set(), set(), 0
@@ -52,7 +58,7 @@ def verify_effects(
             for notification_id, originator_id, version, stored, state in rows:
                 aggregate_id = UUID(str(originator_id))
                 placed = store.placed(stored, aggregate_id)
-                if placed.event_type not in effects.event_types:
+                if placed.event_type not in effects.event_types or notification_id <= pruned:
                     continue
                 envelope = Envelope(
                     0, aggregate_id, version, placed.event_type, placed.schema_version, state
