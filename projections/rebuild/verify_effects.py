@@ -42,19 +42,21 @@ def verify_effects(
     with psycopg.connect(database_url) as conn:
         positions = _positions(conn, read_schema, projection.name)
         pruned = effects.pruned_through(conn, read_schema) if effects.pruned_through else 0
-        live = {
-            str(row[0])
-            for row in conn.execute(
-                sql.SQL("SELECT key FROM {}{}").format(
-                    sql.Identifier(read_schema, effects.table),
-                    sql.SQL(" WHERE notification_id > %s") if pruned else sql.SQL(""),
-                ),
-                (pruned,) if pruned else None,
-            )
-        }
-        owed, due, lag = set(), set(), 0
+        # The keys on both sides go to temporary tables, so memory stays a batch's however
+        # many effects the history owes; the live ones are read now, with the positions.
+        conn.execute("CREATE TEMP TABLE verify_live (key text PRIMARY KEY)")
+        conn.execute("CREATE TEMP TABLE verify_owed (key text PRIMARY KEY, due bool NOT NULL)")
+        conn.execute(
+            sql.SQL("INSERT INTO verify_live SELECT key FROM {}{}").format(
+                sql.Identifier(read_schema, effects.table),
+                sql.SQL(" WHERE notification_id > %s") if pruned else sql.SQL(""),
+            ),
+            (pruned,) if pruned else None,
+        )
+        lag = 0
         total, done, after = store.count(conn, 0), 0, 0
         while rows := store.fetch(conn, after):
+            owed: list[tuple[str, bool]] = []
             for notification_id, originator_id, version, stored, state in rows:
                 aggregate_id = UUID(str(originator_id))
                 placed = store.placed(stored, aggregate_id)
@@ -66,21 +68,44 @@ def verify_effects(
                 event = decode(placed.event_type, placed.schema_version, bytes(state))
                 key = effects.key_of(envelope, event)
                 if key is not None:
-                    owed.add(key)
-                    if notification_id <= positions.get((placed.topic, placed.partition), 0):
-                        due.add(key)
-                    else:
-                        lag += 1
+                    due = notification_id <= positions.get((placed.topic, placed.partition), 0)
+                    owed.append((key, due))
+                    lag += not due
+            with conn.cursor().copy("COPY verify_owed (key, due) FROM STDIN") as copy:
+                for row in owed:
+                    copy.write_row(row)
             after, done = int(rows[-1][0]), done + len(rows)
             if progress:
                 progress(done, total)
-    missing, unexpected = sorted(due - live), sorted(live - owed)
+        live_rows, due_rows, missing, unexpected = _differences(conn, max_keys)
+        conn.rollback()  # the temporary tables go
     differing = [f"owed, missing: {k}" for k in missing]
     differing += [f"owed by no event: {k}" for k in unexpected]
     table = TableComparison(
-        effects.table, len(live), len(due), not missing and not unexpected, differing[:max_keys]
+        effects.table, live_rows, due_rows, not missing and not unexpected, differing[:max_keys]
     )
     return VerifyReport(projection.name, [table], lag)
+
+
+def _differences(
+    conn: psycopg.Connection[Any], max_keys: int
+) -> tuple[int, int, list[str], list[str]]:
+    """Live rows, due rows, and up to ``max_keys`` keys missing and unexpected, in order."""
+    counted = conn.execute(
+        "SELECT (SELECT count(*) FROM verify_live), (SELECT count(*) FROM verify_owed WHERE due)"
+    ).fetchone()
+    missing = conn.execute(
+        "SELECT key FROM verify_owed o WHERE due AND NOT EXISTS"
+        " (SELECT 1 FROM verify_live l WHERE l.key = o.key) ORDER BY key LIMIT %s",
+        (max_keys,),
+    ).fetchall()
+    unexpected = conn.execute(
+        "SELECT key FROM verify_live l WHERE NOT EXISTS"
+        " (SELECT 1 FROM verify_owed o WHERE o.key = l.key) ORDER BY key LIMIT %s",
+        (max_keys,),
+    ).fetchall()
+    live_rows, due_rows = counted if counted else (0, 0)
+    return int(live_rows), int(due_rows), [r[0] for r in missing], [r[0] for r in unexpected]
 
 
 def _positions(conn: psycopg.Connection[Any], schema: str, name: str) -> dict[tuple[str, int], int]:

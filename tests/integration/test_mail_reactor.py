@@ -272,3 +272,17 @@ def test_verify_mail_compares_the_effect_records_with_what_the_event_store_owes(
     broken = operations.verify(stack.settings, "mail")
     assert not broken.equal
     assert broken.tables[0].differing == [f"owed, missing: welcome.{customer}.1"]
+
+    # A record no event owes is a difference too.
+    stack.sql(
+        "INSERT INTO {rm}.mail_outbox (key, kind, aggregate_id, aggregate_version,"
+        " notification_id, customer_id) VALUES (%s, 'welcome', %s, 9, 1, %s)",
+        f"welcome.{customer}.9",
+        customer,
+        customer,
+    )
+    worse = operations.verify(stack.settings, "mail")
+    assert worse.tables[0].differing == [
+        f"owed, missing: welcome.{customer}.1",
+        f"owed by no event: welcome.{customer}.9",
+    ]
