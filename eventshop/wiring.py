@@ -18,7 +18,7 @@ from http_edge.tokens import MIN_SECRET_BYTES, TokenSettings, weak_secret
 from projections.event_store_head import install_event_store_head
 from projections.live.consumer import KafkaProjector
 from projections.projection import Effects, Projection
-from projections.rebuild.rebuilder import Rebuilder
+from projections.rebuild.rebuilder import BATCH_EVENTS, Rebuilder
 from projections.registry import PROJECTIONS
 from projections.schema import migrate_read_models
 from reactors import mail_intake
@@ -192,7 +192,7 @@ def order_expiry(settings: Settings, on: Shop | None = None) -> OrderExpiry:
     )
 
 
-def rebuilder(settings: Settings, name: str, batch_size: int = 10_000) -> Rebuilder:
+def rebuilder(settings: Settings, name: str, batch_size: int = BATCH_EVENTS) -> Rebuilder:
     if name not in PROJECTIONS:
         raise NotConfiguredError(f"unknown projection: {name}")
     return Rebuilder(

@@ -10,7 +10,7 @@ import eventshop.operations.status as operations
 from eventshop import wiring
 from eventshop.cli.common import Columns, load_settings, progress_bar, show
 from eventshop.operations import dead_letters
-from projections.rebuild.rebuilder import RebuildResult
+from projections.rebuild.rebuilder import BATCH_EVENTS, RebuildResult
 from projections.registry import PROJECTIONS
 
 projections_app = typer.Typer(help="Projections: where they are.", no_args_is_help=True)
@@ -76,7 +76,7 @@ def projections_status(
 def projections_rebuild(
     name: Annotated[str | None, typer.Argument(help="The projection to rebuild")] = None,
     every: Annotated[bool, typer.Option("--all", help="Rebuild every projection")] = False,
-    batch_size: Annotated[int, typer.Option(min=1, max=100_000)] = 10_000,
+    batch_size: Annotated[int, typer.Option(min=1, max=500_000)] = BATCH_EVENTS,
     grace_seconds: Annotated[float, typer.Option(min=0)] = 5.0,
 ) -> None:
     """Blue/green rebuild from the event store; resumable; live reads use the old copy."""

@@ -131,6 +131,21 @@ def test_a_killed_rebuild_resumes_where_it_stopped(stack: Stack) -> None:
     assert status["products"]["state"] == "live"
 
 
+def test_a_rebuilt_model_has_every_index_the_live_one_had(stack: Stack) -> None:
+    """The shadow builds its secondary indexes once, after the folding: they must all be
+    there when it is swapped in (the query-plan guard relies on them)."""
+    stocked_products(stack, 2, 1)
+    indexes = (
+        "SELECT tablename, indexname, indexdef LIKE '%%gin%%' FROM pg_indexes"
+        " WHERE schemaname = %s ORDER BY 1, 2"
+    )
+    before = stack.sql(indexes, stack.settings.read_schema)
+    for name in ("products", "orders"):
+        wiring.rebuilder(stack.settings, name).run()
+    assert stack.sql(indexes, stack.settings.read_schema) == before
+    assert ("products", "products_search", True) in before
+
+
 def test_two_rebuilds_of_one_projection_cannot_run_at_once(stack: Stack) -> None:
     key = f"eventshop-rebuild:{stack.settings.read_schema}:products"
     with psycopg.connect(stack.settings.database_url or "", autocommit=True) as other:
