@@ -6,7 +6,7 @@ folds each batch of events into an in-memory copy of the rows (``fold`` function
 per event type, beside each projection's SQL handlers and with the same meaning), then
 writes only the rows the batch changed: a DELETE of the stale copies and one COPY per
 table, in the transaction that also saves the aggregates' versions and the rebuild's
-checkpoint. A resumed rebuild loads the shadow's rows back first.
+checkpoint. A resumed rebuild reads the shadow's rows back as events need them.
 
 Memory is bounded: past ``cached_rows`` rows, written ones leave memory and are read
 back when a batch needs them (:mod:`projections.rebuild.row_cache`).
@@ -37,7 +37,15 @@ from projections.live.applier import DETERMINISTIC_ERRORS
 from projections.live.batch_fold import table_shape
 from projections.memory_rows import Rows, Table
 from projections.projection import Projection
-from projections.rebuild.row_cache import CACHED_ROWS, RowReader, Versions, decoded, evict, prefetch
+from projections.rebuild.row_cache import (
+    CACHED_ROWS,
+    RowReader,
+    Versions,
+    decoded,
+    evict,
+    prefetch,
+    with_keys,
+)
 
 
 @dataclass
@@ -232,29 +240,13 @@ def _write(cur: psycopg.Cursor[Any], schema: str, table: Table) -> int:
     target = sql.Identifier(schema, table.name)
     stale = table.dirty & table.stored
     if stale:
-        if len(table.key) == 1:
-            cur.execute(
-                sql.SQL("DELETE FROM {} WHERE {} = ANY(%s)").format(
-                    target, sql.Identifier(table.key[0])
-                ),
-                ([k[0] for k in stale],),
-            )
-        else:
-            names = [sql.Identifier(f"k{n}") for n in range(len(table.key))]
-            cur.execute(
-                sql.SQL(
-                    "DELETE FROM {t} USING unnest({arrays}) AS k({names}) WHERE {match}"
-                ).format(
-                    t=target,
-                    arrays=sql.SQL(", ").join(sql.Placeholder() * len(table.key)),
-                    names=sql.SQL(", ").join(names),
-                    match=sql.SQL(" AND ").join(
-                        sql.SQL("{t}.{c} = k.{n}").format(t=target, c=sql.Identifier(c), n=n)
-                        for c, n in zip(table.key, names, strict=True)
-                    ),
-                ),
-                [list(column) for column in zip(*stale, strict=True)],
-            )
+        unnested, match, params = with_keys(table, list(stale))
+        cur.execute(
+            sql.SQL("DELETE FROM {} t{} WHERE {}").format(
+                target, sql.SQL(" USING {}").format(unnested) if unnested else sql.SQL(""), match
+            ),
+            params,
+        )
     # Binary: no text rendering of uuids and timestamps on either side.
     copy_sql = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
         target, sql.SQL(", ").join(map(sql.Identifier, table.columns))

@@ -57,6 +57,26 @@ def collect_young() -> None:
     gc.collect(1)
 
 
+def with_keys(
+    table: Table, keys: Sequence[Key]
+) -> tuple[sql.Composable | None, sql.Composable, list[Any]]:
+    """``(from item or None, condition, params)`` picking the rows of ``table`` (as ``t``)
+    whose key is one of ``keys``: ``t.k = ANY(…)`` for a one-column key, else a join with
+    the keys ``unnest``ed column by column."""
+    if len(table.key) == 1:
+        match = sql.SQL("t.{} = ANY(%s)").format(sql.Identifier(table.key[0]))
+        return None, match, [[k[0] for k in keys]]
+    names = [sql.Identifier(f"k{n}") for n in range(len(table.key))]
+    unnested = sql.SQL("unnest({}) AS k({})").format(
+        sql.SQL(", ").join(sql.Placeholder() * len(table.key)), sql.SQL(", ").join(names)
+    )
+    match = sql.SQL(" AND ").join(
+        sql.SQL("t.{} = k.{}").format(sql.Identifier(c), n)
+        for c, n in zip(table.key, names, strict=True)
+    )
+    return unnested, match, [list(column) for column in zip(*keys, strict=True)]
+
+
 class RowReader:
     """Reads rows of one schema's tables by key (``Table.load``)."""
 
@@ -71,28 +91,16 @@ class RowReader:
             return
         assert self.conn is not None, "rows left memory, so there is a database to read"
         self.reads += 1
-        target = sql.Identifier(self.schema, table.name)
         columns = sql.SQL(", ").join(
             sql.SQL("t.{}").format(sql.Identifier(c)) for c in table.columns
         )
-        if len(table.key) == 1:
-            statement = sql.SQL("SELECT {} FROM {} t WHERE t.{} = ANY(%s)").format(
-                columns, target, sql.Identifier(table.key[0])
-            )
-            params: list[Any] = [[k[0] for k in wanted]]
-        else:
-            names = [sql.Identifier(f"k{n}") for n in range(len(table.key))]
-            statement = sql.SQL("SELECT {} FROM {} t, unnest({}) AS k({}) WHERE {}").format(
-                columns,
-                target,
-                sql.SQL(", ").join(sql.Placeholder() * len(table.key)),
-                sql.SQL(", ").join(names),
-                sql.SQL(" AND ").join(
-                    sql.SQL("t.{} = k.{}").format(sql.Identifier(c), n)
-                    for c, n in zip(table.key, names, strict=True)
-                ),
-            )
-            params = [list(column) for column in zip(*wanted, strict=True)]
+        unnested, match, params = with_keys(table, wanted)
+        statement = sql.SQL("SELECT {} FROM {} t{} WHERE {}").format(
+            columns,
+            sql.Identifier(self.schema, table.name),
+            sql.SQL(", {}").format(unnested) if unnested else sql.SQL(""),
+            match,
+        )
         for values in self.conn.execute(statement, params):
             table.found(dict(zip(table.columns, values, strict=True)))
         table.absent.update(k for k in wanted if k not in table.rows)

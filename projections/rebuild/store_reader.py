@@ -77,22 +77,18 @@ class StoreReader:
     ) -> list[tuple[Any, ...]]:
         """The next batch of this projection's stored events, in notification order; with
         ``cutoff``, each with its aggregate's live version (or None) after the state."""
-        if cutoff is None:
-            return conn.execute(
-                sql.SQL(
-                    "SELECT notification_id, originator_id, originator_version, topic, state"
-                    " FROM {} WHERE notification_id > %s AND topic = ANY(%s)"
-                    " ORDER BY notification_id LIMIT %s"
-                ).format(self.events),
-                (after, self.topics, self.batch_size),
-            ).fetchall()
+        live = sql.SQL(", v.version") if cutoff else sql.SQL("")
+        join = (
+            sql.SQL(" LEFT JOIN {} v ON v.aggregate_id = e.originator_id").format(cutoff.versions)
+            if cutoff
+            else sql.SQL("")
+        )
         return conn.execute(
             sql.SQL(
                 "SELECT e.notification_id, e.originator_id, e.originator_version, e.topic,"
-                " e.state, v.version FROM {} e LEFT JOIN {} v ON v.aggregate_id = e.originator_id"
-                " WHERE e.notification_id > %s AND e.topic = ANY(%s)"
+                " e.state{} FROM {} e{} WHERE e.notification_id > %s AND e.topic = ANY(%s)"
                 " ORDER BY e.notification_id LIMIT %s"
-            ).format(self.events, cutoff.versions),
+            ).format(live, self.events, join),
             (after, self.topics, self.batch_size),
         ).fetchall()
 
@@ -101,13 +97,14 @@ class StoreReader:
     ) -> list[Envelope]:
         """A fetched batch as envelopes; with ``cutoff``, only what it holds."""
         found = []
-        for notification_id, originator_id, version, stored, state, *live in rows:
+        for row in rows:
+            notification_id, originator_id, version, stored, state = row[:5]
             type_name, schema_version = parse_topic(stored)
             aggregate_id = (
                 originator_id if isinstance(originator_id, UUID) else UUID(str(originator_id))
             )
             if cutoff is not None and not cutoff.holds(
-                notification_id, self.partition_of(stored, aggregate_id), version, live[0]
+                notification_id, self.partition_of(stored, aggregate_id), version, row[5]
             ):
                 continue
             found.append(
