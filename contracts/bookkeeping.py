@@ -25,6 +25,9 @@ RELEASES_TABLE = "dead_letter_releases"
 HEAD_FUNCTION = "event_store_head"
 #: The relay's checkpoint, acknowledged offsets, heartbeat, block and backlog, likewise.
 RELAY_STATE_FUNCTION = "relay_state"
+#: Customers' data keys for the consumers that open personal fields (invoker's rights:
+#: the query role may neither run it nor read the table behind it).
+KEYS_FUNCTION = "customer_keys"
 
 # Tables in the event-store schema
 

@@ -8,10 +8,10 @@ new ``schema_version`` with an upcaster in :mod:`contracts.upcasting`.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import ClassVar
+from typing import Annotated, ClassVar
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.causation import EventMeta
 
@@ -33,27 +33,52 @@ class ContractEvent(BaseModel):
     meta: EventMeta | None = None
 
 
+#: A personal field: in payloads of the current version it is sealed under its customer's
+#: key (:mod:`contracts.personal`); readers with the key open it, others see ciphertext.
+Personal = Annotated[str, Field(json_schema_extra={"x-personal": "sealed"})]
+
+
 class CustomerRegistered(ContractEvent):
+    """v2: ``email`` and ``name`` sealed (v1 held them in clear)."""
+
     type_name = "CustomerRegistered"
+    schema_version = 2
     context = "customers"
 
-    email: str
-    name: str
+    email: Personal
+    name: Personal
     role: str = "customer"
 
 
 class CustomerRenamed(ContractEvent):
+    """v2: ``name`` sealed."""
+
     type_name = "CustomerRenamed"
+    schema_version = 2
     context = "customers"
 
-    name: str
+    name: Personal
 
 
 class CustomerEmailChanged(ContractEvent):
+    """v2: ``email`` sealed."""
+
     type_name = "CustomerEmailChanged"
+    schema_version = 2
     context = "customers"
 
-    email: str
+    email: Personal
+
+
+class CustomerErased(ContractEvent):
+    """The customer was forgotten: their key is destroyed, so every sealed value of theirs
+    reads as ``"erased"`` from now on. ``by`` says who asked: ``customer``, ``admin:<id>``
+    or ``operator``."""
+
+    type_name = "CustomerErased"
+    context = "customers"
+
+    by: str
 
 
 class PasswordSet(ContractEvent):
@@ -67,12 +92,14 @@ class PasswordSet(ContractEvent):
 
 
 class EmailClaimed(ContractEvent):
-    """Internal: the email's claim aggregate was taken by ``customer_id``."""
+    """Internal: the email's claim aggregate was taken by ``customer_id``. v2: ``email``
+    sealed under that customer's key."""
 
     type_name = "EmailClaimed"
+    schema_version = 2
     context = None
 
-    email: str
+    email: Personal
     customer_id: UUID
 
 

@@ -9,6 +9,8 @@ events with them exactly as an old release did. Never edit one; add a version in
 
 from __future__ import annotations
 
+from uuid import UUID
+
 from contracts.events import ContractEvent
 
 
@@ -36,7 +38,50 @@ class ProductDetailsChangedV1(ContractEvent):
     category: str
 
 
+class CustomerRegisteredV1(ContractEvent):
+    type_name = "CustomerRegistered"
+    schema_version = 1
+    context = "customers"
+
+    email: str
+    name: str
+    role: str = "customer"
+
+
+class CustomerRenamedV1(ContractEvent):
+    type_name = "CustomerRenamed"
+    schema_version = 1
+    context = "customers"
+
+    name: str
+
+
+class CustomerEmailChangedV1(ContractEvent):
+    type_name = "CustomerEmailChanged"
+    schema_version = 1
+    context = "customers"
+
+    email: str
+
+
+class EmailClaimedV1(ContractEvent):
+    type_name = "EmailClaimed"
+    schema_version = 1
+    context = None
+
+    email: str
+    customer_id: UUID
+
+
 #: ``(type_name, schema_version) -> class`` for every version older than the current one.
 PAST_VERSIONS: dict[tuple[str, int], type[ContractEvent]] = {
-    (cls.type_name, cls.schema_version): cls for cls in (ProductCreatedV1, ProductDetailsChangedV1)
+    (cls.type_name, cls.schema_version): cls
+    for cls in (
+        ProductCreatedV1,
+        ProductDetailsChangedV1,
+        CustomerRegisteredV1,
+        CustomerRenamedV1,
+        CustomerEmailChangedV1,
+        EmailClaimedV1,
+    )
 }

@@ -28,11 +28,22 @@ def one_category_to_many(data: dict[str, Any]) -> dict[str, Any]:
     return upcast
 
 
+def personal_in_clear(data: dict[str, Any]) -> dict[str, Any]:
+    """v1 → v2 of the customer events: the personal fields were stored in clear. They stay
+    clear (nothing here has the key): readers open sealed values and pass clear ones through
+    (:func:`contracts.personal.reveal`)."""
+    return data
+
+
 #: ``(type_name, from_version) -> function`` turning a vN payload into a vN+1 payload.
 #: Every version below a type's current one has one (tests/unit/test_contracts.py).
 UPCASTERS: dict[tuple[str, int], Upcaster] = {
     ("ProductCreated", 1): one_category_to_many,
     ("ProductDetailsChanged", 1): one_category_to_many,
+    ("CustomerRegistered", 1): personal_in_clear,
+    ("CustomerRenamed", 1): personal_in_clear,
+    ("CustomerEmailChanged", 1): personal_in_clear,
+    ("EmailClaimed", 1): personal_in_clear,
 }
 
 

@@ -6,7 +6,13 @@ from __future__ import annotations
 import psycopg
 from psycopg import sql
 
-from contracts.bookkeeping import HEAD_FUNCTION, RELAY_CHECKPOINT_TABLE, RELAY_STATE_FUNCTION
+from contracts.bookkeeping import (
+    HEAD_FUNCTION,
+    KEYS_FUNCTION,
+    RELAY_CHECKPOINT_TABLE,
+    RELAY_STATE_FUNCTION,
+)
+from contracts.personal import KEY_TABLE
 
 
 def install_event_store_head(
@@ -46,6 +52,15 @@ def install_event_store_head(
             )
         )
         conn.execute("COMMIT")
+        keys = sql.Identifier(schema, KEYS_FUNCTION)
+        conn.execute(
+            sql.SQL(
+                "CREATE OR REPLACE FUNCTION {}(ids uuid[]) RETURNS TABLE (customer_id uuid,"
+                " key bytea) LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp"
+                " AS $$ SELECT k.customer_id, k.key FROM {} k WHERE k.customer_id = ANY(ids) $$"
+            ).format(keys, sql.Identifier(event_schema, KEY_TABLE))
+        )
+        conn.execute(sql.SQL("REVOKE ALL ON FUNCTION {}(uuid[]) FROM PUBLIC").format(keys))
         for each in (function, relay):
             conn.execute(sql.SQL("REVOKE ALL ON FUNCTION {}() FROM PUBLIC").format(each))
             conn.execute(

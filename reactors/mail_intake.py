@@ -20,6 +20,7 @@ from contracts.envelope import Envelope
 from contracts.events import (
     ContractEvent,
     CustomerEmailChanged,
+    CustomerErased,
     CustomerRegistered,
     CustomerRenamed,
     OrderCancelled,
@@ -27,6 +28,7 @@ from contracts.events import (
     OrderPlaced,
     OrderShipped,
 )
+from contracts.personal import ERASED
 
 NAME = "mail"
 #: The mail each event type owes, named by its kind (its template).
@@ -71,13 +73,14 @@ def owe(
     # An order's customer comes from its OrderPlaced, which precedes the order's other
     # events in this intake (per-aggregate order). Were it missing, customer_id would be
     # NULL and the insert would fail: the event is dead-lettered, never silently mailless.
+    # Mail owed to an erased customer is recorded, discarded: nobody is left to write to.
     cur.execute(
         sql.SQL(
-            "INSERT INTO {0}.mail_outbox (key, kind, aggregate_id, aggregate_version,"
+            "INSERT INTO {0}.mail_outbox AS o (key, kind, aggregate_id, aggregate_version,"
             " notification_id, customer_id, order_id, facts, correlation_id) VALUES (%s, %s,"
             " %s, %s, %s,"
             " coalesce(%s, (SELECT customer_id FROM {0}.mail_orders WHERE order_id = %s)),"
-            " %s, %s::jsonb, %s) ON CONFLICT (key) DO NOTHING"
+            " %s, %s::jsonb, %s) ON CONFLICT (key) DO NOTHING RETURNING o.customer_id"
         ).format(sql.Identifier(schema)),
         (
             key,
@@ -93,6 +96,16 @@ def owe(
             env.correlation_id,
         ),
     )
+    inserted = cur.fetchone()
+    if inserted is not None and isinstance(event, (OrderPaid, OrderShipped, OrderCancelled)):
+        cur.execute(
+            sql.SQL(
+                "UPDATE {0}.mail_outbox SET state = 'discarded', last_error = 'customer erased'"
+                " WHERE key = %s AND EXISTS (SELECT 1 FROM {0}.mail_recipients"
+                " WHERE customer_id = %s AND email = %s)"
+            ).format(sql.Identifier(schema)),
+            (key, _first(inserted), ERASED),
+        )
 
 
 def on_registered(cur: Cursor[Any], schema: str, env: Envelope, e: CustomerRegistered) -> None:
@@ -122,6 +135,28 @@ def on_renamed(cur: Cursor[Any], schema: str, env: Envelope, e: CustomerRenamed)
 
 def on_email_changed(cur: Cursor[Any], schema: str, env: Envelope, e: CustomerEmailChanged) -> None:
     _recipient(cur, schema, env, "email", e.email)
+
+
+def on_erased(cur: Cursor[Any], schema: str, env: Envelope, e: CustomerErased) -> None:
+    """Forget them here too: the recipient reads "erased", mail not yet sent is discarded,
+    and what the outbox kept of sent mail (address, subject) is scrubbed."""
+    s = sql.Identifier(schema)
+    cur.execute(
+        sql.SQL(
+            "UPDATE {}.mail_recipients SET email = %s, name = %s WHERE customer_id = %s"
+        ).format(s),
+        (ERASED, ERASED, env.aggregate_id),
+    )
+    cur.execute(
+        sql.SQL(
+            "UPDATE {}.mail_outbox SET state = CASE WHEN state IN ('pending', 'dead')"
+            " THEN 'discarded' ELSE state END, last_error = CASE WHEN state IN ('pending',"
+            " 'dead') THEN 'customer erased' ELSE NULL END,"
+            " recipient = CASE WHEN recipient IS NULL THEN NULL ELSE %s END,"
+            " subject = CASE WHEN subject IS NULL THEN NULL ELSE %s END WHERE customer_id = %s"
+        ).format(s),
+        (ERASED, ERASED, env.aggregate_id),
+    )
 
 
 def on_order_placed(cur: Cursor[Any], schema: str, env: Envelope, e: OrderPlaced) -> None:
@@ -155,10 +190,15 @@ def on_order_cancelled(cur: Cursor[Any], schema: str, env: Envelope, e: OrderCan
     )
 
 
+def _first(row: Any) -> Any:
+    return row[0] if isinstance(row, tuple) else next(iter(row.values()))
+
+
 HANDLERS: dict[type[ContractEvent], Any] = {
     CustomerRegistered: on_registered,
     CustomerRenamed: on_renamed,
     CustomerEmailChanged: on_email_changed,
+    CustomerErased: on_erased,
     OrderPlaced: on_order_placed,
     OrderPaid: on_order_paid,
     OrderShipped: on_order_shipped,

@@ -25,6 +25,7 @@ from contracts.envelope import Envelope
 from contracts.upcasting import UndecodableEventError, decode, knows
 from projections.live.aggregate_versions import DEAD_LETTER, NEEDS_UPGRADE, AggregateVersions
 from projections.live.batch_fold import BatchRows
+from projections.personal_keys import KeyReader
 from projections.projection import Projection
 from projections.records import (
     DETERMINISTIC_ERRORS,
@@ -60,6 +61,8 @@ class EventRules:
     def __init__(self, projection: Projection, schema: str, max_attempts: int = 3) -> None:
         self.projection = projection
         self.schema = schema
+        #: Opens personal fields with their owners' keys (projections/personal_keys.py).
+        self.keys = KeyReader(schema)
         #: A handler failure that is not about the event's content is retried (the batch
         #: rolls back and is redelivered) this many times before the record is dead-lettered.
         self.max_attempts = max_attempts
@@ -133,6 +136,7 @@ class EventRules:
             # The fast path: no savepoint per event. Any failure reruns the batch carefully.
             try:
                 event = decode(envelope.event_type, envelope.schema_version, envelope.payload)
+                event = self.keys.reveal(batch.cur, envelope, event)
                 if batch.folding is not None:
                     batch.folding.fold(envelope, event)
                 else:
@@ -144,6 +148,7 @@ class EventRules:
         else:
             try:
                 event = decode(envelope.event_type, envelope.schema_version, envelope.payload)
+                event = self.keys.reveal(batch.cur, envelope, event)
                 with batch.conn.transaction():  # a savepoint: a failing handler undoes itself
                     handler(batch.cur, self.schema, envelope, event)
             except psycopg.OperationalError:

@@ -29,6 +29,7 @@ from psycopg import sql
 
 from contracts.bookkeeping import PARKED_TABLE, VERSIONS_TABLE
 from contracts.envelope import Envelope
+from contracts.personal import PERSONAL_FIELDS, KeyLookup, reveal
 from contracts.redaction import redact
 from contracts.topics import partition_for, topic_for
 from contracts.upcasting import EVENTS_BY_NAME, decode, knows
@@ -36,6 +37,7 @@ from projections.live.aggregate_versions import DEAD_LETTER, GAP, NEEDS_UPGRADE
 from projections.live.applier import DETERMINISTIC_ERRORS
 from projections.live.batch_fold import table_shape
 from projections.memory_rows import Rows, Table
+from projections.personal_keys import KeyReader, personal_owners
 from projections.projection import Projection
 from projections.rebuild.row_cache import (
     CACHED_ROWS,
@@ -55,6 +57,11 @@ class FoldOutcome:
     duplicates: int = 0
     skipped: int = 0
     failed: list[tuple[int, str]] = field(default_factory=list)  # (notification id, error)
+
+
+class NoKeyReaderError(RuntimeError):
+    """A build without a database met a sealed personal field: it cannot tell erased from
+    not read, so it says so (a dead letter) instead of guessing."""
 
 
 class BulkBuild:
@@ -84,6 +91,13 @@ class BulkBuild:
         #: later events are parked behind it, as the live applier does.
         self.blocked: set[UUID] = set()
         self._parked: list[tuple[Any, ...]] = []
+        #: Opens personal fields (projections/personal_keys.py); the batch's keys are read
+        #: once per batch, when it holds customer events. None: no database (unit tests).
+        self.keys: KeyReader | None = None
+        #: Or keys from somewhere else (a write side in memory, in unit tests).
+        self.key_lookup: KeyLookup | None = None
+        self._conn = conn
+        self._batch_keys: dict[UUID, bytes] = {}
 
     @classmethod
     def load(
@@ -122,6 +136,10 @@ class BulkBuild:
         """Fold ``events`` (store order), first reading back in a few statements the rows
         and versions they need that are no longer in memory."""
         self.versions.prefetch(e.aggregate_id for e in events)
+        owners = personal_owners(events)
+        if owners and self.keys is not None and self._conn is not None:
+            with self._conn.cursor() as cur:
+                self._batch_keys = self.keys.fetch(cur, owners)
         if all(t.complete for t in self.rows.tables.values()):
             for envelope in events:
                 self.fold(envelope, outcome)
@@ -151,6 +169,8 @@ class BulkBuild:
             try:
                 if decoded_event is None:
                     decoded_event = decode(event.event_type, event.schema_version, event.payload)
+                if event.event_type in PERSONAL_FIELDS:
+                    decoded_event = reveal(decoded_event, aggregate_id, self._key)
                 fold(self.rows, event, decoded_event)
             except DETERMINISTIC_ERRORS as error:
                 # As the live applier: a sequenced dead letter, its successors behind it.
@@ -163,6 +183,13 @@ class BulkBuild:
             outcome.skipped += 1
         else:
             outcome.applied += 1
+
+    def _key(self, owner: UUID) -> bytes | None:
+        if self.key_lookup is not None:
+            return self.key_lookup(owner)
+        if self.keys is None:
+            raise NoKeyReaderError(f"a sealed field of customer {owner}, and no keys to read")
+        return self._batch_keys.get(owner)
 
     def _park(
         self, event: Envelope, reason: str, error: BaseException | None, outcome: FoldOutcome

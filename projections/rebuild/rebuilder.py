@@ -33,6 +33,7 @@ from contracts.bookkeeping import (
 from contracts.faults import crash_point
 from contracts.readmodels import TABLE_VERSIONS
 from projections.live.applier import Applier, BatchOutcome
+from projections.personal_keys import KeyReader
 from projections.projection import Projection
 from projections.rebuild.bulk import BulkBuild, FoldOutcome
 from projections.rebuild.row_cache import CACHED_ROWS, collect_young, young_collections
@@ -211,6 +212,7 @@ class Rebuilder:
         build = BulkBuild.load(
             conn, self.projection, schema, self.topic_prefix, cached_rows=self.cached_rows
         )
+        build.keys = KeyReader(self.live)  # keys are read where the live schema reads them
         conn.commit()
         done, name = 0, self.projection.name
         with young_collections():

@@ -14,10 +14,16 @@ from eventsourcing.persistence import StoredEvent
 
 from contracts.causation import EventMeta
 from contracts.events import ContractEvent
-from contracts.past import ProductCreatedV1, ProductDetailsChangedV1
+from contracts.past import (
+    CustomerRegisteredV1,
+    CustomerRenamedV1,
+    EmailClaimedV1,
+    ProductCreatedV1,
+    ProductDetailsChangedV1,
+)
 from contracts.upcasting import encode, topic_of
 from write_side.application.shop import Shop
-from write_side.domain.claims import SkuClaim
+from write_side.domain.claims import Credentials, EmailClaim, SkuClaim
 
 
 def _stored(aggregate_id: UUID, version: int, event: ContractEvent) -> StoredEvent:
@@ -69,3 +75,22 @@ def write_v1_product(
     events += [shop.mapper.to_stored_event(e) for e in claim.collect_events()]
     shop.recorder.insert_events(events)
     return product_id
+
+
+def write_v1_customer(shop: Shop, *, email: str, name: str, password: str) -> UUID:
+    """A customer registered (and renamed) by a release before personal fields were
+    sealed: their email and name stored in clear, with the email claim and credentials the
+    register command stores."""
+    customer_id, now = uuid4(), datetime.now(UTC)
+    events = [
+        _stored(customer_id, 1, CustomerRegisteredV1(occurred_at=now, email=email, name=name)),
+        _stored(customer_id, 2, CustomerRenamedV1(occurred_at=now, name=f"{name} Senior")),
+    ]
+    claim_id = EmailClaim.create_id(email)
+    events.append(
+        _stored(claim_id, 1, EmailClaimedV1(occurred_at=now, email=email, customer_id=customer_id))
+    )
+    credentials = Credentials(customer_id=customer_id, password_hash=shop.passwords.hash(password))
+    events += [shop.mapper.to_stored_event(e) for e in credentials.collect_events()]
+    shop.recorder.insert_events(events)
+    return customer_id

@@ -47,6 +47,12 @@ FROZEN: dict[str, str] = {
     "PaymentDeclined.v1": "42f23f6d49e8a774",
     "PaymentFailed.v1": "42f23f6d49e8a774",
     "PaymentRefunded.v1": "9cf08a5ec72f3e72",
+    # Personal fields sealed (contracts/personal.py); v1 above held them in clear.
+    "CustomerRegistered.v2": "a83203bcc43d6678",
+    "CustomerRenamed.v2": "677b0d82bc1e3f1b",
+    "CustomerEmailChanged.v2": "72b96250fa7023b7",
+    "EmailClaimed.v2": "3287567e7858ef24",
+    "CustomerErased.v1": "feb00ae11e868caa",
 }
 
 

@@ -70,6 +70,8 @@ def published(shop: Shop) -> Iterator[tuple[str, Envelope]]:
 def folded(shop: Shop) -> dict[str, BulkBuild]:
     """Every projection, folded over everything ``shop`` stored, as from the topics."""
     builds = {name: BulkBuild(p, "unit", shapes(name)) for name, p in PROJECTIONS.items()}
+    for build in builds.values():
+        build.key_lookup = shop.keys.key_for_read  # personal fields are sealed
     for topic, envelope in published(shop):
         for name, build in builds.items():
             if topic in {topic_name(c) for c in PROJECTIONS[name].contexts}:

@@ -13,6 +13,7 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError, Application, LRUCache
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import EventStore, IntegrityError, Mapper, StoredEvent
+from eventsourcing.postgres import PostgresApplicationRecorder
 
 from contracts.causation import caused_by
 from contracts.consistency import PartitionMark, aggregate_tag, encode_token
@@ -37,6 +38,7 @@ from write_side.gateway.port import (
 )
 from write_side.persistence.aggregate_cache import MeasuredCache
 from write_side.persistence.contract_mapping import ContractMapper
+from write_side.persistence.personal_keys import PENDING, Erasure, KeyChanges, KeyRing
 from write_side.persistence.recorder import (
     IdempotentPostgresRecorder,
     PendingKey,
@@ -76,14 +78,18 @@ class ShopBase(Application[UUID]):
         self.contention_retries = 0
         #: Each attempt of a command holds the aggregates it reads (aggregate_locks.py).
         self.aggregate_locks = AggregateLocks()
+        #: Customers' data keys (personal_keys.py): in memory until bound to PostgreSQL.
+        self.keys = KeyRing()
         super().__init__(env)
+        if isinstance(self.recorder, PostgresApplicationRecorder):
+            self.keys.bind(self.recorder.datastore)
         if isinstance(self.repository.cache, LRUCache):  # bounded by memory, too
             self.repository.cache = MeasuredCache(self.repository.cache.maxsize, cache_max_bytes)
         store = self.snapshots if isinstance(self.snapshots, SnapshotStore) else None
         self.snapshotter = Snapshotter(store, snapshot_every, background=snapshot_in_background)
 
     def construct_mapper(self) -> Mapper[UUID]:
-        return ContractMapper(transcoder=self.factory.transcoder())
+        return ContractMapper(transcoder=self.factory.transcoder(), keys=self.keys)
 
     def construct_snapshot_store(self) -> EventStore[UUID]:
         return SnapshotStore(
@@ -165,7 +171,11 @@ class ShopBase(Application[UUID]):
         return aggregate
 
     def _save(
-        self, *aggregates: Aggregate, subject: Aggregate, ctx: CommandContext = NO_CONTEXT
+        self,
+        *aggregates: Aggregate,
+        subject: Aggregate,
+        ctx: CommandContext = NO_CONTEXT,
+        erasure: Erasure | None = None,
     ) -> CommandResult:
         def result(events: Sequence[StoredEvent], ids: Sequence[int]) -> CommandResult:
             return CommandResult(subject.id, subject.version, self._token(events, ids))
@@ -175,10 +185,16 @@ class ShopBase(Application[UUID]):
             options["idempotency"] = PendingKey(
                 ctx.idempotency, lambda events, ids: result(events, ids).as_json()
             )
+        # Keys made while sealing (and an erasure) commit with the events (personal_keys.py).
+        changes = KeyChanges(erasure=erasure)
+        pending = PENDING.set(changes)
         try:
-            recordings = self.save(*aggregates, **options)
+            recordings = self.save(*aggregates, personal=changes, **options)
         except IntegrityError as error:
             raise ConcurrencyConflictError(str(error)) from error
+        finally:
+            PENDING.reset(pending)
+        self.keys.committed(changes)
         notifications = [r.notification for r in recordings]
         self.snapshotter.saved(
             aggregates, Counter(r.domain_event.originator_id for r in recordings)

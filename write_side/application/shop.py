@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from write_side.application.catalog import CatalogCommands
 from write_side.application.customers import CustomerCommands
+from write_side.application.erasure import ErasureCommands
 from write_side.application.orders import OrderCommands
 from write_side.application.payments import PaymentCommands
 from write_side.application.types import (
@@ -46,7 +47,7 @@ __all__ = [
 ]
 
 
-class Shop(CustomerCommands, CatalogCommands, OrderCommands, PaymentCommands):
+class Shop(CustomerCommands, ErasureCommands, CatalogCommands, OrderCommands, PaymentCommands):
     """The commerce write model. Its one notification log is the relay's outbox."""
 
     name = "Shop"

@@ -5,9 +5,11 @@ from __future__ import annotations
 from eventsourcing.domain import Aggregate, event
 
 from write_side.domain.claims import normalize_email
-from write_side.domain.errors import InvalidValueError
+from write_side.domain.errors import CustomerErasedError, InvalidValueError
 
 ROLES = ("customer", "admin")
+#: What an erased customer's personal fields read as (contracts.personal.ERASED).
+ERASED = "erased"
 
 
 def _checked_email(email: str) -> str:
@@ -25,6 +27,9 @@ def _checked_name(name: str) -> str:
 
 
 class Customer(Aggregate):
+    #: Forgotten (right to erasure): no command changes them again.
+    erased = False
+
     class Registered(Aggregate.Created):
         email: str
         name: str
@@ -35,6 +40,9 @@ class Customer(Aggregate):
 
     class EmailChanged(Aggregate.Event):
         email: str
+
+    class Erased(Aggregate.Event):
+        by: str
 
     @classmethod
     def register(cls, *, email: str, name: str, role: str = "customer") -> Customer:
@@ -49,6 +57,7 @@ class Customer(Aggregate):
         self.role = role
 
     def rename(self, name: str) -> None:
+        self._not_erased()
         name = _checked_name(name)
         if name != self.name:
             self._renamed(name=name)
@@ -58,6 +67,7 @@ class Customer(Aggregate):
         self.name = name
 
     def change_email(self, email: str) -> None:
+        self._not_erased()
         email = _checked_email(email)
         if email != self.email:
             self._email_changed(email=email)
@@ -65,3 +75,18 @@ class Customer(Aggregate):
     @event(EmailChanged)
     def _email_changed(self, email: str) -> None:
         self.email = email
+
+    def erase(self, by: str) -> None:
+        """Forget them: once only (a repeat changes nothing)."""
+        if not self.erased:
+            self._erased(by=by)
+
+    @event(Erased)
+    def _erased(self, by: str) -> None:
+        self.erased = True
+        self.email = ERASED
+        self.name = ERASED
+
+    def _not_erased(self) -> None:
+        if self.erased:
+            raise CustomerErasedError(str(self.id))

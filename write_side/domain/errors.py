@@ -42,3 +42,11 @@ class NotPurchasableError(DomainError):
         super().__init__(f"product {product_id} is {status}, not published")
         self.product_id = product_id
         self.status = status
+
+
+class CustomerErasedError(DomainError):
+    """The customer was erased (forgotten): nothing changes them or acts for them again."""
+
+    def __init__(self, customer_id: str) -> None:
+        super().__init__(f"customer {customer_id} was erased")
+        self.customer_id = customer_id

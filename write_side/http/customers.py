@@ -1,4 +1,4 @@
-"""Customer routes: register, log in, change profile."""
+"""Customer routes: register, log in, change profile, erase."""
 
 from __future__ import annotations
 
@@ -12,10 +12,16 @@ from http_edge.limits import RateLimits, per_address
 from http_edge.problems import ProblemError, problem_responses
 from write_side.application.passwords import issue_access_token
 from write_side.application.shop import InvalidCredentialsError
-from write_side.http.auth import Authenticated
+from write_side.http.auth import Admin, Authenticated
 from write_side.http.deps import Context, ShopDep, accepted
 from write_side.http.errors import HANDLED, problem_for
-from write_side.http.models import Accepted, AccessToken, ChangeCustomer, RegisterCustomer
+from write_side.http.models import (
+    Accepted,
+    AccessToken,
+    ChangeCustomer,
+    ErasureReceipt,
+    RegisterCustomer,
+)
 
 router = APIRouter(tags=["customers"])
 _REGISTER_LIMIT = Depends(per_address(lambda limits: limits.register))
@@ -83,3 +89,29 @@ def change_customer(
         response,
         shop.change_customer(customer_id, name=body.name, email=body.email, ctx=mine),
     )
+
+
+@router.delete(
+    "/customers/{customer_id}",
+    responses=problem_responses(400, 401, 404, 422, 429, 503),
+)
+def erase_customer(
+    customer_id: UUID, principal: Authenticated, shop: ShopDep, ctx: Context, response: Response
+) -> Accepted:
+    """Forget the customer (the customer themself, or an admin): their personal fields read
+    as "erased" everywhere from now on. A repeat answers the same and changes nothing."""
+    by = f"admin:{principal.id}" if principal.is_admin else "customer"
+    mine = ctx.acting(principal.acting_for)
+    return accepted(response, shop.erase_customer(customer_id, by=by, ctx=mine))
+
+
+@router.get(
+    "/customers/{customer_id}/erasure",
+    responses=problem_responses(401, 403, 404, 429, 503),
+)
+def erasure_receipt(customer_id: UUID, admin: Admin, shop: ShopDep) -> ErasureReceipt:
+    """When the customer was erased, by whom, and what was scrubbed where (admin only)."""
+    found = shop.erasure_receipt(customer_id)
+    if found is None:
+        raise ProblemError(404, "NOT_ERASED", "No erasure of this customer is recorded")
+    return ErasureReceipt.of(customer_id, found)

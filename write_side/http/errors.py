@@ -21,6 +21,7 @@ from write_side.application.shop import (
     PreconditionFailedError,
 )
 from write_side.domain.errors import (
+    CustomerErasedError,
     EmailTakenError,
     InsufficientStockError,
     InvalidTransitionError,
@@ -34,6 +35,7 @@ from write_side.persistence.recorder import IdempotencyKeyReusedError
 ERROR_STATUS: dict[type[Exception], tuple[int, str, str]] = {
     NotFoundError: (404, "NOT_FOUND", "No such resource"),
     EmailTakenError: (409, "EMAIL_TAKEN", "That email is already registered"),
+    CustomerErasedError: (410, "CUSTOMER_ERASED", "This customer was erased"),
     SkuTakenError: (409, "SKU_TAKEN", "That sku already exists"),
     InsufficientStockError: (409, "INSUFFICIENT_STOCK", "Not enough stock on hand"),
     OutOfStockError: (409, "OUT_OF_STOCK", "Not enough stock for some lines; nothing reserved"),

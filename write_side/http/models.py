@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -120,3 +121,43 @@ class Accepted(BaseModel):
     id: UUID
     version: int
     consistency_token: str
+
+
+class Rewritten(BaseModel):
+    aggregate_id: UUID
+    version: int
+    topic: str
+
+
+class ErasureReceipt(BaseModel):
+    """What erasing a customer did (docs/operations.md, "Personal data")."""
+
+    customer_id: UUID
+    erased_at: datetime
+    erased_by: str
+    #: Where their personal data was, and what happened to it there.
+    scrubbed: dict[str, str]
+    #: Events written before fields were sealed, whose personal fields were rewritten in
+    #: place: the only rewrite of history the system ever does.
+    rewritten: list[Rewritten]
+
+    @classmethod
+    def of(cls, customer_id: UUID, row: dict[str, Any]) -> ErasureReceipt:
+        record = row["record"]
+        sealed = record.get("sealed_events", 0)
+        rewritten = record.get("rewritten", [])
+        return cls(
+            customer_id=customer_id,
+            erased_at=row["erased_at"],
+            erased_by=row["erased_by"],
+            scrubbed={
+                "customer_keys": "their data key destroyed",
+                "event_store": f"{sealed} sealed events now unreadable;"
+                f" {len(rewritten)} clear events rewritten in place",
+                "email_claim": "released: the address may register again",
+                "topics": "their records carry sealed values only: unreadable without the key",
+                "read_models": 'customers and orders show "erased" once CustomerErased is applied',
+                "mail": "unsent mail discarded; recipient, name and subject scrubbed",
+            },
+            rewritten=[Rewritten(**r) for r in rewritten],
+        )

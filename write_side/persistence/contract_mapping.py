@@ -20,12 +20,14 @@ from eventsourcing.utils import get_topic
 
 from contracts import events as c
 from contracts.causation import CAUSE
+from contracts.personal import PERSONAL_FIELDS, owner_of, reveal, seal_event
 from contracts.upcasting import decode_topic, encode, topic_of
 from write_side.domain.claims import Credentials, EmailClaim, SkuClaim
 from write_side.domain.customer import Customer
 from write_side.domain.order import LineItem, Order
 from write_side.domain.payment import Payment
 from write_side.domain.product import Product
+from write_side.persistence.personal_keys import KeyRing
 
 _ENVELOPE_FIELDS = ("originator_id", "originator_version", "originator_topic", "timestamp")
 
@@ -51,6 +53,7 @@ MAPPINGS: tuple[Mapping, ...] = (
     Mapping(Customer, Customer.Registered, c.CustomerRegistered),
     Mapping(Customer, Customer.Renamed, c.CustomerRenamed),
     Mapping(Customer, Customer.EmailChanged, c.CustomerEmailChanged),
+    Mapping(Customer, Customer.Erased, c.CustomerErased),
     Mapping(Credentials, Credentials.PasswordSet, c.PasswordSet),
     Mapping(EmailClaim, EmailClaim.Claimed, c.EmailClaimed),
     Mapping(EmailClaim, EmailClaim.Released, c.EmailReleased),
@@ -94,10 +97,21 @@ def to_contract(domain_event: DomainEventProtocol[Any]) -> c.ContractEvent:
 
 
 class ContractMapper(Mapper[UUID]):
-    """Stores domain events as contract payloads and reads them back, upcasting."""
+    """Stores domain events as contract payloads and reads them back, upcasting. Personal
+    fields are sealed on the way in and opened on the way out with the owner's key."""
+
+    def __init__(self, *args: Any, keys: KeyRing, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: The application's keys (bound to its recorder's datastore once it has one).
+        self.keys = keys
 
     def to_stored_event(self, domain_event: DomainEventProtocol[UUID]) -> StoredEvent:
         contract = to_contract(domain_event)
+        if contract.type_name in PERSONAL_FIELDS:
+            owner = owner_of(contract, domain_event.originator_id)
+            assert owner is not None
+            key = self.keys.key_for_write(owner)
+            contract = seal_event(contract, domain_event.originator_id, key)
         cause = CAUSE.get()
         if cause is not None:  # who and what caused it (contracts/causation.py)
             contract = contract.model_copy(update={"meta": cause})
@@ -110,10 +124,12 @@ class ContractMapper(Mapper[UUID]):
 
     def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
         contract = decode_topic(stored_event.topic, stored_event.state)
+        originator_id = UUID(str(stored_event.originator_id))
+        contract = reveal(contract, originator_id, self.keys.key_for_read)
         mapping = _BY_CONTRACT[type(contract)]
         state: dict[str, Any] = mapping.to_domain(contract.model_dump(exclude={"meta"}))
         state["timestamp"] = state.pop("occurred_at")
-        state["originator_id"] = UUID(str(stored_event.originator_id))
+        state["originator_id"] = originator_id
         state["originator_version"] = stored_event.originator_version
         if issubclass(mapping.domain_event, Aggregate.Created):
             state["originator_topic"] = get_topic(mapping.aggregate)

@@ -58,6 +58,17 @@ _STATEMENTS = [
     # Fired and settled timers are pruned after a day (order_expiry.py, prune).
     "CREATE INDEX IF NOT EXISTS order_timers_fired ON {schema}.order_timers (fired_at)"
     " WHERE fired_at IS NOT NULL",
+    # Each customer's data key (contracts/personal.py). Only the owner role reads it: the
+    # write side and the consumers that open personal fields; never the query role.
+    "CREATE TABLE IF NOT EXISTS {schema}.customer_keys ("
+    " customer_id uuid PRIMARY KEY, key bytea NOT NULL,"
+    " created_at timestamptz NOT NULL DEFAULT now())",
+    "REVOKE ALL ON {schema}.customer_keys FROM PUBLIC",
+    # One row per erased customer: when, by whom, which clear events were rewritten
+    # (write_side/persistence/personal_keys.py; the receipt reads it).
+    "CREATE TABLE IF NOT EXISTS {schema}.erasures ("
+    " customer_id uuid PRIMARY KEY, erased_at timestamptz NOT NULL DEFAULT now(),"
+    " erased_by text NOT NULL, record jsonb NOT NULL DEFAULT '{{}}')",
 ]
 
 

@@ -27,6 +27,8 @@ from eventsourcing.persistence import InterfaceError, OperationalError, StoredEv
 from eventsourcing.postgres import PostgresApplicationRecorder
 from psycopg.sql import SQL, Identifier
 
+from write_side.persistence.personal_keys import KeyChanges, apply_key_changes
+
 TABLE = "idempotency_keys"
 
 
@@ -94,6 +96,7 @@ class IdempotentPostgresRecorder(PostgresApplicationRecorder):
             )
             if curs.fetchone() is None:
                 raise RepeatedKeyError(key.key)
+            self._insert_events(curs, stored_events, **kwargs)
             self._insert_stored_events(curs, stored_events)
             ids: Sequence[int] | None = self._fetch_ids_after_insert_events(curs, stored_events)
             curs.execute(
@@ -107,6 +110,15 @@ class IdempotentPostgresRecorder(PostgresApplicationRecorder):
                 ),
             )
             return ids
+
+    def _insert_events(
+        self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> None:
+        """Before the events, in their transaction: keys created or destroyed, and an
+        erasure's rewrites and record (personal_keys.py)."""
+        changes: KeyChanges | None = kwargs.get("personal")
+        if changes is not None and (changes.new or changes.erasure is not None):
+            apply_key_changes(curs, self.datastore.schema, changes)
 
     # Reads: the library tries each ten times, each attempt waiting for a pool connection,
     # so with the database down one request waited half a minute, past any client's

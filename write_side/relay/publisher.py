@@ -46,6 +46,7 @@ from contracts.topics import (
     all_topics,
 )
 from contracts.upcasting import EVENTS_BY_NAME
+from write_side.persistence.personal_keys import KeyRing
 from write_side.relay.blocking import BlockReport, RelayStats, StoredTypes
 from write_side.relay.checkpoint import (
     Checkpoint,
@@ -57,6 +58,7 @@ from write_side.relay.checkpoint import (
     take_leadership,
     wait_for_leadership,
 )
+from write_side.relay.sealing import published_form
 
 log = logging.getLogger(__name__)
 #: Where the event store's recorder NOTIFYs new events.
@@ -86,6 +88,7 @@ class KafkaRelay:
         # Holding the application keeps its connection pool open.
         self.event_store = event_store
         self.recorder = event_store.recorder
+        self.keys: KeyRing | None = getattr(event_store, "keys", None)
         self.database_url = database_url
         self.schema = schema
         self.bootstrap_servers = bootstrap_servers
@@ -191,20 +194,23 @@ class KafkaRelay:
         now = datetime.now(UTC)
         futures, done, blocked = [], checkpoint.notification_id, None
         for n in notifications:
-            if self.types.is_internal(n.topic):
+            if self.types.is_internal(n.topic):  # claims, credentials, payments: unpublished
                 done = n.id
-                continue  # internal event (claims, credentials, payments): never published
-            placed = self.types.placement(n.topic, n.originator_id)
-            if placed is None:
+                continue
+            if (placed := self.types.placement(n.topic, n.originator_id)) is None:
                 blocked = n
                 break
+            aggregate_id = UUID(str(n.originator_id))
+            version, payload = published_form(  # clear personal fields sealed: sealing.py
+                self.keys, placed.event_type, placed.schema_version, aggregate_id, n.state
+            )
             envelope = Envelope(
                 notification_id=n.id,
-                aggregate_id=UUID(str(n.originator_id)),
+                aggregate_id=aggregate_id,
                 aggregate_version=n.originator_version,
                 event_type=placed.event_type,
-                schema_version=placed.schema_version,
-                payload=n.state,
+                schema_version=version,
+                payload=payload,
                 relay_epoch=checkpoint.republished,
                 **_meta_headers(n.state),
             )
@@ -212,7 +218,7 @@ class KafkaRelay:
                 producer.send(
                     placed.topic,
                     key=str(envelope.aggregate_id).encode(),
-                    value=n.state,
+                    value=payload,
                     headers=envelope.headers(now),
                     partition=placed.partition,
                 )

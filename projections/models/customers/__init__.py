@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from contracts.events import (
     CustomerEmailChanged,
+    CustomerErased,
     CustomerRegistered,
     CustomerRenamed,
     OrderCancelled,
@@ -26,6 +27,7 @@ CUSTOMERS = read_model(
         CustomerRegistered: (handlers.on_registered, folds.fold_registered),
         CustomerRenamed: (handlers.on_renamed, folds.fold_renamed),
         CustomerEmailChanged: (handlers.on_email_changed, folds.fold_email_changed),
+        CustomerErased: (handlers.on_erased, folds.fold_erased),
         OrderPlaced: (handlers.on_order_placed, folds.fold_order_placed),
         OrderPaid: (handlers.on_order_paid, folds.fold_order_paid),
         OrderCancelled: (handlers.on_order_cancelled, folds.fold_order_cancelled),

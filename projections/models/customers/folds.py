@@ -7,12 +7,14 @@ from contracts.envelope import Envelope
 from contracts.events import (
     ContractEvent,
     CustomerEmailChanged,
+    CustomerErased,
     CustomerRegistered,
     CustomerRenamed,
     OrderCancelled,
     OrderPaid,
     OrderPlaced,
 )
+from contracts.personal import ERASED
 from projections.memory_rows import Rows
 from projections.models.row_versions import fold_row
 
@@ -42,6 +44,10 @@ def fold_renamed(rows: Rows, env: Envelope, e: CustomerRenamed) -> None:
 
 def fold_email_changed(rows: Rows, env: Envelope, e: CustomerEmailChanged) -> None:
     _fold(rows, env, e, "email", e.email)
+
+
+def fold_erased(rows: Rows, env: Envelope, e: CustomerErased) -> None:
+    fold_row(rows, "customers", env, email=ERASED, name=ERASED, updated_at=e.occurred_at)
 
 
 def fold_order_placed(rows: Rows, env: Envelope, e: OrderPlaced) -> None:

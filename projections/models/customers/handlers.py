@@ -10,12 +10,14 @@ from psycopg import Cursor, sql
 from contracts.envelope import Envelope
 from contracts.events import (
     CustomerEmailChanged,
+    CustomerErased,
     CustomerRegistered,
     CustomerRenamed,
     OrderCancelled,
     OrderPaid,
     OrderPlaced,
 )
+from contracts.personal import ERASED
 from projections.models.row_versions import update_row
 
 
@@ -43,6 +45,19 @@ def on_renamed(cur: Cursor[Any], schema: str, env: Envelope, e: CustomerRenamed)
 
 def on_email_changed(cur: Cursor[Any], schema: str, env: Envelope, e: CustomerEmailChanged) -> None:
     update_row(cur, schema, "customers", env, "email = %s", e.email, touched_at=e.occurred_at)
+
+
+def on_erased(cur: Cursor[Any], schema: str, env: Envelope, e: CustomerErased) -> None:
+    update_row(
+        cur,
+        schema,
+        "customers",
+        env,
+        "email = %s, name = %s",
+        ERASED,
+        ERASED,
+        touched_at=e.occurred_at,
+    )
 
 
 def on_order_placed(cur: Cursor[Any], schema: str, env: Envelope, e: OrderPlaced) -> None:

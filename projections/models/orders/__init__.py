@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from contracts.events import (
     CustomerEmailChanged,
+    CustomerErased,
     CustomerRegistered,
     CustomerRenamed,
     OrderCancelled,
@@ -49,6 +50,8 @@ ORDERS = read_model(
         CustomerRegistered: (handlers.on_customer, folds.fold_customer),
         CustomerRenamed: (handlers.on_customer, folds.fold_customer),
         CustomerEmailChanged: (handlers.on_customer, folds.fold_customer),
+        # Forgotten: the name and address read "erased" on their orders; lines stay.
+        CustomerErased: (handlers.on_customer, folds.fold_customer),
         ProductCreated: (handlers.on_product, folds.fold_product),
         ProductDetailsChanged: (handlers.on_product, folds.fold_product),
     },

@@ -7,6 +7,7 @@ from contracts.envelope import Envelope
 from contracts.events import (
     ContractEvent,
     CustomerEmailChanged,
+    CustomerErased,
     CustomerRegistered,
     CustomerRenamed,
     OrderCancelled,
@@ -16,6 +17,7 @@ from contracts.events import (
     ProductCreated,
     ProductDetailsChanged,
 )
+from contracts.personal import ERASED
 from projections.memory_rows import Row, Rows
 from projections.models.row_versions import fold_row
 
@@ -105,6 +107,8 @@ def fold_customer(rows: Rows, env: Envelope, e: ContractEvent) -> None:
         _fold_update_known(rows, env, table, name=e.name)
     elif isinstance(e, CustomerEmailChanged):
         _fold_update_known(rows, env, table, email=e.email)
+    elif isinstance(e, CustomerErased):
+        _fold_known(rows, env, table, "customer_id", name=ERASED, email=ERASED)
 
 
 def fold_product(rows: Rows, env: Envelope, e: ContractEvent) -> None:

@@ -11,6 +11,7 @@ from contracts.envelope import Envelope
 from contracts.events import (
     ContractEvent,
     CustomerEmailChanged,
+    CustomerErased,
     CustomerRegistered,
     CustomerRenamed,
     OrderCancelled,
@@ -20,6 +21,7 @@ from contracts.events import (
     ProductCreated,
     ProductDetailsChanged,
 )
+from contracts.personal import ERASED
 from projections.models.row_versions import update_row
 
 
@@ -142,6 +144,8 @@ def on_customer(cur: Cursor[Any], schema: str, env: Envelope, e: ContractEvent) 
         _update_known(cur, schema, env, table=table, key=key, column="name", value=e.name)
     elif isinstance(e, CustomerEmailChanged):
         _update_known(cur, schema, env, table=table, key=key, column="email", value=e.email)
+    elif isinstance(e, CustomerErased):
+        _upsert(cur, schema, env, table=table, key=key, values={"name": ERASED, "email": ERASED})
 
 
 def on_product(cur: Cursor[Any], schema: str, env: Envelope, e: ContractEvent) -> None:
