@@ -126,3 +126,22 @@ def erased_payload(data: dict[str, Any], type_name: str) -> dict[str, Any]:
     rewrite of a clear, pre-sealing event when its customer is erased)."""
     fields = PERSONAL_FIELDS.get(type_name, (None, ()))[1]
     return {k: (ERASED if k in fields else v) for k, v in data.items()}
+
+
+class MaskedError(Exception):
+    """A handler's error with the event's personal values masked: what dead letters, their
+    topics' headers and logs keep (they outlive an erasure; the values must not)."""
+
+
+def masked(error: BaseException, event: ContractEvent | None) -> BaseException:
+    """``error``, or a :class:`MaskedError` naming its type when its text quotes one of the
+    event's (opened) personal values."""
+    text = str(error)
+    values = personal_values(event) if event is not None else {}
+    hidden = text
+    for value in values.values():
+        if len(value) >= 2 and value != ERASED and not is_sealed(value):
+            hidden = hidden.replace(value, "[personal]")
+    if hidden == text:
+        return error
+    return MaskedError(f"{type(error).__name__}: {hidden}")

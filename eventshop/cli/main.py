@@ -12,6 +12,7 @@ import typer
 from kafka import KafkaAdminClient
 from kafka.errors import KafkaError
 
+import eventshop.cli.customers as cli_customers
 import eventshop.cli.errors as cli_errors
 import eventshop.cli.mail as cli_mail
 import eventshop.cli.projections as cli_operations
@@ -38,6 +39,7 @@ app.add_typer(cli_operations.dlq_app, name="dlq")
 app.command()(cli_run.run)
 app.command()(cli_mail.react)
 app.add_typer(cli_mail.mail_app, name="mail")
+app.add_typer(cli_customers.customers_app, name="customers")
 
 admin_app = typer.Typer(help="Manage admin accounts.", no_args_is_help=True)
 app.add_typer(admin_app, name="admin")

@@ -22,6 +22,7 @@ from typing import Any
 import psycopg
 
 from contracts.envelope import Envelope
+from contracts.personal import masked
 from contracts.upcasting import UndecodableEventError, decode, knows
 from projections.live.aggregate_versions import DEAD_LETTER, NEEDS_UPGRADE, AggregateVersions
 from projections.live.batch_fold import BatchRows
@@ -146,6 +147,7 @@ class EventRules:
             except Exception as error:
                 raise RetryCarefullyError from error
         else:
+            event = None  # its personal values are masked in what a failure leaves behind
             try:
                 event = decode(envelope.event_type, envelope.schema_version, envelope.payload)
                 event = self.keys.reveal(batch.cur, envelope, event)
@@ -154,15 +156,16 @@ class EventRules:
             except psycopg.OperationalError:
                 raise  # the connection, not the event: the whole batch is retried
             except DETERMINISTIC_ERRORS as error:
-                self._dead_letter(batch, record, envelope, error, position)
+                self._dead_letter(batch, record, envelope, masked(error, event), position)
                 return False
             except Exception as error:
                 key = (record.topic, record.partition, record.offset)
                 self._attempts[key] = self._attempts.get(key, 0) + 1
                 if self._attempts[key] < self.max_attempts:
-                    raise HandlerFailedError(record, error) from error
+                    shown = masked(error, event)  # no cause chain quoting what it masked
+                    raise HandlerFailedError(record, shown) from (error if shown is error else None)
                 del self._attempts[key]
-                self._dead_letter(batch, record, envelope, error, position)
+                self._dead_letter(batch, record, envelope, masked(error, event), position)
                 return False
         batch.versions.advance(envelope.aggregate_id, envelope.aggregate_version)
         position.applied += 1
