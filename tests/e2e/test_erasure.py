@@ -32,6 +32,7 @@ from contracts.events import CustomerRegistered
 from contracts.personal import ERASED
 from eventshop import wiring
 from projections.projection import Projection
+from projections.registry import PROJECTIONS
 from reactors.mailbox import mailbox_server, stored
 from reactors.mailer import SmtpMailer
 from reactors.sender import MailSender
@@ -159,7 +160,7 @@ def test_an_erased_customer_is_found_nowhere_but_in_delivered_mail(
                 " WHERE customer_id = ANY(%s)",
                 [old, new],
             )
-            return rows[0][0] == 2
+            return bool(rows[0][0] == 2)
 
         eventually(mail_settled)
         with psycopg.connect(stack.settings.database_url or "") as conn:
@@ -213,7 +214,7 @@ def test_an_erased_customer_is_found_nowhere_but_in_delivered_mail(
             name: stack.sql(f"SELECT * FROM {{rm}}.{table} ORDER BY 1")
             for name, table in (("customers", "customers"), ("orders", "order_customers"))
         }
-        for name in wiring.PROJECTIONS:
+        for name in PROJECTIONS:
             wiring.rebuilder(stack.settings, name).run()
         rebuilt = {
             name: stack.sql(f"SELECT * FROM {{rm}}.{table} ORDER BY 1")
