@@ -115,7 +115,12 @@ def asyncapi(topic_prefix: str = "") -> dict[str, Any]:
             "description": (
                 "The domain events eventshop publishes to Kafka. Each record's value is the"
                 " stored event's JSON payload, byte for byte; headers say how to order,"
-                " deduplicate and decode it."
+                " deduplicate and decode it. Fields marked `x-personal: sealed` (a customer's"
+                " email and name) are sealed under that customer's own key: `pii1.` +"
+                " base64url(nonce, AES-256-GCM ciphertext and tag), the customer id as"
+                " associated data. The keys never leave eventshop's database; a consumer"
+                " outside it sees ciphertext, and after an erasure nobody can open them."
+                " Schema v1 of these events (before sealing) carried them in clear."
             ),
         },
         "defaultContentType": "application/json",

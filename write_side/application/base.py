@@ -97,6 +97,18 @@ class ShopBase(Application[UUID]):
             self.factory.aggregate_recorder(purpose="snapshots"),
         )
 
+    def save(self, *objs: Any, **kwargs: Any) -> Any:
+        """The library's save, with the keys made while sealing (and an erasure) committed
+        in the events' transaction (write_side/persistence/personal_keys.py)."""
+        changes: KeyChanges = kwargs.pop("personal", None) or KeyChanges()
+        pending = PENDING.set(changes)
+        try:
+            recordings = super().save(*objs, personal=changes, **kwargs)
+        finally:
+            PENDING.reset(pending)
+        self.keys.committed(changes)
+        return recordings
+
     def close(self) -> None:
         self.snapshotter.close()
         super().close()
@@ -185,16 +197,10 @@ class ShopBase(Application[UUID]):
             options["idempotency"] = PendingKey(
                 ctx.idempotency, lambda events, ids: result(events, ids).as_json()
             )
-        # Keys made while sealing (and an erasure) commit with the events (personal_keys.py).
-        changes = KeyChanges(erasure=erasure)
-        pending = PENDING.set(changes)
         try:
-            recordings = self.save(*aggregates, personal=changes, **options)
+            recordings = self.save(*aggregates, personal=KeyChanges(erasure=erasure), **options)
         except IntegrityError as error:
             raise ConcurrencyConflictError(str(error)) from error
-        finally:
-            PENDING.reset(pending)
-        self.keys.committed(changes)
         notifications = [r.notification for r in recordings]
         self.snapshotter.saved(
             aggregates, Counter(r.domain_event.originator_id for r in recordings)
