@@ -13,9 +13,11 @@ Only the development mailbox's delivered ``.eml`` files may still hold them.
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -37,7 +39,15 @@ from reactors.mailbox import mailbox_server, stored
 from reactors.mailer import SmtpMailer
 from reactors.sender import MailSender
 from tests.support.served import free_port
-from tests.support.stack import PASSWORD, Servers, Stack, eventually, login, running_stack
+from tests.support.stack import (
+    PASSWORD,
+    Servers,
+    Stack,
+    eventually,
+    login,
+    running_stack,
+    settings_env,
+)
 from tests.support.topics import read_all
 from tests.support.v1_store import write_v1_customer
 
@@ -234,6 +244,13 @@ def test_an_erased_customer_is_found_nowhere_but_in_delivered_mail(
         assert receipt.json()["erased_by"] == "operator"
         assert len(receipt.json()["rewritten"]) == 3  # registered, renamed, email claimed
         assert stack.admin.get(f"/customers/{new}/erasure").json()["erased_by"] == "customer"
+        shown = subprocess.run(
+            [sys.executable, "-m", "eventshop.cli", "customers", "erasure", old, "--json"],
+            env=settings_env(stack.settings),
+            capture_output=True,
+            check=True,
+        )
+        assert json.loads(shown.stdout) == receipt.json()
         assert new_client.get(f"/customers/{new}/erasure").status_code == 403
         assert stack.admin.get(f"/customers/{uuid4()}/erasure").status_code == 404
         assert stack.admin.delete(f"/customers/{uuid4()}").status_code == 404

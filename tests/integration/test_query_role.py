@@ -28,6 +28,10 @@ def test_the_query_role_reads_read_models_and_nothing_else(servers: Servers) -> 
             f"SELECT * FROM {es}.relay_checkpoint",
             f"INSERT INTO {es}.shop_events (originator_id, originator_version, topic, state)"
             " VALUES (gen_random_uuid(), 1, 'x', '')",
+            # Customers' data keys: neither the table nor the consumers' function.
+            f"SELECT * FROM {es}.customer_keys",
+            f"SELECT * FROM {rm}.customer_keys(ARRAY[gen_random_uuid()])",
+            f"SELECT * FROM {es}.erasures",
         ]
         for statement in forbidden:
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
