@@ -31,7 +31,7 @@ class ErasureCommands(ShopBase):
         self, customer_id: UUID, *, by: str, ctx: CommandContext = NO_CONTEXT
     ) -> CommandResult:
         """Erase once; a repeat answers with the erasure's result and changes nothing."""
-        customer = self._get(Customer, customer_id, None, ctx.acting_for)
+        customer = self._get(Customer, customer_id, ctx.expected_version, ctx.acting_for)
         if customer.erased:
             return CommandResult(customer.id, customer.version, self._token_of(customer))
         erasure = Erasure(customer_id, by)

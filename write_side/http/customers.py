@@ -93,7 +93,7 @@ def change_customer(
 
 @router.delete(
     "/customers/{customer_id}",
-    responses=problem_responses(400, 401, 404, 422, 429, 503),
+    responses=problem_responses(400, 401, 404, 409, 412, 422, 429, 503),
 )
 def erase_customer(
     customer_id: UUID, principal: Authenticated, shop: ShopDep, ctx: Context, response: Response
@@ -107,7 +107,7 @@ def erase_customer(
 
 @router.get(
     "/customers/{customer_id}/erasure",
-    responses=problem_responses(401, 403, 404, 429, 503),
+    responses=problem_responses(400, 401, 403, 404, 422, 429, 503),
 )
 def erasure_receipt(customer_id: UUID, admin: Admin, shop: ShopDep) -> ErasureReceipt:
     """When the customer was erased, by whom, and what was scrubbed where (admin only)."""
