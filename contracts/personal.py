@@ -69,16 +69,17 @@ def seal(key: bytes, owner: UUID, value: str) -> str:
     return PREFIX + base64.urlsafe_b64encode(nonce + sealed).decode().rstrip("=")
 
 
-def unseal(key: bytes | None, owner: UUID, value: str) -> str:
+def unseal(key: bytes | AESGCM | None, owner: UUID, value: str) -> str:
     """The clear text of ``value``: itself when clear, :data:`ERASED` when the key is gone."""
     if not is_sealed(value):
         return value
     if key is None:
         return ERASED
+    cipher = AESGCM(key) if isinstance(key, bytes) else key
     text = value[len(PREFIX) :]
     try:
         raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-        return AESGCM(key).decrypt(raw[:12], raw[12:], owner.bytes).decode()
+        return cipher.decrypt(raw[:12], raw[12:], owner.bytes).decode()
     except (InvalidTag, binascii.Error, ValueError, UnicodeDecodeError) as error:
         raise TamperedValueError(f"a sealed value of customer {owner} does not open") from error
 
@@ -117,7 +118,8 @@ def reveal(event: ContractEvent, aggregate_id: UUID, keys: KeyLookup) -> Contrac
     if owner is None or not needs_key(event):
         return event
     key = keys(owner)
-    update = {f: unseal(key, owner, v) for f, v in personal_values(event).items()}
+    cipher = None if key is None else AESGCM(key)  # one per event, for all its fields
+    update = {f: unseal(cipher, owner, v) for f, v in personal_values(event).items()}
     return event.model_copy(update=update)
 
 
