@@ -36,6 +36,8 @@ ERASED = "erased"
 #: How a sealed value starts. A v1 (clear) value starting with it would read as sealed: no
 #: email can (no "@" check passes on it) and a name this odd was never registered.
 PREFIX = "pii1."
+#: The event that destroys a customer's key (contracts.events.CustomerErased).
+ERASURE = "CustomerErased"
 #: The keys' table, in the event store's schema.
 KEY_TABLE = "customer_keys"
 

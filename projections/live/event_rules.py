@@ -22,7 +22,7 @@ from typing import Any
 import psycopg
 
 from contracts.envelope import Envelope
-from contracts.personal import masked
+from contracts.personal import ERASURE, masked
 from contracts.upcasting import UndecodableEventError, decode, knows
 from projections.live.aggregate_versions import DEAD_LETTER, NEEDS_UPGRADE, AggregateVersions
 from projections.live.batch_fold import BatchRows
@@ -101,6 +101,8 @@ class EventRules:
         if envelope.aggregate_version > last + 1:
             batch.versions.park(envelope, record)
             position.parked += 1
+            if envelope.event_type == ERASURE:
+                self._scrub_now(batch, envelope)
             return
         self.handle_in_order(batch, envelope, record, position)
 
@@ -170,6 +172,32 @@ class EventRules:
         batch.versions.advance(envelope.aggregate_id, envelope.aggregate_version)
         position.applied += 1
         return True
+
+    def _scrub_now(self, batch: Batch, envelope: Envelope) -> None:
+        """An erasure parked behind a gap or a dead letter of its customer scrubs their rows
+        at once, not when the letter is released: until then the rows would hold what was
+        opened before the key was destroyed. Its version stays parked; applied again in
+        order later it changes nothing (the rows' version rule), and whatever waits with it
+        opens as "erased" now."""
+        handler = self.projection.handler_for(envelope.event_type)
+        if handler is None:
+            return
+        try:
+            event = decode(envelope.event_type, envelope.schema_version, envelope.payload)
+            with batch.conn.transaction():
+                if batch.folding is not None:
+                    batch.folding.fold(envelope, event)
+                else:
+                    handler(batch.cur, self.schema, envelope, event)
+        except psycopg.OperationalError:
+            raise
+        except Exception as error:
+            log.warning(
+                "%s: could not scrub erased %s early: %s",
+                self.projection.name,
+                envelope.aggregate_id,
+                error,
+            )
 
     def _needs_upgrade(self, envelope: Envelope) -> None:
         """One log line a minute while events wait for a newer release."""
