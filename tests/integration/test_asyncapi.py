@@ -13,6 +13,7 @@ import orjson
 import pytest
 
 from contracts.asyncapi import asyncapi, message_name
+from contracts.personal import PERSONAL_FIELDS
 from contracts.topics import topic_name
 from tests.integration.test_orders import a_customer, a_product, place
 from tests.support.stack import Servers, Stack, eventually, running_stack
@@ -92,3 +93,20 @@ def test_the_document_describes_no_internal_event(stack: Stack) -> None:
     document = stack.queries.get("/asyncapi.json").json()
     for internal in ("PasswordSet", "EmailClaimed", "SkuClaimed", "PaymentStarted"):
         assert internal not in document["components"]["messages"]
+
+
+def test_the_document_marks_exactly_the_sealed_personal_fields() -> None:
+    schemas = asyncapi()["components"]["schemas"]
+    marked = {
+        (name, field)
+        for name, schema in schemas.items()
+        for field, spec in schema.get("properties", {}).items()
+        if spec.get("x-personal") == "sealed"
+    }
+    published = {
+        (name, field)
+        for name, (_, fields) in PERSONAL_FIELDS.items()
+        if name in schemas
+        for field in fields
+    }
+    assert marked == published and published  # the clear v1 schemas carry no mark
