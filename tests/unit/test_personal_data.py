@@ -19,7 +19,7 @@ from contracts.personal import (
     unseal,
 )
 from write_side.application.passwords import Argon2Passwords, HashCost
-from write_side.application.shop import InvalidCredentialsError, NotFoundError, Shop
+from write_side.application.shop import InvalidCredentialsError, LineRequest, NotFoundError, Shop
 from write_side.application.types import CommandContext
 from write_side.domain.errors import CustomerErasedError
 
@@ -85,3 +85,15 @@ def test_only_the_customer_or_an_admin_erases(shop: Shop) -> None:
     with pytest.raises(NotFoundError):
         shop.erase_customer(uuid4(), by="admin")
     assert shop.get_customer(ann.id).erased is False
+
+
+def test_an_erased_customers_old_token_places_no_order(shop: Shop) -> None:
+    ann = shop.register_customer(email="ann@example.com", name="Ann", password="pw-1234567")
+    mug = shop.create_product(sku="MUG-1", title="Mug", price=1200).id
+    shop.adjust_stock(mug, delta=5)
+    shop.publish_product(mug)
+    shop.place_order(ann.id, [LineRequest(mug, 1)])
+    shop.erase_customer(ann.id, by="customer")
+    with pytest.raises(CustomerErasedError):
+        shop.place_order(ann.id, [LineRequest(mug, 1)])
+    assert shop.get_product(mug).available == 4  # nothing reserved for them

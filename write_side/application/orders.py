@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
+from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate
 
 from write_side.application.base import ShopBase, use_case
@@ -15,7 +16,9 @@ from write_side.application.types import (
     LineRequest,
     OutOfStockError,
 )
+from write_side.domain.customer import Customer
 from write_side.domain.errors import (
+    CustomerErasedError,
     InsufficientStockError,
     InvalidTransitionError,
     NotPurchasableError,
@@ -26,6 +29,14 @@ from write_side.domain.product import Product
 
 
 class OrderCommands(ShopBase):
+    def _erased(self, customer_id: UUID) -> bool:
+        """Read, not locked (aggregate_locks.py): nothing of the customer is saved here."""
+        try:
+            found: Aggregate = self.repository.get(customer_id)
+        except AggregateNotFoundError:
+            return False
+        return isinstance(found, Customer) and found.erased
+
     # Orders
 
     @use_case(retries=True)
@@ -39,6 +50,8 @@ class OrderCommands(ShopBase):
         self, customer_id: UUID, requested: list[LineRequest], ctx: CommandContext
     ) -> CommandResult:
         products = [self._get(Product, line.product_id) for line in requested]
+        if self._erased(customer_id):  # a token issued before the erasure
+            raise CustomerErasedError(str(customer_id))
         order = Order.place(
             customer_id=customer_id,
             lines=[

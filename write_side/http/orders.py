@@ -17,7 +17,7 @@ ORDER_ERRORS = (400, 413, 401, 404, 409, 412, 422, 503)
 
 
 @router.post(
-    "/orders", status_code=201, responses=problem_responses(400, 413, 401, 404, 409, 422, 503)
+    "/orders", status_code=201, responses=problem_responses(400, 413, 401, 404, 409, 410, 422, 503)
 )
 def place_order(
     body: PlaceOrder, principal: Authenticated, shop: ShopDep, ctx: Context, response: Response
