@@ -74,7 +74,7 @@ def issue_token(
 
 @router.patch(
     "/customers/{customer_id}",
-    responses=problem_responses(400, 413, 401, 404, 409, 412, 422, 429, 503),
+    responses=problem_responses(400, 413, 401, 404, 409, 410, 412, 422, 429, 503),
 )
 def change_customer(
     customer_id: UUID,
