@@ -8,9 +8,11 @@ workers and M projector instances, and drives it at loopback:
   each operation was due, so queueing shows);
 - ``saturation``: ``--clients`` closed-loop clients, as fast as answers come.
 
-One JSON line per phase: per operation p50/p95/p99, command and query rates, command ->
-visible (read with its token) p50/p99, answers that were not 2xx by status, and CPU
-seconds per command by process kind (psutil, from outside). Then quiescence and every
+First ``idle`` (``--idle-seconds``, no traffic): each process kind's CPU in percent of one
+core, what the fleet burns looking for work. Then one JSON line per load phase: per
+operation p50/p95/p99, command and query rates, command -> visible (read with its token)
+p50/p99, answers that were not 2xx by status, and CPU seconds per command by process kind
+(psutil, from outside). Then quiescence and every
 read model compared with a replay of the event store: any difference fails the run.
 ``--chaos`` then runs each chaos scenario under load (bench.chaos), one line each.
 
@@ -83,6 +85,9 @@ async def load_phases(fleet: Fleet, args: argparse.Namespace) -> list[dict[str, 
     try:
         await shopper.setup(ADMIN)
         with CpuMeter(fleet.members) as meter:
+            if args.idle_seconds > 0:
+                lines.append(await idle_phase(meter, args.idle_seconds))
+                _emit(lines[-1])
             for phase in ("fixed", "saturation"):
                 before, loop = meter.mark(), asyncio.get_running_loop()
                 started = loop.time()
@@ -103,6 +108,26 @@ async def load_phases(fleet: Fleet, args: argparse.Namespace) -> list[dict[str, 
     finally:
         await shopper.close()
     return lines
+
+
+async def idle_phase(meter: CpuMeter, seconds: float, settle: float = 3.0) -> dict[str, Any]:
+    """No traffic (after the shopper's setup has settled): what each kind of process burns
+    looking for work, in percent of one core. ``eventshop`` sums our processes; PostgreSQL
+    and the bench's own client are shown apart."""
+    await asyncio.sleep(settle)
+    before = meter.mark()
+    await asyncio.sleep(seconds)
+    cpu = spent(before, meter.mark())
+    busy = {kind: round(used / seconds * 100, 2) for kind, used in cpu.items()}
+    ours = sum(v for k, v in busy.items() if k not in ("bench_client", "postgres"))
+    return {
+        "bench": "system",
+        "phase": "idle",
+        "seconds": seconds,
+        "cpu_percent_of_one_core": busy,
+        "eventshop_percent": round(ours, 2),
+        "with_postgres_percent": round(ours + busy.get("postgres", 0.0), 2),
+    }
 
 
 @contextmanager
@@ -131,6 +156,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--clients", type=int, default=16, help="saturation phase clients")
     parser.add_argument("--api-workers", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--projectors", type=int, default=2, help="instances per group")
+    parser.add_argument("--idle-seconds", type=float, default=20.0, help="first, no traffic")
     parser.add_argument("--chaos", action="store_true", help="then every chaos scenario")
     parser.add_argument("--chaos-rate", type=float, default=30.0)
     args = parser.parse_args(argv)
