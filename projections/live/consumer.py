@@ -34,7 +34,6 @@ from projections.live.applier import (
 from projections.live.dead_letter_sender import DeadLetterNotConfirmedError, DeadLetterSender
 from projections.live.heartbeat import Heartbeat
 from projections.live.release import upgrade_parked
-from projections.live.wakeups import IDLE_AFTER_SECONDS, SAFETY_POLL_SECONDS, Wakeups
 from projections.projection import Projection
 from projections.records import Counts, Incoming
 
@@ -69,7 +68,6 @@ class KafkaProjector:
         session_timeout_ms: int = 6000,
         fetch_max_wait_ms: int = 50,
         max_poll_records: int | None = None,
-        sleep_when_idle: bool = True,
     ) -> None:
         self.projection = projection
         self.database_url = database_url
@@ -92,8 +90,6 @@ class KafkaProjector:
         self.letters = DeadLetterSender(projection.name, bootstrap_servers)
         self._relay_checked = -1e9
         self._upgrade_checked = -1e9
-        #: Idle, it sleeps until events are stored (wakeups.py); None: it polls throughout.
-        self.wakeups = Wakeups.for_database(database_url) if sleep_when_idle else None
 
     def run(self, stop: threading.Event) -> None:
         """Consume until ``stop`` is set; reconnects after broker or database failures.
@@ -166,15 +162,7 @@ class KafkaProjector:
     def _consume(
         self, consumer: KafkaConsumer, conn: psycopg.Connection[Any], stop: threading.Event
     ) -> None:
-        busy_at, seen = time.monotonic(), self.wakeups.seen() if self.wakeups else 0
         while not stop.is_set():
-            idle = time.monotonic() - busy_at > IDLE_AFTER_SECONDS
-            if self.wakeups is not None and idle and consumer.assignment():
-                woken = self.wakeups.wait(seen, SAFETY_POLL_SECONDS)
-                if woken != seen:  # events were stored: the relay is publishing them
-                    seen, busy_at = woken, time.monotonic()
-            # Even the safety poll waits a little: a rebalance (a member joined or left)
-            # completes only inside polls, one round trip each.
             polled = consumer.poll(timeout_ms=200)
             if consumer.assignment():
                 self.assigned.set()
@@ -189,7 +177,6 @@ class KafkaProjector:
             ]
             if not records:
                 continue
-            busy_at = time.monotonic()
             started = time.perf_counter()
             try:
                 outcome = self._apply(consumer, conn, records)
