@@ -50,7 +50,9 @@ def chaos(fleet: Fleet, name: str) -> dict[str, Any]:
 
 
 def test_the_system_under_load_matches_its_replay(fleet: Fleet) -> None:
-    args = Namespace(rate=RATE, seconds=3.0, clients=4, chaos=False, chaos_rate=RATE)
+    args = Namespace(
+        rate=RATE, seconds=3.0, clients=4, chaos=False, chaos_rate=RATE, idle_seconds=0.0
+    )
     fixed, saturation, oracle = asyncio.run(load_phases(fleet, args))
     for phase in (fixed, saturation):
         assert phase["unexpected_5xx"] == 0, phase
