@@ -7,116 +7,35 @@ new ``schema_version`` with an upcaster in :mod:`contracts.upcasting`.
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, ClassVar
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
-from contracts.causation import EventMeta
+from contracts.customer_events import (
+    CustomerEmailChanged,
+    CustomerErased,
+    CustomerRegistered,
+    CustomerRenamed,
+    EmailClaimed,
+    EmailReclaimed,
+    EmailReleased,
+    PasswordSet,
+)
+from contracts.event_base import ContractEvent, Personal, category_label
 
-
-class ContractEvent(BaseModel):
-    """Base of every event payload. ``type_name`` and ``schema_version`` form the stored topic."""
-
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
-    type_name: ClassVar[str]
-    schema_version: ClassVar[int] = 1
-    #: Published events go to ``shop.<context>``; ``None`` keeps an event internal to
-    #: the write side (uniqueness claims): stored, never relayed.
-    context: ClassVar[str | None]
-
-    occurred_at: datetime
-    #: Correlation, causation and actor (:mod:`contracts.causation`); absent on events
-    #: stored before it existed and on events no request or process caused.
-    meta: EventMeta | None = None
-
-
-#: A personal field: in payloads of the current version it is sealed under its customer's
-#: key (:mod:`contracts.personal`); readers with the key open it, others see ciphertext.
-Personal = Annotated[str, Field(json_schema_extra={"x-personal": "sealed"})]
-
-
-class CustomerRegistered(ContractEvent):
-    """v2: ``email`` and ``name`` sealed (v1 held them in clear)."""
-
-    type_name = "CustomerRegistered"
-    schema_version = 2
-    context = "customers"
-
-    email: Personal
-    name: Personal
-    role: str = "customer"
-
-
-class CustomerRenamed(ContractEvent):
-    """v2: ``name`` sealed."""
-
-    type_name = "CustomerRenamed"
-    schema_version = 2
-    context = "customers"
-
-    name: Personal
-
-
-class CustomerEmailChanged(ContractEvent):
-    """v2: ``email`` sealed."""
-
-    type_name = "CustomerEmailChanged"
-    schema_version = 2
-    context = "customers"
-
-    email: Personal
-
-
-class CustomerErased(ContractEvent):
-    """The customer was forgotten: their key is destroyed, so every sealed value of theirs
-    reads as ``"erased"`` from now on. ``by`` says who asked: ``customer``, ``admin:<id>``
-    or ``operator``."""
-
-    type_name = "CustomerErased"
-    context = "customers"
-
-    by: str
-
-
-class PasswordSet(ContractEvent):
-    """Internal: a customer's credentials. The hash never leaves the event store."""
-
-    type_name = "PasswordSet"
-    context = None
-
-    customer_id: UUID
-    password_hash: str
-
-
-class EmailClaimed(ContractEvent):
-    """Internal: the email's claim aggregate was taken by ``customer_id``. v2: ``email``
-    sealed under that customer's key."""
-
-    type_name = "EmailClaimed"
-    schema_version = 2
-    context = None
-
-    email: Personal
-    customer_id: UUID
-
-
-class EmailReleased(ContractEvent):
-    """Internal: the email is free again (its customer changed address)."""
-
-    type_name = "EmailReleased"
-    context = None
-
-
-class EmailReclaimed(ContractEvent):
-    """Internal: a released email was taken again, by ``customer_id``."""
-
-    type_name = "EmailReclaimed"
-    context = None
-
-    customer_id: UUID
+__all__ = [
+    "ContractEvent",
+    "CustomerEmailChanged",
+    "CustomerErased",
+    "CustomerRegistered",
+    "CustomerRenamed",
+    "EmailClaimed",
+    "EmailReclaimed",
+    "EmailReleased",
+    "PasswordSet",
+    "Personal",
+    "category_label",
+]
 
 
 class ProductCreated(ContractEvent):
@@ -307,14 +226,10 @@ class PaymentRefunded(ContractEvent):
     amount: int
 
 
-def category_label(label: str) -> str:
-    """A category as stored: lower case, inner whitespace collapsed (``" Kitchen  Tools"`` →
-    ``"kitchen tools"``). Queries normalize a wanted category the same way."""
-    return " ".join(label.split()).casefold()
-
-
-#: Every current event type above, in the order they are defined (past schema versions,
-#: kept in :mod:`contracts.past`, subclass ContractEvent too but are not listed).
+#: Every current event type, customers' first, in the order they are defined (past schema
+#: versions, kept in :mod:`contracts.past`, subclass ContractEvent too but are not listed).
 ALL_EVENTS: tuple[type[ContractEvent], ...] = tuple(
-    cls for cls in ContractEvent.__subclasses__() if cls.__module__ == __name__
+    cls
+    for cls in ContractEvent.__subclasses__()
+    if cls.__module__ in (__name__, "contracts.customer_events")
 )
