@@ -76,11 +76,15 @@ def owe(
     # Mail owed to an erased customer is recorded, discarded: nobody is left to write to.
     cur.execute(
         sql.SQL(
-            "INSERT INTO {0}.mail_outbox AS o (key, kind, aggregate_id, aggregate_version,"
-            " notification_id, customer_id, order_id, facts, correlation_id) VALUES (%s, %s,"
-            " %s, %s, %s,"
-            " coalesce(%s, (SELECT customer_id FROM {0}.mail_orders WHERE order_id = %s)),"
-            " %s, %s::jsonb, %s) ON CONFLICT (key) DO NOTHING RETURNING o.customer_id"
+            "INSERT INTO {0}.mail_outbox (key, kind, aggregate_id, aggregate_version,"
+            " notification_id, customer_id, order_id, facts, correlation_id, state, last_error)"
+            " SELECT %s, %s, %s, %s, %s, c.id, %s, %s::jsonb, %s,"
+            " CASE WHEN r.email = %s THEN 'discarded' ELSE 'pending' END,"
+            " CASE WHEN r.email = %s THEN 'customer erased' END"
+            " FROM (SELECT coalesce(%s::uuid, (SELECT customer_id FROM {0}.mail_orders"
+            " WHERE order_id = %s)) AS id) c"
+            " LEFT JOIN {0}.mail_recipients r ON r.customer_id = c.id"
+            " ON CONFLICT (key) DO NOTHING"
         ).format(sql.Identifier(schema)),
         (
             key,
@@ -88,24 +92,16 @@ def owe(
             env.aggregate_id,
             env.aggregate_version,
             env.notification_id,
-            customer_id,
-            order_id,
             order_id,
             orjson.dumps(facts).decode(),
             # The request the mail goes back to (it travels in the mail's headers).
             env.correlation_id,
+            ERASED,
+            ERASED,
+            customer_id,
+            order_id,
         ),
     )
-    inserted = cur.fetchone()
-    if inserted is not None and isinstance(event, (OrderPaid, OrderShipped, OrderCancelled)):
-        cur.execute(
-            sql.SQL(
-                "UPDATE {0}.mail_outbox SET state = 'discarded', last_error = 'customer erased'"
-                " WHERE key = %s AND EXISTS (SELECT 1 FROM {0}.mail_recipients"
-                " WHERE customer_id = %s AND email = %s)"
-            ).format(sql.Identifier(schema)),
-            (key, _first(inserted), ERASED),
-        )
 
 
 def on_registered(cur: Cursor[Any], schema: str, env: Envelope, e: CustomerRegistered) -> None:
@@ -188,10 +184,6 @@ def on_order_cancelled(cur: Cursor[Any], schema: str, env: Envelope, e: OrderCan
         reason=e.reason,
         refunded=e.refunded,
     )
-
-
-def _first(row: Any) -> Any:
-    return row[0] if isinstance(row, tuple) else next(iter(row.values()))
 
 
 HANDLERS: dict[type[ContractEvent], Any] = {
