@@ -35,10 +35,10 @@ from contracts.personal import ERASED
 from eventshop import wiring
 from projections.projection import Projection
 from projections.registry import PROJECTIONS
-from reactors.mailbox import mailbox_server, stored
+from reactors.mailbox import stored
 from reactors.mailer import SmtpMailer
 from reactors.sender import MailSender
-from tests.support.served import free_port
+from tests.support.mailboxes import running_mailbox
 from tests.support.stack import (
     PASSWORD,
     Servers,
@@ -113,12 +113,8 @@ def traces(values: list[str], dump: str, records: list[bytes], logs: str) -> lis
 
 @pytest.fixture
 def mailbox(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    server = mailbox_server(tmp_path / "mail", port=free_port())
-    server.start()
-    try:
-        yield f"smtp://127.0.0.1:{server.port}", tmp_path / "mail"
-    finally:
-        server.stop()
+    with running_mailbox(tmp_path / "mail") as found:
+        yield found
 
 
 def shop_as(stack: Stack, email: str) -> TestClient:

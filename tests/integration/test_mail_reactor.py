@@ -22,10 +22,11 @@ from fastapi.testclient import TestClient
 import eventshop.operations.status as operations
 from eventshop import wiring
 from reactors import outbox
-from reactors.mailbox import Stored, mailbox_server, stored
+from reactors.mailbox import Stored, stored
 from reactors.mailer import SmtpMailer
 from reactors.sender import MailSender
 from tests.integration.test_mail import Refusing
+from tests.support.mailboxes import running_mailbox
 from tests.support.served import free_port
 from tests.support.stack import PASSWORD, Servers, Stack, eventually, login, running_stack
 
@@ -40,12 +41,8 @@ def stack(servers: Servers) -> Iterator[Stack]:
 
 @pytest.fixture
 def mailbox(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    server = mailbox_server(tmp_path / "mail", port=free_port())
-    server.start()
-    try:
-        yield f"smtp://127.0.0.1:{server.port}", tmp_path / "mail"
-    finally:
-        server.stop()
+    with running_mailbox(tmp_path / "mail") as found:
+        yield found
 
 
 def sender(stack: Stack, url: str, **options: Any) -> MailSender:

@@ -14,6 +14,7 @@ from uuid import UUID
 
 import orjson
 from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import StoredEvent
 from psycopg.sql import SQL, Identifier
 
 from contracts.personal import PERSONAL_FIELDS, erased_payload, reveal
@@ -101,13 +102,5 @@ class ErasureCommands(ShopBase):
             row = curs.fetchone()
         if row is None:
             return self._token([], [])
-        stored = _Stored(customer.id, row["topic"])
-        return self._token([stored], [row["notification_id"]])  # type: ignore[list-item]
-
-
-class _Stored:
-    """What :meth:`ShopBase._token` reads of a stored event."""
-
-    def __init__(self, originator_id: UUID, topic: str) -> None:
-        self.originator_id = originator_id
-        self.topic = topic
+        stored = StoredEvent(customer.id, customer.version, row["topic"], b"")
+        return self._token([stored], [row["notification_id"]])
