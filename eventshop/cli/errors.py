@@ -45,7 +45,9 @@ def _known(error: BaseException) -> tuple[str, int] | None:
             " this directory, or EVENTSHOP_DATABASE_URL right?)",
             2,
         )
-    if isinstance(error, kafka_errors.NoBrokersAvailable | kafka_errors.KafkaConnectionError):
+    # kafka-python 3 has no NoBrokersAvailable: an unreachable bootstrap server is a
+    # KafkaTimeoutError ("Unable to bootstrap from ...").
+    if isinstance(error, kafka_errors.KafkaConnectionError | kafka_errors.KafkaTimeoutError):
         return (
             f"cannot reach Kafka: {error} (is the broker up, and"
             " EVENTSHOP_KAFKA_BOOTSTRAP_SERVERS right?)",
