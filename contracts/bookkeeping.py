@@ -32,6 +32,9 @@ KEYS_FUNCTION = "customer_keys"
 # Tables in the event-store schema
 
 RELAY_CHECKPOINT_TABLE = "relay_checkpoint"
+#: The channel the event store's recorder NOTIFYs on each insert (its events table's name):
+#: the relay and idle consumers wait on it.
+EVENTS_CHANNEL = "shop_events"
 
 # Advisory locks (pg_advisory_lock(hashtext(key)))
 

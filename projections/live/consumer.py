@@ -34,12 +34,17 @@ from projections.live.applier import (
 from projections.live.dead_letter_sender import DeadLetterNotConfirmedError, DeadLetterSender
 from projections.live.heartbeat import Heartbeat
 from projections.live.release import upgrade_parked
+from projections.live.wakeups import Wakeups, settled
 from projections.projection import Projection
 from projections.records import Counts, Incoming
 
 log = logging.getLogger(__name__)
 #: How often a projector looks for parked events an older release could not read.
 UPGRADE_CHECK_SECONDS = 5.0
+#: After this long with nothing read, a projector in a stable group stops fetching and waits
+#: for the event store's NOTIFY, polling once every ``SAFETY_POLL_SECONDS`` regardless.
+IDLE_AFTER_SECONDS = 1.0
+SAFETY_POLL_SECONDS = 5.0
 
 
 @dataclass
@@ -90,6 +95,7 @@ class KafkaProjector:
         self.letters = DeadLetterSender(projection.name, bootstrap_servers)
         self._relay_checked = -1e9
         self._upgrade_checked = -1e9
+        self.wakeups = Wakeups.for_database(database_url)
 
     def run(self, stop: threading.Event) -> None:
         """Consume until ``stop`` is set; reconnects after broker or database failures.
@@ -162,8 +168,16 @@ class KafkaProjector:
     def _consume(
         self, consumer: KafkaConsumer, conn: psycopg.Connection[Any], stop: threading.Event
     ) -> None:
+        seen, busy_at = self.wakeups.generation, time.monotonic()
         while not stop.is_set():
-            polled = consumer.poll(timeout_ms=200)
+            wait_ms = 200
+            if time.monotonic() - busy_at > IDLE_AFTER_SECONDS and settled(consumer):
+                news = self.wakeups.wait_while(seen, SAFETY_POLL_SECONDS, lambda: settled(consumer))
+                if news != seen:
+                    seen, busy_at = news, time.monotonic()
+                else:  # the safety poll: one fetch's wait, not a busy poll's
+                    wait_ms = 2 * self.fetch_max_wait_ms
+            polled = consumer.poll(timeout_ms=wait_ms)
             if consumer.assignment():
                 self.assigned.set()
             self.heartbeat.beat(conn, consumer)
@@ -177,6 +191,7 @@ class KafkaProjector:
             ]
             if not records:
                 continue
+            busy_at = time.monotonic()
             started = time.perf_counter()
             try:
                 outcome = self._apply(consumer, conn, records)

@@ -36,6 +36,7 @@ from kafka import KafkaAdminClient, KafkaProducer
 from kafka.errors import KafkaError
 from psycopg import sql
 
+from contracts.bookkeeping import EVENTS_CHANNEL
 from contracts.causation import meta_of
 from contracts.envelope import Envelope
 from contracts.events import ContractEvent
@@ -62,7 +63,7 @@ from write_side.relay.sealing import published_form
 
 log = logging.getLogger(__name__)
 #: Where the event store's recorder NOTIFYs new events.
-CHANNEL = "shop_events"
+CHANNEL = EVENTS_CHANNEL
 
 
 class BrokerLostDataError(Exception):

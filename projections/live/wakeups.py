@@ -1,0 +1,113 @@
+"""Wake idle consumers when the event store records something (docs/operations.md, "Idle").
+
+An idle consumer that polls the broker on a short timer pays for every empty fetch, all
+day; Tansu holds each fetch its whole ``fetch_max_wait_ms``, so a shop with no traffic
+spent about half a core looking for work. The event store's recorder NOTIFYs
+``EVENTS_CHANNEL`` on each insert: one listening connection per process turns those into a
+generation counter, and a consumer idle for a while waits for the next generation instead
+of fetching. The wait is bounded (a slow safety poll): a lost notification, a database in
+another server than the read side's, or a rebalance (which advances only inside polls)
+costs at most one safety interval, never a stall.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import ClassVar
+
+import psycopg
+from kafka import KafkaConsumer
+from kafka.coordinator.base import MemberState
+from psycopg import sql
+
+from contracts.bookkeeping import EVENTS_CHANNEL
+
+log = logging.getLogger(__name__)
+
+
+class Wakeups:
+    """A generation that moves on each NOTIFY of new events (and on each reconnect: what
+    happened while the listener was away is news too)."""
+
+    _shared: ClassVar[dict[str, Wakeups]] = {}
+    _shared_lock: ClassVar[threading.Lock] = threading.Lock()
+    #: How long the listener waits for a notification before it checks its connection.
+    keepalive_seconds = 10.0
+
+    def __init__(self, database_url: str, channel: str = EVENTS_CHANNEL) -> None:
+        self.database_url = database_url
+        self.channel = channel
+        self.generation = 0
+        self._changed = threading.Condition()
+        self._thread = threading.Thread(target=self._listen, name="wakeups", daemon=True)
+        self._thread.start()
+
+    @classmethod
+    def for_database(cls, database_url: str) -> Wakeups:
+        """The process's one listener for this database."""
+        with cls._shared_lock:
+            if database_url not in cls._shared:
+                cls._shared[database_url] = cls(database_url)
+            return cls._shared[database_url]
+
+    #: How often a waiter checks its own condition (``wait_while``): a Python call, no I/O.
+    check_seconds = 0.25
+
+    def wait(self, seen: int, timeout: float) -> int:
+        """Wait until the generation is not ``seen`` (at most ``timeout`` s); the current one."""
+        with self._changed:
+            self._changed.wait_for(lambda: self.generation != seen, timeout)
+            return self.generation
+
+    def wait_while(self, seen: int, timeout: float, holds: Callable[[], bool]) -> int:
+        """``wait``, cut short as soon as ``holds()`` turns false (checked every
+        ``check_seconds``): a consumer's group starting a rebalance while it sleeps."""
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0 and holds():
+            news = self.wait(seen, min(left, self.check_seconds))
+            if news != seen:
+                return news
+        return self.generation
+
+    def _bump(self) -> None:
+        with self._changed:
+            self.generation += 1
+            self._changed.notify_all()
+
+    def _listen(self) -> None:
+        backoff = 0.5
+        while True:
+            try:
+                with psycopg.connect(self.database_url, autocommit=True) as conn:
+                    conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.channel)))
+                    self._bump()
+                    backoff = 0.5
+                    while True:
+                        for _ in conn.notifies(timeout=self.keepalive_seconds):
+                            self._bump()
+                        conn.execute("SELECT 1")  # a dead connection raises here
+            except Exception as error:  # the listener must outlive any failure
+                log.debug(
+                    "wakeups: %s: %s; listening again in %.1fs",
+                    type(error).__name__,
+                    error,
+                    backoff,
+                )
+                self._bump()  # waiters fall back to polling until we are back
+                time.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+
+def settled(consumer: KafkaConsumer) -> bool:
+    """True when the consumer owns partitions in a stable group with no rejoin pending:
+    only then may it skip polls. A join or a rebalance advances only inside ``poll``, so a
+    member sleeping through one would leave partitions unowned until it woke."""
+    coordinator = consumer._coordinator  # kafka-python exposes no stable flag
+    return (
+        bool(consumer.assignment())
+        and coordinator.state is MemberState.STABLE
+        and not coordinator.need_rejoin()
+    )
