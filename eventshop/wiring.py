@@ -17,6 +17,7 @@ from http_edge.rate_limits import PostgresRateLimiter, migrate_rate_limits
 from http_edge.tokens import MIN_SECRET_BYTES, TokenSettings, weak_secret
 from projections.event_store_head import install_event_store_head
 from projections.live.consumer import KafkaProjector
+from projections.live.wakeups import Wakeups
 from projections.projection import Effects, Projection
 from projections.rebuild.rebuilder import BATCH_EVENTS, Rebuilder
 from projections.registry import PROJECTIONS
@@ -183,13 +184,10 @@ def payment_sweeper(settings: Settings, on: Shop | None = None) -> PaymentSweepe
 
 
 def order_expiry(settings: Settings, on: Shop | None = None) -> OrderExpiry:
-    """The order process manager (write_side/processes/order_expiry.py)."""
-    return OrderExpiry(
-        on or shop(settings, pool_size=1),
-        database_url(settings),
-        settings.event_schema,
-        timeout_seconds=settings.order_payment_timeout_seconds,
-    )
+    """The order process manager (write_side/processes/order_expiry.py), woken by NOTIFY."""
+    url, timeout = database_url(settings), settings.order_payment_timeout_seconds
+    manager = on or shop(settings, pool_size=1)
+    return OrderExpiry(manager, url, settings.event_schema, timeout, news=Wakeups.for_database(url))
 
 
 def rebuilder(settings: Settings, name: str, batch_size: int = BATCH_EVENTS) -> Rebuilder:

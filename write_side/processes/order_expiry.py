@@ -30,6 +30,7 @@ from psycopg import sql
 
 from contracts.causation import EventMeta, event_id
 from contracts.events import OrderCancelled, OrderPaid, OrderPlaced
+from contracts.signals import Signal
 from contracts.upcasting import decode_topic, every_stored_topic, parse_topic
 from write_side.application.shop import Shop
 from write_side.application.types import CommandContext, NotFoundError
@@ -39,6 +40,8 @@ from write_side.persistence.outages import Backoff
 log = logging.getLogger(__name__)
 NAME = "order_expiry"
 PRUNE_EVERY_SECONDS = 600.0
+#: Timers fired per round; a full batch means more may be due: no pause then.
+FIRE_BATCH = 20
 _SETTLED = {OrderPaid.type_name: "paid", OrderCancelled.type_name: "cancelled"}
 
 
@@ -49,6 +52,10 @@ class OrderExpiry:
     schema: str
     timeout_seconds: float = 1800.0
     interval_seconds: float = 0.5
+    #: New events wake it (the event store's NOTIFY); then it waits until the next timer
+    #: is due, at most ``idle_poll_seconds``. Without one it polls every interval.
+    news: Signal | None = None
+    idle_poll_seconds: float = 5.0
     expired: int = 0
     #: Fired and settled timers are kept this long (for operators), then deleted: without
     #: it the table grows by a row per order for good (docs/operations.md, "Capacity").
@@ -61,23 +68,41 @@ class OrderExpiry:
         backoff = Backoff(self.interval_seconds)
         try:
             while not stop.is_set():
+                seen, idle = self.news.generation if self.news else 0, False
                 try:
                     if conn is None or conn.closed:
                         conn = psycopg.connect(self.database_url)
                     self.follow(conn)
-                    self.fire_due(conn)
+                    fired = self.fire_due(conn, FIRE_BATCH)
                     if time.monotonic() - self._pruned_at > PRUNE_EVERY_SECONDS:
                         self.prune(conn)
                     pause = backoff.succeeded()
+                    if self.news is not None and sum(fired.values()) < FIRE_BATCH:
+                        pause, idle = self._until_next_due(conn), True
                 except Exception as error:  # an outage must not end the manager
                     pause = backoff.failed("order process manager", error, log)
                     if conn is not None:
                         conn.close()  # a fresh connection next round
                     conn = None
-                stop.wait(pause)
+                if idle and self.news is not None:
+                    self.news.wait_while(seen, pause, lambda: not stop.is_set())
+                else:
+                    stop.wait(pause)
         finally:
             if conn is not None:
                 conn.close()
+
+    def _until_next_due(self, conn: psycopg.Connection[Any]) -> float:
+        """Seconds until the next unfired timer is due, within [interval, idle poll]: one
+        due now but locked by another instance is not waited on in a busy loop."""
+        row = conn.execute(
+            self._sql(
+                "SELECT extract(epoch FROM min(due_at) - now()) FROM {} WHERE fired_at IS NULL",
+                "timers",
+            )
+        ).fetchone()
+        due_in = self.idle_poll_seconds if row is None or row[0] is None else float(row[0])
+        return min(max(due_in, self.interval_seconds), self.idle_poll_seconds)
 
     def run_once(self) -> dict[str, int]:
         """Read the log into timers, then fire the due ones; returns outcomes by name."""

@@ -80,7 +80,7 @@ class KafkaRelay:
         bootstrap_servers: str,
         topic_prefix: str = "",
         batch_size: int = 500,
-        idle_poll_seconds: float = 0.5,
+        idle_poll_seconds: float = 2.0,
         loss_check_seconds: float = 2.0,
         blocked_retry_seconds: float = 5.0,
         contracts: Mapping[str, type[ContractEvent]] = EVENTS_BY_NAME,
@@ -176,7 +176,8 @@ class KafkaRelay:
                 if time.monotonic() - last_check > self.loss_check_seconds:
                     checkpoint = self._check_broker(admin, checkpoint, lock_conn)
                     last_check = time.monotonic()
-                # Wait for a NOTIFY, but poll anyway: a lost notification must not stall us.
+                # Wait for a NOTIFY, but poll anyway (at the heartbeat's pace): a lost
+                # notification must not stall us.
                 for _ in lock_conn.notifies(timeout=self.idle_poll_seconds, stop_after=1):
                     pass
         finally:

@@ -1,0 +1,20 @@
+"""What a loop waits on instead of polling on a short timer (docs/operations.md, "Idle").
+
+The composition root hands each loop one (``projections.live.wakeups.Wakeups``: the event
+store's NOTIFY); a loop given none polls on its interval, as unit tests run it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+
+class Signal(Protocol):
+    #: Moves on with each piece of news.
+    generation: int
+
+    def wait_while(self, seen: int, timeout: float, holds: Callable[[], bool]) -> int:
+        """Wait until the generation is not ``seen``, ``timeout`` s pass or ``holds()``
+        turns false; the generation then."""
+        ...
