@@ -102,12 +102,14 @@ class Wakeups:
 
 
 def settled(consumer: KafkaConsumer) -> bool:
-    """True when the consumer owns partitions in a stable group with no rejoin pending:
-    only then may it skip polls. A join or a rebalance advances only inside ``poll``, so a
-    member sleeping through one would leave partitions unowned until it woke."""
+    """True when the consumer owns partitions in a stable group with no rejoin pending and
+    its coordinator connected: only then may it skip polls. Finding the coordinator again
+    and joining advance only inside ``poll``, so a member sleeping through a rebalance or
+    a broker restart would leave partitions unowned until it woke."""
     coordinator = consumer._coordinator  # kafka-python exposes no stable flag
     return (
         bool(consumer.assignment())
         and coordinator.state is MemberState.STABLE
         and not coordinator.need_rejoin()
+        and not coordinator.coordinator_unknown()
     )
