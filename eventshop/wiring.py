@@ -294,4 +294,5 @@ def mail_sender(settings: Settings) -> MailSender:
         mailer=SmtpMailer(settings.smtp_url),
         max_attempts=settings.mail_max_attempts,
         retention_seconds=settings.mail_retention_seconds,
+        news=Wakeups.for_database(database_url(settings)),
     )

@@ -30,6 +30,7 @@ from psycopg.rows import dict_row
 
 from contracts.faults import crash_point
 from contracts.redaction import redact
+from contracts.signals import Signal
 from reactors import mails
 from reactors.mailer import (
     Mail,
@@ -41,6 +42,9 @@ from reactors.mailer import (
 from reactors.outbox_pruning import prune
 
 log = logging.getLogger(__name__)
+#: After news or a sent mail, how long the sender polls every ``poll_seconds`` before it
+#: sleeps until the next NOTIFY or retry.
+AWAKE_SECONDS = 3.0
 
 _DUE = """
 SELECT o.key, o.kind, o.order_id, o.facts, o.attempts, o.correlation_id, r.email, r.name,
@@ -88,6 +92,8 @@ class MailSender:
         poll_seconds: float = 0.2,
         retention_seconds: float = 30 * 86400.0,
         prune_every_seconds: float = 600.0,
+        news: Signal | None = None,
+        idle_poll_seconds: float = 5.0,
     ) -> None:
         self.database_url = database_url
         self.mailer = mailer
@@ -97,11 +103,20 @@ class MailSender:
         self.poll_seconds = poll_seconds
         self.retention_seconds = retention_seconds
         self.prune_every_seconds = prune_every_seconds
+        #: New events wake it (the event store's NOTIFY); it then polls every
+        #: ``poll_seconds`` for AWAKE_SECONDS (the intake records the mail they owe a moment
+        #: later), and otherwise waits for the next retry, at most ``idle_poll_seconds``.
+        self.news = news
+        self.idle_poll_seconds = idle_poll_seconds
         self.schema = schema
         self._pruned_at = 0.0
         self.stats = SenderStats()
         self._due = sql.SQL(_DUE).format(s=sql.Identifier(schema))
         self._record = sql.SQL(_RECORD).format(s=sql.Identifier(schema))
+        self._next_due = sql.SQL(
+            "SELECT extract(epoch FROM min(next_attempt_at) - now()) FROM {}.mail_outbox"
+            " WHERE state = 'pending'"
+        ).format(sql.Identifier(schema))
 
     def run(self, stop: threading.Event) -> None:
         """Send owed mail until ``stop`` is set; reconnects after database failures. Each
@@ -110,10 +125,18 @@ class MailSender:
         while not stop.is_set():
             try:
                 with psycopg.connect(self.database_url) as conn:
+                    busy_at = time.monotonic()
                     while not stop.is_set():
+                        seen = self.news.generation if self.news else 0
                         self.prune_when_due(conn)
-                        if not self.send_all_due(conn, stop):
+                        if self.send_all_due(conn, stop):
+                            busy_at = time.monotonic()
+                        elif self.news is None or time.monotonic() - busy_at < AWAKE_SECONDS:
                             stop.wait(self.poll_seconds)
+                        else:
+                            pause = self._until_next_retry(conn)
+                            if self.news.wait_while(seen, pause, lambda: not stop.is_set()) != seen:
+                                busy_at = time.monotonic()
                 backoff = 0.2
             except (psycopg.Error, OSError) as error:
                 log.warning(
@@ -121,6 +144,13 @@ class MailSender:
                 )
                 stop.wait(backoff)
                 backoff = min(backoff * 2, 5.0)
+
+    def _until_next_retry(self, conn: psycopg.Connection[Any]) -> float:
+        """Seconds until the next pending mail is due, within [poll, idle poll]."""
+        row = conn.execute(self._next_due).fetchone()
+        conn.commit()  # no transaction left open while it sleeps
+        due_in = self.idle_poll_seconds if row is None or row[0] is None else float(row[0])
+        return min(max(due_in, self.poll_seconds), self.idle_poll_seconds)
 
     def prune_when_due(self, conn: psycopg.Connection[Any]) -> int:
         """Every ``prune_every_seconds``: settled mail older than the retention goes."""
