@@ -35,6 +35,9 @@ RELAY_CHECKPOINT_TABLE = "relay_checkpoint"
 #: The channel the event store's recorder NOTIFYs on each insert (its events table's name):
 #: the relay and idle consumers wait on it.
 EVENTS_CHANNEL = "shop_events"
+#: The channel the relay NOTIFYs with each checkpoint it saves: records are on the broker
+#: (also when it republishes a log, which inserts nothing). Consumers wait on both.
+PUBLISHED_CHANNEL = "shop_published"
 
 # Advisory locks (pg_advisory_lock(hashtext(key)))
 

@@ -1,13 +1,14 @@
-"""Wake idle consumers when the event store records something (docs/operations.md, "Idle").
+"""Wake idle loops when there is news: events recorded or published (docs/operations.md, "Idle").
 
 An idle consumer that polls the broker on a short timer pays for every empty fetch, all
 day; Tansu holds each fetch its whole ``fetch_max_wait_ms``, so a shop with no traffic
 spent about half a core looking for work. The event store's recorder NOTIFYs
-``EVENTS_CHANNEL`` on each insert: one listening connection per process turns those into a
-generation counter, and a consumer idle for a while waits for the next generation instead
-of fetching. The wait is bounded (a slow safety poll): a lost notification, a database in
-another server than the read side's, or a rebalance (which advances only inside polls)
-costs at most one safety interval, never a stall.
+``EVENTS_CHANNEL`` on each insert, the relay ``PUBLISHED_CHANNEL`` with each checkpoint
+(records are on the broker: also when it republishes, which inserts nothing): one listening
+connection per process turns those into a generation counter, and a consumer idle for a
+while waits for the next generation instead of fetching. The wait is bounded (a slow safety
+poll): a lost notification, or a database in another server than the read side's, costs at
+most one safety interval, never a stall; a rebalance cuts the wait short.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from kafka import KafkaConsumer
 from kafka.coordinator.base import MemberState
 from psycopg import sql
 
-from contracts.bookkeeping import EVENTS_CHANNEL
+from contracts.bookkeeping import EVENTS_CHANNEL, PUBLISHED_CHANNEL
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +38,11 @@ class Wakeups:
     #: How long the listener waits for a notification before it checks its connection.
     keepalive_seconds = 10.0
 
-    def __init__(self, database_url: str, channel: str = EVENTS_CHANNEL) -> None:
+    def __init__(
+        self, database_url: str, channels: tuple[str, ...] = (EVENTS_CHANNEL, PUBLISHED_CHANNEL)
+    ) -> None:
         self.database_url = database_url
-        self.channel = channel
+        self.channels = channels
         self.generation = 0
         self._changed = threading.Condition()
         self._thread = threading.Thread(target=self._listen, name="wakeups", daemon=True)
@@ -82,7 +85,8 @@ class Wakeups:
         while True:
             try:
                 with psycopg.connect(self.database_url, autocommit=True) as conn:
-                    conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.channel)))
+                    for channel in self.channels:
+                        conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
                     self._bump()
                     backoff = 0.5
                     while True:

@@ -17,7 +17,7 @@ from kafka import KafkaAdminClient
 from kafka.errors import TopicAlreadyExistsError
 from psycopg import sql
 
-from contracts.bookkeeping import relay_lock
+from contracts.bookkeeping import PUBLISHED_CHANNEL, relay_lock
 from contracts.topics import PARTITIONS
 
 log = logging.getLogger(__name__)
@@ -97,6 +97,7 @@ def save_checkpoint(
     ).rowcount
     if moved != 1:
         raise LeadershipLostError(f"leader epoch {epoch} is no longer the relay's")
+    conn.execute(sql.SQL("NOTIFY {}").format(sql.Identifier(PUBLISHED_CHANNEL)))
 
 
 def save_blocked(
