@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     #: Projector processes per consumer group (the group spreads partitions over them);
     #: instance n's probe listens on PROJECTOR_PROBE_PORT + 10 n.
     projector_processes: int = Field(default=1, ge=1, le=16)
+    #: Processing groups ("orders;customers,sales"); unnamed projections sharing a topic
+    #: share a group (projections/groups.py).
+    projector_groups: str = ""
 
     host: str = "127.0.0.1"
     command_port: int = 8000

@@ -16,6 +16,7 @@ from eventshop.settings import Settings
 from http_edge.rate_limits import PostgresRateLimiter, migrate_rate_limits
 from http_edge.tokens import MIN_SECRET_BYTES, TokenSettings, weak_secret
 from projections.event_store_head import install_event_store_head
+from projections.groups import processing_groups
 from projections.live.consumer import KafkaProjector
 from projections.live.wakeups import Wakeups
 from projections.projection import Effects, Projection
@@ -254,12 +255,13 @@ def projectors(settings: Settings, names: list[str] | None = None) -> list[Kafka
     unknown = set(names or ()) - set(PROJECTIONS)
     if unknown:
         raise NotConfiguredError(f"unknown projection(s): {', '.join(sorted(unknown))}")
-    return [projector(settings, PROJECTIONS[name]) for name in (names or list(PROJECTIONS))]
+    chosen = [PROJECTIONS[name] for name in (names or list(PROJECTIONS))]
+    return [projector(settings, *g) for g in processing_groups(chosen, settings.projector_groups)]
 
 
-def projector(settings: Settings, projection: Projection) -> KafkaProjector:
+def projector(settings: Settings, *projections: Projection) -> KafkaProjector:
     return KafkaProjector(
-        projection=projection,
+        projections=projections,
         database_url=database_url(settings),
         schema=settings.read_schema,
         bootstrap_servers=kafka(settings),

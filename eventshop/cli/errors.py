@@ -9,6 +9,7 @@ from kafka import errors as kafka_errors
 
 from eventshop import serving, wiring
 from eventshop.embedded import EmbeddedNotInstalledError
+from projections.groups import GroupSpecError
 from projections.rebuild.rebuilder import RebuildRunningError
 from projections.records import TableVersionMismatchError, UnreadableStoreError
 
@@ -31,7 +32,11 @@ def explain(error: BaseException) -> tuple[str, int]:
 
 def _known(error: BaseException) -> tuple[str, int] | None:
     if isinstance(
-        error, wiring.NotConfiguredError | serving.PortInUseError | EmbeddedNotInstalledError
+        error,
+        wiring.NotConfiguredError
+        | serving.PortInUseError
+        | EmbeddedNotInstalledError
+        | GroupSpecError,
     ):
         return str(error), 2
     if isinstance(error, RebuildRunningError | TableVersionMismatchError | UnreadableStoreError):

@@ -23,13 +23,14 @@ def react() -> None:
     stop = stop_on_signals()
     intake = wiring.projector(settings, wiring.MAIL_INTAKE)
     sender = wiring.mail_sender(settings)
+    intake_stats = intake.members[0].stats
     start_probes(
         settings.reactor_probe_port,
         settings,
         intake.assigned.is_set,
         "eventshop_reactor",
         lambda: {
-            "mail_intake": {f"{k}_total": float(v) for k, v in vars(intake.stats).items()},
+            "mail_intake": {f"{k}_total": float(v) for k, v in vars(intake_stats).items()},
             "mail": {f"{k}_total": float(v) for k, v in vars(sender.stats).items()},
         },
     )

@@ -239,7 +239,7 @@ def project(
         list[str] | None, typer.Option("--projection", "-p", help="Projection name; repeatable")
     ] = None,
 ) -> None:
-    """Run projectors (all of them by default), each in its own consumer group."""
+    """Run projectors (all of them by default), in their processing groups."""
     settings = load_settings()
     stop = stop_on_signals()
     projectors = wiring.projectors(settings, projection)
@@ -249,13 +249,13 @@ def project(
         lambda: all(p.assigned.is_set() for p in projectors),
         "eventshop_projector",
         lambda: {
-            p.projection.name: {f"{k}_total": float(v) for k, v in vars(p.stats).items()}
+            m.name: {f"{k}_total": float(v) for k, v in vars(m.stats).items()}
             for p in projectors
+            for m in p.members
         },
     )
     threads = [
-        threading.Thread(target=p.run, args=(stop,), name=f"projector-{p.projection.name}")
-        for p in projectors
+        threading.Thread(target=p.run, args=(stop,), name=f"projector-{p.name}") for p in projectors
     ]
     for thread in threads:
         thread.start()

@@ -175,6 +175,15 @@ class Applier:
                 published_at=last_published_at(records, topic, partition),
             )
 
+    def tables_ready(self, conn: psycopg.Connection[Any]) -> bool:
+        """True when the live tables are at the version this code writes."""
+        try:
+            with conn.transaction(), conn.cursor() as cur:
+                self._check_table_version(cur)
+        except TableVersionMismatchError:
+            return False
+        return True
+
     def _check_table_version(self, cur: psycopg.Cursor[Any]) -> None:
         # FOR SHARE: a rebuild's swap (FOR UPDATE) waits for this batch, and this batch
         # for the swap; then it sees the version the swap installed.

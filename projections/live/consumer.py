@@ -1,7 +1,12 @@
-"""The Kafka consumer loop of one projection: poll → apply in one transaction → commit offsets.
+"""A processing group's Kafka consumer loop: poll → each member applies its records in its
+own transaction → commit offsets (docs/operations.md, "Processing groups").
 
-Offsets are committed only after the read-model transaction, and ``enable_auto_commit``
-is off: a crash between the two redelivers records the position check then drops.
+One consumer reads each topic once for every projection of the group (Axon's processing
+groups): records are fetched and decoded once, not once per projection. Offsets are
+committed only after every member's transaction, and ``enable_auto_commit`` is off: a
+crash between the two redelivers records each member's position check then drops. A member
+waiting for a rebuild lets records pass unapplied; the group commits no offset beyond the
+first it skipped, and reads them again once the rebuild is in.
 """
 
 from __future__ import annotations
@@ -10,7 +15,7 @@ import contextlib
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any
 
 import psycopg
@@ -18,53 +23,42 @@ from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from contracts.faults import crash_point
-from contracts.topics import (
-    PARTITIONS,
-    RECONNECT_BACKOFF_MAX_MS,
-    dead_letter_topic,
-    topic_name,
-)
+from contracts.topics import PARTITIONS, RECONNECT_BACKOFF_MAX_MS, dead_letter_topic
 from projections.live import offsets
-from projections.live.applier import (
-    Applier,
-    BatchOutcome,
-    HandlerFailedError,
-    TableVersionMismatchError,
-)
-from projections.live.dead_letter_sender import DeadLetterNotConfirmedError, DeadLetterSender
-from projections.live.heartbeat import Heartbeat
-from projections.live.release import upgrade_parked
+from projections.live.applier import HandlerFailedError
+from projections.live.dead_letter_sender import DeadLetterNotConfirmedError
+from projections.live.member import Member
 from projections.live.wakeups import Wakeups, settled
 from projections.projection import Projection
-from projections.records import Counts, Incoming
+from projections.records import Incoming
 
 log = logging.getLogger(__name__)
-#: How often a projector looks for parked events an older release could not read.
-UPGRADE_CHECK_SECONDS = 5.0
-#: After this long with nothing read, a projector in a stable group stops fetching and waits
-#: for the event store's NOTIFY, polling once every ``SAFETY_POLL_SECONDS`` regardless.
+#: After this long with nothing read, a group in a stable consumer group stops fetching and
+#: waits for the event store's NOTIFY, polling once every ``SAFETY_POLL_SECONDS``
+#: regardless (within the heartbeat rows' staleness, 6 s: each poll round beats).
 IDLE_AFTER_SECONDS = 1.0
-SAFETY_POLL_SECONDS = 5.0
+SAFETY_POLL_SECONDS = 4.0
 
 
-@dataclass
-class ProjectorStats(Counts):
-    """A projector's counts since it started (its metrics), and its batches."""
-
-    batches: int = 0
-    #: Seconds spent applying batches (with ``batches``: the mean batch latency).
-    batch_seconds: float = 0.0
+def group_id(prefix: str, projections: Sequence[Projection]) -> str:
+    """One projection keeps the group it always had; several share one named for them all."""
+    if len(projections) == 1:
+        kind = "projection" if projections[0].read_model else "reactor"
+        return f"{prefix}.{kind}.{projections[0].name}"
+    return f"{prefix}.projections.{'+'.join(sorted(p.name for p in projections))}"
 
 
 class KafkaProjector:
-    #: Records per batch (one transaction): larger batches spread each batch's fixed
-    #: round trips (position locks, the offset commit) over more events.
+    """The consumer of one processing group (one projection, or several sharing topics)."""
+
+    #: Records per batch (one transaction per member): larger batches spread each batch's
+    #: fixed round trips (position locks, the offset commit) over more events.
     max_poll_records_default = 2000
 
     def __init__(
         self,
         *,
-        projection: Projection,
+        projections: Sequence[Projection],
         database_url: str,
         schema: str,
         bootstrap_servers: str,
@@ -74,28 +68,18 @@ class KafkaProjector:
         fetch_max_wait_ms: int = 50,
         max_poll_records: int | None = None,
     ) -> None:
-        self.projection = projection
+        self.members = [Member(p, schema, bootstrap_servers, topic_prefix) for p in projections]
+        self.name = "+".join(m.name for m in self.members)
         self.database_url = database_url
         self.bootstrap_servers = bootstrap_servers
-        self.topics = [topic_name(c, topic_prefix) for c in projection.contexts]
-        # Read models and reactors' intakes each have a group of their own.
-        kind = "projection" if projection.read_model else "reactor"
-        self.group_id = f"{group_prefix}.{kind}.{projection.name}"
+        self.topics = sorted({t for m in self.members for t in m.topics})
+        self.group_id = group_id(group_prefix, projections)
         self.session_timeout_ms = session_timeout_ms
         self.fetch_max_wait_ms = fetch_max_wait_ms
         self.max_poll_records = max_poll_records or self.max_poll_records_default
-        self.applier = Applier(projection, schema, check_table_version=projection.read_model)
-        self.heartbeat = Heartbeat(schema, projection.name)
-        self.stats = ProjectorStats()
         self.assigned = threading.Event()
-        self._last_mismatch_log = -1e9
-        #: Set while the live tables are at another table version than this code writes:
-        #: records are read and left unapplied until a rebuild installs this version.
-        self.waiting_for_rebuild: str | None = None
-        self.letters = DeadLetterSender(projection.name, bootstrap_servers)
-        self._relay_checked = -1e9
-        self._upgrade_checked = -1e9
         self.wakeups = Wakeups.for_database(database_url)
+        self._relay_checked = -1e9
 
     def run(self, stop: threading.Event) -> None:
         """Consume until ``stop`` is set; reconnects after broker or database failures.
@@ -111,9 +95,11 @@ class KafkaProjector:
                 try:
                     consumer = consumer or self._joined()
                     with psycopg.connect(self.database_url) as conn:
-                        self._upgrade_parked(conn)
+                        for member in self.members:
+                            member.upgrade_parked_when_due(conn, now=True)
                         self._consume(consumer, conn, stop)
-                        self.heartbeat.leave(conn)
+                        for member in self.members:
+                            member.heartbeat.leave(conn)
                     backoff = 0.2
                     continue  # stopped
                 except psycopg.Error as error:
@@ -122,7 +108,7 @@ class KafkaProjector:
                         offsets.rewind(consumer)
                 except Exception as error:  # the broker, or a defect: start a new consumer
                     if not isinstance(error, KafkaError | OSError):
-                        log.exception("projector %s: unexpected failure", self.projection.name)
+                        log.exception("projector %s: unexpected failure", self.name)
                     self._retrying(error, backoff)
                     self._left(consumer)
                     consumer = None
@@ -136,34 +122,21 @@ class KafkaProjector:
         return self._new_consumer()
 
     def _left(self, consumer: KafkaConsumer | None) -> None:
-        """Leave the group: close the consumer and the dead-letter producer."""
+        """Leave the group: close the consumer and the dead-letter producers."""
         self.assigned.clear()
         if consumer is not None:
             consumer.close(autocommit=False)
-        self.letters.close()
+        for member in self.members:
+            member.letters.close()
 
     def _retrying(self, error: Exception, backoff: float) -> None:
         log.warning(
             "projector %s: %s: %s; retrying in %.1fs",
-            self.projection.name,
+            self.name,
             type(error).__name__,
             error,
             backoff,
         )
-
-    def _upgrade_parked(self, conn: psycopg.Connection[Any]) -> None:
-        """Apply what an instance of an older release parked as "needs upgrade" and this
-        release reads. At start, and every few seconds: in a rolling deploy the old
-        instances go on parking after this one started, and the events they parked are
-        behind the committed offsets, so no record will bring them back."""
-        self._upgrade_checked = time.monotonic()
-        upgraded = upgrade_parked(conn, self.projection, self.applier.schema)
-        if upgraded:
-            log.info(
-                "projector %s: %d event(s) an older release parked applied now",
-                self.projection.name,
-                upgraded,
-            )
 
     def _consume(
         self, consumer: KafkaConsumer, conn: psycopg.Connection[Any], stop: threading.Event
@@ -171,7 +144,9 @@ class KafkaProjector:
         seen, busy_at = self.wakeups.generation, time.monotonic()
         while not stop.is_set():
             wait_ms = 200
-            if time.monotonic() - busy_at > IDLE_AFTER_SECONDS and settled(consumer):
+            if not settled(consumer):  # joining or rebalancing: busy until a second after
+                busy_at = time.monotonic()
+            elif time.monotonic() - busy_at > IDLE_AFTER_SECONDS:
                 news = self.wakeups.wait_while(seen, SAFETY_POLL_SECONDS, lambda: settled(consumer))
                 if news != seen:
                     seen, busy_at = news, time.monotonic()
@@ -180,50 +155,67 @@ class KafkaProjector:
             polled = consumer.poll(timeout_ms=wait_ms)
             if consumer.assignment():
                 self.assigned.set()
-            self.heartbeat.beat(conn, consumer)
+            for member in self.members:
+                member.beat(conn, consumer)
+                member.upgrade_parked_when_due(conn)
             self._follow_the_relay(conn, consumer)
-            if time.monotonic() - self._upgrade_checked > UPGRADE_CHECK_SECONDS:
-                self._upgrade_parked(conn)
             records = [
                 Incoming(r.topic, r.partition, r.offset, list(r.headers or []), r.value)
                 for batch in polled.values()
                 for r in batch
             ]
-            if not records:
+            if records:
+                busy_at = time.monotonic()
+                self._batch(consumer, conn, records, stop)
+
+    def _batch(
+        self,
+        consumer: KafkaConsumer,
+        conn: psycopg.Connection[Any],
+        records: list[Incoming],
+        stop: threading.Event,
+    ) -> None:
+        rebuilt = [m for m in self.members if m.rebuilt(conn)]
+        if rebuilt:  # read again what they let pass; this batch is read again too
+            log.info("projector %s: rebuilt; rereading what it let pass", rebuilt[0].name)
+            offsets.seek_back(consumer, records, *(m.skipped for m in rebuilt))
+            for member in rebuilt:
+                member.skipped.clear()
+            return
+        marks = offsets.high_watermarks(consumer, records)
+        rewind: set[tuple[str, int]] = set()
+        failed: Exception | None = None
+        waiting = 0
+        for member in self.members:
+            mine = member.mine(records)
+            if not mine:
                 continue
-            busy_at = time.monotonic()
-            started = time.perf_counter()
             try:
-                outcome = self._apply(consumer, conn, records)
+                outcome = member.apply(conn, mine, marks)
             except (HandlerFailedError, DeadLetterNotConfirmedError) as error:
-                # Nothing was committed: read the same records again after a pause.
-                log.warning(
-                    "projector %s: %s; the records stay pending", self.projection.name, error
-                )
-                offsets.seek_back(consumer, records)
-                stop.wait(0.1 if isinstance(error, HandlerFailedError) else 1.0)
+                log.warning("projector %s: %s; the records stay pending", member.name, error)
+                failed = failed or error
                 continue
-            except TableVersionMismatchError as error:
-                # Another release's tables: wait for the rebuild; the records stay unread.
-                now, self.waiting_for_rebuild = time.monotonic(), str(error)
-                if now - self._last_mismatch_log > 30:
-                    log.warning("projector %s: %s", self.projection.name, error)
-                    self._last_mismatch_log = now
-                offsets.seek_back(consumer, records)
-                stop.wait(1.0)
-                continue
-            self.waiting_for_rebuild = None
-            self._count(outcome)
-            self.stats.batch_seconds += time.perf_counter() - started
-            crash_point("projector.after_db_commit")
-            consumer.commit(offsets.offsets_to_commit(records, outcome))
-            if outcome.rewind:
-                log.warning(
-                    "projector %s: a newer relay epoch on %s; rereading from the start",
-                    self.projection.name,
-                    sorted(outcome.rewind),
-                )
-                consumer.seek_to_beginning(*(TopicPartition(t, p) for t, p in outcome.rewind))
+            if outcome is None:
+                waiting += 1
+            else:
+                rewind |= outcome.rewind
+        if failed is not None or waiting == len(self.members):
+            # Nothing committed for the failing member (or everyone waits for a rebuild):
+            # read the same records again after a pause; the others drop them as duplicates.
+            offsets.seek_back(consumer, records)
+            stop.wait(0.1 if isinstance(failed, HandlerFailedError) else 1.0)
+            return
+        crash_point("projector.after_db_commit")
+        held = [m.skipped for m in self.members if m.skipped]
+        consumer.commit(offsets.offsets_to_commit(records, rewind, *held))
+        if rewind:
+            log.warning(
+                "projector %s: a newer relay epoch on %s; rereading from the start",
+                self.name,
+                sorted(rewind),
+            )
+            consumer.seek_to_beginning(*(TopicPartition(t, p) for t, p in rewind))
 
     def _follow_the_relay(self, conn: psycopg.Connection[Any], consumer: KafkaConsumer) -> None:
         """Every few seconds: reread from the start the partitions where the relay
@@ -232,33 +224,18 @@ class KafkaProjector:
         if now - self._relay_checked < 2.0:
             return
         self._relay_checked = now
-        with conn.transaction(), conn.cursor() as cur:
-            behind = self.applier.positions.behind_the_relay(cur)
+        behind = {key for m in self.members for key in m.behind_the_relay(conn)}
         assigned = consumer.assignment()
         stale = [tp for tp in (TopicPartition(t, p) for t, p in behind) if tp in assigned]
         if stale:
             consumer.seek_to_beginning(*stale)
-
-    def _apply(
-        self, consumer: KafkaConsumer, conn: psycopg.Connection[Any], records: list[Incoming]
-    ) -> BatchOutcome:
-        return self.applier.apply(
-            conn,
-            records,
-            before_commit=self.letters.send_all,
-            high_watermarks=offsets.high_watermarks(consumer, records),
-        )
-
-    def _count(self, outcome: BatchOutcome) -> None:
-        self.stats.batches += 1
-        self.stats.add(outcome)
 
     def _new_consumer(self) -> KafkaConsumer:
         return KafkaConsumer(
             *self.topics,
             bootstrap_servers=self.bootstrap_servers,
             group_id=self.group_id,
-            client_id=f"eventshop-projector-{self.projection.name}",
+            client_id=f"eventshop-projector-{self.name}",
             enable_auto_commit=False,  # offsets only after the read-model transaction
             auto_offset_reset="earliest",
             session_timeout_ms=self.session_timeout_ms,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import socket
 import time
+from collections.abc import Collection
 from typing import Any
 
 import psycopg
@@ -29,10 +30,19 @@ class Heartbeat:
         self._last = 0.0
         self._held: list[str] | None = None
 
-    def beat(self, conn: psycopg.Connection[Any], consumer: KafkaConsumer) -> None:
-        """Record the partitions ``consumer`` holds now: at once when they changed, else at
-        most every BEAT_SECONDS."""
-        held = sorted(f"{tp.topic}:{tp.partition}" for tp in consumer.assignment())
+    def beat(
+        self,
+        conn: psycopg.Connection[Any],
+        consumer: KafkaConsumer,
+        topics: Collection[str] | None = None,
+    ) -> None:
+        """Record the partitions ``consumer`` holds now (of ``topics``, for one member of a
+        processing group): at once when they changed, else at most every BEAT_SECONDS."""
+        held = sorted(
+            f"{tp.topic}:{tp.partition}"
+            for tp in consumer.assignment()
+            if topics is None or tp.topic in topics
+        )
         if held == self._held and time.monotonic() - self._last < BEAT_SECONDS:
             return
         self._last, self._held = time.monotonic(), held

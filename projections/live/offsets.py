@@ -9,7 +9,7 @@ from __future__ import annotations
 from kafka import KafkaConsumer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 
-from projections.records import BatchOutcome, Incoming
+from projections.records import Incoming
 
 
 def rewind(consumer: KafkaConsumer) -> None:
@@ -32,23 +32,38 @@ def high_watermarks(consumer: KafkaConsumer, records: list[Incoming]) -> dict[tu
     return marks
 
 
-def seek_back(consumer: KafkaConsumer, records: list[Incoming]) -> None:
-    first: dict[TopicPartition, int] = {}
+def seek_back(
+    consumer: KafkaConsumer, records: list[Incoming], *skipped: dict[tuple[str, int], int]
+) -> None:
+    """Read ``records`` again, and from the ``skipped`` offsets (a member's that let records
+    pass while it waited for a rebuild) where they are earlier; owned partitions only."""
+    first: dict[tuple[str, int], int] = {}
     for record in records:
-        tp = TopicPartition(record.topic, record.partition)
-        first[tp] = min(first.get(tp, record.offset), record.offset)
-    for tp, offset in first.items():
-        consumer.seek(tp, offset)
+        key = (record.topic, record.partition)
+        first[key] = min(first.get(key, record.offset), record.offset)
+    for marks in skipped:
+        for key, offset in marks.items():
+            first[key] = min(first.get(key, offset), offset)
+    assigned = consumer.assignment()
+    for (topic, partition), offset in first.items():
+        if (tp := TopicPartition(topic, partition)) in assigned:
+            consumer.seek(tp, offset)
 
 
 def offsets_to_commit(
-    records: list[Incoming], outcome: BatchOutcome
+    records: list[Incoming], rewind: set[tuple[str, int]], *held: dict[tuple[str, int], int]
 ) -> dict[TopicPartition, OffsetAndMetadata]:
-    """Past the last record of each partition, or its start when it is to be reread."""
-    offsets: dict[TopicPartition, OffsetAndMetadata] = {}
+    """Past the last record of each partition, its start when it is to be reread, and never
+    beyond an offset ``held`` (a waiting member's first skipped one)."""
+    next_offsets: dict[tuple[str, int], int] = {}
     for record in records:
-        rewind = (record.topic, record.partition) in outcome.rewind
-        offsets[TopicPartition(record.topic, record.partition)] = OffsetAndMetadata(
-            0 if rewind else record.offset + 1, "", -1
-        )
-    return offsets
+        key = (record.topic, record.partition)
+        next_offsets[key] = 0 if key in rewind else record.offset + 1
+    for marks in held:
+        for key, offset in marks.items():
+            if key in next_offsets:
+                next_offsets[key] = min(next_offsets[key], offset)
+    return {
+        TopicPartition(topic, partition): OffsetAndMetadata(offset, "", -1)
+        for (topic, partition), offset in next_offsets.items()
+    }

@@ -44,7 +44,7 @@ def test_poison_records_are_dead_lettered_and_later_events_applied(servers: Serv
             PRODUCTS, handlers={**PRODUCTS.handlers, ProductCreated: flaky_on_created}
         )
         projector = KafkaProjector(
-            projection=projection,
+            projections=[projection],
             database_url=servers.database_url,
             schema=stack.settings.read_schema,
             bootstrap_servers=servers.kafka_bootstrap_servers,

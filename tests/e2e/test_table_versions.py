@@ -62,7 +62,7 @@ def test_a_new_table_version_is_installed_by_a_rebuild_never_by_an_alter(
         assert moved.status_code == 200
         [projector] = stack.projectors
         # It has read the record, and left it unapplied: it waits for the rebuild.
-        waiting = eventually(lambda: projector.waiting_for_rebuild, timeout=30)
+        waiting = eventually(lambda: projector.members[0].waiting_for_rebuild, timeout=30)
         assert "version 2, this code writes version 3" in str(waiting)
         assert stack.sql("SELECT on_hand FROM {rm}.products")[0][0] == 0
         assert stack.admin_queries.get(f"/products/{product_id}").status_code == 200  # v2 serves

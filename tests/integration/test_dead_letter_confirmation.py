@@ -48,7 +48,7 @@ def test_a_refused_dead_letter_keeps_its_record_pending_until_the_broker_takes_i
     with running_stack(servers) as stack:
         settings = stack.settings
         projector = KafkaProjector(
-            projection=PROJECTIONS["products"],
+            projections=[PROJECTIONS["products"]],
             database_url=servers.database_url,
             schema=settings.read_schema,
             bootstrap_servers=servers.kafka_bootstrap_servers,
@@ -58,7 +58,7 @@ def test_a_refused_dead_letter_keeps_its_record_pending_until_the_broker_takes_i
         )
         refusing = FakeRefusingProducer()
         real = DeadLetterSender("products", servers.kafka_bootstrap_servers)
-        projector.letters = DeadLetterSender(
+        projector.members[0].letters = DeadLetterSender(
             "products",
             servers.kafka_bootstrap_servers,
             new_producer=lambda: refusing,
@@ -77,7 +77,7 @@ def test_a_refused_dead_letter_keeps_its_record_pending_until_the_broker_takes_i
             assert stack.positions("products")["dead_lettered"] == 0  # nothing committed
             assert read_all(servers.kafka_bootstrap_servers, [dead_letter_topic(topic)]) == []
 
-            projector.letters = real  # the broker takes letters again
+            projector.members[0].letters = real  # the broker takes letters again
             eventually(lambda: stack.positions("products")["dead_lettered"] == 1, timeout=60)
             letters = read_all(servers.kafka_bootstrap_servers, [dead_letter_topic(topic)])
             assert [r.value for r in letters] == [b"\xff\x00"]

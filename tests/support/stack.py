@@ -126,12 +126,12 @@ class Stack:
         else:
             started = wiring.projectors(self.settings, list(names) or None)
         for projector in started:
-            self._spawn(projector.run, f"projector-{projector.projection.name}")
+            self._spawn(projector.run, f"projector-{projector.name}")
         self.projectors.extend(started)
         # Ready as the projector probe defines it: every consumer holds its partitions.
         # (Before that a token wait can exceed its bound and answer 503, as designed.)
         for projector in started:
-            assert projector.assigned.wait(timeout=60), projector.projection.name
+            assert projector.assigned.wait(timeout=60), projector.name
         return started
 
     def _spawn(self, target: Callable[[threading.Event], None], name: str) -> None:
