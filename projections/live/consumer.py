@@ -175,12 +175,7 @@ class KafkaProjector:
         records: list[Incoming],
         stop: threading.Event,
     ) -> None:
-        rebuilt = [m for m in self.members if m.rebuilt(conn)]
-        if rebuilt:  # read again what they let pass; this batch is read again too
-            log.info("projector %s: rebuilt; rereading what it let pass", rebuilt[0].name)
-            offsets.seek_back(consumer, records, *(m.skipped for m in rebuilt))
-            for member in rebuilt:
-                member.skipped.clear()
+        if self._reread_rebuilt(consumer, conn, records):
             return
         marks = offsets.high_watermarks(consumer, records)
         rewind: set[tuple[str, int]] = set()
@@ -217,6 +212,19 @@ class KafkaProjector:
             )
             consumer.seek_to_beginning(*(TopicPartition(t, p) for t, p in rewind))
 
+    def _reread_rebuilt(
+        self, consumer: KafkaConsumer, conn: psycopg.Connection[Any], records: list[Incoming]
+    ) -> bool:
+        """Seek back to what members let pass while they waited, once their rebuild is in
+        (and to ``records``, read again too); True if any was."""
+        rebuilt = [m for m in self.members if m.rebuilt(conn)]
+        for member in rebuilt:
+            log.info("projector %s: rebuilt; rereading what it let pass", member.name)
+        offsets.seek_back(consumer, records, *(m.skipped for m in rebuilt))
+        for member in rebuilt:
+            member.skipped.clear()
+        return bool(rebuilt)
+
     def _follow_the_relay(self, conn: psycopg.Connection[Any], consumer: KafkaConsumer) -> None:
         """Every few seconds: reread from the start the partitions where the relay
         republishes a lost log (docs/operations.md, "Failure modes")."""
@@ -224,6 +232,7 @@ class KafkaProjector:
         if now - self._relay_checked < 2.0:
             return
         self._relay_checked = now
+        self._reread_rebuilt(consumer, conn, [])  # also when no record comes to tell
         behind = {key for m in self.members for key in m.behind_the_relay(conn)}
         assigned = consumer.assignment()
         stale = [tp for tp in (TopicPartition(t, p) for t, p in behind) if tp in assigned]
