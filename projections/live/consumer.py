@@ -28,6 +28,7 @@ from projections.live import offsets
 from projections.live.applier import HandlerFailedError
 from projections.live.dead_letter_sender import DeadLetterNotConfirmedError
 from projections.live.member import Member
+from projections.live.resume import ResumePoints
 from projections.live.wakeups import Wakeups, settled
 from projections.projection import Projection
 from projections.records import Incoming
@@ -79,6 +80,7 @@ class KafkaProjector:
         self.max_poll_records = max_poll_records or self.max_poll_records_default
         self.assigned = threading.Event()
         self.wakeups = Wakeups.for_database(database_url)
+        self.resume = ResumePoints(schema, self.members)
         self._relay_checked = -1e9
 
     def run(self, stop: threading.Event) -> None:
@@ -119,6 +121,7 @@ class KafkaProjector:
 
     def _joined(self) -> KafkaConsumer:
         self._ensure_topics()
+        self.resume.forget()
         return self._new_consumer()
 
     def _left(self, consumer: KafkaConsumer | None) -> None:
@@ -164,6 +167,7 @@ class KafkaProjector:
                 for batch in polled.values()
                 for r in batch
             ]
+            records = self.resume.after_poll(conn, consumer, records)
             if records:
                 busy_at = time.monotonic()
                 self._batch(consumer, conn, records, stop)
@@ -218,12 +222,14 @@ class KafkaProjector:
         """Seek back to what members let pass while they waited, once their rebuild is in
         (and to ``records``, read again too); True if any was."""
         rebuilt = [m for m in self.members if m.rebuilt(conn)]
+        if not rebuilt:
+            return False
         for member in rebuilt:
             log.info("projector %s: rebuilt; rereading what it let pass", member.name)
         offsets.seek_back(consumer, records, *(m.skipped for m in rebuilt))
         for member in rebuilt:
             member.skipped.clear()
-        return bool(rebuilt)
+        return True
 
     def _follow_the_relay(self, conn: psycopg.Connection[Any], consumer: KafkaConsumer) -> None:
         """Every few seconds: reread from the start the partitions where the relay

@@ -4,16 +4,24 @@ up on everything it let pass once the rebuild is in."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Mapping
+
 import pytest
 
 from contracts.readmodels import TABLE_VERSIONS
 from eventshop import wiring
 from projections.rebuild.verify import verify
+from projections.registry import PROJECTIONS
 from projections.schema import MODEL_DDL
 from tests.e2e.test_table_versions import V2_EXTRA
 from tests.support.stack import Servers, eventually, running_stack
 
 TOKEN = "X-Consistency-Token"
+
+
+def token(headers: Mapping[str, str]) -> dict[str, str]:
+    return {TOKEN: headers[TOKEN]}
 
 
 def test_a_member_waiting_for_a_rebuild_holds_back_no_other_member(
@@ -65,3 +73,39 @@ def test_a_member_waiting_for_a_rebuild_holds_back_no_other_member(
         eventually(lambda: products.waiting_for_rebuild is None and not products.skipped)
         for name in ("products", "orders"):
             assert verify(wiring.rebuilder(stack.settings, name)).equal, name
+
+
+def test_a_regrouped_projection_resumes_where_its_position_says(servers: Servers) -> None:
+    """Projections run alone, then as one group (a new consumer-group name with no
+    committed offsets): the group starts past what every member has applied."""
+    with running_stack(servers) as stack:
+        stack.start_relay()
+        alone = [wiring.projector(stack.settings, PROJECTIONS[n]) for n in ("products", "orders")]
+        stop = threading.Event()
+        threads = [threading.Thread(target=p.run, args=(stop,), daemon=True) for p in alone]
+        for thread in threads:
+            thread.start()
+        last = None
+        for n in range(3):
+            last = stack.admin.post("/products", json={"sku": f"RG-{n}", "title": "T", "price": 1})
+        assert last is not None
+        read = stack.admin_queries.get(
+            f"/products/{last.json()['id']}", headers=token(last.headers)
+        )
+        assert read.status_code == 200
+        eventually(lambda: stack.positions("orders")["applied"] >= 3)
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=30)
+
+        stack.start_projectors("products", "orders")
+        assert stack.projectors[0].group_id.endswith(".projections.orders+products")
+        more = stack.admin.post("/products", json={"sku": "RG-9", "title": "T", "price": 1})
+        read = stack.admin_queries.get(
+            f"/products/{more.json()['id']}", headers=token(more.headers)
+        )
+        assert read.status_code == 200
+        eventually(lambda: stack.positions("orders")["applied"] >= 4)
+        # Nothing was read twice: the group did not start from the topics' beginning.
+        assert stack.positions("products")["duplicates"] == 0
+        assert stack.positions("orders")["duplicates"] == 0
