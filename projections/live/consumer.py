@@ -144,13 +144,16 @@ class KafkaProjector:
     def _consume(
         self, consumer: KafkaConsumer, conn: psycopg.Connection[Any], stop: threading.Event
     ) -> None:
+        def may_sleep() -> bool:  # a stable group, and no stop asked for
+            return settled(consumer) and not stop.is_set()
+
         seen, busy_at = self.wakeups.generation, time.monotonic()
         while not stop.is_set():
             wait_ms = 200
             if not settled(consumer):  # joining or rebalancing: busy until a second after
                 busy_at = time.monotonic()
             elif time.monotonic() - busy_at > IDLE_AFTER_SECONDS:
-                news = self.wakeups.wait_while(seen, SAFETY_POLL_SECONDS, lambda: settled(consumer))
+                news = self.wakeups.wait_while(seen, SAFETY_POLL_SECONDS, may_sleep)
                 if news != seen:
                     seen, busy_at = news, time.monotonic()
                 else:  # the safety poll: one fetch's wait, not a busy poll's

@@ -101,6 +101,7 @@ class OrderExpiry:
                 "timers",
             )
         ).fetchone()
+        conn.commit()  # no transaction held while it sleeps (its now() would stand still)
         due_in = self.idle_poll_seconds if row is None or row[0] is None else float(row[0])
         return min(max(due_in, self.interval_seconds), self.idle_poll_seconds)
 
