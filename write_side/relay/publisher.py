@@ -62,8 +62,6 @@ from write_side.relay.checkpoint import (
 from write_side.relay.sealing import published_form
 
 log = logging.getLogger(__name__)
-#: Where the event store's recorder NOTIFYs new events.
-CHANNEL = EVENTS_CHANNEL
 
 
 class BrokerLostDataError(Exception):
@@ -152,7 +150,7 @@ class KafkaRelay:
         try:
             checkpoint = self._check_broker(admin, checkpoint, lock_conn)
             last_check, beat_at = time.monotonic(), 0.0
-            lock_conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(CHANNEL)))
+            lock_conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(EVENTS_CHANNEL)))
             while not stop.is_set():
                 beat_at = beat(lock_conn, self.schema, beat_at)
                 notifications = self.recorder.select_notifications(
