@@ -85,7 +85,11 @@ class OrderExpiry:
                         conn.close()  # a fresh connection next round
                     conn = None
                 if idle and self.news is not None:
-                    self.news.wait_while(seen, pause, lambda: not stop.is_set())
+                    # Rounds stay an interval apart under load (a NOTIFY per event would
+                    # run one per event); news meanwhile is kept in ``seen``'s generation.
+                    stop.wait(self.interval_seconds)
+                    rest = pause - self.interval_seconds
+                    self.news.wait_while(seen, rest, lambda: not stop.is_set())
                 else:
                     stop.wait(pause)
         finally:
