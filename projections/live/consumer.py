@@ -28,6 +28,7 @@ from projections.live import offsets
 from projections.live.applier import HandlerFailedError
 from projections.live.dead_letter_sender import DeadLetterNotConfirmedError
 from projections.live.member import Member
+from projections.live.positions import behind_the_relay
 from projections.live.resume import ResumePoints
 from projections.live.wakeups import Wakeups, settled
 from projections.projection import Projection
@@ -71,7 +72,7 @@ class KafkaProjector:
     ) -> None:
         self.members = [Member(p, schema, bootstrap_servers, topic_prefix) for p in projections]
         self.name = "+".join(m.name for m in self.members)
-        self.database_url = database_url
+        self.database_url, self.schema = database_url, schema
         self.bootstrap_servers = bootstrap_servers
         self.topics = sorted({t for m in self.members for t in m.topics})
         self.group_id = group_id(group_prefix, projections)
@@ -242,7 +243,8 @@ class KafkaProjector:
             return
         self._relay_checked = now
         self._reread_rebuilt(consumer, conn, [])  # also when no record comes to tell
-        behind = {key for m in self.members for key in m.behind_the_relay(conn)}
+        with conn.transaction(), conn.cursor() as cur:
+            behind = behind_the_relay(cur, self.schema, [m.name for m in self.members])
         assigned = consumer.assignment()
         stale = [tp for tp in (TopicPartition(t, p) for t, p in behind) if tp in assigned]
         if stale:

@@ -117,7 +117,3 @@ class Member:
                 self.name,
                 upgraded,
             )
-
-    def behind_the_relay(self, conn: psycopg.Connection[Any]) -> list[tuple[str, int]]:
-        with conn.transaction(), conn.cursor() as cur:
-            return self.applier.positions.behind_the_relay(cur)

@@ -24,10 +24,6 @@ class PositionRows:
             "INSERT INTO {} (projection, topic, partition) VALUES (%s, %s, %s)"
             " ON CONFLICT DO NOTHING"
         ).format(table)
-        self._behind = sql.SQL(
-            "SELECT p.topic, p.partition FROM {} p, {}() r"
-            " WHERE p.projection = %s AND p.relay_epoch < r.republished"
-        ).format(table, sql.Identifier(schema, RELAY_STATE_FUNCTION))
         self._lock = sql.SQL(
             "SELECT notification_id, relay_epoch FROM {}"
             " WHERE projection = %s AND topic = %s AND partition = %s FOR UPDATE"
@@ -46,14 +42,6 @@ class PositionRows:
             " last_published_at = coalesce(%s, last_published_at), updated_at = now()"
             " WHERE projection = %s AND topic = %s AND partition = %s"
         ).format(table)
-
-    def behind_the_relay(self, cur: Cursor[Any]) -> list[tuple[str, int]]:
-        """Partitions whose position is of an older relay epoch than the relay's: the broker
-        lost its data and the relay republishes from offset 0, below where the consumer had
-        read, so it may sit at the new log's end without ever meeting a newer-epoch record
-        (then it looked caught up while its lag, truthfully, never fell)."""
-        rows = cur.execute(self._behind, (self.projection,)).fetchall()
-        return [(str(topic), int(partition)) for topic, partition in rows]
 
     def lock(self, cur: Cursor[Any], topic: str, partition: int) -> Position:
         args = (self.projection, topic, partition)
@@ -95,3 +83,21 @@ class PositionRows:
                 partition,
             ),
         )
+
+
+def behind_the_relay(cur: Cursor[Any], schema: str, projections: list[str]) -> set[tuple[str, int]]:
+    """Partitions where a position of ``projections`` is of an older relay epoch than the
+    relay's: the broker lost its data and the relay republishes from offset 0, below where
+    the consumer had read, so it may sit at the new log's end without ever meeting a
+    newer-epoch record (then it looked caught up while its lag, truthfully, never fell).
+    One query for a whole processing group."""
+    rows = cur.execute(
+        sql.SQL(
+            "SELECT DISTINCT p.topic, p.partition FROM {} p, {}() r"
+            " WHERE p.projection = ANY(%s) AND p.relay_epoch < r.republished"
+        ).format(
+            sql.Identifier(schema, POSITIONS_TABLE), sql.Identifier(schema, RELAY_STATE_FUNCTION)
+        ),
+        (projections,),
+    ).fetchall()
+    return {(str(topic), int(partition)) for topic, partition in rows}
