@@ -33,26 +33,30 @@ class AggregateVersions:
         self.parked = sql.Identifier(schema, PARKED_TABLE)
         self._known: dict[UUID, int] = {}
         self._dirty: dict[UUID, int] = {}
-        row = cur.execute(
-            sql.SQL("SELECT EXISTS (SELECT 1 FROM {} WHERE projection = %s)").format(self.parked),
-            (projection,),
-        ).fetchone()
-        self._any_parked = bool(row and row[0])
+        #: Whether any event of the projection is parked: read with the first preload.
+        self._any_parked: bool | None = None
 
     def preload(self, aggregate_ids: Iterable[UUID]) -> None:
-        """Read the versions of a batch's aggregates in one query, not one per aggregate."""
+        """Read the versions of a batch's aggregates in one query, not one per aggregate,
+        and in the same statement whether any of the projection's events is parked."""
         wanted = list({a for a in aggregate_ids if a not in self._known})
-        if not wanted:
+        if not wanted and self._any_parked is not None:
             return
         self._known.update(dict.fromkeys(wanted, 0))
         rows = self.cur.execute(
             sql.SQL(
                 "SELECT aggregate_id, version FROM {} WHERE projection = %s"
                 " AND aggregate_id = ANY(%s)"
-            ).format(self.versions),
-            (self.projection, wanted),
+                " UNION ALL SELECT NULL, NULL WHERE EXISTS (SELECT 1 FROM {} WHERE projection = %s)"
+            ).format(self.versions, self.parked),
+            (self.projection, wanted, self.projection),
         ).fetchall()
-        self._known.update((aggregate_id, int(version)) for aggregate_id, version in rows)
+        self._any_parked = False
+        for aggregate_id, version in rows:
+            if aggregate_id is None:
+                self._any_parked = True
+            else:
+                self._known[aggregate_id] = int(version)
 
     def last(self, aggregate_id: UUID) -> int:
         if aggregate_id not in self._known:
@@ -130,6 +134,8 @@ class AggregateVersions:
     def take_next(self, envelope: Envelope) -> tuple[Envelope, Incoming] | None:
         """The parked event right after ``envelope``'s version, removed from the parked
         rows; a dead letter stays (only `eventshop dlq replay|discard` releases one)."""
+        if self._any_parked is None:
+            self.preload(())
         if not self._any_parked:
             return None
         row = self.cur.execute(

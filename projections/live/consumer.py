@@ -24,7 +24,7 @@ from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from contracts.faults import crash_point
 from contracts.topics import PARTITIONS, RECONNECT_BACKOFF_MAX_MS, dead_letter_topic
-from projections.live import offsets
+from projections.live import heartbeat, offsets
 from projections.live.applier import HandlerFailedError
 from projections.live.dead_letter_sender import DeadLetterNotConfirmedError
 from projections.live.member import Member
@@ -162,8 +162,8 @@ class KafkaProjector:
             polled = consumer.poll(timeout_ms=wait_ms)
             if consumer.assignment():
                 self.assigned.set()
+            heartbeat.beat(conn, consumer, [(m.heartbeat, m.topics) for m in self.members])
             for member in self.members:
-                member.beat(conn, consumer)
                 member.upgrade_parked_when_due(conn)
             self._follow_the_relay(conn, consumer)
             records = [

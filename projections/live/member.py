@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
-from kafka import KafkaConsumer
 
 from contracts.topics import topic_name
 from projections.live.applier import Applier, BatchOutcome, TableVersionMismatchError
@@ -98,9 +97,6 @@ class Member:
         """True once a member that let records pass finds its table version installed: the
         group then reads the skipped records again (and this batch is not applied to it)."""
         return bool(self.skipped) and self.applier.tables_ready(conn)
-
-    def beat(self, conn: psycopg.Connection[Any], consumer: KafkaConsumer) -> None:
-        self.heartbeat.beat(conn, consumer, self.topics)
 
     def upgrade_parked_when_due(self, conn: psycopg.Connection[Any], *, now: bool = False) -> None:
         """Apply what an instance of an older release parked as "needs upgrade" and this

@@ -45,8 +45,10 @@ class PositionRows:
 
     def lock(self, cur: Cursor[Any], topic: str, partition: int) -> Position:
         args = (self.projection, topic, partition)
-        cur.execute(self._ensure, args)
         row = cur.execute(self._lock, args).fetchone()
+        if row is None:  # the partition's first batch: one statement more, once
+            cur.execute(self._ensure, args)
+            row = cur.execute(self._lock, args).fetchone()
         assert row is not None
         return Position(int(row[0]), int(row[1]))
 
