@@ -16,6 +16,10 @@ from eventshop.embedded import _die_with_parent
 
 log = logging.getLogger(__name__)
 
+#: How often a running server is looked at (the embedded PostgreSQL's check reads its pid
+#: file and /proc: four times a second was most of an idle supervisor's CPU).
+SERVER_CHECK_SECONDS = 1.0
+
 
 @dataclass
 class Child:
@@ -70,6 +74,7 @@ class Supervisor:
             if server.ensure():
                 log.warning("%s restarted", server.name)
             server.backoff = 0.5
+            server.next_try = time.monotonic() + SERVER_CHECK_SECONDS
         except Exception as error:  # any failure to start: try again later
             log.warning(
                 "%s could not start (%s: %s); trying again in %.1fs",

@@ -23,6 +23,9 @@ from http_edge.rate_limits import Count, Policy, PostgresRateLimiter
 
 log = logging.getLogger(__name__)
 
+#: With no hit pending, the flusher still wakes this often to forget ended windows.
+IDLE_FLUSH_SECONDS = 5.0
+
 
 @dataclass
 class _Entry:
@@ -40,6 +43,8 @@ class CachedRateLimiter:
         self._entries: dict[str, _Entry] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        #: Set when a hit is let through locally: the flusher sleeps while none is pending.
+        self._pending = threading.Event()
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
@@ -49,6 +54,7 @@ class CachedRateLimiter:
 
     def stop(self) -> None:
         self._stop.set()
+        self._pending.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
         self.flush()
@@ -67,6 +73,8 @@ class CachedRateLimiter:
             estimate = entry.hits + entry.inflight + entry.pending + 1
             if entry.hits > policy.limit or estimate <= policy.limit:
                 entry.pending += 1
+                if not self._pending.is_set():
+                    self._pending.set()
                 return Count(estimate, entry.resets_at - now)
             return None
 
@@ -115,7 +123,13 @@ class CachedRateLimiter:
             self._settle(key, window_seconds, amount)
 
     def _run(self) -> None:
-        while not self._stop.wait(self.flush_seconds):
+        """Every ``flush_seconds`` while hits come; asleep while none is pending (an idle
+        API woke twenty times a second for nothing), but for forgetting ended windows."""
+        while not self._stop.is_set():
+            self._pending.wait(IDLE_FLUSH_SECONDS)
+            if self._stop.wait(self.flush_seconds):
+                break
+            self._pending.clear()  # before the flush takes them: a later hit sets it again
             try:
                 self.flush()
             except Exception as error:  # a database hiccup must not end the flusher

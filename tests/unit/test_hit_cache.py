@@ -93,3 +93,29 @@ def test_hits_being_flushed_still_count_against_the_limit() -> None:
     counters.gate.set()
     flushing.join()
     assert limiter.hit("k", POLICY).hits > POLICY.limit
+
+
+def test_the_flusher_sleeps_while_nothing_is_pending_and_flushes_soon_after_a_hit() -> None:
+    counters = FakeCounters()
+    limiter = cache(counters)
+    rounds: list[float] = []
+    flush = limiter.flush
+
+    def counted() -> None:
+        rounds.append(time.monotonic())
+        flush()
+
+    limiter.flush = counted  # type: ignore[method-assign]
+    limiter.hit("k", POLICY)  # settled at once: known here, nothing pending
+    limiter.start()
+    try:
+        time.sleep(0.5)
+        # An idle API: flushing every 50 ms woke each worker twenty times a second.
+        assert rounds == []
+        limiter.hit("k", POLICY)  # let through locally: pending
+        deadline = time.monotonic() + 5
+        while counters.hits["k"] < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert counters.hits["k"] == 2
+    finally:
+        limiter.stop()
