@@ -38,6 +38,9 @@ EVENTS_CHANNEL = "shop_events"
 #: The channel the relay NOTIFYs with each checkpoint it saves: records are on the broker
 #: (also when it republishes a log, which inserts nothing). Consumers wait on both.
 PUBLISHED_CHANNEL = "shop_published"
+#: The channel a projector NOTIFYs (the read schema as payload) after each batch it
+#: committed: the query API's position watchers read positions then, not on a timer.
+POSITIONS_CHANNEL = "shop_positions"
 
 # Advisory locks (pg_advisory_lock(hashtext(key)))
 

@@ -1,7 +1,8 @@
 """What a loop waits on instead of polling on a short timer (docs/operations.md, "Idle").
 
 The composition root hands each loop one (``projections.live.wakeups.Wakeups``: the event
-store's NOTIFY); a loop given none polls on its interval, as unit tests run it.
+store's NOTIFY, or the projectors' for the query API's position watcher); a loop given
+none polls on its interval, as unit tests run it.
 """
 
 from __future__ import annotations
@@ -17,4 +18,11 @@ class Signal(Protocol):
     def wait_while(self, seen: int, timeout: float, holds: Callable[[], bool]) -> int:
         """Wait until the generation is not ``seen``, ``timeout`` s pass or ``holds()``
         turns false; the generation then."""
+        ...
+
+
+class News(Protocol):
+    def subscribe(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call ``callback`` (quickly: it runs on the listener's thread) with each piece of
+        news, and after a reconnect; returns the call that unsubscribes it."""
         ...

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg_pool import ConnectionPool
 
+from contracts.bookkeeping import POSITIONS_CHANNEL
 from contracts.consistency import token_key
 from contracts.reactions import REACTOR_SOURCES
 from eventshop.settings import Settings
@@ -178,10 +179,8 @@ def command_app(settings: Settings) -> FastAPI:
 
 
 def payment_sweeper(settings: Settings, on: Shop | None = None) -> PaymentSweeper:
-    return PaymentSweeper(
-        on or shop(settings, pool_size=1),
-        settle_after_seconds=settings.payment_settle_after_seconds,
-    )
+    sweeping = on or shop(settings, pool_size=1)
+    return PaymentSweeper(sweeping, settle_after_seconds=settings.payment_settle_after_seconds)
 
 
 def order_expiry(settings: Settings, on: Shop | None = None) -> OrderExpiry:
@@ -233,6 +232,7 @@ def query_app(settings: Settings) -> FastAPI:
             settings.catalog_max_age_seconds, settings.catalog_stale_while_revalidate_seconds
         ),
         ops_login_url=settings.command_url or _local_url(settings, settings.command_port),
+        news=Wakeups.for_database(read_database_url(settings), (POSITIONS_CHANNEL,)),
     )
 
 

@@ -1,30 +1,23 @@
-"""Read-your-writes: wait until a read model has applied what a consistency token names.
+r"""Read-your-writes: wait until a read model has applied what a consistency token names.
 
 For each mark in the token whose topic feeds the read model, the read model's tracked
 position on that (topic, partition) must reach the mark's notification id, and no event
 at or below the mark may be parked there (behind a version gap or a dead letter).
 Marks on topics the read model does not consume are satisfied by definition.
 
-Waiting costs no database connection and no worker thread: one :class:`PositionWatcher`
-per process polls the positions (and the event store's head) with one statement while
-anyone waits, and waiting requests are coroutines that look at its latest snapshot.
-Their number is capped, so a flood of tokens cannot crowd out honest queries.
+Waiting costs no database connection and no worker thread: one position watcher per
+process (``read_side/position_watcher.py``) reads the positions and the event store's head
+as :class:`Snapshot`\ s, and waiting requests are coroutines that look at its latest one.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import threading
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import psycopg
 from psycopg import sql
-from psycopg_pool import ConnectionPool, PoolTimeout
 
 from contracts.bookkeeping import HEAD_FUNCTION, PARKED_TABLE, POSITIONS_TABLE
 from contracts.consistency import PartitionMark
@@ -130,154 +123,3 @@ def read_snapshot(conn: psycopg.Connection[Any], schema: str, seq: int) -> Snaps
         else:
             head = nid
     return replace(snapshot, head=head)
-
-
-class PositionWatcher:
-    """Polls positions while requests wait; wakes them on each new snapshot."""
-
-    def __init__(
-        self,
-        pool: ConnectionPool[Any],
-        schema: str,
-        *,
-        max_waiters: int = 256,
-        interval: float = 0.005,
-        serving_interval: float = 0.02,
-        read: Callable[[psycopg.Connection[Any], str, int], Snapshot] = read_snapshot,
-    ) -> None:
-        self.pool = pool
-        self.schema = schema
-        self.max_waiters = max_waiters
-        self.interval = interval
-        #: While GETs are served, snapshots are taken at least this often (for ETags).
-        self.serving_interval = serving_interval
-        self._serving_until = 0.0
-        self._read = read
-        self._lock = threading.Lock()
-        self._wanted = threading.Event()
-        #: A waiter arrived: the next snapshot is taken now, not after the serving pause.
-        self._arrived = threading.Event()
-        self._stop = threading.Event()
-        self._waiters: dict[int, tuple[asyncio.AbstractEventLoop, asyncio.Event]] = {}
-        self._next_seq = 1
-        self.snapshot = Snapshot(0)
-        self._thread: threading.Thread | None = None
-
-    @property
-    def waiting(self) -> int:
-        return len(self._waiters)
-
-    def start(self) -> None:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="position-watcher", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._arrived.set()
-        self._wanted.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def current(self) -> Snapshot:
-        """The latest snapshot, and polling kept on for a while: requests are being served.
-
-        Its age is ``time.monotonic() - taken_at``; one taken before a request reads rows
-        names a state the rows have reached or passed (positions commit with the rows)."""
-        self._serving_until = time.monotonic() + 1.0
-        if not self._wanted.is_set():
-            self._wanted.set()
-        return self.snapshot
-
-    async def fresh(self, max_age: float, timeout: float = 0.5) -> Snapshot:
-        """A snapshot at most ``max_age`` seconds old: the latest, or the next one taken
-        (within ``timeout``; after it, or with the waiters' cap reached, the latest)."""
-        snapshot = self.current()
-        if time.monotonic() - snapshot.taken_at <= max_age:
-            return snapshot
-        wake = asyncio.Event()
-        with self._lock:
-            if len(self._waiters) >= self.max_waiters:
-                return snapshot
-            first_fresh = self._next_seq
-            self._waiters[id(wake)] = (asyncio.get_running_loop(), wake)
-        self._arrived.set()
-        self._wanted.set()
-        try:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(timeout):
-                    while True:
-                        wake.clear()
-                        if self.snapshot.seq >= first_fresh:
-                            break
-                        await wake.wait()
-        finally:
-            with self._lock:
-                self._waiters.pop(id(wake), None)
-        return self.snapshot
-
-    async def wait(self, projection: str, marks: list[PartitionMark], timeout: float) -> None:
-        """Return once a snapshot reflects ``marks``; raise when that cannot be or is late."""
-        if not marks or not self.snapshot.pending(projection, marks):
-            return  # positions only grow: any snapshot that reflects the marks still does
-        wake = asyncio.Event()
-        with self._lock:
-            if len(self._waiters) >= self.max_waiters:
-                raise TooManyWaitersError
-            first_fresh = self._next_seq  # a snapshot begun after this request arrived
-            self._waiters[id(wake)] = (asyncio.get_running_loop(), wake)
-        self._arrived.set()
-        self._wanted.set()
-        deadline = time.monotonic() + timeout
-        try:
-            while True:
-                wake.clear()  # before looking: a snapshot published after this wakes us
-                snapshot = self.snapshot
-                if snapshot.seq >= first_fresh:
-                    if any(m.notification_id > snapshot.head for m in marks):
-                        raise BeyondHeadError
-                    if not snapshot.pending(projection, marks):
-                        return
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise ConsistencyTimeoutError
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), remaining)
-        finally:
-            with self._lock:
-                self._waiters.pop(id(wake), None)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self._wanted.wait(timeout=1)
-            if self._stop.is_set():
-                return
-            if not self._waiters and time.monotonic() > self._serving_until:
-                self._wanted.clear()
-                continue
-            self._arrived.clear()
-            self._poll_once()
-            if self._waiters:
-                self._stop.wait(self.interval)
-            else:
-                self._arrived.wait(self.serving_interval)
-
-    def _poll_once(self) -> None:
-        with self._lock:
-            seq = self._next_seq
-            self._next_seq += 1
-        began = time.monotonic()
-        try:
-            with self.pool.connection(timeout=1) as conn:
-                self.snapshot = replace(self._read(conn, self.schema, seq), taken_at=began)
-        except (psycopg.Error, PoolTimeout) as error:
-            log.warning("position watcher: %s: %s", type(error).__name__, error)
-            self._stop.wait(0.2)
-            return
-        with self._lock:
-            waiters = list(self._waiters.values())
-        for loop, wake in waiters:
-            try:
-                loop.call_soon_threadsafe(wake.set)
-            except RuntimeError:  # that request's event loop has closed
-                continue

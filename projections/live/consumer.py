@@ -22,6 +22,7 @@ import psycopg
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
+from contracts.bookkeeping import POSITIONS_CHANNEL
 from contracts.faults import crash_point
 from contracts.topics import PARTITIONS, RECONNECT_BACKOFF_MAX_MS, dead_letter_topic
 from projections.live import heartbeat, offsets
@@ -188,7 +189,7 @@ class KafkaProjector:
         marks = offsets.high_watermarks(consumer, records)
         rewind: set[tuple[str, int]] = set()
         failed: Exception | None = None
-        waiting = 0
+        waiting = done = 0
         for member in self.members:
             mine = member.mine(records)
             if not mine:
@@ -203,6 +204,11 @@ class KafkaProjector:
                 waiting += 1
             else:
                 rewind |= outcome.rewind
+                done += 1
+        if done:
+            # Positions moved: the query API's watchers read them now, not on a timer.
+            conn.execute("SELECT pg_notify(%s, %s)", (POSITIONS_CHANNEL, self.schema))
+            conn.commit()
         if failed is not None or waiting == len(self.members):
             # Nothing committed for the failing member (or everyone waits for a rebuild):
             # read the same records again after a pause; the others drop them as duplicates.

@@ -45,16 +45,33 @@ class Wakeups:
         self.channels = channels
         self.generation = 0
         self._changed = threading.Condition()
+        self._callbacks: list[Callable[[], None]] = []
         self._thread = threading.Thread(target=self._listen, name="wakeups", daemon=True)
         self._thread.start()
 
     @classmethod
-    def for_database(cls, database_url: str) -> Wakeups:
-        """The process's one listener for this database."""
+    def for_database(
+        cls, database_url: str, channels: tuple[str, ...] = (EVENTS_CHANNEL, PUBLISHED_CHANNEL)
+    ) -> Wakeups:
+        """The process's one listener for these channels of this database."""
+        key = f"{database_url} {channels}"
         with cls._shared_lock:
-            if database_url not in cls._shared:
-                cls._shared[database_url] = cls(database_url)
-            return cls._shared[database_url]
+            if key not in cls._shared:
+                cls._shared[key] = cls(database_url, channels)
+            return cls._shared[key]
+
+    def subscribe(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call ``callback`` with each piece of news, on the listener's thread (so it must
+        be quick: set an event); returns the call that unsubscribes it."""
+        with self._changed:
+            self._callbacks.append(callback)
+
+        def unsubscribe() -> None:
+            with self._changed:
+                if callback in self._callbacks:
+                    self._callbacks.remove(callback)
+
+        return unsubscribe
 
     #: How often a waiter checks its own condition (``wait_while``): a Python call, no I/O.
     check_seconds = 0.25
@@ -79,6 +96,9 @@ class Wakeups:
         with self._changed:
             self.generation += 1
             self._changed.notify_all()
+            callbacks = list(self._callbacks)
+        for callback in callbacks:
+            callback()
 
     def _listen(self) -> None:
         backoff = 0.5

@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request, Response
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from contracts.consistency import token_key
+from contracts.signals import News
 from http_edge.compression import GzipWhenAccepted
 from http_edge.correlation import Correlation
 from http_edge.health import health_router
@@ -19,11 +20,11 @@ from http_edge.problems import install_problem_handlers
 from http_edge.rate_limits import PostgresRateLimiter
 from http_edge.red_metrics import RedMetrics
 from http_edge.tokens import TokenSettings
-from read_side.consistency import PositionWatcher
 from read_side.http import customers, ops_page, orders, products, reports, status
 from read_side.http.deps import QueryContext
 from read_side.http.validators import CatalogCache, NotModifiedError, Validators
 from read_side.operations.lag_metrics import registry_with_lag
+from read_side.position_watcher import PositionWatcher
 from read_side.queries.cursors import CursorCodec
 from read_side.queries.liveness import check_idle
 from read_side.queries.pools import ReadPools
@@ -45,6 +46,7 @@ def create_query_app(
     rate_limits: bool = True,
     catalog_cache: CatalogCache | None = None,
     ops_login_url: str = "http://127.0.0.1:8000",
+    news: News | None = None,
 ) -> FastAPI:
     """The query API on ``read_database_url`` (the SELECT-only role).
 
@@ -52,10 +54,11 @@ def create_query_app(
     ``reads``); the threads' pool (the position watcher, rate limits, metrics, health, the
     ops page) has a quarter of that, at least 2. ``rate_limits`` counts requests through
     the threads' pool (docs/operations.md); ``ops_login_url``: the command API, which checks
-    the ops page's sign-in."""
+    the ops page's sign-in; ``news``: the projectors' NOTIFY after each batch, for the
+    position watcher (without it, it polls)."""
     pool = _threads_pool(read_database_url, max(2, pool_size // 4))
     reads = ReadPools(read_database_url, max_size=pool_size)
-    watcher = PositionWatcher(pool, schema, max_waiters=max_waiters)
+    watcher = PositionWatcher(pool, schema, max_waiters=max_waiters, news=news)
 
     def open_all() -> None:
         pool.open()

@@ -17,11 +17,11 @@ from http_edge.problems import ProblemError
 from read_side.consistency import (
     BeyondHeadError,
     ConsistencyTimeoutError,
-    PositionWatcher,
     TooManyWaitersError,
     relevant_marks,
 )
 from read_side.http.validators import CatalogCache, Validators
+from read_side.position_watcher import PositionWatcher
 from read_side.queries.cursors import CursorCodec, InvalidCursorError
 from read_side.queries.pools import ReadPools
 

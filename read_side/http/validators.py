@@ -3,7 +3,7 @@
 An answer of the query API reflects its read model as of the positions the projector has
 committed: positions commit in the same transaction as the rows, and every transaction
 that changes rows saves a position. So an ETag is computed from the process's latest
-position snapshot (:class:`read_side.consistency.PositionWatcher`), taken before the rows
+position snapshot (:class:`read_side.position_watcher.PositionWatcher`), taken before the rows
 are read, without reading or building the body: a digest of the projection's positions
 and when each was saved, the method, path and query, and who asks (the Authorization
 header: an admin and an anonymous client get different answers at one URL).
@@ -26,7 +26,7 @@ from typing import Any
 
 from fastapi import Request, Response
 
-from read_side.consistency import PositionWatcher
+from read_side.position_watcher import PositionWatcher
 
 #: For the OpenAPI documents of the routes that answer 304.
 NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
