@@ -14,6 +14,7 @@ most one safety interval, never a stall; a rebalance cuts the wait short.
 from __future__ import annotations
 
 import logging
+import select
 import threading
 import time
 from collections.abc import Callable
@@ -110,9 +111,13 @@ class Wakeups:
                     self._bump()
                     backoff = 0.5
                     while True:
-                        for _ in conn.notifies(timeout=self.keepalive_seconds):
+                        # What came (also during the keepalive: psycopg keeps it), then
+                        # sleep in select() until the socket speaks: psycopg's own blocking
+                        # wait wakes ten times a second, in every process that listens.
+                        if list(conn.notifies(timeout=0)):
                             self._bump()
-                        conn.execute("SELECT 1")  # a dead connection raises here
+                        if not select.select([conn.fileno()], [], [], self.keepalive_seconds)[0]:
+                            conn.execute("SELECT 1")  # a dead connection raises here
             except Exception as error:  # the listener must outlive any failure
                 log.debug(
                     "wakeups: %s: %s; listening again in %.1fs",
