@@ -63,10 +63,10 @@ class PositionWatcher:
         self.max_waiters = max_waiters
         self.interval = interval
         #: While GETs are served, snapshots are taken at least this often (for ETags; a
-        #: stale one only makes a 304 rarer: it names rows the answer has reached).
+        #: stale one only makes a 304 rarer: it names rows the answer has reached). Given
+        #: news, also while requests wait: news is what makes the next read.
         self.serving_interval = serving_interval if news is None else safety_interval
         self.news = news
-        self.safety_interval = safety_interval
         self._unsubscribe: Callable[[], None] | None = None
         self._serving_until = 0.0
         self._read = read
@@ -182,15 +182,15 @@ class PositionWatcher:
                 self._wanted.clear()
                 continue
             self._arrived.clear()
-            began = time.monotonic()
             self._poll_once()
-            if self.news is not None:  # the next read on news, an arrival, or the safety's
-                self._arrived.wait(self.safety_interval if self._waiters else self.serving_interval)
-                self._stop.wait(max(0.0, began + self.interval - time.monotonic()))
-            elif self._waiters:
+            if self.news is None and self._waiters:
                 self._stop.wait(self.interval)
-            else:
-                self._arrived.wait(self.serving_interval)
+                continue
+            # The next read on an arrival, news (given news: the safety interval), or after
+            # the serving pause; a burst of news is read once, ``interval`` apart.
+            self._arrived.wait(self.serving_interval)
+            if self.news is not None:
+                self._stop.wait(max(0.0, self.snapshot.taken_at + self.interval - time.monotonic()))
 
     def _poll_once(self) -> None:
         with self._lock:
