@@ -1,9 +1,10 @@
-"""A processing group's Kafka consumer loop: poll → each member applies its records in its
-own transaction → commit offsets (docs/operations.md, "Processing groups").
+"""A processing group's Kafka consumer loop: poll → each member applies its records in a
+savepoint of the group's one transaction → commit offsets (docs/operations.md,
+"Processing groups").
 
 One consumer reads each topic once for every projection of the group (Axon's processing
 groups): records are fetched and decoded once, not once per projection. Offsets are
-committed only after every member's transaction, and ``enable_auto_commit`` is off: a
+committed only after the group's transaction, and ``enable_auto_commit`` is off: a
 crash between the two redelivers records each member's position check then drops. A member
 waiting for a rebuild lets records pass unapplied; the group commits no offset beyond the
 first it skipped, and reads them again once the rebuild is in.
@@ -54,7 +55,7 @@ def group_id(prefix: str, projections: Sequence[Projection]) -> str:
 class KafkaProjector:
     """The consumer of one processing group (one projection, or several sharing topics)."""
 
-    #: Records per batch (one transaction per member): larger batches spread each batch's
+    #: Records per batch (one transaction): larger batches spread each batch's
     #: fixed round trips (position locks, the offset commit) over more events.
     max_poll_records_default = 2000
 
@@ -190,25 +191,28 @@ class KafkaProjector:
         rewind: set[tuple[str, int]] = set()
         failed: Exception | None = None
         waiting = done = 0
-        for member in self.members:
-            mine = member.mine(records)
-            if not mine:
-                continue
-            try:
-                outcome = member.apply(conn, mine, marks)
-            except (HandlerFailedError, DeadLetterNotConfirmedError) as error:
-                log.warning("projector %s: %s; the records stay pending", member.name, error)
-                failed = failed or error
-                continue
-            if outcome is None:
-                waiting += 1
-            else:
-                rewind |= outcome.rewind
-                done += 1
-        if done:
-            # Positions moved: the query API's watchers read them now, not on a timer.
-            conn.execute("SELECT pg_notify(%s, %s)", (POSITIONS_CHANNEL, self.schema))
-            conn.commit()
+        # One transaction for the group, each member in a savepoint of its own (psycopg
+        # nests ``conn.transaction()``): a member that fails rolls back alone, and the
+        # batch pays one commit (one WAL flush) instead of one per member.
+        with conn.transaction():
+            for member in self.members:
+                mine = member.mine(records)
+                if not mine:
+                    continue
+                try:
+                    outcome = member.apply(conn, mine, marks)
+                except (HandlerFailedError, DeadLetterNotConfirmedError) as error:
+                    log.warning("projector %s: %s; the records stay pending", member.name, error)
+                    failed = failed or error
+                    continue
+                if outcome is None:
+                    waiting += 1
+                else:
+                    rewind |= outcome.rewind
+                    done += 1
+                crash_point("projector.member_applied")
+            if done:  # positions moved: the query API's watchers read them at the commit
+                conn.execute("SELECT pg_notify(%s, %s)", (POSITIONS_CHANNEL, self.schema))
         if failed is not None or waiting == len(self.members):
             # Nothing committed for the failing member (or everyone waits for a rebuild):
             # read the same records again after a pause; the others drop them as duplicates.

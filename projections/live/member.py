@@ -68,8 +68,9 @@ class Member:
         records: list[Incoming],
         high_watermarks: dict[tuple[str, int], int],
     ) -> BatchOutcome | None:
-        """Apply this member's records in one transaction; None when it waits for a rebuild
-        (the records are noted as skipped). Raises what the applier raises otherwise."""
+        """Apply this member's records in one transaction (a savepoint in the group's); None
+        when it waits for a rebuild (the records are noted as skipped). Raises what the
+        applier raises otherwise."""
         started = time.perf_counter()
         try:
             outcome = self.applier.apply(
