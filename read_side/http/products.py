@@ -38,7 +38,7 @@ class ProductSort(StrEnum):
     relevance = "relevance"
 
 
-def catalog_filter(
+async def catalog_filter(
     viewer: Viewer,
     q: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
     category: Annotated[str | None, Query(max_length=100)] = None,
@@ -46,7 +46,10 @@ def catalog_filter(
     max_price: Annotated[int | None, Query(ge=0)] = None,
     in_stock: bool | None = None,
 ) -> ProductFilter:
-    """The filters a catalog search and its facets share; admins see unpublished products."""
+    """The filters a catalog search and its facets share; admins see unpublished products.
+
+    ``async`` though it awaits nothing: FastAPI runs a plain ``def`` dependency in a worker
+    thread, a thread hand-off per search for a few attribute reads."""
     return ProductFilter(
         q=q,
         category=category,
