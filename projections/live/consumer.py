@@ -25,7 +25,7 @@ from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from contracts.bookkeeping import POSITIONS_CHANNEL
 from contracts.faults import crash_point
-from contracts.topics import PARTITIONS, RECONNECT_BACKOFF_MAX_MS, dead_letter_topic
+from contracts.topics import CLIENT_METRICS, PARTITIONS, RECONNECT_BACKOFF_MAX_MS, dead_letter_topic
 from projections.live import heartbeat, offsets
 from projections.live.applier import HandlerFailedError
 from projections.live.dead_letter_sender import DeadLetterNotConfirmedError
@@ -191,9 +191,8 @@ class KafkaProjector:
         rewind: set[tuple[str, int]] = set()
         failed: Exception | None = None
         waiting = done = 0
-        # One transaction for the group, each member in a savepoint of its own (psycopg
-        # nests ``conn.transaction()``): a member that fails rolls back alone, and the
-        # batch pays one commit (one WAL flush) instead of one per member.
+        # One transaction for the group, each member in a savepoint (psycopg nests
+        # ``conn.transaction()``): a failing member rolls back alone; one commit a batch.
         with conn.transaction():
             for member in self.members:
                 mine = member.mine(records)
@@ -276,6 +275,7 @@ class KafkaProjector:
             # read-your-writes delay's largest part (docs/operations.md, "Read-your-writes").
             fetch_max_wait_ms=self.fetch_max_wait_ms,
             reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,
+            metrics_enabled=CLIENT_METRICS,
         )
 
     def _ensure_topics(self) -> None:

@@ -16,7 +16,7 @@ from kafka import KafkaProducer
 
 from contracts import bookkeeping as names
 from contracts.redaction import redact
-from contracts.topics import RECONNECT_BACKOFF_MAX_MS, dead_letter_topic
+from contracts.topics import CLIENT_METRICS, RECONNECT_BACKOFF_MAX_MS, dead_letter_topic
 from projections.records import BatchOutcome, DeadLetter
 
 
@@ -87,4 +87,5 @@ class DeadLetterSender:
             acks="all",
             max_block_ms=5000,
             reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,
+            metrics_enabled=CLIENT_METRICS,
         )

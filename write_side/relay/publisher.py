@@ -42,6 +42,7 @@ from contracts.envelope import Envelope
 from contracts.events import ContractEvent
 from contracts.faults import crash_point
 from contracts.topics import (
+    CLIENT_METRICS,
     INTERNAL_EVENT_TYPES,
     RECONNECT_BACKOFF_MAX_MS,
     all_topics,
@@ -254,6 +255,7 @@ class KafkaRelay:
             delivery_timeout_ms=30000,
             allow_auto_create_topics=False,
             reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,
+            metrics_enabled=CLIENT_METRICS,
         )
 
     # Broker data loss
