@@ -8,12 +8,12 @@ from typing import Any
 import psycopg
 from fastapi import FastAPI
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
-from psycopg_pool import ConnectionPool
 
 from contracts.bookkeeping import POSITIONS_CHANNEL
 from contracts.consistency import token_key
 from contracts.reactions import REACTOR_SOURCES
 from eventshop.settings import Settings
+from http_edge.liveness import check_idle
 from http_edge.rate_limits import PostgresRateLimiter, migrate_rate_limits
 from http_edge.tokens import MIN_SECRET_BYTES, TokenSettings, weak_secret
 from projections.event_store_head import install_event_store_head
@@ -142,7 +142,7 @@ def shop(settings: Settings, pool_size: int = 4) -> Shop:
         snapshot_every=settings.snapshot_every,
         cache_max_bytes=settings.aggregate_cache_mib * 2**20,
     )
-    configure_recorder(built.recorder, retention_seconds=settings.idempotency_retention_seconds)
+    configure_recorder(built.recorder, settings.idempotency_retention_seconds, check_idle)
     return built
 
 
@@ -163,16 +163,7 @@ def payment_gateway(settings: Settings) -> BreakingGateway:
 def command_app(settings: Settings) -> FastAPI:
     limiter = None
     if settings.rate_limit_enabled:
-        pool: ConnectionPool[Any] = ConnectionPool(
-            database_url(settings),
-            min_size=1,
-            max_size=4,
-            open=False,
-            timeout=3,
-            kwargs={"autocommit": True},
-            check=ConnectionPool.check_connection,
-        )
-        limiter = PostgresRateLimiter(pool, settings.read_schema)
+        limiter = PostgresRateLimiter.with_own_pool(database_url(settings), settings.read_schema)
     return create_command_app(
         shop(settings), tokens(settings), edge=settings.edge_settings(), limiter=limiter
     )

@@ -20,6 +20,8 @@ import psycopg
 from psycopg import sql
 from psycopg_pool import ConnectionPool
 
+from http_edge.liveness import check_idle
+
 COUNTERS_TABLE = "rate_limit_counters"
 HIT_FUNCTION = "rate_limit_hit"
 
@@ -102,6 +104,21 @@ class PostgresRateLimiter:
         self._statement = sql.SQL("SELECT hits, reset_seconds FROM {}(%s, %s, %s)").format(
             sql.Identifier(schema, HIT_FUNCTION)
         )
+
+    @classmethod
+    def with_own_pool(cls, database_url: str, schema: str, size: int = 4) -> PostgresRateLimiter:
+        """A limiter with a small pool of its own (the command API has no other pool on the
+        read schema), checked without a round trip per checkout (http_edge/liveness.py)."""
+        pool: ConnectionPool[Any] = ConnectionPool(
+            database_url,
+            min_size=1,
+            max_size=size,
+            open=False,
+            timeout=3,
+            kwargs={"autocommit": True},
+            check=check_idle,
+        )
+        return cls(pool, schema)
 
     def hit(self, key: str, window_seconds: int, amount: int = 1) -> Count:
         with self.pool.connection() as conn:

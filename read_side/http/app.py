@@ -15,6 +15,7 @@ from http_edge.correlation import Correlation
 from http_edge.health import health_router
 from http_edge.install import EdgeSettings, include_limited, install_edge
 from http_edge.lifespan import SharedResources
+from http_edge.liveness import check_idle
 from http_edge.nul_guard import RejectNulInQuery
 from http_edge.problems import install_problem_handlers
 from http_edge.rate_limits import PostgresRateLimiter
@@ -26,7 +27,6 @@ from read_side.http.validators import CatalogCache, NotModifiedError, Validators
 from read_side.operations.lag_metrics import registry_with_lag
 from read_side.position_watcher import PositionWatcher
 from read_side.queries.cursors import CursorCodec
-from read_side.queries.liveness import check_idle
 from read_side.queries.pools import ReadPools
 
 #: Answers shorter than this are sent uncompressed (gzip's header costs more than it saves).
@@ -118,7 +118,7 @@ def _threads_pool(read_database_url: str, size: int) -> ConnectionPool[Any]:
         open=False,
         timeout=3,
         kwargs={"autocommit": True},  # read-only statements; each sees the latest commits
-        check=check_idle,  # a restarted database: reconnect, no 503 (read_side/queries/liveness.py)
+        check=check_idle,  # a restarted database: reconnect, no 503 (http_edge/liveness.py)
     )
 
 

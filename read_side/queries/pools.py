@@ -20,7 +20,7 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
-from read_side.queries.liveness import check_idle_async
+from http_edge.liveness import check_idle_async
 
 
 class ReadPools:

@@ -11,7 +11,7 @@ import psycopg
 import pytest
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
-from read_side.queries.liveness import check_idle, check_idle_async
+from http_edge.liveness import check_idle, check_idle_async
 from tests.support.stack import Servers
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+from psycopg import Connection
 from psycopg.conninfo import conninfo_to_dict
 
 from write_side.persistence.outages import DatabaseBreaker
@@ -45,10 +47,19 @@ def event_store_env(
     }
 
 
-def configure_recorder(recorder: object, *, retention_seconds: float) -> None:
+def configure_recorder(
+    recorder: object,
+    retention_seconds: float,
+    pool_check: Callable[[Connection[Any]], None] | None = None,
+) -> None:
     """What the event store's recorder needs beyond the library's settings: how long it
-    keeps idempotency keys, and the breaker that fails requests fast while the database is
-    down (outages.py). An in-memory recorder (unit tests) needs neither."""
+    keeps idempotency keys, the breaker that fails requests fast while the database is
+    down (outages.py), and ``pool_check``: how its pool makes sure of a connection before
+    handing it out, in place of the library's pre-ping (an empty query per checkout). An
+    in-memory recorder (unit tests) needs none of them."""
     if isinstance(recorder, IdempotentPostgresRecorder):
         recorder.retention_seconds = retention_seconds
         DatabaseBreaker().guard(recorder.datastore)
+        if pool_check is not None:
+            # psycopg_pool takes ``check`` only when built, and the library builds the pool.
+            recorder.datastore.pool._check = pool_check
