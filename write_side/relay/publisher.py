@@ -160,18 +160,19 @@ class KafkaRelay:
                     inclusive_of_start=False,
                 )
                 if notifications:
-                    blocked = None
+                    blocked, more = None, len(notifications) == self.batch_size
                     try:
                         checkpoint, blocked = self._publish(producer, notifications, checkpoint)
                     except BrokerLostDataError as error:
-                        checkpoint = self._start_over(checkpoint, str(error))
+                        checkpoint, more = self._start_over(checkpoint, str(error)), True
                     crash_point("relay.after_publish")
-                    self._save_checkpoint(lock_conn, checkpoint)
+                    save_checkpoint(lock_conn, self.schema, checkpoint, self.epoch)
                     if blocked is not None:
                         self.blocks.block(lock_conn, blocked.topic, blocked.id)
                         return True
                     self.blocks.unblock(lock_conn)
-                    continue
+                    if more:  # a full batch: read on; else what was inserted since NOTIFYs
+                        continue  # (queued on lock_conn), and an empty read costs a query
                 if time.monotonic() - last_check > self.loss_check_seconds:
                     checkpoint = self._check_broker(admin, checkpoint, lock_conn)
                     last_check = time.monotonic()
@@ -278,16 +279,13 @@ class KafkaRelay:
             fresh = replace(checkpoint, topic_ids={**checkpoint.topic_ids, **current})
         else:
             return checkpoint
-        self._save_checkpoint(conn, fresh)
+        save_checkpoint(conn, self.schema, fresh, self.epoch)
         return fresh
 
     def _start_over(self, checkpoint: Checkpoint, reason: str) -> Checkpoint:
         log.warning("relay: the broker lost data we published (%s); republishing the log", reason)
         self.stats.republishes += 1
         return Checkpoint(0, {}, checkpoint.republished + 1, dict(checkpoint.topic_ids))
-
-    def _save_checkpoint(self, conn: psycopg.Connection[Any], checkpoint: Checkpoint) -> None:
-        save_checkpoint(conn, self.schema, checkpoint, self.epoch)
 
 
 def _meta_headers(payload: bytes) -> dict[str, str]:
