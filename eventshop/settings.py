@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     #: Processing groups ("orders;customers,sales"); unnamed projections sharing a topic
     #: share a group (projections/groups.py).
     projector_groups: str = ""
+    #: Where the mail reactor's intake consumes: in the projectors' processing groups (its
+    #: topics read once for all), or in `eventshop react`, in a consumer group of its own.
+    mail_intake: Literal["projectors", "reactor"] = "projectors"
 
     host: str = "127.0.0.1"
     command_port: int = 8000

@@ -243,10 +243,14 @@ def relay(settings: Settings) -> KafkaRelay:
 
 
 def projectors(settings: Settings, names: list[str] | None = None) -> list[KafkaProjector]:
-    unknown = set(names or ()) - set(PROJECTIONS)
+    """The named projections (all by default, and the mail intake unless the reactor runs
+    it: EVENTSHOP_MAIL_INTAKE), in their processing groups."""
+    known = {**PROJECTIONS, MAIL_INTAKE.name: MAIL_INTAKE}
+    unknown = set(names or ()) - set(known)
     if unknown:
         raise NotConfiguredError(f"unknown projection(s): {', '.join(sorted(unknown))}")
-    chosen = [PROJECTIONS[name] for name in (names or list(PROJECTIONS))]
+    default = [*PROJECTIONS, *([MAIL_INTAKE.name] if settings.mail_intake == "projectors" else [])]
+    chosen = [known[name] for name in (names or default)]
     return [projector(settings, *g) for g in processing_groups(chosen, settings.projector_groups)]
 
 

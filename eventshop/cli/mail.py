@@ -18,30 +18,39 @@ mail_app = typer.Typer(help="Mail: the outbox, and the development mailbox.", no
 
 
 def react() -> None:
-    """Run the mail reactor: its intake (a consumer group of its own) and its sender."""
+    """Run the mail reactor: its sender, and its intake when EVENTSHOP_MAIL_INTAKE=reactor
+    (by default the intake consumes in the projectors' processing groups)."""
     settings = load_settings()
     stop = stop_on_signals()
-    intake = wiring.projector(settings, wiring.MAIL_INTAKE)
+    intake = (
+        wiring.projector(settings, wiring.MAIL_INTAKE)
+        if settings.mail_intake == "reactor"
+        else None
+    )
     sender = wiring.mail_sender(settings)
-    intake_stats = intake.members[0].stats
     start_probes(
         settings.reactor_probe_port,
         settings,
-        intake.assigned.is_set,
+        intake.assigned.is_set if intake else lambda: True,
         "eventshop_reactor",
         lambda: {
-            "mail_intake": {f"{k}_total": float(v) for k, v in vars(intake_stats).items()},
-            "mail": {f"{k}_total": float(v) for k, v in vars(sender.stats).items()},
+            **({"mail_intake": _totals(intake.members[0].stats)} if intake else {}),
+            "mail": _totals(sender.stats),
         },
     )
-    threads = [
-        threading.Thread(target=intake.run, args=(stop,), name="reactor-mail-intake"),
-        threading.Thread(target=sender.run, args=(stop,), name="reactor-mail-sender"),
-    ]
+    threads = [threading.Thread(target=sender.run, args=(stop,), name="reactor-mail-sender")]
+    if intake is not None:
+        threads.append(
+            threading.Thread(target=intake.run, args=(stop,), name="reactor-mail-intake")
+        )
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+
+
+def _totals(stats: object) -> dict[str, float]:
+    return {f"{k}_total": float(v) for k, v in vars(stats).items()}
 
 
 @mail_app.command("status")

@@ -152,10 +152,9 @@ def exercise_and_stop(env: dict[str, str], during: Callable[[], None] = lambda: 
             ),
             timeout=30,
         )
-        assert (
-            'eventshop_reactor_applied_total{name="mail_intake"}'
-            in httpx2.get(reactor_metrics).text
-        )
+        # Its intake consumes in the projectors' processing group (EVENTSHOP_MAIL_INTAKE).
+        projector_metrics = httpx2.get(f"http://127.0.0.1:{projector_probe}/metrics").text
+        assert 'eventshop_projector_applied_total{name="mail"}' in projector_metrics
         # Ready once every projector's consumer has its partitions (each group joins on its own).
         eventually(partial(ready, f"http://127.0.0.1:{projector_probe}/readyz"), timeout=60)
         children = psutil.Process(process.pid).children(recursive=True)

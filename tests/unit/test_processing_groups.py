@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from eventshop import wiring
 from eventshop.cli.errors import explain
+from eventshop.settings import Settings
 from projections.groups import GroupSpecError, processing_groups
 from projections.projection import Projection
 from projections.registry import PROJECTIONS
@@ -41,3 +43,24 @@ def test_a_wrong_spec_is_a_configuration_error(spec: str, says: str) -> None:
     message, code = explain(error.value)
     assert code == 2
     assert message.startswith("EVENTSHOP_PROJECTOR_GROUPS:")
+
+
+@pytest.mark.parametrize(
+    ("where", "members"),
+    [
+        ("projectors", ["customers", "products", "orders", "sales", "mail"]),
+        ("reactor", ["customers", "products", "orders", "sales"]),
+    ],
+)
+def test_the_mail_intake_joins_the_group_that_reads_its_topics(
+    where: str, members: list[str]
+) -> None:
+    settings = Settings(
+        database_url="postgresql://nobody@/nowhere",
+        kafka_bootstrap_servers="127.0.0.1:1",
+        mail_intake=where,
+    )
+    assert [[m.name for m in p.members] for p in wiring.projectors(settings)] == [members]
+    # Named, it runs wherever it is named, whatever the setting.
+    [alone] = wiring.projectors(settings, ["mail"])
+    assert alone.group_id.endswith(".reactor.mail")
