@@ -35,3 +35,17 @@ async def check_idle_async(conn: AsyncConnection[Any]) -> None:
     """A ``check`` for :class:`AsyncConnectionPool`: raises for a dead connection."""
     if _suspect(conn):
         await AsyncConnectionPool.check_connection(conn)
+
+
+def checked_pool(database_url: str, size: int) -> ConnectionPool[Any]:
+    """A small autocommit pool whose connections are checked as above: each statement sees
+    the latest commits, and a restarted database costs a reconnect, not a 503."""
+    return ConnectionPool(
+        database_url,
+        min_size=1,
+        max_size=size,
+        open=False,
+        timeout=3,
+        kwargs={"autocommit": True},
+        check=check_idle,
+    )

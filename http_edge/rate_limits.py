@@ -20,7 +20,7 @@ import psycopg
 from psycopg import sql
 from psycopg_pool import ConnectionPool
 
-from http_edge.liveness import check_idle
+from http_edge.liveness import checked_pool
 
 COUNTERS_TABLE = "rate_limit_counters"
 HIT_FUNCTION = "rate_limit_hit"
@@ -109,16 +109,7 @@ class PostgresRateLimiter:
     def with_own_pool(cls, database_url: str, schema: str, size: int = 4) -> PostgresRateLimiter:
         """A limiter with a small pool of its own (the command API has no other pool on the
         read schema), checked without a round trip per checkout (http_edge/liveness.py)."""
-        pool: ConnectionPool[Any] = ConnectionPool(
-            database_url,
-            min_size=1,
-            max_size=size,
-            open=False,
-            timeout=3,
-            kwargs={"autocommit": True},
-            check=check_idle,
-        )
-        return cls(pool, schema)
+        return cls(checked_pool(database_url, size), schema)
 
     def hit(self, key: str, window_seconds: int, amount: int = 1) -> Count:
         with self.pool.connection() as conn:

@@ -63,6 +63,11 @@ def start_probes(
         serve_probes(settings.host, port, ready)
 
 
+def totals(stats: object) -> dict[str, float]:
+    """A stats object's counters as probe series: ``<field>_total``."""
+    return {f"{k}_total": float(v) for k, v in vars(stats).items()}
+
+
 #: (key, header) pairs: the columns a table shows by default, chosen to fit 80 columns.
 Columns = tuple[tuple[str, str], ...]
 

@@ -10,7 +10,7 @@ import psycopg
 import typer
 
 from eventshop import wiring
-from eventshop.cli.common import load_settings, show, start_probes, stop_on_signals
+from eventshop.cli.common import load_settings, show, start_probes, stop_on_signals, totals
 from reactors import outbox
 from reactors.mailbox import mailbox_server, stored
 
@@ -34,8 +34,8 @@ def react() -> None:
         intake.assigned.is_set if intake else lambda: True,
         "eventshop_reactor",
         lambda: {
-            **({"mail_intake": _totals(intake.members[0].stats)} if intake else {}),
-            "mail": _totals(sender.stats),
+            **({"mail_intake": totals(intake.members[0].stats)} if intake else {}),
+            "mail": totals(sender.stats),
         },
     )
     threads = [threading.Thread(target=sender.run, args=(stop,), name="reactor-mail-sender")]
@@ -47,10 +47,6 @@ def react() -> None:
         thread.start()
     for thread in threads:
         thread.join()
-
-
-def _totals(stats: object) -> dict[str, float]:
-    return {f"{k}_total": float(v) for k, v in vars(stats).items()}
 
 
 @mail_app.command("status")

@@ -26,6 +26,7 @@ from eventshop.cli.common import (
     show,
     start_probes,
     stop_on_signals,
+    totals,
     until_reachable,
 )
 from eventshop.operations.trace import trace
@@ -248,11 +249,7 @@ def project(
         settings,
         lambda: all(p.assigned.is_set() for p in projectors),
         "eventshop_projector",
-        lambda: {
-            m.name: {f"{k}_total": float(v) for k, v in vars(m.stats).items()}
-            for p in projectors
-            for m in p.members
-        },
+        lambda: {m.name: totals(m.stats) for p in projectors for m in p.members},
     )
     threads = [
         threading.Thread(target=p.run, args=(stop,), name=f"projector-{p.name}") for p in projectors

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import psycopg
 from fastapi import FastAPI, Request, Response
-from psycopg_pool import ConnectionPool, PoolTimeout
+from psycopg_pool import PoolTimeout
 
 from contracts.consistency import token_key
 from contracts.signals import News
@@ -15,7 +13,7 @@ from http_edge.correlation import Correlation
 from http_edge.health import health_router
 from http_edge.install import EdgeSettings, include_limited, install_edge
 from http_edge.lifespan import SharedResources
-from http_edge.liveness import check_idle
+from http_edge.liveness import checked_pool
 from http_edge.nul_guard import RejectNulInQuery
 from http_edge.problems import install_problem_handlers
 from http_edge.rate_limits import PostgresRateLimiter
@@ -56,7 +54,7 @@ def create_query_app(
     the threads' pool (docs/operations.md); ``ops_login_url``: the command API, which checks
     the ops page's sign-in; ``news``: the projectors' NOTIFY after each batch, for the
     position watcher (without it, it polls)."""
-    pool = _threads_pool(read_database_url, max(2, pool_size // 4))
+    pool = checked_pool(read_database_url, max(2, pool_size // 4))
     reads = ReadPools(read_database_url, max_size=pool_size)
     watcher = PositionWatcher(pool, schema, max_waiters=max_waiters, news=news)
 
@@ -108,18 +106,6 @@ def create_query_app(
     app.add_middleware(Correlation)  # a request id for every answer and log line
     app.add_middleware(RedMetrics, api="query", registry=registry)
     return app
-
-
-def _threads_pool(read_database_url: str, size: int) -> ConnectionPool[Any]:
-    return ConnectionPool(
-        read_database_url,
-        min_size=1,
-        max_size=size,
-        open=False,
-        timeout=3,
-        kwargs={"autocommit": True},  # read-only statements; each sees the latest commits
-        check=check_idle,  # a restarted database: reconnect, no 503 (http_edge/liveness.py)
-    )
 
 
 def _install_answers(app: FastAPI) -> None:
