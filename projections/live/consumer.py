@@ -271,8 +271,8 @@ class KafkaProjector:
             heartbeat_interval_ms=max(self.session_timeout_ms // 3, 100),
             max_poll_records=self.max_poll_records,
             # How long the broker may hold a fetch with no data. Apache Kafka answers as soon
-            # as a record arrives; Tansu holds it the whole time, so there it is the median
-            # read-your-writes delay's largest part (docs/operations.md, "Read-your-writes").
+            # as a record arrives; Tansu holds it the whole time: for a lone command most of its
+            # read-your-writes delay, under load not (docs/operations.md, docs/benchmarks.md).
             fetch_max_wait_ms=self.fetch_max_wait_ms,
             reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,
             metrics_enabled=CLIENT_METRICS,
