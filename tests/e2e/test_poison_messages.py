@@ -38,7 +38,9 @@ def flaky_on_created(cur: Cursor[Any], schema: str, env: Envelope, e: ProductCre
 
 
 def test_poison_records_are_dead_lettered_and_later_events_applied(servers: Servers) -> None:
-    with running_stack(servers) as stack:
+    # The read below waits through the new projector's group join and the poisons before
+    # the good event: on a loaded CI machine that took longer than the default 2 s.
+    with running_stack(servers, consistency_wait_seconds=10.0) as stack:
         stack.start_relay()
         projection = replace(
             PRODUCTS, handlers={**PRODUCTS.handlers, ProductCreated: flaky_on_created}
