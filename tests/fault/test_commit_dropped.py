@@ -12,7 +12,7 @@ from uuid import uuid4
 import pytest
 
 from tests.support.events import events_mentioning
-from tests.support.pg_proxy import Moment, PgProxy
+from tests.support.pg_proxy import SYNC, Moment, PgProxy
 from tests.support.stack import Servers, Stack, running_stack
 
 
@@ -71,7 +71,8 @@ def test_an_unkeyed_command_cut_after_commit_is_a_503_and_ran_once(
     ).json()["id"]
     reason = f"recount-{uuid4().hex}"
     # The event's state goes over the wire as bytea in the text form of a composite: hex.
-    proxy.drop("after", reason.encode().hex().encode())
+    # An unkeyed command's events append in one statement, committed at its Sync.
+    proxy.drop("after", reason.encode().hex().encode(), at=SYNC)
     answer = shop.admin.post(f"/products/{product}/stock", json={"delta": 4, "reason": reason})
     assert proxy.dropped == ["after"]
     assert answer.status_code == 503, answer.text

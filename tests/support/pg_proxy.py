@@ -8,6 +8,9 @@ prepared), the next connection that sends ``COMMIT`` after the marker is cut:
 - ``before``: the COMMIT never reaches the server, so the transaction rolls back;
 - ``after``: the COMMIT reaches the server and commits, and its answer is thrown away.
 
+A statement outside a transaction block commits on its own, at the ``Sync`` that ends it
+(a command's events append so: write_side/persistence/recorder.py): arm with ``at=SYNC``.
+
 Either way the worker's driver sees the connection die mid-transaction, exactly as when a
 network path or a PostgreSQL backend dies. Everything else is passed through unchanged.
 """
@@ -24,6 +27,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 Moment = Literal["before", "after"]
 COMMIT = b"COMMIT\x00"  # the query text, NUL-terminated, in a Query or Parse message
+SYNC = b"S\x00\x00\x00\x04"  # the extended protocol's Sync message, which ends a statement
 
 
 def upstream_address(database_url: str) -> tuple[int, str | tuple[str, int]]:
@@ -49,7 +53,7 @@ class PgProxy:
         self.database_url = database_url
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port: int = self._listener.getsockname()[1]
-        self._armed: tuple[Moment, bytes] | None = None
+        self._armed: tuple[Moment, bytes, bytes] | None = None
         self._lock = threading.Lock()
         self.dropped: list[Moment] = []
         threading.Thread(target=self._accept, daemon=True, name="pg-proxy").start()
@@ -58,10 +62,11 @@ class PgProxy:
     def url(self) -> str:
         return through(self.database_url, self.port)
 
-    def drop(self, moment: Moment, marker: bytes) -> None:
-        """Cut the next connection that sends ``marker`` then COMMIT, ``moment`` the COMMIT."""
+    def drop(self, moment: Moment, marker: bytes, at: bytes = COMMIT) -> None:
+        """Cut the next connection that sends ``marker`` then ``at`` (the commit),
+        ``moment`` the commit."""
         with self._lock:
-            self._armed = (moment, marker)
+            self._armed = (moment, marker, at)
 
     def wait_dropped(self, count: int, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
@@ -71,6 +76,9 @@ class PgProxy:
             time.sleep(0.01)
 
     def close(self) -> None:
+        # Shut down first: close() alone does not wake the thread blocked in accept().
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)
         self._listener.close()
 
     def _accept(self) -> None:
@@ -80,7 +88,11 @@ class PgProxy:
             except OSError:
                 return
             server = socket.socket(self.family, socket.SOCK_STREAM)
-            server.connect(self.address)
+            try:
+                server.connect(self.address)
+            except OSError:  # the server is gone (the session's end): refuse, as it would
+                _cut(client, server)
+                continue
             muted = threading.Event()  # set: the server's answers are thrown away
             threading.Thread(
                 target=self._pump_up, args=(client, server, muted), daemon=True
@@ -89,9 +101,9 @@ class PgProxy:
                 target=self._pump_down, args=(server, client, muted), daemon=True
             ).start()
 
-    def _marker(self) -> bytes | None:
+    def _marker(self) -> tuple[bytes, bytes] | None:
         with self._lock:
-            return self._armed[1] if self._armed else None
+            return self._armed[1:] if self._armed else None
 
     def _take(self, moment: Moment) -> bool:
         with self._lock:
@@ -108,9 +120,9 @@ class PgProxy:
         keyed = False
         with contextlib.suppress(OSError):
             while data := client.recv(65536):
-                marker = self._marker()
-                keyed = keyed or bool(marker and marker in data)
-                if keyed and COMMIT in data:
+                armed = self._marker()
+                keyed = keyed or bool(armed and armed[0] in data)
+                if keyed and armed and armed[1] in data:
                     keyed = False
                     if self._take("before"):
                         return _cut(client, server)

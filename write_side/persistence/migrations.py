@@ -87,6 +87,19 @@ _ON_EVENTS = [
     # CONCURRENTLY: on a store of millions of events the build must not stop the writers.
     "CREATE INDEX CONCURRENTLY IF NOT EXISTS shop_events_correlation"
     " ON {schema}.shop_events ({schema}.correlation_key(state))",
+    # One statement a command (IdempotentPostgresRecorder._append): the library's insert
+    # transaction as one call. The EXCLUSIVE lock keeps notification order equal to commit
+    # order, so the relay tailing the log never passes an id that commits later.
+    "CREATE OR REPLACE FUNCTION {schema}.append_events("
+    " events {schema}.stored_event_uuid[], lock_timeout_s int) RETURNS SETOF bigint"
+    " LANGUAGE plpgsql AS $$ BEGIN"
+    " PERFORM set_config('lock_timeout', lock_timeout_s || 's', true);"
+    " LOCK TABLE {schema}.shop_events IN EXCLUSIVE MODE;"
+    " NOTIFY shop_events;"
+    " RETURN QUERY INSERT INTO {schema}.shop_events"
+    " (originator_id, originator_version, topic, state)"
+    " SELECT originator_id, originator_version, topic, state FROM unnest(events)"
+    " RETURNING notification_id; END $$",
 ]
 
 
