@@ -82,9 +82,8 @@ class IdempotentPostgresRecorder(PostgresApplicationRecorder):
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
         pending: PendingKey | None = kwargs.get("idempotency")
-        changes: KeyChanges | None = kwargs.get("personal")
-        personal = changes is not None and (changes.new or changes.erasure is not None)
-        if pending is None and stored_events and not personal and self._append_installed:
+        writes_keys = _key_changes(kwargs) is not None
+        if pending is None and stored_events and not writes_keys and self._append_installed:
             try:
                 return self._append(stored_events)
             except ProgrammingError as error:
@@ -158,8 +157,8 @@ class IdempotentPostgresRecorder(PostgresApplicationRecorder):
     ) -> None:
         """Before the events, in their transaction: keys created or destroyed, and an
         erasure's rewrites and record (personal_keys.py)."""
-        changes: KeyChanges | None = kwargs.get("personal")
-        if changes is not None and (changes.new or changes.erasure is not None):
+        changes = _key_changes(kwargs)
+        if changes is not None:
             apply_key_changes(curs, self.datastore.schema, changes)
 
     # Reads: the library tries each ten times, each attempt waiting for a pool connection,
@@ -214,6 +213,14 @@ class IdempotentPostgresRecorder(PostgresApplicationRecorder):
             deleted += count
             if count < batch_size:
                 return deleted
+
+
+def _key_changes(kwargs: dict[str, Any]) -> KeyChanges | None:
+    """The save's personal-key changes, when it has any to write (personal_keys.py)."""
+    changes: KeyChanges | None = kwargs.get("personal")
+    if changes is not None and (changes.new or changes.erasure is not None):
+        return changes
+    return None
 
 
 def _twice(
