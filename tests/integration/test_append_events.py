@@ -21,7 +21,7 @@ from contracts.bookkeeping import EVENTS_CHANNEL
 from eventshop import wiring
 from tests.support.stack import Servers, isolated_settings
 from write_side.application.shop import Shop
-from write_side.persistence.recorder import IdempotentPostgresRecorder
+from write_side.persistence.recorder import IdempotencyKey, IdempotentPostgresRecorder, PendingKey
 
 WRITERS, APPENDS = 8, 150
 
@@ -50,9 +50,12 @@ def test_a_reader_tailing_the_log_never_passes_an_id_that_commits_later(
         seen: list[int] = []
         done = threading.Event()
 
-        def write() -> None:
-            for _ in range(APPENDS):
-                written.extend(recorder.insert_events([an_event(), an_event()]) or [])
+        def write(keyed: bool) -> None:
+            for n in range(APPENDS):
+                # Half the writers send idempotency keys: their saves append in a transaction.
+                key = IdempotencyKey("tail", uuid4().hex, str(n)) if keyed else None
+                options = {"idempotency": PendingKey(key, lambda *_: {})} if key else {}
+                written.extend(recorder.insert_events([an_event(), an_event()], **options) or [])
 
         def tail() -> None:
             last = 0
@@ -65,7 +68,7 @@ def test_a_reader_tailing_the_log_never_passes_an_id_that_commits_later(
                     return
 
         reader = threading.Thread(target=tail)
-        writers = [threading.Thread(target=write) for _ in range(WRITERS)]
+        writers = [threading.Thread(target=write, args=(n % 2 == 0,)) for n in range(WRITERS)]
         reader.start()
         for thread in writers:
             thread.start()

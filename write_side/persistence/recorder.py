@@ -24,14 +24,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from eventsourcing.persistence import (
-    InterfaceError,
-    OperationalError,
-    ProgrammingError,
-    StoredEvent,
-)
+from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
-from psycopg.errors import UndefinedFunction
 from psycopg.sql import SQL, Identifier
 
 from write_side.persistence.personal_keys import KeyChanges, apply_key_changes
@@ -72,8 +66,8 @@ class IdempotentPostgresRecorder(PostgresApplicationRecorder):
 
     #: How long a key is remembered (set from settings by the composition root).
     retention_seconds: float = 86400.0
-    #: False once a save found no ``append_events`` (a store not migrated yet).
-    _append_installed: bool = True
+    #: Whether the store has ``append_events`` (None: not looked up yet).
+    _append_found: bool | None = None
 
     def _table(self) -> Identifier:
         return Identifier(self.datastore.schema, TABLE)
@@ -82,75 +76,100 @@ class IdempotentPostgresRecorder(PostgresApplicationRecorder):
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
         pending: PendingKey | None = kwargs.get("idempotency")
-        writes_keys = _key_changes(kwargs) is not None
-        if pending is None and stored_events and not writes_keys and self._append_installed:
-            try:
-                return self._append(stored_events)
-            except ProgrammingError as error:
-                if not isinstance(error.__cause__, UndefinedFunction):
-                    raise
-                # A store the migration of this release has not reached yet: the library's
-                # transaction does the same, in seven statements. Run `eventshop migrate`.
-                log.warning("event store: append_events is missing; run eventshop migrate")
-                self._append_installed = False
-        if pending is None:
-            # The library retries a write whose connection dropped. After a COMMIT that
-            # reached the server that retry is a conflict, which our command retries would
-            # then run again: twice the effect. Once only; a dropped connection is a 503.
-            once = PostgresApplicationRecorder.insert_events.__wrapped__
-            inserted: Sequence[int] | None = once(self, stored_events, **kwargs)
-            return inserted
-        # Not pipelined, and not retried on a dropped connection: the client's retry with
-        # the same key is the safe retry, and it finds the row if the first attempt committed.
-        key = pending.key
+        changes = _key_changes(kwargs)
+        if not self._has_append():
+            if pending is None:
+                # The library retries a write whose connection dropped. After a COMMIT that
+                # reached the server that retry is a conflict, which our command retries
+                # would then run again: twice the effect. Once only; a dropped connection
+                # is a 503.
+                once = PostgresApplicationRecorder.insert_events.__wrapped__
+                inserted: Sequence[int] | None = once(self, stored_events, **kwargs)
+                return inserted
+        elif pending is None and changes is None:
+            if not stored_events:
+                return []  # nothing to lock the table for
+            # Most commands: one statement in its own transaction.
+            with self.datastore.get_connection() as conn, conn.cursor() as curs:
+                return self._append(curs, stored_events)
+        # Keys (idempotency or personal) written with the events, in one transaction. Not
+        # retried on a dropped connection: the client's retry with the same key is the safe
+        # retry, and it finds the row if the first attempt committed.
         with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as curs:
-            # First, before the events: a concurrent repeat waits here for us to finish.
-            curs.execute(
-                SQL(
-                    "INSERT INTO {t} AS k (scope, key, fingerprint, result)"
-                    " VALUES (%s, %s, %s, '{{}}') ON CONFLICT (scope, key) DO UPDATE SET"
-                    " fingerprint = EXCLUDED.fingerprint, result = '{{}}', created_at = now()"
-                    " WHERE k.created_at <= now() - make_interval(secs => %s)"  # expired: anew
-                    " RETURNING 1"
-                ).format(t=self._table()),
-                (key.scope, key.key, key.fingerprint, self.retention_seconds),
-            )
-            if curs.fetchone() is None:
-                raise RepeatedKeyError(key.key)
-            self._insert_events(curs, stored_events, **kwargs)
-            self._insert_stored_events(curs, stored_events)
-            ids: Sequence[int] | None = self._fetch_ids_after_insert_events(curs, stored_events)
-            curs.execute(
-                SQL("UPDATE {} SET result = %s WHERE scope = %s AND key = %s").format(
-                    self._table()
-                ),
-                (
-                    orjson.dumps(pending.result(stored_events, ids or [])).decode(),
-                    key.scope,
-                    key.key,
-                ),
-            )
+            if pending is not None:
+                self._claim(curs, pending.key)
+            if changes is not None:
+                apply_key_changes(curs, self.datastore.schema, changes)
+            ids: Sequence[int] | None
+            if self._has_append():
+                ids = self._append(curs, stored_events)
+            else:
+                self._insert_stored_events(curs, stored_events)
+                ids = self._fetch_ids_after_insert_events(curs, stored_events)
+            if pending is not None:
+                curs.execute(
+                    SQL("UPDATE {} SET result = %s WHERE scope = %s AND key = %s").format(
+                        self._table()
+                    ),
+                    (
+                        orjson.dumps(pending.result(stored_events, ids or [])).decode(),
+                        pending.key.scope,
+                        pending.key.key,
+                    ),
+                )
             return ids
 
-    def _append(self, stored_events: Sequence[StoredEvent]) -> list[int]:
-        """Most commands: the library's insert transaction (lock_timeout, the EXCLUSIVE
-        table lock that keeps notification order equal to commit order, NOTIFY, INSERT)
-        as one call of the ``append_events`` function the migration installs — one
-        prepared statement and one round trip in place of the library's seven pipelined
-        ones (docs/operations.md, "Throughput"). Not retried, for the reason above."""
+    def _claim(self, curs: Any, key: IdempotencyKey) -> None:
+        """Before the events: a concurrent repeat waits here for us to finish."""
+        curs.execute(
+            SQL(
+                "INSERT INTO {t} AS k (scope, key, fingerprint, result)"
+                " VALUES (%s, %s, %s, '{{}}') ON CONFLICT (scope, key) DO UPDATE SET"
+                " fingerprint = EXCLUDED.fingerprint, result = '{{}}', created_at = now()"
+                " WHERE k.created_at <= now() - make_interval(secs => %s)"  # expired: anew
+                " RETURNING 1"
+            ).format(t=self._table()),
+            (key.scope, key.key, key.fingerprint, self.retention_seconds),
+        )
+        if curs.fetchone() is None:
+            raise RepeatedKeyError(key.key)
+
+    def _append(self, curs: Any, stored_events: Sequence[StoredEvent]) -> list[int]:
+        """The library's insert (lock_timeout, the EXCLUSIVE table lock that keeps
+        notification order equal to commit order, NOTIFY, INSERT) as one call of the
+        ``append_events`` function the migration installs: one prepared statement in place
+        of four, and, alone, of the library's seven pipelined ones (docs/operations.md,
+        "Throughput")."""
         events = [
             self.construct_pg_stored_event(e.originator_id, e.originator_version, e.topic, e.state)
             for e in stored_events
         ]
-        with self.datastore.get_connection() as conn, conn.cursor() as curs:
-            curs.execute(
-                SQL("SELECT n FROM {}.append_events(%s, %s) AS n").format(
-                    Identifier(self.datastore.schema)
-                ),
-                (events, self.datastore.lock_timeout),
-                prepare=True,
-            )
-            return [row["n"] for row in curs.fetchall()]
+        curs.execute(
+            SQL("SELECT n FROM {}.append_events(%s, %s) AS n").format(
+                Identifier(self.datastore.schema)
+            ),
+            (events, self.datastore.lock_timeout),
+            prepare=True,
+        )
+        return [row["n"] for row in curs.fetchall()]
+
+    def _has_append(self) -> bool:
+        """Whether the store has ``append_events``: looked up once, at the first save. A
+        store the migration of this release has not reached yet is written as the library
+        writes it, in more statements, until a restart after `eventshop migrate`."""
+        if self._append_found is None:
+            schema = self.datastore.schema
+            with self.datastore.get_connection() as conn, conn.cursor() as curs:
+                curs.execute(
+                    "SELECT to_regprocedure(format('%%I.append_events(%%I.stored_event_uuid[],"
+                    " int)', %s::text, %s::text)) IS NOT NULL AS found",
+                    (schema, schema),
+                )
+                row = curs.fetchone()
+            self._append_found = bool(row and row["found"])
+            if not self._append_found:
+                log.warning("event store: append_events is missing; run eventshop migrate")
+        return self._append_found
 
     def _insert_events(
         self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
