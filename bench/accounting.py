@@ -51,12 +51,20 @@ class CpuMeter:
         readings = [("bench_client", self._me)]
         readings += [(k, p) for k, ps in self._members().items() for p in ps]
         for kind, process in readings:
-            try:
-                times = process.cpu_times()
-            except psutil.Error:
+            seconds = cpu_seconds(process)
+            if seconds is None:
                 continue
             with self._lock:
-                self._seen[process.pid] = (kind, times.user + times.system)
+                self._seen[process.pid] = (kind, seconds)
+
+
+def cpu_seconds(process: psutil.Process) -> float | None:
+    """User and system CPU a process has spent; None once it is gone."""
+    try:
+        times = process.cpu_times()
+    except psutil.Error:
+        return None
+    return float(times.user + times.system)
 
 
 def spent(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:

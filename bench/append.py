@@ -23,6 +23,7 @@ import psutil
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 
+from bench.accounting import cpu_seconds
 from bench.fleet import postgres_root
 from bench.support import bench_stack
 
@@ -85,14 +86,7 @@ def _measure(save: Callable[[list[StoredEvent]], Any], saves: int, root: int) ->
 
 
 def _cpu(root: psutil.Process) -> float:
-    total = 0.0
-    for process in [root, *root.children()]:
-        try:
-            times = process.cpu_times()
-        except psutil.Error:
-            continue
-        total += times.user + times.system
-    return total
+    return sum(cpu_seconds(p) or 0.0 for p in [root, *root.children()])
 
 
 if __name__ == "__main__":

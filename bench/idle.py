@@ -26,6 +26,7 @@ from pathlib import Path
 import httpx2
 import psutil
 
+from bench.accounting import cpu_seconds
 from eventshop.embedded import free_port
 
 #: Children named by what their command line runs (``eventshop <args>``), the servers apart.
@@ -71,12 +72,11 @@ def members(root: psutil.Process, data: Path) -> list[psutil.Process]:
 def cpu_by_kind(root: psutil.Process, data: Path) -> dict[str, float]:
     totals: dict[str, float] = {}
     for process in members(root, data):
-        try:
-            times = process.cpu_times()
-        except psutil.Error:
+        seconds = cpu_seconds(process)
+        if seconds is None:
             continue
         name = "run" if process.pid == root.pid else kind(process)
-        totals[name] = totals.get(name, 0.0) + times.user + times.system
+        totals[name] = totals.get(name, 0.0) + seconds
     return totals
 
 

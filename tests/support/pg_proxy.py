@@ -101,7 +101,8 @@ class PgProxy:
                 target=self._pump_down, args=(server, client, muted), daemon=True
             ).start()
 
-    def _marker(self) -> tuple[bytes, bytes] | None:
+    def _armed_with(self) -> tuple[bytes, bytes] | None:
+        """(marker, commit) while armed."""
         with self._lock:
             return self._armed[1:] if self._armed else None
 
@@ -120,7 +121,7 @@ class PgProxy:
         keyed = False
         with contextlib.suppress(OSError):
             while data := client.recv(65536):
-                armed = self._marker()
+                armed = self._armed_with()
                 keyed = keyed or bool(armed and armed[0] in data)
                 if keyed and armed and armed[1] in data:
                     keyed = False
