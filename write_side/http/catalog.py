@@ -8,7 +8,7 @@ from fastapi import APIRouter, Response
 
 from http_edge.problems import problem_responses
 from write_side.http.auth import Admin
-from write_side.http.deps import Context, ShopDep, accepted
+from write_side.http.deps import Context, ShopDep, run
 from write_side.http.models import Accepted, AdjustStock, ChangeProduct, CreateProduct
 
 router = APIRouter(tags=["catalog"])
@@ -18,16 +18,16 @@ CHANGE_ERRORS = problem_responses(400, 413, 401, 403, 404, 409, 412, 422, 503)
 @router.post(
     "/products", status_code=201, responses=problem_responses(400, 413, 401, 403, 409, 422, 503)
 )
-def create_product(
+async def create_product(
     body: CreateProduct, _: Admin, shop: ShopDep, ctx: Context, response: Response
 ) -> Accepted:
-    answer = accepted(response, shop.create_product(**body.command(), ctx=ctx))
+    answer = await run(response, shop.create_product, **body.command(), ctx=ctx)
     response.headers["Location"] = f"/products/{answer.id}"
     return answer
 
 
 @router.patch("/products/{product_id}", responses=CHANGE_ERRORS)
-def change_product(
+async def change_product(
     product_id: UUID,
     body: ChangeProduct,
     _: Admin,
@@ -35,28 +35,25 @@ def change_product(
     ctx: Context,
     response: Response,
 ) -> Accepted:
-    return accepted(
-        response,
-        shop.change_product(product_id, **body.command(), ctx=ctx),
-    )
+    return await run(response, shop.change_product, product_id, **body.command(), ctx=ctx)
 
 
 @router.post("/products/{product_id}/publish", responses=CHANGE_ERRORS)
-def publish_product(
+async def publish_product(
     product_id: UUID, _: Admin, shop: ShopDep, ctx: Context, response: Response
 ) -> Accepted:
-    return accepted(response, shop.publish_product(product_id, ctx=ctx))
+    return await run(response, shop.publish_product, product_id, ctx=ctx)
 
 
 @router.post("/products/{product_id}/archive", responses=CHANGE_ERRORS)
-def archive_product(
+async def archive_product(
     product_id: UUID, _: Admin, shop: ShopDep, ctx: Context, response: Response
 ) -> Accepted:
-    return accepted(response, shop.archive_product(product_id, ctx=ctx))
+    return await run(response, shop.archive_product, product_id, ctx=ctx)
 
 
 @router.post("/products/{product_id}/stock", responses=CHANGE_ERRORS)
-def adjust_stock(
+async def adjust_stock(
     product_id: UUID,
     body: AdjustStock,
     _: Admin,
@@ -64,7 +61,6 @@ def adjust_stock(
     ctx: Context,
     response: Response,
 ) -> Accepted:
-    return accepted(
-        response,
-        shop.adjust_stock(product_id, delta=body.delta, reason=body.reason, ctx=ctx),
+    return await run(
+        response, shop.adjust_stock, product_id, delta=body.delta, reason=body.reason, ctx=ctx
     )

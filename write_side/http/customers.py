@@ -13,7 +13,7 @@ from http_edge.problems import ProblemError, problem_responses
 from write_side.application.passwords import issue_access_token
 from write_side.application.shop import InvalidCredentialsError
 from write_side.http.auth import Admin, Authenticated
-from write_side.http.deps import Context, ShopDep, accepted
+from write_side.http.deps import Context, ShopDep, run
 from write_side.http.errors import HANDLED, problem_for
 from write_side.http.models import (
     Accepted,
@@ -34,12 +34,16 @@ _LOGIN_LIMIT = Depends(per_address(lambda limits: limits.login))
     responses=problem_responses(400, 413, 409, 422, 429, 503),
     dependencies=[_REGISTER_LIMIT],
 )
-def register_customer(
+async def register_customer(
     body: RegisterCustomer, shop: ShopDep, ctx: Context, response: Response
 ) -> Accepted:
-    answer = accepted(
+    answer = await run(
         response,
-        shop.register_customer(email=body.email, name=body.name, password=body.password, ctx=ctx),
+        shop.register_customer,
+        email=body.email,
+        name=body.name,
+        password=body.password,
+        ctx=ctx,
     )
     response.headers["Location"] = f"/customers/{answer.id}"
     return answer
@@ -76,7 +80,7 @@ def issue_token(
     "/customers/{customer_id}",
     responses=problem_responses(400, 413, 401, 404, 409, 410, 412, 422, 429, 503),
 )
-def change_customer(
+async def change_customer(
     customer_id: UUID,
     body: ChangeCustomer,
     principal: Authenticated,
@@ -85,9 +89,8 @@ def change_customer(
     response: Response,
 ) -> Accepted:
     mine = ctx.acting(principal.acting_for)
-    return accepted(
-        response,
-        shop.change_customer(customer_id, name=body.name, email=body.email, ctx=mine),
+    return await run(
+        response, shop.change_customer, customer_id, name=body.name, email=body.email, ctx=mine
     )
 
 
@@ -95,14 +98,14 @@ def change_customer(
     "/customers/{customer_id}",
     responses=problem_responses(400, 401, 404, 409, 412, 422, 429, 503),
 )
-def erase_customer(
+async def erase_customer(
     customer_id: UUID, principal: Authenticated, shop: ShopDep, ctx: Context, response: Response
 ) -> Accepted:
     """Forget the customer (the customer themself, or an admin): their personal fields read
     as "erased" everywhere from now on. A repeat answers the same and changes nothing."""
     by = f"admin:{principal.id}" if principal.is_admin else "customer"
     mine = ctx.acting(principal.acting_for)
-    return accepted(response, shop.erase_customer(customer_id, by=by, ctx=mine))
+    return await run(response, shop.erase_customer, customer_id, by=by, ctx=mine)
 
 
 @router.get(

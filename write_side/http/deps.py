@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any
 
 from fastapi import Depends, Request, Response
+from starlette.concurrency import run_in_threadpool
 
 from contracts.faults import crash_point
 from http_edge.headers import CONSISTENCY_HEADER
@@ -21,6 +23,16 @@ async def _shop(request: Request) -> Shop:
 
 ShopDep = Annotated[Shop, Depends(_shop)]
 Context = Annotated[CommandContext, Depends(command_context)]
+
+
+async def run(
+    response: Response, use_case: Callable[..., CommandResult], *args: Any, **kwargs: Any
+) -> Accepted:
+    """Run a use case on a worker thread (it blocks on PostgreSQL) and answer with
+    :func:`accepted`. Routes are coroutines that hop to a thread only for the use case:
+    a plain ``def`` route costs two hops, the second to check the answer against its
+    model (docs/operations.md, "Throughput")."""
+    return accepted(response, await run_in_threadpool(use_case, *args, **kwargs))
 
 
 def accepted(response: Response, result: CommandResult) -> Accepted:
