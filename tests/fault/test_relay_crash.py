@@ -15,6 +15,7 @@ from uuid import uuid4
 import psycopg
 import pytest
 
+from contracts.bookkeeping import PUBLISHED_CHANNEL
 from contracts.faults import CRASH_EXIT_CODE
 from tests.support.stack import Servers, eventually, running_stack
 from write_side.relay.checkpoint import (
@@ -98,8 +99,14 @@ def test_a_relay_whose_epoch_was_taken_cannot_move_the_checkpoint(servers: Serve
         c.autocommit = True
         first = take_leadership(c, stack.settings.event_schema)
         second = take_leadership(c, stack.settings.event_schema)  # a newer leader
+        listener = psycopg.connect(stack.settings.database_url or "", autocommit=True)
+        listener.execute(f"LISTEN {PUBLISHED_CHANNEL}")
         with pytest.raises(LeadershipLostError):
             save_checkpoint(c, stack.settings.event_schema, Checkpoint(99), first)
         assert stack.sql("SELECT notification_id FROM {es}.relay_checkpoint") == [(0,)]
+        assert list(listener.notifies(timeout=0.5)) == [], "a refused save wakes nobody"
         save_checkpoint(c, stack.settings.event_schema, Checkpoint(7), second)
         assert stack.sql("SELECT notification_id FROM {es}.relay_checkpoint") == [(7,)]
+        woken = list(listener.notifies(timeout=2, stop_after=1))
+        assert [n.channel for n in woken] == [PUBLISHED_CHANNEL], "the projectors' wake-up"
+        listener.close()

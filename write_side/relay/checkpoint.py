@@ -81,11 +81,13 @@ def take_leadership(conn: psycopg.Connection[Any], schema: str) -> int:
 def save_checkpoint(
     conn: psycopg.Connection[Any], schema: str, checkpoint: Checkpoint, epoch: int
 ) -> None:
-    """Move the checkpoint, if ``epoch`` is still the leader's; else LeadershipLostError."""
+    """Move the checkpoint, if ``epoch`` is still the leader's, and wake the projectors'
+    listeners (``PUBLISHED_CHANNEL``) in the same statement; else LeadershipLostError."""
     moved = conn.execute(
         sql.SQL(
             "UPDATE {}.relay_checkpoint SET notification_id = %s, partition_offsets = %s,"
             " republished = %s, topic_ids = %s, updated_at = now() WHERE leader_epoch = %s"
+            " RETURNING pg_notify(%s, '')"
         ).format(sql.Identifier(schema)),
         (
             checkpoint.notification_id,
@@ -93,11 +95,11 @@ def save_checkpoint(
             checkpoint.republished,
             orjson.dumps(checkpoint.topic_ids).decode(),
             epoch,
+            PUBLISHED_CHANNEL,
         ),
     ).rowcount
     if moved != 1:
         raise LeadershipLostError(f"leader epoch {epoch} is no longer the relay's")
-    conn.execute(sql.SQL("NOTIFY {}").format(sql.Identifier(PUBLISHED_CHANNEL)))
 
 
 def save_blocked(
