@@ -29,7 +29,7 @@ import psycopg
 from psycopg import sql
 
 import eventshop.operations.status as operations
-from bench.workload import Tally
+from bench.tally import Tally
 from contracts.reactions import REACTOR_SOURCES
 from contracts.readmodels import SOURCES
 from eventshop.settings import Settings

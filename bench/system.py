@@ -38,7 +38,8 @@ from bench.chaos import SCENARIOS, under_load
 from bench.fleet import ADMIN, Fleet, postgres_root, running_fleet
 from bench.oracle import check
 from bench.support import percentile
-from bench.workload import COMMANDS, Shopper, Tally
+from bench.tally import Tally
+from bench.workload import COMMANDS, Shopper
 from eventshop.embedded import EmbeddedKafka, EmbeddedPostgres
 from tests.support.stack import Servers
 
