@@ -28,19 +28,15 @@ Context = Annotated[CommandContext, Depends(command_context)]
 async def run(
     response: Response, use_case: Callable[..., CommandResult], *args: Any, **kwargs: Any
 ) -> Accepted:
-    """Run a use case on a worker thread (it blocks on PostgreSQL) and answer with
-    :func:`accepted`. Routes are coroutines that hop to a thread only for the use case:
-    a plain ``def`` route costs two hops, the second to check the answer against its
-    model (docs/operations.md, "Throughput")."""
-    return accepted(response, await run_in_threadpool(use_case, *args, **kwargs))
+    """Run a use case and answer what every command answers: the result, its consistency
+    token and ETag headers. The use case blocks on PostgreSQL, so it alone goes to a worker
+    thread: routes are coroutines, because a plain ``def`` route costs two hops, the second
+    to check the answer against its model (docs/operations.md, "Throughput").
 
-
-def accepted(response: Response, result: CommandResult) -> Accepted:
-    """What every command answers: the result, its consistency token and ETag headers.
-
-    Idempotency, If-Match and retries happened in the use case (``shop_base.use_case``);
+    Idempotency, If-Match and retries happen in the use case (``shop_base.use_case``);
     its errors become problems through the handlers ``install_error_handlers`` registered.
     """
+    result = await run_in_threadpool(use_case, *args, **kwargs)
     # Committed, not answered: the client sees a broken connection and retries the key.
     crash_point("command.after_commit")
     response.headers[CONSISTENCY_HEADER] = result.consistency_token
