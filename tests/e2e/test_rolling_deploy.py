@@ -75,12 +75,44 @@ def live_owners(stack: Stack, projection: str) -> set[int]:
     return {int(instance.rsplit(":", 1)[1]) for (instance,) in rows}
 
 
-def converged(stack: Stack) -> bool:
+class Convergence:
+    """What still keeps the read models from their rebuild; true when nothing does. Its
+    repr is what a failed ``eventually`` shows."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+
+    def __bool__(self) -> bool:
+        return not self.problems
+
+    def __repr__(self) -> str:
+        return f"Convergence({self.problems!r})"
+
+
+def converged(stack: Stack) -> Convergence:
     """Every read model equals its rebuild from the store, and nothing waits."""
-    parked = stack.sql("SELECT count(*) FROM {rm}.projection_parked")[0][0]
-    return parked == 0 and all(
-        verify(wiring.rebuilder(stack.settings, name)).equal for name in MODELS
+    parked = stack.sql(
+        "SELECT projection, reason, event_type, schema_version, topic, partition, kafka_offset"
+        " FROM {rm}.projection_parked ORDER BY notification_id LIMIT 10"
     )
+    problems = [f"parked: {row}" for row in parked]
+    for name in MODELS:
+        report = verify(wiring.rebuilder(stack.settings, name))
+        problems += [f"{name}.{t.table}: {t.differing}" for t in report.tables if not t.equal]
+    return Convergence(problems)
+
+
+def log_tails(logs: Path, lines: int = 40) -> str:
+    """The last warnings and errors each release's process logged."""
+    tails = []
+    for log in sorted(logs.glob("*.log")):
+        noted = [
+            line
+            for line in log.read_text(errors="replace").splitlines()
+            if re.search(r"warning|error|exception|traceback|parked|upgrade", line, re.I)
+        ]
+        tails.append(f"--- {log.name}\n" + "\n".join(noted[-lines:]))
+    return "\n".join(tails)
 
 
 def shopper(stack: Stack, n: int, errors: list[str]) -> None:
@@ -143,7 +175,10 @@ def test_old_and_new_projectors_share_each_group_while_v2_is_written(
                 stop(process)
             news_pids = {p.pid for p in news}
             eventually(lambda: live_owners(stack, "orders") == news_pids, timeout=60, interval=0.5)
-            eventually(lambda: converged(stack), timeout=60, interval=1)
+            try:
+                eventually(lambda: converged(stack), timeout=60, interval=1)
+            except AssertionError as failed:  # what the processes logged is the evidence
+                raise AssertionError(f"{failed}\n{log_tails(tmp_path)}") from None
         dead = stack.sql("SELECT coalesce(sum(dead_lettered), 0) FROM {rm}.projection_positions")
         assert dead == [(0,)]
 
