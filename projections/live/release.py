@@ -84,6 +84,11 @@ class DeadLetterRelease:
             versions = AggregateVersions(cur, self.schema, self.projection.name)
             batch = Batch(conn, cur, versions, BatchOutcome(), careful=True)
             versions.remove(letter)
+            if versions.last(letter.aggregate_id) >= letter.aggregate_version:
+                # Applied since it was parked: an instance of another release met the
+                # record again, in order. The row was stale; replaying it would apply it
+                # twice and move the aggregate's version back.
+                return Released(notification_id, action, True, 0)
             if action == DISCARD:
                 versions.advance(letter.aggregate_id, letter.aggregate_version)
                 following = versions.take_next(letter)
@@ -153,5 +158,8 @@ def upgrade_parked(conn: psycopg.Connection[Any], projection: Projection, schema
     done = 0
     for notification_id, event_type, schema_version in rows:
         if knows(event_type, schema_version):
-            done += release.release(conn, notification_id, REPLAY, NEEDS_UPGRADE).released
+            try:
+                done += release.release(conn, notification_id, REPLAY, NEEDS_UPGRADE).released
+            except NoSuchLetterError:
+                continue  # another instance of this release applied it first
     return done
