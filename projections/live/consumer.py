@@ -1,6 +1,6 @@
 """A processing group's Kafka consumer loop: poll → each member applies its records in a
-savepoint of the group's one transaction → commit offsets (docs/operations.md,
-"Processing groups").
+savepoint of the group's one transaction → commit offsets, at most once a second
+(docs/operations.md, "Processing groups").
 
 One consumer reads each topic once for every projection of the group (Axon's processing
 groups): records are fetched and decoded once, not once per projection. Offsets are
@@ -84,6 +84,7 @@ class KafkaProjector:
         self.assigned = threading.Event()
         self.wakeups = Wakeups.for_database(database_url)
         self.resume = ResumePoints(schema, self.members)
+        self.pending = offsets.PendingOffsets()
         self._relay_checked = -1e9
 
     def run(self, stop: threading.Event) -> None:
@@ -103,6 +104,7 @@ class KafkaProjector:
                         for member in self.members:
                             member.upgrade_parked_when_due(conn, now=True)
                         self._consume(consumer, conn, stop)
+                        self.pending.commit(consumer, now=True)
                         for member in self.members:
                             member.heartbeat.leave(conn)
                     backoff = 0.2
@@ -125,6 +127,7 @@ class KafkaProjector:
     def _joined(self) -> KafkaConsumer:
         self._ensure_topics()
         self.resume.forget()
+        self.pending.forget()
         return self._new_consumer()
 
     def _left(self, consumer: KafkaConsumer | None) -> None:
@@ -136,13 +139,8 @@ class KafkaProjector:
             member.letters.close()
 
     def _retrying(self, error: Exception, backoff: float) -> None:
-        log.warning(
-            "projector %s: %s: %s; retrying in %.1fs",
-            self.name,
-            type(error).__name__,
-            error,
-            backoff,
-        )
+        kind = type(error).__name__
+        log.warning("projector %s: %s: %s; retrying in %.1fs", self.name, kind, error, backoff)
 
     def _consume(
         self, consumer: KafkaConsumer, conn: psycopg.Connection[Any], stop: threading.Event
@@ -156,6 +154,7 @@ class KafkaProjector:
             if not settled(consumer):  # joining or rebalancing: busy until a second after
                 busy_at = time.monotonic()
             elif time.monotonic() - busy_at > IDLE_AFTER_SECONDS:
+                self.pending.commit(consumer, now=True)  # before sleeping
                 news = self.wakeups.wait_while(seen, SAFETY_POLL_SECONDS, may_sleep)
                 if news != seen:
                     seen, busy_at = news, time.monotonic()
@@ -220,7 +219,8 @@ class KafkaProjector:
             return
         crash_point("projector.after_db_commit")
         held = [m.skipped for m in self.members if m.skipped]
-        consumer.commit(offsets.offsets_to_commit(records, rewind, *held))
+        self.pending.add(offsets.offsets_to_commit(records, rewind, *held))
+        self.pending.commit(consumer, now=bool(rewind or held))  # rare paths: at once
         if rewind:
             log.warning(
                 "projector %s: a newer relay epoch on %s; rereading from the start",
