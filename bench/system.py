@@ -150,6 +150,26 @@ def servers() -> Iterator[tuple[Servers, EmbeddedKafka | None, EmbeddedPostgres 
         shutil.rmtree(data, ignore_errors=True)
 
 
+@contextmanager
+def measured_fleet(api_workers: int, projectors: int) -> Iterator[Fleet]:
+    """The whole fleet on its servers, every process of it counted (PostgreSQL's too)."""
+    with (
+        servers() as (found, broker, postgres),
+        running_fleet(
+            found,
+            api_workers=api_workers,
+            projector_processes=projectors,
+            broker=broker,
+            postgres=postgres,
+            kafka_session_timeout_ms=6000,
+        ) as fleet,
+    ):
+        root = postgres_root(found.database_url)
+        if root is not None:
+            fleet.servers["postgres"] = root
+        yield fleet
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="bench.system", description=__doc__.split("\n")[0])
     parser.add_argument("--rate", type=float, default=80.0, help="fixed phase: operations/s")
@@ -161,20 +181,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--chaos", action="store_true", help="then every chaos scenario")
     parser.add_argument("--chaos-rate", type=float, default=30.0)
     args = parser.parse_args(argv)
-    with (
-        servers() as (found, broker, postgres),
-        running_fleet(
-            found,
-            api_workers=args.api_workers,
-            projector_processes=args.projectors,
-            broker=broker,
-            postgres=postgres,
-            kafka_session_timeout_ms=6000,
-        ) as fleet,
-    ):
-        root = postgres_root(found.database_url)
-        if root is not None:
-            fleet.servers["postgres"] = root
+    with measured_fleet(args.api_workers, args.projectors) as fleet:
         lines = asyncio.run(load_phases(fleet, args))
     failed = [line["phase"] for line in lines if line.get("ok") is False]
     failed += [line["phase"] for line in lines if line.get("unexpected_5xx")]
