@@ -8,32 +8,21 @@ the first had."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import psycopg
-import pytest
 
-from eventshop import wiring
 from projections.live.applier import Applier
 from projections.models.products import PRODUCTS
 from projections.records import BatchOutcome
 from tests.integration.test_applier import a_log, on_hand
-from tests.support.stack import Servers, isolated_settings
-
-
-@pytest.fixture
-def db(servers: Servers) -> Iterator[tuple[psycopg.Connection[Any], str, str]]:
-    settings = isolated_settings(servers)
-    wiring.migrate(settings)
-    with psycopg.connect(servers.database_url) as conn:
-        yield conn, settings.read_schema, servers.database_url
+from tests.support.stack import Servers
 
 
 def test_a_second_owner_waits_for_the_first_and_sees_what_it_applied(
-    db: tuple[psycopg.Connection[Any], str, str],
+    db: tuple[psycopg.Connection[Any], str], servers: Servers
 ) -> None:
-    conn, schema, url = db
+    conn, schema = db
     log = a_log((5, 7, -2))
     records = [log.record(i, i) for i in range(4)]
     first, second = Applier(PRODUCTS, schema), Applier(PRODUCTS, schema)
@@ -48,7 +37,7 @@ def test_a_second_owner_waits_for_the_first_and_sees_what_it_applied(
     owner.start()
     assert holding.wait(10)
     outcomes: list[BatchOutcome] = []
-    with psycopg.connect(url) as other:
+    with psycopg.connect(servers.database_url) as other:
         rival = threading.Thread(target=lambda: outcomes.append(second.apply(other, records)))
         rival.start()
         rival.join(0.5)

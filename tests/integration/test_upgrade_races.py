@@ -6,7 +6,6 @@ as a record. Whoever gets there first applies it; nobody applies it twice or fai
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -17,21 +16,12 @@ import pytest
 from contracts import upcasting
 from contracts.envelope import Envelope
 from contracts.events import StockAdjusted
-from eventshop import wiring
 from projections.live.applier import Applier
 from projections.live.release import DeadLetterRelease, upgrade_parked
 from projections.models.products import PRODUCTS
 from projections.records import Incoming
 from tests.integration.test_applier import TOPIC, Log, a_log, on_hand
-from tests.support.stack import Servers, isolated_settings
-
-
-@pytest.fixture
-def db(servers: Servers) -> Iterator[tuple[psycopg.Connection[Any], str]]:
-    settings = isolated_settings(servers)
-    wiring.migrate(settings)
-    with psycopg.connect(servers.database_url) as conn:
-        yield conn, settings.read_schema
+from tests.support.stack import Servers
 
 
 def written_ahead(log: Log, index: int) -> Incoming:
@@ -47,9 +37,12 @@ def the_newer_release(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(upcasting.UPCASTERS, ("StockAdjusted", 1), dict)
 
 
-def parked(conn: psycopg.Connection[Any], schema: str) -> list[tuple[int, str]]:
+def parked(conn: psycopg.Connection[Any], schema: str, log: Log) -> list[tuple[int, str]]:
+    """``log``'s aggregate's parked events (the module's tests share one schema)."""
     return conn.execute(
-        f"SELECT version, reason FROM {schema}.projection_parked ORDER BY version"
+        f"SELECT version, reason FROM {schema}.projection_parked WHERE aggregate_id = %s"
+        " ORDER BY version",
+        (log.product_id,),
     ).fetchall()
 
 
@@ -66,16 +59,16 @@ def test_a_parked_event_a_newer_instance_met_again_is_not_applied_twice(
     records[2] = written_ahead(log, 2)
     outcome = Applier(PRODUCTS, schema).apply(conn, records[:4])  # the old release
     assert (outcome.applied, outcome.parked) == (2, 2)
-    assert parked(conn, schema) == [(3, "needs_upgrade"), (4, "gap")]
+    assert parked(conn, schema, log) == [(3, "needs_upgrade"), (4, "gap")]
 
     the_newer_release(monkeypatch)
     again = Applier(PRODUCTS, schema).apply(conn, records[:4])  # read again, in order
     assert (again.applied, again.duplicates) == (2, 3)  # v3, and v4 taken from behind it
     assert on_hand(conn, schema, log.product_id) == 5 + 7 - 2
-    assert parked(conn, schema) == [(3, "needs_upgrade")]  # what the old release left
+    assert parked(conn, schema, log) == [(3, "needs_upgrade")]  # what the old release left
 
     upgrade_parked(conn, PRODUCTS, schema)  # the stale row goes; nothing applies twice
-    assert parked(conn, schema) == []
+    assert parked(conn, schema, log) == []
     later = Applier(PRODUCTS, schema).apply(conn, records[4:])
     assert (later.applied, later.parked) == (1, 0)
     assert on_hand(conn, schema, log.product_id) == 5 + 7 - 2 + 4
@@ -94,7 +87,7 @@ def test_an_event_another_instance_released_first_is_passed_over(
     records = [log.record(i, i) for i in range(3)]
     records[1] = written_ahead(log, 1)
     Applier(PRODUCTS, schema).apply(conn, records)
-    assert parked(conn, schema) == [(2, "needs_upgrade"), (3, "gap")]
+    assert parked(conn, schema, log) == [(2, "needs_upgrade"), (3, "gap")]
 
     the_newer_release(monkeypatch)
     release = DeadLetterRelease.release
@@ -106,5 +99,5 @@ def test_an_event_another_instance_released_first_is_passed_over(
 
     monkeypatch.setattr(DeadLetterRelease, "release", the_other_instance_first)
     assert upgrade_parked(conn, PRODUCTS, schema) == 0  # released, but not by this one
-    assert parked(conn, schema) == []
+    assert parked(conn, schema, log) == []
     assert on_hand(conn, schema, log.product_id) == 12
