@@ -30,7 +30,24 @@ _RULES: list[tuple[re.Pattern[str], str]] = [
 ]
 
 
+#: Every rule above needs one of these, in any case (an ASCII text without any is clean).
+_CLUES = ("bearer", "passw", "secret", "token", "authorization", "eyj", "$argon2")
+
+
 def redact(text: str) -> str:
+    # Most lines name no secret at all: an ASCII text is looked through once for the words
+    # the rules need (0.5 us) before the four rules run (16 us on an access-log line, which
+    # every request writes). Outside ASCII, case-insensitive matching is Unicode's (the
+    # Kelvin sign is a "k"), so such text always goes through the rules.
+    if text.isascii():
+        lowered = text.lower()
+        if not any(clue in lowered for clue in _CLUES):
+            return text
+    return scrub(text)
+
+
+def scrub(text: str) -> str:
+    """The rules themselves, on any text (:func:`redact` skips the texts they cannot touch)."""
     for pattern, replacement in _RULES:
         text = pattern.sub(replacement, text)
     return text
