@@ -30,31 +30,50 @@ def unauthorized(detail: str, error: str | None = None) -> ProblemError:
     )
 
 
-async def optional_claims(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+
+def claims_of(
+    request: Request, credentials: HTTPAuthorizationCredentials | None, need: str = "anyone"
 ) -> AccessClaims | None:
-    """Anonymous is allowed; a token that is present must be valid."""
-    if credentials is None:
-        return None
-    settings: TokenSettings = request.app.state.tokens
-    try:
-        return verified_claims(request, credentials.credentials, settings)
-    except InvalidTokenError as error:
-        raise unauthorized(str(error), "invalid_token") from error
-
-
-async def required_claims(
-    claims: Annotated[AccessClaims | None, Depends(optional_claims)],
-) -> AccessClaims:
+    """The caller's verified claims, None for anonymous if ``need`` is ``"anyone"``;
+    ``"caller"`` requires a token (401), ``"admin"`` an admin's (403)."""
+    claims = None
+    if credentials is not None:
+        settings: TokenSettings = request.app.state.tokens
+        try:
+            claims = verified_claims(request, credentials.credentials, settings)
+        except InvalidTokenError as error:
+            raise unauthorized(str(error), "invalid_token") from error
+    if need == "anyone":
+        return claims
     if claims is None:
         raise unauthorized("send Authorization: Bearer <token>")
+    if need == "admin" and claims.role != "admin":
+        raise ProblemError(403, "FORBIDDEN", "Only an admin may do this")
     return claims
 
 
-async def admin_claims(claims: Annotated[AccessClaims, Depends(required_claims)]) -> AccessClaims:
-    if claims.role != "admin":
-        raise ProblemError(403, "FORBIDDEN", "Only an admin may do this")
+# One hop each (the bearer scheme under it is what OpenAPI shows): FastAPI's cost of
+# dependencies is paid per node of the tree solved, on every request. Routes that also need
+# other things take them in one dependency that calls claims_of (read_side/http/deps.py,
+# write_side/http/deps.py).
+
+
+async def optional_claims(request: Request, credentials: Credentials) -> AccessClaims | None:
+    """Anonymous is allowed; a token that is present must be valid."""
+    return claims_of(request, credentials)
+
+
+async def required_claims(request: Request, credentials: Credentials) -> AccessClaims:
+    claims = claims_of(request, credentials, "caller")
+    assert claims is not None
+    return claims
+
+
+async def admin_claims(request: Request, credentials: Credentials) -> AccessClaims:
+    claims = claims_of(request, credentials, "admin")
+    assert claims is not None
     return claims
 
 

@@ -10,9 +10,8 @@ import read_side.queries.lookups as queries
 import read_side.queries.orders as order_queries
 from contracts.rows import CustomerView, OrderPage
 from http_edge.problems import problem_responses
-from read_side.auth import Caller, may_see
+from read_side.auth import may_see
 from read_side.http.deps import (
-    Ctx,
     Cursor,
     CustomersRead,
     Limit,
@@ -28,16 +27,14 @@ router = APIRouter(
 
 
 @router.get("/customers/me")
-async def get_me(caller: Caller, ctx: Ctx, read: CustomersRead) -> CustomerView:
-    return await get_customer(caller.sub, caller, ctx, read)
+async def get_me(read: CustomersRead) -> CustomerView:
+    return await get_customer(read.caller.sub, read)
 
 
 @router.get("/customers/{customer_id}")
-async def get_customer(
-    customer_id: UUID, caller: Caller, ctx: Ctx, read: CustomersRead
-) -> CustomerView:
-    found = await read(lambda conn: queries.get_customer(conn, ctx.schema, customer_id))
-    if found is None or not may_see(caller, customer_id):
+async def get_customer(customer_id: UUID, read: CustomersRead) -> CustomerView:
+    found = await read(lambda conn: queries.get_customer(conn, read.ctx.schema, customer_id))
+    if found is None or not may_see(read.caller, customer_id):
         raise not_found("customer", customer_id)
     return found
 
@@ -45,21 +42,19 @@ async def get_customer(
 @router.get("/customers/{customer_id}/orders")
 async def customer_orders(
     customer_id: UUID,
-    caller: Caller,
-    ctx: Ctx,
     read: OrdersRead,
     limit: Limit = 20,
     cursor: Cursor = None,
 ) -> OrderPage:
-    if not may_see(caller, customer_id):
+    if not may_see(read.caller, customer_id):
         raise not_found("customer", customer_id)
     return await read(
         lambda conn: page_or_422(
             order_queries.list_orders(
                 conn,
-                ctx.schema,
+                read.ctx.schema,
                 limit=limit,
-                cursors=ctx.cursors,
+                cursors=read.ctx.cursors,
                 cursor=cursor,
                 customer_id=customer_id,
             )

@@ -13,8 +13,7 @@ from fastapi import APIRouter, Depends, Query
 import read_side.queries.lookups as queries
 from contracts.rows import CategoryFacets, ProductPage, ProductView
 from http_edge.problems import ProblemError, problem_responses
-from read_side.auth import Viewer
-from read_side.http.deps import CatalogRead, Ctx, Cursor, Limit, not_found, page_or_422
+from read_side.http.deps import CatalogRead, Cursor, Limit, Reader, not_found, page_or_422
 from read_side.http.validators import NOT_MODIFIED
 from read_side.queries.catalog import (
     InvalidFilterError,
@@ -39,14 +38,14 @@ class ProductSort(StrEnum):
 
 
 async def catalog_filter(
-    viewer: Viewer,
     q: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
     category: Annotated[str | None, Query(max_length=100)] = None,
     min_price: Annotated[int | None, Query(ge=0)] = None,
     max_price: Annotated[int | None, Query(ge=0)] = None,
     in_stock: bool | None = None,
 ) -> ProductFilter:
-    """The filters a catalog search and its facets share; admins see unpublished products.
+    """The filters a catalog search and its facets share (:func:`_seen_by` adds whether
+    unpublished products are shown: to admins).
 
     ``async`` though it awaits nothing: FastAPI runs a plain ``def`` dependency in a worker
     thread, a thread hand-off per search for a few attribute reads."""
@@ -56,11 +55,19 @@ async def catalog_filter(
         min_price=min_price,
         max_price=max_price,
         in_stock=in_stock,
-        include_unpublished=viewer is not None and viewer.role == "admin",
     )
 
 
 Filters = Annotated[ProductFilter, Depends(catalog_filter)]
+
+
+def _is_admin(read: Reader) -> bool:
+    return read.claims is not None and read.claims.role == "admin"
+
+
+def _seen_by(read: Reader, filters: ProductFilter) -> ProductFilter:
+    """Admins see unpublished products too."""
+    return replace(filters, include_unpublished=_is_admin(read))
 
 
 async def _or_422(answer: Awaitable[T]) -> T:
@@ -73,23 +80,22 @@ async def _or_422(answer: Awaitable[T]) -> T:
 @router.get("/products")
 async def list_products(
     filters: Filters,
-    ctx: Ctx,
     read: CatalogRead,
     limit: Limit = 20,
     cursor: Cursor = None,
     sort: ProductSort | None = None,
 ) -> ProductPage:
-    product_filter = replace(filters, sort=sort.value if sort else None)
+    product_filter = replace(_seen_by(read, filters), sort=sort.value if sort else None)
     return await _or_422(
         read(
             lambda conn: page_or_422(
                 search_products(
                     conn,
-                    ctx.schema,
+                    read.ctx.schema,
                     product_filter,
                     limit=limit,
                     cursor=cursor,
-                    cursors=ctx.cursors,
+                    cursors=read.ctx.cursors,
                 )
             )
         )
@@ -97,17 +103,19 @@ async def list_products(
 
 
 @router.get("/products/categories")  # before /products/{product_id}, which it would match
-async def list_categories(filters: Filters, ctx: Ctx, read: CatalogRead) -> CategoryFacets:
+async def list_categories(filters: Filters, read: CatalogRead) -> CategoryFacets:
     """Facets: the category labels of the products these filters select, with counts."""
-    return await _or_422(read(lambda conn: category_facets(conn, ctx.schema, filters)))
+    return await _or_422(
+        read(lambda conn: category_facets(conn, read.ctx.schema, _seen_by(read, filters)))
+    )
 
 
 @router.get("/products/{product_id}")
-async def get_product(product_id: UUID, viewer: Viewer, ctx: Ctx, read: CatalogRead) -> ProductView:
-    everything = viewer is not None and viewer.role == "admin"
+async def get_product(product_id: UUID, read: CatalogRead) -> ProductView:
+    everything = _is_admin(read)
     found = await read(
         lambda conn: queries.get_product(
-            conn, ctx.schema, product_id, include_unpublished=everything
+            conn, read.ctx.schema, product_id, include_unpublished=everything
         )
     )
     if found is None:

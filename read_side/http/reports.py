@@ -9,8 +9,7 @@ from fastapi import APIRouter, Query
 
 from contracts.rows import ProductView, SalesDay
 from http_edge.problems import ProblemError, problem_responses
-from read_side.auth import AdminCaller
-from read_side.http.deps import Ctx, Limit, ProductsRead, SalesRead
+from read_side.http.deps import AdminProductsRead, AdminSalesRead, Limit
 from read_side.http.validators import NOT_MODIFIED
 from read_side.queries import reports
 
@@ -22,22 +21,18 @@ router = APIRouter(
 
 @router.get("/reports/low-stock")
 async def low_stock_report(
-    _: AdminCaller,
-    ctx: Ctx,
-    read: ProductsRead,
+    read: AdminProductsRead,
     threshold: Annotated[int, Query(ge=0, le=10**9)] = 5,
     limit: Limit = 100,
 ) -> list[ProductView]:
     return await read(
-        lambda conn: reports.low_stock(conn, ctx.schema, threshold=threshold, limit=limit)
+        lambda conn: reports.low_stock(conn, read.ctx.schema, threshold=threshold, limit=limit)
     )
 
 
 @router.get("/reports/sales")
 async def sales_report(
-    _: AdminCaller,
-    ctx: Ctx,
-    read: SalesRead,
+    read: AdminSalesRead,
     start: Annotated[date, Query(alias="from")],
     end: Annotated[date, Query(alias="to")],
 ) -> list[SalesDay]:
@@ -45,4 +40,4 @@ async def sales_report(
         raise ProblemError(
             422, "INVALID_FILTER", f"'to' must be 0 to {MAX_REPORT_DAYS} days after 'from'"
         )
-    return await read(lambda conn: reports.sales(conn, ctx.schema, start=start, end=end))
+    return await read(lambda conn: reports.sales(conn, read.ctx.schema, start=start, end=end))
