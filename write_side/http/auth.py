@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import Depends
+from fastapi import Depends, Request
 
-from http_edge.bearer import AdminCaller, Caller
+from http_edge.bearer import Credentials, claims_of
 
 
 @dataclass(frozen=True)
@@ -27,13 +27,10 @@ class Principal:
         return None if self.is_admin else self.id
 
 
-async def current_principal(claims: Caller) -> Principal:
+async def admin_principal(request: Request, credentials: Credentials) -> Principal:
+    claims = claims_of(request, credentials, "admin")
+    assert claims is not None
     return Principal(claims.sub, claims.role)
 
 
-async def admin_principal(claims: AdminCaller) -> Principal:
-    return Principal(claims.sub, claims.role)
-
-
-Authenticated = Annotated[Principal, Depends(current_principal)]
 Admin = Annotated[Principal, Depends(admin_principal)]

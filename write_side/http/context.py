@@ -43,6 +43,14 @@ async def command_context(
     idempotency_key: IdempotencyKeyHeader = None,
     if_match: IfMatchHeader = None,
 ) -> CommandContext:
+    return await context_of(request, idempotency_key, if_match, _scope(request))
+
+
+async def context_of(
+    request: Request, idempotency_key: str | None, if_match: str | None, scope: str
+) -> CommandContext:
+    """``scope``: who sent it (a token's subject, or ``anonymous``): idempotency keys are
+    kept per sender."""
     expected_version = None
     if if_match is not None:
         match = _IF_MATCH.match(if_match.strip())
@@ -55,14 +63,14 @@ async def command_context(
     if idempotency_key is not None:
         body = await request.body()
         key = IdempotencyKey(
-            scope=_scope(request),
+            scope=scope,
             key=idempotency_key,
             fingerprint=IdempotencyKey.fingerprint_of(
                 request.method, request.url.path, _canonical(body)
             ),
         )
     rid = request_id(request.scope)
-    cause = EventMeta(correlation_id=rid, causation_id=rid, actor=_scope(request))
+    cause = EventMeta(correlation_id=rid, causation_id=rid, actor=scope)
     return CommandContext(idempotency=key, expected_version=expected_version, cause=cause)
 
 

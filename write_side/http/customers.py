@@ -12,8 +12,8 @@ from http_edge.limits import RateLimits, per_address
 from http_edge.problems import ProblemError, problem_responses
 from write_side.application.passwords import issue_access_token
 from write_side.application.shop import InvalidCredentialsError
-from write_side.http.auth import Admin, Authenticated
-from write_side.http.deps import Context, ShopDep, run
+from write_side.http.auth import Admin
+from write_side.http.deps import CallerCommand, Context, ShopDep, run
 from write_side.http.errors import HANDLED, problem_for
 from write_side.http.models import (
     Accepted,
@@ -80,17 +80,9 @@ def issue_token(
     "/customers/{customer_id}",
     responses=problem_responses(400, 413, 401, 404, 409, 410, 412, 422, 429, 503),
 )
-async def change_customer(
-    customer_id: UUID,
-    body: ChangeCustomer,
-    principal: Authenticated,
-    shop: ShopDep,
-    ctx: Context,
-    response: Response,
-) -> Accepted:
-    mine = ctx.acting(principal.acting_for)
-    return await run(
-        response, shop.change_customer, customer_id, name=body.name, email=body.email, ctx=mine
+async def change_customer(customer_id: UUID, body: ChangeCustomer, cmd: CallerCommand) -> Accepted:
+    return await cmd.run(
+        cmd.shop.change_customer, customer_id, name=body.name, email=body.email, ctx=cmd.mine
     )
 
 
@@ -98,14 +90,11 @@ async def change_customer(
     "/customers/{customer_id}",
     responses=problem_responses(400, 401, 404, 409, 412, 422, 429, 503),
 )
-async def erase_customer(
-    customer_id: UUID, principal: Authenticated, shop: ShopDep, ctx: Context, response: Response
-) -> Accepted:
+async def erase_customer(customer_id: UUID, cmd: CallerCommand) -> Accepted:
     """Forget the customer (the customer themself, or an admin): their personal fields read
     as "erased" everywhere from now on. A repeat answers the same and changes nothing."""
-    by = f"admin:{principal.id}" if principal.is_admin else "customer"
-    mine = ctx.acting(principal.acting_for)
-    return await run(response, shop.erase_customer, customer_id, by=by, ctx=mine)
+    by = f"admin:{cmd.principal.id}" if cmd.principal.is_admin else "customer"
+    return await cmd.run(cmd.shop.erase_customer, customer_id, by=by, ctx=cmd.mine)
 
 
 @router.get(
