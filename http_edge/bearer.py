@@ -1,13 +1,16 @@
-"""Who is asking: the bearer-token dependencies both APIs use.
+"""Who is asking: the bearer-token check both APIs use.
 
-Anonymous is allowed where a route takes :data:`Viewer`; a token that is present must be
-valid (401 with ``WWW-Authenticate: Bearer error="invalid_token"``). :data:`Caller`
-requires one, :data:`AdminCaller` an admin's (403 otherwise).
+:func:`claims_of` gives a request's verified claims for what a route needs: ``"anyone"``
+(anonymous allowed; a token that is present must be valid: 401 with
+``WWW-Authenticate: Bearer error="invalid_token"``), ``"caller"`` (a token required) or
+``"admin"`` (an admin's, 403 otherwise). Routes call it from the one dependency that
+resolves all they need (``read_side/http/deps.py``, ``write_side/http/deps.py``), over
+:data:`Credentials`, the bearer scheme OpenAPI shows; :data:`AdminCaller` is it alone.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -31,10 +34,11 @@ def unauthorized(detail: str, error: str | None = None) -> ProblemError:
 
 
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+Need = Literal["anyone", "caller", "admin"]
 
 
 def claims_of(
-    request: Request, credentials: HTTPAuthorizationCredentials | None, need: str = "anyone"
+    request: Request, credentials: HTTPAuthorizationCredentials | None, need: Need = "anyone"
 ) -> AccessClaims | None:
     """The caller's verified claims, None for anonymous if ``need`` is ``"anyone"``;
     ``"caller"`` requires a token (401), ``"admin"`` an admin's (403)."""
@@ -54,29 +58,11 @@ def claims_of(
     return claims
 
 
-# One hop each (the bearer scheme under it is what OpenAPI shows): FastAPI's cost of
-# dependencies is paid per node of the tree solved, on every request. Routes that also need
-# other things take them in one dependency that calls claims_of (read_side/http/deps.py,
-# write_side/http/deps.py).
-
-
-async def optional_claims(request: Request, credentials: Credentials) -> AccessClaims | None:
-    """Anonymous is allowed; a token that is present must be valid."""
-    return claims_of(request, credentials)
-
-
-async def required_claims(request: Request, credentials: Credentials) -> AccessClaims:
-    claims = claims_of(request, credentials, "caller")
-    assert claims is not None
-    return claims
-
-
 async def admin_claims(request: Request, credentials: Credentials) -> AccessClaims:
+    """One hop over the bearer scheme: FastAPI pays for dependencies per node solved."""
     claims = claims_of(request, credentials, "admin")
     assert claims is not None
     return claims
 
 
-Viewer = Annotated[AccessClaims | None, Depends(optional_claims)]
-Caller = Annotated[AccessClaims, Depends(required_claims)]
 AdminCaller = Annotated[AccessClaims, Depends(admin_claims)]

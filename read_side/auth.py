@@ -1,12 +1,12 @@
-"""Who is asking the query API: the shared bearer dependencies (``http_edge.bearer``), and
+"""Who is asking the query API: the admin-only dependency (``http_edge.bearer``), and
 whether a caller may see what belongs to someone."""
 
 from __future__ import annotations
 
-from http_edge.bearer import AdminCaller, Caller, Viewer
+from http_edge.bearer import AdminCaller
 from http_edge.tokens import AccessClaims
 
-__all__ = ["AdminCaller", "Caller", "Viewer", "may_see"]
+__all__ = ["AdminCaller", "may_see"]
 
 
 def may_see(claims: AccessClaims, owner: object) -> bool:

@@ -12,7 +12,7 @@ from psycopg import AsyncConnection
 from psycopg_pool import ConnectionPool
 
 from contracts.consistency import InvalidConsistencyTokenError, PartitionMark, decode_token
-from http_edge.bearer import Credentials, claims_of
+from http_edge.bearer import Credentials, Need, claims_of
 from http_edge.headers import CONSISTENCY_HEADER
 from http_edge.problems import ProblemError
 from http_edge.tokens import AccessClaims
@@ -114,7 +114,7 @@ class Reader:
 
 
 def _consistent_reader(
-    projection: str, *, need: str = "anyone", public: bool = False
+    projection: str, *, need: Need = "anyone", public: bool = False
 ) -> Callable[..., Any]:
     """A dependency: a :class:`Reader`, given after the bearer token's check (``need``:
     ``anyone``, ``caller`` or ``admin``; http_edge/bearer.py), the consistency token's

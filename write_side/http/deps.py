@@ -10,7 +10,7 @@ from fastapi import Depends, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from contracts.faults import crash_point
-from http_edge.bearer import Credentials, claims_of
+from http_edge.bearer import Credentials, Need, claims_of
 from http_edge.headers import CONSISTENCY_HEADER
 from write_side.application.shop import CommandContext, CommandResult, Shop
 from write_side.http.auth import Principal
@@ -72,7 +72,7 @@ class Command:
         return await run(self.response, use_case, *args, **kw)
 
 
-def _command(need: str) -> Callable[..., Any]:
+def _command(need: Need) -> Callable[..., Any]:
     """A dependency: a :class:`Command` from a caller's (``need="caller"``) or an admin's
     (``"admin"``) bearer token; 401/403 first, then a bad If-Match (400)."""
 
