@@ -35,7 +35,11 @@ def reusable_socket(host: str, port: int) -> socket.socket:
 
 def serve(app: FastAPI, host: str, port: int, log_level: str) -> None:
     """Run ``app`` on ``host:port`` beside any other worker bound there."""
-    config = uvicorn.Config(
+    CalmServer(server_config(app, host, port, log_level)).run(sockets=[reusable_socket(host, port)])
+
+
+def server_config(app: FastAPI, host: str, port: int, log_level: str) -> uvicorn.Config:
+    return uvicorn.Config(
         app,
         host=host,
         port=port,
@@ -45,8 +49,12 @@ def serve(app: FastAPI, host: str, port: int, log_level: str) -> None:
         loop="uvloop",
         http="httptools",
         log_config=None,  # the root handler, with its redaction (eventshop.logs)
+        # Who the client is behind a proxy is EVENTSHOP_TRUSTED_PROXIES' to say
+        # (http_edge/client.py). uvicorn's own proxy headers, on by default, believed any
+        # X-Forwarded-For from 127.0.0.1 before that rule ran: a local client could name
+        # any address and escape the per-address limits on sign-in and registration.
+        proxy_headers=False,
     )
-    CalmServer(config).run(sockets=[reusable_socket(host, port)])
 
 
 class CalmServer(uvicorn.Server):
