@@ -20,7 +20,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,11 +29,11 @@ import httpx2
 import psutil
 
 from bench.fleet import ADMIN, Fleet
+from bench.support import CHECKOUT, worktree
 from bench.system import measured_fleet
 from bench.workload import TOKEN, Shopper
 from tests.support.served import free_port
 
-CHECKOUT = Path(__file__).resolve().parents[1]
 CONCURRENCY = 4
 Ask = Callable[[httpx2.AsyncClient, int], Awaitable[httpx2.Response]]
 
@@ -80,7 +79,8 @@ async def kinds(shopper: Shopper) -> dict[str, tuple[str, Ask]]:
     line = {"product_id": products[0], "quantity": 1}
     placed = await shopper.commands.post("/orders", json={"lines": [line]}, headers=customer)
     order, order_token = placed.json()["id"], placed.headers[TOKEN]
-    restocked = await shopper._admin_post(f"/products/{products[0]}/stock", {"delta": 1})
+    stock = f"/products/{products[0]}/stock"
+    restocked = await shopper.commands.post(stock, json={"delta": 1}, headers=admin)
     stock_token = restocked.headers[TOKEN]
     return {
         "healthz": ("query", lambda c, i: c.get("/healthz")),
@@ -157,28 +157,19 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--block", type=int, default=200, help="queries a block (commands: /4)")
     args = parser.parse_args(argv)
-    git = ["git", "-C", str(CHECKOUT)]
-    with tempfile.TemporaryDirectory(prefix="eventshop-api-pair-") as work:
-        other = Path(work) / "other"
-        subprocess.run(
-            [*git, "worktree", "add", "--detach", "-q", str(other), args.against], check=True
-        )
-        try:
-            with measured_fleet(api_workers=1, projectors=1) as fleet:
-                codes = {"this": CHECKOUT, "against": other}
-                with (
-                    worker(fleet, codes["this"], "query") as this_query,
-                    worker(fleet, codes["this"], "command") as this_command,
-                    worker(fleet, codes["against"], "query") as other_query,
-                    worker(fleet, codes["against"], "command") as other_command,
-                ):
-                    sides = {
-                        "this": {"query": this_query, "command": this_command},
-                        "against": {"query": other_query, "command": other_command},
-                    }
-                    asyncio.run(compare(fleet, sides, args))
-        finally:
-            subprocess.run([*git, "worktree", "remove", "--force", str(other)], check=False)
+    with (
+        worktree(args.against) as other,
+        measured_fleet(api_workers=1, projectors=1) as fleet,
+        worker(fleet, CHECKOUT, "query") as this_query,
+        worker(fleet, CHECKOUT, "command") as this_command,
+        worker(fleet, other, "query") as other_query,
+        worker(fleet, other, "command") as other_command,
+    ):
+        sides = {
+            "this": {"query": this_query, "command": this_command},
+            "against": {"query": other_query, "command": other_command},
+        }
+        asyncio.run(compare(fleet, sides, args))
     return 0
 
 

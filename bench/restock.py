@@ -35,11 +35,9 @@ import httpx2
 
 from bench.accounting import CpuMeter, spent
 from bench.fleet import Fleet
-from bench.support import percentile
+from bench.support import CHECKOUT, percentile, worktree
 from bench.system import measured_fleet
-
-TOKEN = "X-Consistency-Token"
-CHECKOUT = Path(__file__).resolve().parents[1]
+from bench.workload import TOKEN
 
 
 async def restocks(fleet: Fleet, rate: float, seconds: float) -> dict[str, Any]:
@@ -111,21 +109,16 @@ def one_side(code: Path, helpers: Path, rate: float, seconds: float) -> dict[str
 
 
 def against(rev: str, pairs: int, rate: float, seconds: float) -> None:
-    with tempfile.TemporaryDirectory(prefix="eventshop-restock-") as work:
-        other, helpers = Path(work) / "other", Path(work) / "helpers"
+    sides: dict[str, list[dict[str, Any]]] = {"this": [], rev: []}
+    with tempfile.TemporaryDirectory(prefix="eventshop-restock-") as work, worktree(rev) as other:
+        helpers = Path(work) / "helpers"
         helpers.mkdir()
         (helpers / "bench").symlink_to(CHECKOUT / "bench")
-        git = ["git", "-C", str(CHECKOUT)]
-        subprocess.run([*git, "worktree", "add", "--detach", "-q", str(other), rev], check=True)
-        try:
-            sides: dict[str, list[dict[str, Any]]] = {"this": [], rev: []}
-            for _ in range(pairs):
-                for name, code in ((rev, other), ("this", CHECKOUT)):
-                    line = {**one_side(code, helpers, rate, seconds), "side": name}
-                    sides[name].append(line)
-                    print(json.dumps(line), flush=True)
-        finally:
-            subprocess.run([*git, "worktree", "remove", "--force", str(other)], check=False)
+        for _ in range(pairs):
+            for name, code in ((rev, other), ("this", CHECKOUT)):
+                line = {**one_side(code, helpers, rate, seconds), "side": name}
+                sides[name].append(line)
+                print(json.dumps(line), flush=True)
 
     def median(name: str, key: str) -> float:
         return float(statistics.median(float(line[key]) for line in sides[name]))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -10,6 +11,9 @@ from pathlib import Path
 
 from eventshop.embedded import EmbeddedKafka, EmbeddedPostgres
 from tests.support.stack import Servers, Stack, running_stack
+
+#: The checkout this bench code lives in.
+CHECKOUT = Path(__file__).resolve().parents[1]
 
 
 @contextmanager
@@ -29,3 +33,17 @@ def bench_stack() -> Iterator[Stack]:
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(int(len(ordered) * fraction), len(ordered) - 1)]
+
+
+@contextmanager
+def worktree(rev: str) -> Iterator[Path]:
+    """A ``git worktree`` of ``rev`` in a temporary directory (the other side of an A/B),
+    removed afterwards."""
+    git = ["git", "-C", str(CHECKOUT)]
+    with tempfile.TemporaryDirectory(prefix="eventshop-ab-") as work:
+        other = Path(work) / "other"
+        subprocess.run([*git, "worktree", "add", "--detach", "-q", str(other), rev], check=True)
+        try:
+            yield other
+        finally:
+            subprocess.run([*git, "worktree", "remove", "--force", str(other)], check=False)
