@@ -8,15 +8,13 @@ per-address limits (sign-in, registration) count it under. Served here exactly a
 
 from __future__ import annotations
 
-import threading
-import time
-
 import httpx2
+import uvicorn
 from fastapi import FastAPI, Request
 
-from eventshop.serving import CalmServer, reusable_socket, server_config
+from eventshop.serving import server_config
 from http_edge.client import client_address, parse_networks
-from tests.support.served import free_port
+from tests.support.served import served
 
 
 def _echo_app() -> FastAPI:
@@ -34,23 +32,11 @@ def _echo_app() -> FastAPI:
 
 
 def test_a_forwarded_address_counts_only_from_a_configured_proxy() -> None:
-    port = free_port()
-    server = CalmServer(server_config(_echo_app(), "127.0.0.1", port, "warning"))
-    sock = reusable_socket("127.0.0.1", port)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 20
-        while not server.started:
-            assert time.monotonic() < deadline and thread.is_alive(), "server did not start"
-            time.sleep(0.01)
-        seen = httpx2.get(
-            f"http://127.0.0.1:{port}/who", headers={"X-Forwarded-For": "9.9.9.9"}
-        ).json()
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+    def production(app: FastAPI, port: int) -> uvicorn.Config:
+        return server_config(app, "127.0.0.1", port, "warning")
+
+    with served(_echo_app(), production) as url:
+        seen = httpx2.get(f"{url}/who", headers={"X-Forwarded-For": "9.9.9.9"}).json()
     assert seen["client"] == "127.0.0.1"  # the peer, not what the client wrote
     assert seen["untrusting"] == "127.0.0.1"
     # With the loopback proxy configured as trusted, the forwarded address is believed.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import uvicorn
@@ -20,12 +20,19 @@ def free_port() -> int:
 
 
 @contextmanager
-def served(app: FastAPI) -> Iterator[str]:
-    """Run ``app`` under uvicorn in a thread; yield its base URL; stop it afterwards."""
+def served(
+    app: FastAPI, config: Callable[[FastAPI, int], uvicorn.Config] | None = None
+) -> Iterator[str]:
+    """Run ``app`` under uvicorn in a thread; yield its base URL; stop it afterwards.
+
+    ``config``: how to configure the server for a port (``eventshop.serving.server_config``
+    for production's); by default a plain one."""
     port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
+    if config is None:
+        made = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    else:
+        made = config(app, port)
+    server = uvicorn.Server(made)
     thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
