@@ -8,10 +8,7 @@ Tests isolate themselves with unique schemas, topic prefixes and consumer groups
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -22,19 +19,10 @@ if TYPE_CHECKING:
 
 @pytest.fixture(scope="session")
 def database_url() -> Iterator[str]:
-    external = os.environ.get("EVENTSHOP_TEST_DATABASE_URL")
-    if external:
-        yield external
-        return
-    from eventshop.embedded import EmbeddedPostgres
+    from tests.support.postgres import postgres_from
 
-    data_dir = Path(tempfile.mkdtemp(prefix="eventshop-test-pg-"))
-    postgres = EmbeddedPostgres(data_dir / "pg")
-    try:
-        yield postgres.start()
-    finally:
-        postgres.stop()
-        shutil.rmtree(data_dir, ignore_errors=True)
+    with postgres_from("EVENTSHOP_TEST_DATABASE_URL") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

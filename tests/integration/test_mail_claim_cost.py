@@ -1,0 +1,100 @@
+"""Claiming the next due mail costs the same with a long history and a deep backlog
+(reactors/sender.py; docs/operations.md, "Mail"): an index walk that stops at the first
+mail it may send, not a scan of every record the outbox holds and a sort of every due one.
+
+Counted in buffers PostgreSQL touched (EXPLAIN ANALYZE of the sender's own statement), not
+in time: a plan that reads the whole outbox touches thousands of pages here, one that
+stops at the first sendable mail a dozen. `bench.mail_claim` measures the time at a shop's
+size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from bench.mail_claim import fill
+from eventshop import wiring
+from reactors.mailer import SmtpMailer
+from reactors.sender import MailSender
+from tests.support.stack import Servers, isolated_settings
+
+HISTORY, BACKLOG = 20_000, 10_000
+#: Far above a walk that stops at the first sendable mail, far below a scan of the table.
+MOST_BUFFERS = 100
+
+
+@pytest.fixture(scope="module")
+def outbox(servers: Servers) -> Iterator[tuple[psycopg.Connection[Any], MailSender]]:
+    settings = isolated_settings(servers)
+    wiring.migrate(settings)
+    mail_sender = MailSender(
+        database_url=servers.database_url,
+        schema=settings.read_schema,
+        mailer=SmtpMailer("smtp://127.0.0.1:9", timeout=1),
+    )
+    with psycopg.connect(servers.database_url, autocommit=True) as conn:
+        fill(conn, settings.read_schema, history=HISTORY, backlog=BACKLOG)
+        yield conn, mail_sender
+
+
+def claim(conn: psycopg.Connection[Any], mail_sender: MailSender) -> tuple[str | None, int]:
+    """The key the sender would claim next, and the buffers its statement touched."""
+    with conn.transaction(force_rollback=True):
+        explained = sql.SQL("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) ") + mail_sender.due
+        plan = conn.execute(explained).fetchone()[0][0]["Plan"]  # type: ignore[index]
+        row = conn.execute(mail_sender.due).fetchone()
+    return (row[0] if row else None), plan["Shared Hit Blocks"] + plan["Shared Read Blocks"]
+
+
+def test_the_oldest_due_mail_is_claimed_without_reading_the_history_or_the_backlog(
+    outbox: tuple[psycopg.Connection[Any], MailSender],
+) -> None:
+    conn, mail_sender = outbox
+    key, buffers = claim(conn, mail_sender)
+    assert key == f"k{HISTORY}"  # the backlog's first mail (its order's version 1)
+    assert buffers <= MOST_BUFFERS, f"the claim read {buffers} buffers"
+
+
+def test_while_every_mail_backs_off_looking_for_a_due_one_is_cheap_too(
+    outbox: tuple[psycopg.Connection[Any], MailSender],
+) -> None:
+    conn, mail_sender = outbox
+    table = sql.Identifier(mail_sender.schema, "mail_outbox")
+    backing_off = sql.SQL(
+        "UPDATE {} SET next_attempt_at = now() + %s::interval WHERE state = 'pending'"
+    ).format(table)
+    try:
+        # Committed and vacuumed, as an outage's backoffs are: the walk meets no dead
+        # index entries this test itself left.
+        conn.execute(backing_off, ("1 hour",))
+        conn.execute(sql.SQL("VACUUM ANALYZE {}").format(table))
+        key, buffers = claim(conn, mail_sender)
+    finally:
+        conn.execute(backing_off, ("-1 minute",))
+        conn.execute(sql.SQL("VACUUM ANALYZE {}").format(table))
+    assert key is None
+    assert buffers <= MOST_BUFFERS, f"the claim read {buffers} buffers"
+
+
+def test_a_later_mail_of_an_order_waits_for_the_earlier_one_however_long_the_backlog(
+    outbox: tuple[psycopg.Connection[Any], MailSender],
+) -> None:
+    conn, mail_sender = outbox
+    with conn.transaction(force_rollback=True):
+        # The backlog's first order's first mail backs off: its second must not go, the
+        # next order's first does.
+        conn.execute(
+            sql.SQL(
+                "UPDATE {}.mail_outbox SET next_attempt_at = now() + interval '1 hour'"
+                " WHERE key = %s"
+            ).format(sql.Identifier(mail_sender.schema)),
+            (f"k{HISTORY}",),
+        )
+        key, buffers = claim(conn, mail_sender)
+    assert key == f"k{HISTORY + 2}"
+    assert buffers <= MOST_BUFFERS, f"the claim read {buffers} buffers"
