@@ -63,12 +63,13 @@ DDL = (
     # due and looks up, for each, whether an earlier mail of its aggregate still holds it:
     # two partial indexes, as small as the backlog, so a claim costs the same after years
     # of sent mail and under a backlog of thousands. (``mail_outbox_due``, on
-    # next_attempt_at alone, made it sort every due mail: it goes.)
-    """CREATE INDEX IF NOT EXISTS mail_outbox_due_order ON {schema}.mail_outbox
+    # next_attempt_at alone, made it sort every due mail: it goes.) CONCURRENTLY: on a
+    # lived outbox the builds must not stop the intake's inserts.
+    """CREATE INDEX CONCURRENTLY IF NOT EXISTS mail_outbox_due_order ON {schema}.mail_outbox
         (next_attempt_at, notification_id) WHERE state = 'pending'""",
-    """CREATE INDEX IF NOT EXISTS mail_outbox_holding ON {schema}.mail_outbox
+    """CREATE INDEX CONCURRENTLY IF NOT EXISTS mail_outbox_holding ON {schema}.mail_outbox
         (aggregate_id, aggregate_version) WHERE state IN ('pending', 'dead')""",
-    "DROP INDEX IF EXISTS {schema}.mail_outbox_due",
+    "DROP INDEX CONCURRENTLY IF EXISTS {schema}.mail_outbox_due",
     # How far settled mail was pruned (reactors/outbox_pruning.py).
     """CREATE TABLE IF NOT EXISTS {schema}.mail_pruned (
         id int PRIMARY KEY DEFAULT 1 CHECK (id = 1),
@@ -81,7 +82,8 @@ DDL = (
 
 def migrate_mail_tables(conn: psycopg.Connection[Any], schema: str, query_role: str) -> None:
     """Create the tables (idempotent) and take SELECT on them away from the query role,
-    which the read schema's default privileges would otherwise give it."""
+    which the read schema's default privileges would otherwise give it. ``conn`` is in
+    autocommit: indexes are built CONCURRENTLY."""
     ident = sql.Identifier(schema)
     for statement in DDL:
         conn.execute(sql.SQL(statement).format(schema=ident))

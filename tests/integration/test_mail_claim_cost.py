@@ -19,6 +19,7 @@ from psycopg import sql
 
 from bench.mail_claim import fill
 from eventshop import wiring
+from reactors.mail_tables import migrate_mail_tables
 from reactors.mailer import SmtpMailer
 from reactors.sender import MailSender
 from tests.support.stack import Servers, isolated_settings
@@ -29,7 +30,7 @@ MOST_BUFFERS = 100
 
 
 @pytest.fixture(scope="module")
-def outbox(servers: Servers) -> Iterator[tuple[psycopg.Connection[Any], MailSender]]:
+def outbox(servers: Servers) -> Iterator[tuple[psycopg.Connection[Any], MailSender, str]]:
     settings = isolated_settings(servers)
     wiring.migrate(settings)
     mail_sender = MailSender(
@@ -39,7 +40,7 @@ def outbox(servers: Servers) -> Iterator[tuple[psycopg.Connection[Any], MailSend
     )
     with psycopg.connect(servers.database_url, autocommit=True) as conn:
         fill(conn, settings.read_schema, history=HISTORY, backlog=BACKLOG)
-        yield conn, mail_sender
+        yield conn, mail_sender, settings.query_role
 
 
 def claim(conn: psycopg.Connection[Any], mail_sender: MailSender) -> tuple[str | None, int]:
@@ -52,18 +53,18 @@ def claim(conn: psycopg.Connection[Any], mail_sender: MailSender) -> tuple[str |
 
 
 def test_the_oldest_due_mail_is_claimed_without_reading_the_history_or_the_backlog(
-    outbox: tuple[psycopg.Connection[Any], MailSender],
+    outbox: tuple[psycopg.Connection[Any], MailSender, str],
 ) -> None:
-    conn, mail_sender = outbox
+    conn, mail_sender, _ = outbox
     key, buffers = claim(conn, mail_sender)
     assert key == f"k{HISTORY}"  # the backlog's first mail (its order's version 1)
     assert buffers <= MOST_BUFFERS, f"the claim read {buffers} buffers"
 
 
 def test_while_every_mail_backs_off_looking_for_a_due_one_is_cheap_too(
-    outbox: tuple[psycopg.Connection[Any], MailSender],
+    outbox: tuple[psycopg.Connection[Any], MailSender, str],
 ) -> None:
-    conn, mail_sender = outbox
+    conn, mail_sender, _ = outbox
     table = sql.Identifier(mail_sender.schema, "mail_outbox")
     backing_off = sql.SQL(
         "UPDATE {} SET next_attempt_at = now() + %s::interval WHERE state = 'pending'"
@@ -82,9 +83,9 @@ def test_while_every_mail_backs_off_looking_for_a_due_one_is_cheap_too(
 
 
 def test_a_later_mail_of_an_order_waits_for_the_earlier_one_however_long_the_backlog(
-    outbox: tuple[psycopg.Connection[Any], MailSender],
+    outbox: tuple[psycopg.Connection[Any], MailSender, str],
 ) -> None:
-    conn, mail_sender = outbox
+    conn, mail_sender, _ = outbox
     with conn.transaction(force_rollback=True):
         # The backlog's first order's first mail backs off: its second must not go, the
         # next order's first does.
@@ -98,3 +99,27 @@ def test_a_later_mail_of_an_order_waits_for_the_earlier_one_however_long_the_bac
         key, buffers = claim(conn, mail_sender)
     assert key == f"k{HISTORY + 2}"
     assert buffers <= MOST_BUFFERS, f"the claim read {buffers} buffers"
+
+
+def test_an_outbox_an_earlier_release_migrated_gets_the_new_indexes_and_loses_the_old(
+    outbox: tuple[psycopg.Connection[Any], MailSender, str],
+) -> None:
+    conn, mail_sender, query_role = outbox
+    schema = mail_sender.schema
+    conn.execute(
+        sql.SQL(
+            "CREATE INDEX mail_outbox_due ON {} (next_attempt_at) WHERE state = 'pending'"
+        ).format(sql.Identifier(schema, "mail_outbox"))
+    )
+    migrate_mail_tables(conn, schema, query_role)
+    indexes = {
+        name
+        for (name,) in conn.execute(
+            "SELECT indexname FROM pg_indexes WHERE schemaname = %s AND tablename = 'mail_outbox'",
+            (schema,),
+        )
+    }
+    assert "mail_outbox_due" not in indexes
+    assert {"mail_outbox_due_order", "mail_outbox_holding"} <= indexes
+    key, buffers = claim(conn, mail_sender)
+    assert key == f"k{HISTORY}" and buffers <= MOST_BUFFERS
