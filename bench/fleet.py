@@ -10,6 +10,7 @@ them), arms crash points (``contracts.faults``), and reads lag from outside.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -183,13 +184,19 @@ def running_fleet(
         fleet.servers["broker"] = broker.pid
     if postgres is not None and postgres.pid is not None:
         fleet.servers["postgres"] = postgres.pid
+    failed = True
     try:
         eventually(lambda: ready(f"{fleet.command_url}/readyz"), timeout=90)
         eventually(lambda: ready(f"{fleet.query_url}/readyz"), timeout=90)
         eventually(fleet.all_owned, timeout=90, interval=0.2)
         yield fleet
+        failed = False
     finally:
         _stop(process)
+        if failed:  # its log tells what happened
+            print(f"bench.fleet: the fleet's files are kept in {work}", file=sys.stderr)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 def postgres_root(database_url: str) -> int | None:
