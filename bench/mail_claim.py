@@ -26,6 +26,7 @@ from psycopg import sql
 
 from bench.accounting import cpu_seconds
 from eventshop import wiring
+from eventshop.settings import Settings
 from reactors.mailer import Mail, SmtpMailer
 from reactors.sender import MailSender
 from tests.support.postgres import postgres_from
@@ -77,12 +78,21 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     with postgres_from("EVENTSHOP_BENCH_DATABASE_URL") as url:
         sizes = {"young": (0, args.young_backlog), "lived": (args.history, args.backlog)}
-        senders = {name: outbox(url, *size) for name, size in sizes.items()}
+        settings = {name: isolated_settings(Servers(url, "127.0.0.1:9")) for name in sizes}
         runs: dict[str, list[dict[str, float]]] = {name: [] for name in sizes}
         with psycopg.connect(url) as conn:
-            for _ in range(args.repeat):
-                for name, mail_sender in senders.items():
-                    runs[name].append(drain(conn, mail_sender, args.mails))
+            try:
+                senders = {name: outbox(url, settings[name], *sizes[name]) for name in sizes}
+                for _ in range(args.repeat):
+                    for name, mail_sender in senders.items():
+                        runs[name].append(drain(conn, mail_sender, args.mails))
+            finally:  # an external server keeps nothing of the bench
+                conn.rollback()
+                for made in settings.values():
+                    for schema in (made.read_schema, made.event_schema):
+                        drop = sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE")
+                        conn.execute(drop.format(sql.Identifier(schema)))
+                conn.commit()
     ratio = statistics.median(
         lived["wall_us"] / young["wall_us"]
         for lived, young in zip(runs["lived"], runs["young"], strict=True)
@@ -93,8 +103,7 @@ def main(argv: list[str] | None = None) -> None:
     print(json.dumps(line))
 
 
-def outbox(url: str, history: int, backlog: int) -> MailSender:
-    settings = isolated_settings(Servers(url, "127.0.0.1:9"))
+def outbox(url: str, settings: Settings, history: int, backlog: int) -> MailSender:
     wiring.migrate(settings)
     with psycopg.connect(url, autocommit=True) as conn:
         fill(conn, settings.read_schema, history=history, backlog=backlog)

@@ -27,6 +27,9 @@ TABLES = ("mail_recipients", "mail_orders", "mail_outbox", PRUNED_TABLE)
 #: refused it for good) and ``discarded`` (an operator's decision) do not.
 STATES = ("pending", "sent", "rejected", "dead", "discarded")
 HOLDING = ("pending", "dead")
+#: Built CONCURRENTLY below: a build that was interrupted leaves an invalid index of that
+#: name, which IF NOT EXISTS would keep for ever (and the planner never uses).
+CONCURRENT_INDEXES = ("mail_outbox_due_order", "mail_outbox_holding")
 
 DDL = (
     """CREATE TABLE IF NOT EXISTS {schema}.mail_recipients (
@@ -85,6 +88,8 @@ def migrate_mail_tables(conn: psycopg.Connection[Any], schema: str, query_role: 
     which the read schema's default privileges would otherwise give it. ``conn`` is in
     autocommit: indexes are built CONCURRENTLY."""
     ident = sql.Identifier(schema)
+    for name in CONCURRENT_INDEXES:
+        _drop_if_invalid(conn, schema, name)
     for statement in DDL:
         conn.execute(sql.SQL(statement).format(schema=ident))
     conn.execute(
@@ -93,3 +98,12 @@ def migrate_mail_tables(conn: psycopg.Connection[Any], schema: str, query_role: 
             sql.Identifier(query_role),
         )
     )
+
+
+def _drop_if_invalid(conn: psycopg.Connection[Any], schema: str, name: str) -> None:
+    row = conn.execute(
+        "SELECT NOT indisvalid FROM pg_index WHERE indexrelid = to_regclass(%s)",
+        (sql.Identifier(schema, name).as_string(conn),),
+    ).fetchone()
+    if row and row[0]:
+        conn.execute(sql.SQL("DROP INDEX CONCURRENTLY {}").format(sql.Identifier(schema, name)))

@@ -111,7 +111,16 @@ def test_an_outbox_an_earlier_release_migrated_gets_the_new_indexes_and_loses_th
             "CREATE INDEX mail_outbox_due ON {} (next_attempt_at) WHERE state = 'pending'"
         ).format(sql.Identifier(schema, "mail_outbox"))
     )
+    # And a concurrent build an interrupted deploy left invalid: built again.
+    holding = sql.Identifier(schema, "mail_outbox_holding").as_string(conn)
+    conn.execute(
+        "UPDATE pg_index SET indisvalid = false WHERE indexrelid = to_regclass(%s)", (holding,)
+    )
     migrate_mail_tables(conn, schema, query_role)
+    valid = conn.execute(
+        "SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass(%s)", (holding,)
+    ).fetchone()
+    assert valid == (True,)
     indexes = {
         name
         for (name,) in conn.execute(
