@@ -21,6 +21,9 @@ from projections.memory_rows import Fold
 
 Handler = Callable[[Cursor[Any], str, Envelope, Any], None]
 """``handler(cursor, schema, envelope, event)`` writes the event's effect on the rows."""
+SharedRows = Callable[[Cursor[Any], str, list[Envelope]], None]
+"""``lock(cursor, schema, envelopes)`` locks, in key order, the rows a batch's events will
+change that events of other partitions change too."""
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,11 @@ class Projection:
     row_local: bool = False
     #: A reactor intake's effect records, which `projections verify` checks.
     effects: Effects | None = None
+    #: Rows that events of several partitions change (a customer's order statistics, fed
+    #: by order events, which are partitioned by order): locked before a batch's handlers
+    #: run, in key order, so two instances' batches never take two of them in opposite
+    #: orders — a deadlock PostgreSQL breaks only after ``deadlock_timeout`` (a second).
+    shared_rows: SharedRows | None = None
     #: The published types of its contexts it passes over on purpose, by name. Every
     #: published type of its contexts is handled or listed here (checked at import): an
     #: event of a type it neither handles nor ignores (a newer release's) is parked as
@@ -121,6 +129,7 @@ def read_model(
     effects: dict[type[ContractEvent], tuple[Handler, Fold]],
     ignored: frozenset[str] = frozenset(),
     row_local: bool = False,
+    shared_rows: SharedRows | None = None,
 ) -> Projection:
     """A read model's declaration as one table of events: each event type once, with its
     handler (the live path's SQL) and its fold (the rebuild's rows in memory) side by side,
@@ -140,4 +149,5 @@ def read_model(
         ddl=ddl,
         row_local=row_local,
         ignored=ignored,
+        shared_rows=shared_rows,
     )

@@ -158,6 +158,9 @@ class Applier:
         positions: dict[tuple[str, int], Position],
         marks: dict[tuple[str, int], int],
     ) -> None:
+        if self.projection.shared_rows is not None:
+            decoded = [e for e in envelopes if isinstance(e, Envelope)]
+            self.projection.shared_rows(batch.cur, self.schema, decoded)
         for record, envelope in zip(records, envelopes, strict=True):
             position = positions[(record.topic, record.partition)]
             self.rules.apply_one(batch, record, envelope, position)

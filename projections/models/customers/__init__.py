@@ -32,4 +32,5 @@ CUSTOMERS = read_model(
         OrderPaid: (handlers.on_order_paid, folds.fold_order_paid),
         OrderCancelled: (handlers.on_order_cancelled, folds.fold_order_cancelled),
     },
+    shared_rows=handlers.lock_order_stats,
 )

@@ -18,6 +18,7 @@ from contracts.events import (
     OrderPlaced,
 )
 from contracts.personal import ERASED
+from contracts.upcasting import decode
 from projections.models.row_versions import update_row
 
 
@@ -98,3 +99,35 @@ def on_order_paid(cur: Cursor[Any], schema: str, env: Envelope, e: OrderPaid) ->
 def on_order_cancelled(cur: Cursor[Any], schema: str, env: Envelope, e: OrderCancelled) -> None:
     if e.refunded:
         _add_value(cur, schema, env, -e.refunded)
+
+
+_ORDER_EVENTS = frozenset({OrderPlaced.type_name, OrderPaid.type_name, OrderCancelled.type_name})
+
+
+def lock_order_stats(cur: Cursor[Any], schema: str, envelopes: list[Envelope]) -> None:
+    """Lock the statistics rows of the customers whose orders are in the batch, in
+    customer order (``Projection.shared_rows``): order events are partitioned by order, so
+    two projector instances change one customer's row. A placed order names its customer;
+    a later event's order was placed before it, on its own partition, so its customer is
+    in ``customer_orders``. A customer's first order creates the row in its handler."""
+    placed, later = [], []
+    for env in envelopes:
+        if env.event_type == OrderPlaced.type_name:
+            try:
+                event = decode(env.event_type, env.schema_version, env.payload)
+            except Exception:  # noqa: S112 - the rules park or dead-letter it; it locks nothing
+                continue
+            placed.append(event.customer_id)  # type: ignore[attr-defined]
+        elif env.event_type in _ORDER_EVENTS:
+            later.append(env.aggregate_id)
+    if not placed and not later:
+        return
+    cur.execute(
+        sql.SQL(
+            "SELECT 1 FROM {0}.customer_order_stats WHERE customer_id IN"
+            " (SELECT unnest(%s::uuid[]) UNION"
+            " SELECT customer_id FROM {0}.customer_orders WHERE order_id = ANY(%s::uuid[]))"
+            " ORDER BY customer_id FOR UPDATE"
+        ).format(sql.Identifier(schema)),
+        (placed, later),
+    )
