@@ -9,6 +9,7 @@ subtracted give what a phase cost.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 
 import psutil
@@ -69,3 +70,19 @@ def cpu_seconds(process: psutil.Process) -> float | None:
 
 def spent(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
     return {k: round(after.get(k, 0.0) - before.get(k, 0.0), 3) for k in sorted(after)}
+
+
+def per_call(
+    action: Callable[[], object], calls: int, server_cpu: Callable[[], float]
+) -> dict[str, float]:
+    """Run ``action`` ``calls`` times; µs a call of wall time, of this process's CPU and of
+    the server's (``server_cpu()``, seconds, read before and after)."""
+    cpu0, wall0, pg0 = time.process_time(), time.perf_counter(), server_cpu()
+    for _ in range(calls):
+        action()
+    cpu1, wall1, pg1 = time.process_time(), time.perf_counter(), server_cpu()
+    return {
+        "wall_us": round(1e6 * (wall1 - wall0) / calls),
+        "client_cpu_us": round(1e6 * (cpu1 - cpu0) / calls),
+        "postgres_cpu_us": round(1e6 * (pg1 - pg0) / calls),
+    }

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import time
 from collections.abc import Callable
 from typing import Any
 from uuid import uuid4
@@ -23,7 +22,7 @@ import psutil
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 
-from bench.accounting import cpu_seconds
+from bench.accounting import cpu_seconds, per_call
 from bench.fleet import postgres_root
 from bench.support import bench_stack
 
@@ -74,15 +73,7 @@ def _measure(save: Callable[[list[StoredEvent]], Any], saves: int, root: int) ->
     for _ in range(100):  # warm: connections, prepared statements
         save(event())
     server = psutil.Process(root)
-    cpu0, wall0, pg0 = time.process_time(), time.perf_counter(), _cpu(server)
-    for _ in range(saves):
-        save(event())
-    cpu1, wall1, pg1 = time.process_time(), time.perf_counter(), _cpu(server)
-    return {
-        "wall_us": round(1e6 * (wall1 - wall0) / saves),
-        "client_cpu_us": round(1e6 * (cpu1 - cpu0) / saves),
-        "postgres_cpu_us": round(1e6 * (pg1 - pg0) / saves),
-    }
+    return per_call(lambda: save(event()), saves, lambda: _cpu(server))
 
 
 def _cpu(root: psutil.Process) -> float:

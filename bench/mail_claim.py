@@ -17,14 +17,13 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import time
 from typing import Any
 
 import psutil
 import psycopg
 from psycopg import sql
 
-from bench.accounting import cpu_seconds
+from bench.accounting import cpu_seconds, per_call
 from eventshop import wiring
 from eventshop.settings import Settings
 from reactors.mailer import Mail, SmtpMailer
@@ -113,20 +112,12 @@ def outbox(url: str, settings: Settings, history: int, backlog: int) -> MailSend
 
 def drain(conn: psycopg.Connection[Any], mail_sender: MailSender, mails: int) -> dict[str, float]:
     session: Any = Accepting()
-    server = psutil.Process(conn.info.backend_pid)  # the backend doing the claims
-    cpu0, wall0, pg0 = time.process_time(), time.perf_counter(), _cpu(server)
-    for _ in range(mails):
+    backend = psutil.Process(conn.info.backend_pid)  # the one doing the claims
+
+    def send() -> None:
         assert mail_sender.send_next(conn, session), "the backlog ran dry: raise --backlog"
-    cpu1, wall1, pg1 = time.process_time(), time.perf_counter(), _cpu(server)
-    return {
-        "wall_us": round(1e6 * (wall1 - wall0) / mails),
-        "client_cpu_us": round(1e6 * (cpu1 - cpu0) / mails),
-        "postgres_cpu_us": round(1e6 * (pg1 - pg0) / mails),
-    }
 
-
-def _cpu(backend: psutil.Process) -> float:
-    return cpu_seconds(backend) or 0.0
+    return per_call(send, mails, lambda: cpu_seconds(backend) or 0.0)
 
 
 if __name__ == "__main__":
