@@ -27,9 +27,6 @@ TABLES = ("mail_recipients", "mail_orders", "mail_outbox", PRUNED_TABLE)
 #: refused it for good) and ``discarded`` (an operator's decision) do not.
 STATES = ("pending", "sent", "rejected", "dead", "discarded")
 HOLDING = ("pending", "dead")
-#: Built CONCURRENTLY below: a build that was interrupted leaves an invalid index of that
-#: name, which IF NOT EXISTS would keep for ever (and the planner never uses).
-CONCURRENT_INDEXES = ("mail_outbox_due_order", "mail_outbox_holding")
 
 DDL = (
     """CREATE TABLE IF NOT EXISTS {schema}.mail_recipients (
@@ -62,17 +59,6 @@ DDL = (
         sent_at timestamptz)""",
     """CREATE INDEX IF NOT EXISTS mail_outbox_aggregate ON {schema}.mail_outbox
         (aggregate_id, aggregate_version)""",
-    # The sender's claim (reactors/sender.py) walks the pending mail in the order it fell
-    # due and looks up, for each, whether an earlier mail of its aggregate still holds it:
-    # two partial indexes, as small as the backlog, so a claim costs the same after years
-    # of sent mail and under a backlog of thousands. (``mail_outbox_due``, on
-    # next_attempt_at alone, made it sort every due mail: it goes.) CONCURRENTLY: on a
-    # lived outbox the builds must not stop the intake's inserts.
-    """CREATE INDEX CONCURRENTLY IF NOT EXISTS mail_outbox_due_order ON {schema}.mail_outbox
-        (next_attempt_at, notification_id) WHERE state = 'pending'""",
-    """CREATE INDEX CONCURRENTLY IF NOT EXISTS mail_outbox_holding ON {schema}.mail_outbox
-        (aggregate_id, aggregate_version) WHERE state IN ('pending', 'dead')""",
-    "DROP INDEX CONCURRENTLY IF EXISTS {schema}.mail_outbox_due",
     # How far settled mail was pruned (reactors/outbox_pruning.py).
     """CREATE TABLE IF NOT EXISTS {schema}.mail_pruned (
         id int PRIMARY KEY DEFAULT 1 CHECK (id = 1),
@@ -82,16 +68,39 @@ DDL = (
     "INSERT INTO {schema}.mail_pruned (id) VALUES (1) ON CONFLICT DO NOTHING",
 )
 
+#: The sender's claim (reactors/sender.py) walks the pending mail in the order it fell due
+#: and looks up, for each, whether an earlier mail of its aggregate still holds it: two
+#: partial indexes on ``mail_outbox``, as small as the backlog, so a claim costs the same
+#: after years of sent mail and under a backlog of thousands. Built CONCURRENTLY: on a lived
+#: outbox the builds must not stop the intake's inserts; one an interrupted build left
+#: invalid (IF NOT EXISTS would keep it for ever, and the planner never uses it) is rebuilt.
+CLAIM_INDEXES = {
+    "mail_outbox_due_order": "(next_attempt_at, notification_id) WHERE state = 'pending'",
+    "mail_outbox_holding": "(aggregate_id, aggregate_version) WHERE state IN ('pending', 'dead')",
+}
+#: Replaced by them: on next_attempt_at alone, it made the claim sort every due mail.
+DROPPED_INDEXES = ("mail_outbox_due",)
+
 
 def migrate_mail_tables(conn: psycopg.Connection[Any], schema: str, query_role: str) -> None:
     """Create the tables (idempotent) and take SELECT on them away from the query role,
     which the read schema's default privileges would otherwise give it. ``conn`` is in
     autocommit: indexes are built CONCURRENTLY."""
     ident = sql.Identifier(schema)
-    for name in CONCURRENT_INDEXES:
-        _drop_if_invalid(conn, schema, name)
     for statement in DDL:
         conn.execute(sql.SQL(statement).format(schema=ident))
+    outbox = sql.Identifier(schema, "mail_outbox")
+    for name, definition in CLAIM_INDEXES.items():
+        _drop_if_invalid(conn, schema, name)
+        conn.execute(
+            sql.SQL("CREATE INDEX CONCURRENTLY IF NOT EXISTS {} ON {} " + definition).format(
+                sql.Identifier(name), outbox
+            )
+        )
+    for name in DROPPED_INDEXES:
+        conn.execute(
+            sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(sql.Identifier(schema, name))
+        )
     conn.execute(
         sql.SQL("REVOKE ALL ON {} FROM {}").format(
             sql.SQL(", ").join(sql.Identifier(schema, t) for t in TABLES),
