@@ -41,6 +41,7 @@ from bench.support import percentile
 from bench.tally import Tally
 from bench.workload import COMMANDS, Shopper
 from eventshop.embedded import EmbeddedKafka, EmbeddedPostgres
+from eventshop.settings import Settings
 from tests.support.stack import Servers
 
 
@@ -151,8 +152,11 @@ def servers() -> Iterator[tuple[Servers, EmbeddedKafka | None, EmbeddedPostgres 
 
 
 @contextmanager
-def measured_fleet(api_workers: int, projectors: int) -> Iterator[Fleet]:
-    """The whole fleet on its servers, every process of it counted (PostgreSQL's too)."""
+def measured_fleet(api_workers: int | None, projectors: int) -> Iterator[Fleet]:
+    """The whole fleet on its servers, every process of it counted (PostgreSQL's too);
+    ``api_workers`` None: as many as `eventshop run` starts by default."""
+    if api_workers is None:
+        api_workers = Settings().api_workers
     with (
         servers() as (found, broker, postgres),
         running_fleet(
@@ -175,7 +179,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--rate", type=float, default=80.0, help="fixed phase: operations/s")
     parser.add_argument("--seconds", type=float, default=20.0, help="each load phase")
     parser.add_argument("--clients", type=int, default=16, help="saturation phase clients")
-    parser.add_argument("--api-workers", type=int, default=os.cpu_count() or 2)
+    parser.add_argument(
+        "--api-workers", type=int, default=None, help="per API (default: as `eventshop run`)"
+    )
     parser.add_argument("--projectors", type=int, default=2, help="instances per group")
     parser.add_argument("--idle-seconds", type=float, default=20.0, help="first, no traffic")
     parser.add_argument("--chaos", action="store_true", help="then every chaos scenario")

@@ -17,6 +17,12 @@ from http_edge.rate_limits import Policy
 from http_edge.tokens import DEV_SECRET, TokenSettings
 
 
+def half_the_cores() -> int:
+    """`eventshop run`'s API workers per API: the two APIs take one per core between them,
+    leaving the relay, projectors, reactor and servers room (docs/operations.md)."""
+    return max(1, (os.cpu_count() or 1) // 2)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="EVENTSHOP_", extra="ignore")
 
@@ -38,8 +44,10 @@ class Settings(BaseSettings):
     topic_prefix: str = Field(default="", pattern=r"^[a-zA-Z0-9._-]{0,40}$")
     consumer_group_prefix: str = "eventshop"
 
-    #: Processes per API that `eventshop run` supervises (they share each port).
-    api_workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=64)
+    #: Processes per API that `eventshop run` supervises (they share each port). The two
+    #: APIs share the machine with the rest of the stack: by default they take one worker
+    #: per core between them (docs/operations.md, running as a fleet).
+    api_workers: int = Field(default_factory=half_the_cores, ge=1, le=64)
     #: Projector processes per consumer group (the group spreads partitions over them);
     #: instance n's probe listens on PROJECTOR_PROBE_PORT + 10 n.
     projector_processes: int = Field(default=1, ge=1, le=16)

@@ -8,11 +8,13 @@ is IPPROTO_TCP, and an accepted socket inherits the listener's.
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 
 import pytest
 
 from eventshop.serving import PortInUseError, ensure_free, reusable_socket
+from eventshop.settings import Settings
 
 
 def test_connections_accepted_by_the_shared_socket_do_not_wait_for_acks() -> None:
@@ -77,3 +79,13 @@ def test_a_listener_of_another_eventshop_refuses_the_start_too() -> None:
             ensure_free("127.0.0.1", listener.getsockname()[1])
     finally:
         listener.close()
+
+
+@pytest.mark.parametrize(("cores", "workers"), [(None, 1), (1, 1), (2, 1), (3, 1), (8, 4)])
+def test_the_two_apis_take_one_worker_per_core_between_them(
+    monkeypatch: pytest.MonkeyPatch, cores: int | None, workers: int
+) -> None:
+    # One worker each on 2 cores measured cheaper and faster than two (docs/operations.md).
+    monkeypatch.delenv("EVENTSHOP_API_WORKERS", raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: cores)
+    assert Settings().api_workers == workers
