@@ -19,6 +19,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Send
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
+#: What a database the running code's migration has not reached raises (a rolling deploy
+#: before `eventshop migrate`, or an API started beside it): unavailable, not broken.
+NOT_MIGRATED: tuple[type[Exception], ...] = (
+    psycopg.errors.InvalidSchemaName,
+    psycopg.errors.UndefinedTable,
+    psycopg.errors.UndefinedColumn,
+    psycopg.errors.UndefinedFunction,
+)
 log = logging.getLogger(__name__)
 
 

@@ -15,7 +15,7 @@ from http_edge.install import EdgeSettings, include_limited, install_edge
 from http_edge.lifespan import SharedResources
 from http_edge.liveness import checked_pool
 from http_edge.nul_guard import RejectNulInQuery
-from http_edge.problems import install_problem_handlers
+from http_edge.problems import NOT_MIGRATED, install_problem_handlers
 from http_edge.rate_limits import PostgresRateLimiter
 from http_edge.red_metrics import RedMetrics
 from http_edge.tokens import TokenSettings
@@ -115,13 +115,7 @@ def _install_answers(app: FastAPI) -> None:
     # broken: 503 with Retry-After, so the client or balancer tries again.
     install_problem_handlers(
         app,
-        unavailable=(
-            psycopg.OperationalError,
-            PoolTimeout,
-            psycopg.errors.UndefinedTable,
-            psycopg.errors.UndefinedColumn,
-            psycopg.errors.UndefinedFunction,
-        ),
+        unavailable=(psycopg.OperationalError, PoolTimeout, *NOT_MIGRATED),
     )
     app.add_middleware(RejectNulInQuery)
     # Pages of 100 products shrink to a fifth (bench.caching); small answers stay as they are.

@@ -66,8 +66,11 @@ class IdempotentPostgresRecorder(PostgresApplicationRecorder):
 
     #: How long a key is remembered (set from settings by the composition root).
     retention_seconds: float = 86400.0
-    #: Whether the store has ``append_events`` (None: not looked up yet).
+    #: Whether the store has ``append_events`` (None: not looked up yet), and when a
+    #: store without it is looked at again (the migration may run after we start).
     _append_found: bool | None = None
+    _append_recheck_at = 0.0
+    APPEND_RECHECK_SECONDS = 10.0
 
     def _table(self) -> Identifier:
         return Identifier(self.datastore.schema, TABLE)
@@ -153,10 +156,20 @@ class IdempotentPostgresRecorder(PostgresApplicationRecorder):
         )
         return [row["n"] for row in curs.fetchall()]
 
+    def construct_pg_stored_event(self, *args: Any, **kwargs: Any) -> Any:
+        """The library's, after registering the stored-event composite type if the store
+        did not have it when we started: compose starts the APIs beside the migrate job,
+        and the library looks the type up once, then fails every save."""
+        if self.stored_event_type_name not in self.datastore.psycopg_python_types:
+            self.datastore.register_type_adapters()
+        return super().construct_pg_stored_event(*args, **kwargs)
+
     def _has_append(self) -> bool:
-        """Whether the store has ``append_events``: looked up once, at the first save. A
-        store the migration of this release has not reached yet is written as the library
-        writes it, in more statements, until a restart after `eventshop migrate`."""
+        """Whether the store has ``append_events``: looked up at the first save. A store
+        the migration of this release has not reached yet is written as the library writes
+        it, in more statements, and looked at again every ``APPEND_RECHECK_SECONDS``."""
+        if self._append_found is False and time.monotonic() >= self._append_recheck_at:
+            self._append_found = None
         if self._append_found is None:
             schema = self.datastore.schema
             with self.datastore.get_connection() as conn, conn.cursor() as curs:
@@ -168,6 +181,7 @@ class IdempotentPostgresRecorder(PostgresApplicationRecorder):
                 row = curs.fetchone()
             self._append_found = bool(row and row["found"])
             if not self._append_found:
+                self._append_recheck_at = time.monotonic() + self.APPEND_RECHECK_SECONDS
                 log.warning("event store: append_events is missing; run eventshop migrate")
         return self._append_found
 
