@@ -107,7 +107,8 @@ def install_problem_handlers(
     unavailable: tuple[type[Exception], ...] = (),
     database_down: tuple[type[Exception], ...] = (),
 ) -> None:
-    """Render every error as a problem; ``unavailable`` errors (a database down) are 503.
+    """Render every error as a problem; ``unavailable`` errors (a database down) and
+    :data:`NOT_MIGRATED` ones are 503.
 
     ``database_down``: more error types that mean the database cannot be reached (an event
     store library's own), beside psycopg's (:func:`unavailable_problem`)."""
@@ -136,7 +137,7 @@ def install_problem_handlers(
         problem, retry_after = unavailable_problem(exc, database_down)
         return problem_response(problem, {"Retry-After": str(retry_after)})
 
-    for exc_type in unavailable:
+    for exc_type in (*unavailable, *NOT_MIGRATED):
         app.add_exception_handler(exc_type, on_unavailable)
     app.add_exception_handler(ProblemError, on_problem)
     app.add_exception_handler(RequestValidationError, on_validation)

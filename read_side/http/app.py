@@ -15,7 +15,7 @@ from http_edge.install import EdgeSettings, include_limited, install_edge
 from http_edge.lifespan import SharedResources
 from http_edge.liveness import checked_pool
 from http_edge.nul_guard import RejectNulInQuery
-from http_edge.problems import NOT_MIGRATED, install_problem_handlers
+from http_edge.problems import install_problem_handlers
 from http_edge.rate_limits import PostgresRateLimiter
 from http_edge.red_metrics import RedMetrics
 from http_edge.tokens import TokenSettings
@@ -112,11 +112,9 @@ def _install_answers(app: FastAPI) -> None:
     """Problem bodies, 304s, the NUL guard and gzip."""
     # A query written for another table version than the live tables have (a rolling
     # deploy, before `projections rebuild` swaps the new version in) is unavailable, not
-    # broken: 503 with Retry-After, so the client or balancer tries again.
-    install_problem_handlers(
-        app,
-        unavailable=(psycopg.OperationalError, PoolTimeout, *NOT_MIGRATED),
-    )
+    # broken: 503 with Retry-After (http_edge.problems.NOT_MIGRATED), so the client or
+    # balancer tries again.
+    install_problem_handlers(app, unavailable=(psycopg.OperationalError, PoolTimeout))
     app.add_middleware(RejectNulInQuery)
     # Pages of 100 products shrink to a fifth (bench.caching); small answers stay as they are.
     app.add_middleware(GzipWhenAccepted, minimum_size=GZIP_MINIMUM_BYTES)

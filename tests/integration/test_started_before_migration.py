@@ -7,10 +7,11 @@ from __future__ import annotations
 from uuid import uuid4
 
 import pytest
-from eventsourcing.persistence import StoredEvent
 from fastapi.testclient import TestClient
 
 from eventshop import wiring
+from tests.integration.test_append_events import an_event
+from tests.support.credentials import PASSWORD
 from tests.support.stack import Servers, isolated_settings
 from write_side.persistence.recorder import IdempotentPostgresRecorder
 
@@ -24,10 +25,10 @@ def test_a_store_opened_before_its_migration_takes_saves_after_it(servers: Serve
         assert isinstance(recorder, IdempotentPostgresRecorder)
         recorder.APPEND_RECHECK_SECONDS = 0.0  # looks for append_events again at each save
         with pytest.raises(Exception):  # noqa: B017 - no schema yet: any error
-            recorder.insert_events([_event()])
+            recorder.insert_events([an_event()])
         wiring.migrate(settings)
-        assert recorder.insert_events([_event()])
-        assert recorder.insert_events([_event(), _event()])
+        assert recorder.insert_events([an_event()])
+        assert recorder.insert_events([an_event(), an_event()])
         assert recorder._has_append()  # and the one-call append is found, without a restart
     finally:
         shop.close()
@@ -49,10 +50,6 @@ def test_the_command_api_answers_503_until_the_migration_then_serves(servers: Se
         app.state.shop.close()
 
 
-def _event() -> StoredEvent:
-    return StoredEvent(uuid4(), 1, "test:Appended", b"{}")
-
-
 def _customer() -> dict[str, str]:
     email = f"early-{uuid4().hex[:8]}@example.com"
-    return {"email": email, "name": "Early", "password": "correct-horse-battery"}
+    return {"email": email, "name": "Early", "password": PASSWORD}

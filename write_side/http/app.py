@@ -13,7 +13,7 @@ from http_edge.health import health_router
 from http_edge.install import EdgeSettings, include_limited, install_edge
 from http_edge.lifespan import SharedResources
 from http_edge.nul_guard import RejectNulInQuery
-from http_edge.problems import NOT_MIGRATED, install_problem_handlers
+from http_edge.problems import install_problem_handlers
 from http_edge.rate_limits import PostgresRateLimiter
 from http_edge.red_metrics import RedMetrics, app_registry
 from http_edge.tokens import TokenSettings
@@ -52,15 +52,7 @@ def create_command_app(
     app.state.tokens = tokens
     install_problem_handlers(
         app,
-        # A store not migrated yet (tables, schema, functions missing): 503 with
-        # Retry-After until `eventshop migrate` has run, not a 500.
-        unavailable=(
-            OperationalError,
-            PersistenceError,
-            psycopg.OperationalError,
-            PoolTimeout,
-            *NOT_MIGRATED,
-        ),
+        unavailable=(OperationalError, PersistenceError, psycopg.OperationalError, PoolTimeout),
         database_down=(OperationalError, InterfaceError),
     )
     install_error_handlers(app)
