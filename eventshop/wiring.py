@@ -9,7 +9,7 @@ import psycopg
 from fastapi import FastAPI
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from contracts.bookkeeping import POSITIONS_CHANNEL
+from contracts.bookkeeping import EVENTS_CHANNEL, POSITIONS_CHANNEL
 from contracts.consistency import token_key
 from contracts.reactions import REACTOR_SOURCES
 from eventshop.settings import Settings
@@ -178,7 +178,8 @@ def order_expiry(settings: Settings, on: Shop | None = None) -> OrderExpiry:
     """The order process manager (write_side/processes/order_expiry.py), woken by NOTIFY."""
     url, timeout = database_url(settings), settings.order_payment_timeout_seconds
     manager = on or shop(settings, pool_size=1)
-    return OrderExpiry(manager, url, settings.event_schema, timeout, news=Wakeups.for_database(url))
+    news = Wakeups.for_database(url, (EVENTS_CHANNEL,))  # new orders arm timers
+    return OrderExpiry(manager, url, settings.event_schema, timeout, news=news)
 
 
 def rebuilder(settings: Settings, name: str, batch_size: int = BATCH_EVENTS) -> Rebuilder:
@@ -291,5 +292,6 @@ def mail_sender(settings: Settings) -> MailSender:
         mailer=SmtpMailer(settings.smtp_url),
         max_attempts=settings.mail_max_attempts,
         retention_seconds=settings.mail_retention_seconds,
-        news=Wakeups.for_database(database_url(settings)),
+        # The intake's outbox rows commit with a projector batch, which NOTIFYs positions.
+        news=Wakeups.for_database(database_url(settings), (POSITIONS_CHANNEL,)),
     )

@@ -44,9 +44,6 @@ from reactors.mailer import (
 from reactors.outbox_pruning import prune
 
 log = logging.getLogger(__name__)
-#: After news or a sent mail, how long the sender polls every ``poll_seconds`` before it
-#: sleeps until the next NOTIFY or retry.
-AWAKE_SECONDS = 3.0
 
 _DUE = """
 SELECT o.key, o.kind, o.order_id, o.facts, o.attempts, o.correlation_id, r.email, r.name,
@@ -105,9 +102,10 @@ class MailSender:
         self.poll_seconds = poll_seconds
         self.retention_seconds = retention_seconds
         self.prune_every_seconds = prune_every_seconds
-        #: New events wake it (the event store's NOTIFY); it then polls every
-        #: ``poll_seconds`` for AWAKE_SECONDS (the intake records the mail they owe a moment
-        #: later), and otherwise waits for the next retry, at most ``idle_poll_seconds``.
+        #: A projector batch that committed wakes it (its NOTIFY on ``POSITIONS_CHANNEL``:
+        #: the intake's outbox rows commit with it); otherwise it waits for the next retry,
+        #: at least ``poll_seconds`` and at most ``idle_poll_seconds``. Without news it
+        #: polls every ``poll_seconds``.
         self.news = news
         self.idle_poll_seconds = idle_poll_seconds
         self.schema = schema
@@ -127,18 +125,19 @@ class MailSender:
         while not stop.is_set():
             try:
                 with psycopg.connect(self.database_url) as conn:
-                    busy_at = time.monotonic()
                     while not stop.is_set():
+                        # News that comes while it sends is kept in ``seen``'s generation.
                         seen = self.news.generation if self.news else 0
                         self.prune_when_due(conn)
-                        if self.send_all_due(conn, stop):
-                            busy_at = time.monotonic()
-                        elif self.news is None or time.monotonic() - busy_at < AWAKE_SECONDS:
+                        tried = self.send_all_due(conn, stop)
+                        if self.news is not None:
+                            # Rounds stay ``poll_seconds`` apart under load: a projector
+                            # batch each would cost a round each.
+                            pause = self._until_next_retry(conn) - self.poll_seconds
                             stop.wait(self.poll_seconds)
-                        else:
-                            pause = self._until_next_retry(conn)
-                            if self.news.wait_while(seen, pause, lambda: not stop.is_set()) != seen:
-                                busy_at = time.monotonic()
+                            self.news.wait_while(seen, pause, lambda: not stop.is_set())
+                        elif not tried:
+                            stop.wait(self.poll_seconds)
                 backoff = 0.2
             except (psycopg.Error, OSError) as error:
                 log.warning(

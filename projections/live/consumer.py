@@ -23,7 +23,7 @@ import psycopg
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
-from contracts.bookkeeping import POSITIONS_CHANNEL
+from contracts.bookkeeping import POSITIONS_CHANNEL, PUBLISHED_CHANNEL
 from contracts.faults import crash_point
 from contracts.topics import CLIENT_METRICS, PARTITIONS, RECONNECT_BACKOFF_MAX_MS, dead_letter_topic
 from projections.live import heartbeat, offsets
@@ -38,7 +38,7 @@ from projections.records import Incoming
 
 log = logging.getLogger(__name__)
 #: After this long with nothing read, a group in a stable consumer group stops fetching and
-#: waits for the event store's NOTIFY, polling once every ``SAFETY_POLL_SECONDS``
+#: waits for the relay's NOTIFY (records published), polling once every ``SAFETY_POLL_SECONDS``
 #: regardless (within the heartbeat rows' staleness, 6 s: each poll round beats).
 IDLE_AFTER_SECONDS = 1.0
 SAFETY_POLL_SECONDS = 4.0
@@ -82,7 +82,7 @@ class KafkaProjector:
         self.fetch_max_wait_ms = fetch_max_wait_ms
         self.max_poll_records = max_poll_records or self.max_poll_records_default
         self.assigned = threading.Event()
-        self.wakeups = Wakeups.for_database(database_url)
+        self.wakeups = Wakeups.for_database(database_url, (PUBLISHED_CHANNEL,))
         self.resume = ResumePoints(schema, self.members)
         self.pending = offsets.PendingOffsets()
         self._relay_checked = -1e9

@@ -1,14 +1,18 @@
-"""Wake idle loops when there is news: events recorded or published (docs/operations.md, "Idle").
+"""Wake idle loops when there is news on a channel (docs/operations.md, "Idle").
 
 An idle consumer that polls the broker on a short timer pays for every empty fetch, all
 day; Tansu holds each fetch its whole ``fetch_max_wait_ms``, so a shop with no traffic
-spent about half a core looking for work. The event store's recorder NOTIFYs
-``EVENTS_CHANNEL`` on each insert, the relay ``PUBLISHED_CHANNEL`` with each checkpoint
-(records are on the broker: also when it republishes, which inserts nothing): one listening
-connection per process turns those into a generation counter, and a consumer idle for a
-while waits for the next generation instead of fetching. The wait is bounded (a slow safety
-poll): a lost notification, or a database in another server than the read side's, costs at
-most one safety interval, never a stall; a rebalance cuts the wait short.
+spent about half a core looking for work. Each loop listens to the one channel that
+announces its work: the recorder NOTIFYs ``EVENTS_CHANNEL`` on each insert (the order
+process manager), the relay ``PUBLISHED_CHANNEL`` with each checkpoint (records are on the
+broker, also when it republishes, which inserts nothing: the consumers), a projector
+``POSITIONS_CHANNEL`` with each batch it commits (the mail intake's outbox rows: the mail
+sender). Every notification wakes every listening process, so a channel a loop does not
+need costs it a wake-up per command. One listening connection per process and channel set
+turns the news into a generation counter, and a loop idle for a while waits for the next
+generation instead of polling. The wait is bounded (a slow safety poll): a lost
+notification, or a database in another server than the read side's, costs at most one
+safety interval, never a stall; a rebalance cuts a consumer's wait short.
 """
 
 from __future__ import annotations
@@ -25,8 +29,6 @@ from kafka import KafkaConsumer
 from kafka.coordinator.base import MemberState
 from psycopg import sql
 
-from contracts.bookkeeping import EVENTS_CHANNEL, PUBLISHED_CHANNEL
-
 log = logging.getLogger(__name__)
 
 
@@ -39,9 +41,7 @@ class Wakeups:
     #: How long the listener waits for a notification before it checks its connection.
     keepalive_seconds = 10.0
 
-    def __init__(
-        self, database_url: str, channels: tuple[str, ...] = (EVENTS_CHANNEL, PUBLISHED_CHANNEL)
-    ) -> None:
+    def __init__(self, database_url: str, channels: tuple[str, ...]) -> None:
         self.database_url = database_url
         self.channels = channels
         self.generation = 0
@@ -51,9 +51,7 @@ class Wakeups:
         self._thread.start()
 
     @classmethod
-    def for_database(
-        cls, database_url: str, channels: tuple[str, ...] = (EVENTS_CHANNEL, PUBLISHED_CHANNEL)
-    ) -> Wakeups:
+    def for_database(cls, database_url: str, channels: tuple[str, ...]) -> Wakeups:
         """The process's one listener for these channels of this database."""
         key = f"{database_url} {channels}"
         with cls._shared_lock:

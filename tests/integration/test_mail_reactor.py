@@ -26,16 +26,14 @@ from reactors.mailbox import Stored, stored
 from reactors.mailer import SmtpMailer
 from reactors.sender import MailSender
 from tests.integration.test_mail import Refusing
-from tests.support.mailboxes import running_mailbox
+from tests.support.mailboxes import intake_stack, running_mailbox
 from tests.support.served import free_port
-from tests.support.stack import PASSWORD, Servers, Stack, eventually, login, running_stack
+from tests.support.stack import PASSWORD, Servers, Stack, eventually, login
 
 
 @pytest.fixture(scope="module")
 def stack(servers: Servers) -> Iterator[Stack]:
-    with running_stack(servers) as stack:
-        stack.start_relay()
-        stack.start_projectors(custom=wiring.MAIL_INTAKE)
+    with intake_stack(servers) as stack:
         yield stack
 
 

@@ -6,8 +6,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from eventshop import wiring
 from reactors.mailbox import mailbox_server
 from tests.support.served import free_port
+from tests.support.stack import Servers, Stack, running_stack
 
 
 @contextmanager
@@ -19,3 +21,12 @@ def running_mailbox(directory: Path) -> Iterator[tuple[str, Path]]:
         yield f"smtp://127.0.0.1:{server.port}", directory
     finally:
         server.stop()
+
+
+@contextmanager
+def intake_stack(servers: Servers) -> Iterator[Stack]:
+    """A stack with its relay running and the mail intake as its only projector."""
+    with running_stack(servers) as stack:
+        stack.start_relay()
+        stack.start_projectors(custom=wiring.MAIL_INTAKE)
+        yield stack
