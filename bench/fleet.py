@@ -25,6 +25,8 @@ from typing import Any
 import httpx2
 import psutil
 import psycopg
+from kafka import KafkaAdminClient
+from kafka.errors import KafkaError
 from psycopg import sql
 
 import eventshop.operations.status as operations
@@ -193,10 +195,32 @@ def running_fleet(
         failed = False
     finally:
         _stop(process)
-        if failed:  # its log tells what happened
+        if failed:  # its log, schemas and topics tell what happened
             print(f"bench.fleet: the fleet's files are kept in {work}", file=sys.stderr)
         else:
             shutil.rmtree(work, ignore_errors=True)
+            _forget(settings)
+
+
+def _forget(settings: Settings) -> None:
+    """Drop a stopped fleet's schemas and topics: a server of its own would go anyway, an
+    external one (``EVENTSHOP_BENCH_DATABASE_URL``, a test session's) keeps nothing of it.
+    A failure is told, not raised: the run itself went well."""
+    try:
+        with psycopg.connect(settings.database_url or "", autocommit=True) as conn:
+            for schema in (settings.read_schema, settings.event_schema):
+                drop = sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE")
+                conn.execute(drop.format(sql.Identifier(schema)))
+        admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+        try:
+            ours = [t for t in admin.list_topics() if t.startswith(settings.topic_prefix)]
+            if ours:
+                admin.delete_topics(ours)
+        finally:
+            admin.close()
+    except (psycopg.Error, KafkaError) as error:
+        left = f"{settings.read_schema}, {settings.event_schema}, {settings.topic_prefix}*"
+        print(f"bench.fleet: could not drop the fleet's {left}: {error}", file=sys.stderr)
 
 
 def postgres_root(database_url: str) -> int | None:
