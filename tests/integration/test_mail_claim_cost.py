@@ -1,6 +1,7 @@
 """Claiming the next due mail costs the same with a long history and a deep backlog
 (reactors/sender.py; docs/operations.md, "Mail"): an index walk that stops at the first
 mail it may send, not a scan of every record the outbox holds and a sort of every due one.
+Nor does a customer's erasure read the whole outbox to scrub their few mails.
 
 Counted in buffers PostgreSQL touched (EXPLAIN ANALYZE of the sender's own statement), not
 in time: a plan that reads the whole outbox touches thousands of pages here, one that
@@ -11,7 +12,9 @@ size.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from types import SimpleNamespace
 from typing import Any
+from uuid import uuid4
 
 import psycopg
 import pytest
@@ -19,6 +22,7 @@ from psycopg import sql
 
 from bench.mail_claim import fill
 from eventshop import wiring
+from reactors.mail_intake import on_erased
 from reactors.mail_tables import migrate_mail_tables
 from reactors.mailer import SmtpMailer
 from reactors.sender import MailSender
@@ -132,3 +136,35 @@ def test_an_outbox_an_earlier_release_migrated_gets_the_new_indexes_and_loses_th
     assert {"mail_outbox_due_order", "mail_outbox_holding"} <= indexes
     key, buffers = claim(conn, mail_sender)
     assert key == f"k{HISTORY}" and buffers <= MOST_BUFFERS
+
+
+class Recording:
+    """A cursor that keeps the statements it is given instead of running them."""
+
+    def __init__(self) -> None:
+        self.statements: list[tuple[Any, Any]] = []
+
+    def execute(self, query: Any, params: Any = None) -> None:
+        self.statements.append((query, params))
+
+
+def test_a_customers_erasure_scrubs_their_mail_without_reading_the_whole_outbox(
+    outbox: tuple[psycopg.Connection[Any], MailSender, str],
+) -> None:
+    conn, mail_sender, _ = outbox
+    schema, customer = mail_sender.schema, uuid4()
+    conn.execute(
+        sql.SQL(
+            "INSERT INTO {} (key, kind, aggregate_id, aggregate_version, notification_id,"
+            " customer_id, state) VALUES (%s, 'welcome', %s, 1, 0, %s, 'sent')"
+        ).format(sql.Identifier(schema, "mail_outbox")),
+        (f"erased-{customer}", customer, customer),
+    )
+    cur = Recording()
+    on_erased(cur, schema, SimpleNamespace(aggregate_id=customer), None)  # type: ignore[arg-type]
+    [scrub] = [(q, p) for q, p in cur.statements if "mail_outbox" in q.as_string(conn)]
+    with conn.transaction(force_rollback=True):
+        explained = sql.SQL("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) ") + scrub[0]
+        plan = conn.execute(explained, scrub[1]).fetchone()[0][0]["Plan"]  # type: ignore[index]
+    buffers = plan["Shared Hit Blocks"] + plan["Shared Read Blocks"]
+    assert buffers <= MOST_BUFFERS, f"the erasure read {buffers} buffers of the outbox"
