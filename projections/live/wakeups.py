@@ -7,10 +7,10 @@ announces its work: the recorder NOTIFYs ``EVENTS_CHANNEL`` on each insert (the 
 process manager), the relay ``PUBLISHED_CHANNEL`` with each checkpoint (records are on the
 broker, also when it republishes, which inserts nothing: the consumers), a projector
 ``POSITIONS_CHANNEL`` with each batch it commits (the mail intake's outbox rows: the mail
-sender). Every notification wakes every listening process, so a channel a loop does not
-need costs it a wake-up per command. One listening connection per process and channel set
-turns the news into a generation counter, and a loop idle for a while waits for the next
-generation instead of polling. The wait is bounded (a slow safety poll): a lost
+sender). Every notification wakes every process listening to its channel, so a channel a
+loop does not need costs it a wake-up per command. One listening connection per process
+and channel set turns the news into a generation counter, and a loop idle for a while waits
+for the next generation instead of polling. The wait is bounded (a slow safety poll): a lost
 notification, or a database in another server than the read side's, costs at most one
 safety interval, never a stall; a rebalance cuts a consumer's wait short.
 """
