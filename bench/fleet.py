@@ -30,6 +30,7 @@ from kafka.errors import KafkaError
 from psycopg import sql
 
 import eventshop.operations.status as operations
+from bench.support import drop_schemas
 from contracts.bookkeeping import INSTANCES_TABLE
 from contracts.faults import arm
 from contracts.readmodels import SOURCES
@@ -208,9 +209,7 @@ def _forget(settings: Settings) -> None:
     A failure is told, not raised: the run itself went well."""
     try:
         with psycopg.connect(settings.database_url or "", autocommit=True) as conn:
-            for schema in (settings.read_schema, settings.event_schema):
-                drop = sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE")
-                conn.execute(drop.format(sql.Identifier(schema)))
+            drop_schemas(conn, settings)
         admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
         try:
             ours = [t for t in admin.list_topics() if t.startswith(settings.topic_prefix)]

@@ -24,6 +24,7 @@ import psycopg
 from psycopg import sql
 
 from bench.accounting import cpu_seconds, per_call
+from bench.support import drop_schemas
 from eventshop import wiring
 from eventshop.settings import Settings
 from reactors.mailer import Mail, SmtpMailer
@@ -88,9 +89,7 @@ def main(argv: list[str] | None = None) -> None:
             finally:  # an external server keeps nothing of the bench
                 conn.rollback()
                 for made in settings.values():
-                    for schema in (made.read_schema, made.event_schema):
-                        drop = sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE")
-                        conn.execute(drop.format(sql.Identifier(schema)))
+                    drop_schemas(conn, made)
                 conn.commit()
     ratio = statistics.median(
         lived["wall_us"] / young["wall_us"]

@@ -8,8 +8,13 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
 
 from eventshop.embedded import EmbeddedKafka, EmbeddedPostgres
+from eventshop.settings import Settings
 from tests.support.stack import Servers, Stack, running_stack
 
 #: The checkout this bench code lives in.
@@ -47,3 +52,10 @@ def worktree(rev: str) -> Iterator[Path]:
             yield other
         finally:
             subprocess.run([*git, "worktree", "remove", "--force", str(other)], check=False)
+
+
+def drop_schemas(conn: psycopg.Connection[Any], settings: Settings) -> None:
+    """Drop an isolated eventshop's read and event schemas: an external server a bench ran
+    on keeps nothing of it."""
+    for schema in (settings.read_schema, settings.event_schema):
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))

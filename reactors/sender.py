@@ -32,7 +32,7 @@ from psycopg.rows import dict_row
 
 from contracts.faults import crash_point
 from contracts.redaction import redact
-from contracts.signals import Signal
+from contracts.signals import Signal, wait_paced
 from reactors import mails
 from reactors.mailer import (
     Mail,
@@ -130,12 +130,9 @@ class MailSender:
                         seen = self.news.generation if self.news else 0
                         self.prune_when_due(conn)
                         tried = self.send_all_due(conn, stop)
-                        if self.news is not None:
-                            # Rounds stay ``poll_seconds`` apart under load: a projector
-                            # batch each would cost a round each.
-                            pause = self._until_next_retry(conn) - self.poll_seconds
-                            stop.wait(self.poll_seconds)
-                            self.news.wait_while(seen, pause, lambda: not stop.is_set())
+                        if self.news is not None:  # a projector batch each: paced
+                            pause = self._until_next_retry(conn)
+                            wait_paced(self.news, seen, stop, self.poll_seconds, pause)
                         elif not tried:
                             stop.wait(self.poll_seconds)
                 backoff = 0.2

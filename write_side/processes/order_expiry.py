@@ -30,7 +30,7 @@ from psycopg import sql
 
 from contracts.causation import EventMeta, event_id
 from contracts.events import OrderCancelled, OrderPaid, OrderPlaced
-from contracts.signals import Signal
+from contracts.signals import Signal, wait_paced
 from contracts.upcasting import decode_topic, every_stored_topic, parse_topic
 from write_side.application.shop import Shop
 from write_side.application.types import CommandContext, NotFoundError
@@ -85,11 +85,7 @@ class OrderExpiry:
                         conn.close()  # a fresh connection next round
                     conn = None
                 if idle and self.news is not None:
-                    # Rounds stay an interval apart under load (a NOTIFY per event would
-                    # run one per event); news meanwhile is kept in ``seen``'s generation.
-                    stop.wait(self.interval_seconds)
-                    rest = pause - self.interval_seconds
-                    self.news.wait_while(seen, rest, lambda: not stop.is_set())
+                    wait_paced(self.news, seen, stop, self.interval_seconds, pause)
                 else:
                     stop.wait(pause)
         finally:
