@@ -75,6 +75,8 @@ def summary(phase: str, tally: Tally, cpu: dict[str, float], seconds: float) -> 
         "not_2xx_by_status": not_2xx,
         "unexpected_5xx": len(tally.unexpected),
         "transport_errors": tally.transport_errors,
+        # Which operation met which error (a timeout, a reset), not just how many.
+        "transport_error_kinds": dict(tally.transport_error_kinds),
         "overloaded": tally.overloaded,
         "cpu_s": cpu,
         "cpu_ms_per_command": {k: round(v * 1000 / max(commands, 1), 2) for k, v in cpu.items()},
