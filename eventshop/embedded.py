@@ -115,11 +115,21 @@ def _die_with_parent() -> None:
         libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
+#: Ports :func:`free_port` has answered in this process.
+_GIVEN: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+    """A port free now, and not one this process was given before: the kernel hands the
+    same free port out again soon enough (two of a fleet's four servers once got one port,
+    and uvicorn's SO_REUSEPORT let both bind it)."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port: int = s.getsockname()[1]
+        if port not in _GIVEN:
+            _GIVEN.add(port)
+            return port
 
 
 def port_is_free(port: int) -> bool:

@@ -77,6 +77,17 @@ class PortInUseError(OSError):
     """Another program (or another `eventshop run`) already listens on the port."""
 
 
+def ensure_distinct(host: str, ports: list[int]) -> None:
+    """Two of `eventshop run`'s servers given one port would both bind it (SO_REUSEPORT)
+    and share its connections: requests for one reaching the other. Refuse to start."""
+    twice = sorted({p for p in ports if ports.count(p) > 1})
+    if twice:
+        raise PortInUseError(
+            f"{host}:{twice[0]} is configured for two of eventshop's servers:"
+            " give each its own port (EVENTSHOP_*_PORT)"
+        )
+
+
 def ensure_free(host: str, port: int) -> None:
     """SO_REUSEPORT would let a second stack share a port silently: refuse to start.
 

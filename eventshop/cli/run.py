@@ -41,7 +41,9 @@ def run() -> None:
         )
         wiring.tokens(settings)  # a weak secret off the embedded servers stops us here
         local = _local_services(settings, overrides)
-        for port in [settings.command_port, settings.query_port, *local]:
+        ports = [settings.command_port, settings.query_port, *(port for port, _ in local)]
+        serving.ensure_distinct(settings.host, ports)
+        for port in ports:
             serving.ensure_free(settings.host, port)
         wiring.migrate(settings)
         admin = _development_admin(settings)
@@ -74,11 +76,11 @@ def run() -> None:
 
 
 def _supervisor(
-    settings: Settings, overrides: dict[str, str], local: dict[int, list[str]]
+    settings: Settings, overrides: dict[str, str], local: list[tuple[int, list[str]]]
 ) -> Supervisor:
     """Every child process of the run, not started yet."""
     supervisor = Supervisor(child_env(overrides))
-    for name, *args in local.values():
+    for _, (name, *args) in local:
         supervisor.add(name, *args)
     for n in range(settings.api_workers):
         command = _instance_probe("COMMAND", settings.command_probe_port, n)
@@ -97,17 +99,17 @@ def _supervisor(
     return supervisor
 
 
-def _local_services(settings: Settings, overrides: dict[str, str]) -> dict[int, list[str]]:
+def _local_services(settings: Settings, overrides: dict[str, str]) -> list[tuple[int, list[str]]]:
     """What `eventshop run` serves itself when no URL is configured, by port: the fake
     payment gateway and the development mailbox (their children's names and commands).
     Every child is pointed at them through ``overrides``, as at real services."""
-    local: dict[int, list[str]] = {}
+    local: list[tuple[int, list[str]]] = []
     if not settings.gateway_url:
         overrides["EVENTSHOP_GATEWAY_URL"] = f"http://{settings.host}:{settings.gateway_port}"
-        local[settings.gateway_port] = ["payment-gateway", "gateway", "fake"]
+        local.append((settings.gateway_port, ["payment-gateway", "gateway", "fake"]))
     if not settings.smtp_url:
         overrides["EVENTSHOP_SMTP_URL"] = f"smtp://{settings.host}:{settings.smtp_port}"
-        local[settings.smtp_port] = ["mailbox", "mail", "serve"]
+        local.append((settings.smtp_port, ["mailbox", "mail", "serve"]))
     return local
 
 

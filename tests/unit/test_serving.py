@@ -13,7 +13,7 @@ import socket
 
 import pytest
 
-from eventshop.serving import PortInUseError, ensure_free, reusable_socket
+from eventshop.serving import PortInUseError, ensure_distinct, ensure_free, reusable_socket
 from eventshop.settings import Settings
 
 
@@ -89,3 +89,9 @@ def test_the_two_apis_take_one_worker_per_core_between_them(
     monkeypatch.delenv("EVENTSHOP_API_WORKERS", raising=False)
     monkeypatch.setattr(os, "cpu_count", lambda: cores)
     assert Settings().api_workers == workers
+
+
+def test_two_servers_on_one_port_refuse_the_start() -> None:
+    ensure_distinct("127.0.0.1", [8001, 8002, 8005, 8025])
+    with pytest.raises(PortInUseError, match=r"127\.0\.0\.1:8001 is configured for two"):
+        ensure_distinct("127.0.0.1", [8001, 8002, 8001, 8025])
