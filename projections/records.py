@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime
+from uuid import UUID
 
 import psycopg
 
@@ -83,11 +84,33 @@ class Position(Counts):
     relay_epoch: int
 
 
+#: (projection, aggregate id, the version it has applied)
+Versioned = tuple[str, UUID, int]
+
+
+@dataclass(frozen=True)
+class PositionMove:
+    """What one batch did at one partition of one projection: its counts, the highest
+    notification it reached, and the marks operators read the lag from."""
+
+    projection: str
+    topic: str
+    partition: int
+    position: Position
+    kafka_offset: int = -1
+    high_watermark: int = 0
+    published_at: datetime | None = None
+
+
 @dataclass
 class BatchOutcome(Counts):
     dead_letters: list[DeadLetter] = field(default_factory=list)
     #: Partitions to reread from their beginning: a newer relay epoch appeared.
     rewind: set[tuple[str, int]] = field(default_factory=set)
+    #: Position moves and new aggregate versions its processing group writes (with all its
+    #: members' at once).
+    moves: list[PositionMove] = field(default_factory=list)
+    versions: list[Versioned] = field(default_factory=list)
 
 
 class UnreadableStoreError(Exception):

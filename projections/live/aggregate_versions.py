@@ -8,7 +8,7 @@ version newer than this release reads: a newer release applies it).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -18,9 +18,23 @@ from psycopg import Cursor, sql
 from contracts.bookkeeping import PARKED_TABLE, VERSIONS_TABLE
 from contracts.envelope import Envelope
 from contracts.redaction import redact
-from projections.records import Incoming
+from projections.live.unnest import columns
+from projections.records import Incoming, Versioned
 
 GAP, DEAD_LETTER, NEEDS_UPGRADE = "gap", "dead_letter", "needs_upgrade"
+
+
+def write(cur: Cursor[Any], schema: str, rows: Sequence[Versioned]) -> None:
+    """Store applied versions, of any number of projections' aggregates, in one statement."""
+    if rows:
+        cur.execute(
+            sql.SQL(
+                "INSERT INTO {} (projection, aggregate_id, version)"
+                " SELECT * FROM unnest(%s::text[], %s::uuid[], %s::int[])"
+                " ON CONFLICT (projection, aggregate_id) DO UPDATE SET version = EXCLUDED.version"
+            ).format(sql.Identifier(schema, VERSIONS_TABLE)),
+            columns(rows, 3),
+        )
 
 
 class AggregateVersions:
@@ -28,6 +42,7 @@ class AggregateVersions:
 
     def __init__(self, cur: Cursor[Any], schema: str, projection: str) -> None:
         self.cur = cur
+        self.schema = schema
         self.projection = projection
         self.versions = sql.Identifier(schema, VERSIONS_TABLE)
         self.parked = sql.Identifier(schema, PARKED_TABLE)
@@ -58,6 +73,11 @@ class AggregateVersions:
             else:
                 self._known[aggregate_id] = int(version)
 
+    def seed(self, known: dict[UUID, int], any_parked: bool) -> None:
+        """What a batch's opening read for this projection (projections/live/opening.py)."""
+        self._known.update(known)
+        self._any_parked = any_parked
+
     def last(self, aggregate_id: UUID) -> int:
         if aggregate_id not in self._known:
             row = self.cur.execute(
@@ -75,16 +95,13 @@ class AggregateVersions:
 
     def flush(self) -> None:
         """Write the batch's new versions: once per aggregate, not once per event."""
-        if self._dirty:
-            self.cur.executemany(
-                sql.SQL(
-                    "INSERT INTO {} (projection, aggregate_id, version) VALUES (%s, %s, %s)"
-                    " ON CONFLICT (projection, aggregate_id)"
-                    " DO UPDATE SET version = EXCLUDED.version"
-                ).format(self.versions),
-                [(self.projection, aid, version) for aid, version in self._dirty.items()],
-            )
-            self._dirty.clear()
+        write(self.cur, self.schema, self.taken())
+
+    def taken(self) -> list[Versioned]:
+        """The batch's new versions, to be written (by :func:`write`) by whoever commits."""
+        rows = [(self.projection, aid, version) for aid, version in self._dirty.items()]
+        self._dirty.clear()
+        return rows
 
     def park(
         self,

@@ -16,27 +16,28 @@ contiguous versions (internal events belong to other aggregates), so every versi
 eventually arrives; events a projection has no handler for still advance the version.
 
 The rules per event (epochs, duplicates, order, parking, dead letters) are in
-:mod:`projections.live.event_rules`. Statements of a batch are sent in pipeline mode: see
-``Applier._apply``.
+:mod:`projections.live.event_rules`. What a batch reads first (table version, positions,
+aggregate versions) is read for all members of a processing group at once
+(:mod:`projections.live.opening`); the rest of its statements are sent in pipeline mode:
+see ``Applier._apply``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import nullcontext
 from typing import Any
 
 import psycopg
-from psycopg import sql
 
-from contracts.bookkeeping import MODEL_VERSIONS_TABLE
 from contracts.envelope import Envelope
 from contracts.faults import crash_point
 from contracts.readmodels import TABLE_VERSIONS
 from contracts.upcasting import UndecodableEventError
-from projections.live.aggregate_versions import AggregateVersions
 from projections.live.batch_fold import FOLD_FROM_RECORDS, BatchRows
 from projections.live.event_rules import Batch, EventRules
-from projections.live.positions import PositionRows
+from projections.live.opening import Opening, Share, open_batch, table_versions
+from projections.live.positions import save as save_positions
 from projections.projection import Projection
 from projections.records import (
     DETERMINISTIC_ERRORS,
@@ -45,6 +46,7 @@ from projections.records import (
     HandlerFailedError,
     Incoming,
     Position,
+    PositionMove,
     RetryCarefullyError,
     TableVersionMismatchError,
     last_offset,
@@ -76,13 +78,12 @@ class Applier:
         #: Live projectors check, in each batch's transaction, that the tables are at the
         #: table version this code writes (a rebuild's shadow always is).
         self.check_table_version = check_table_version
-        self._version_row = sql.SQL(
-            "SELECT table_version FROM {} WHERE projection = %s FOR SHARE"
-        ).format(sql.Identifier(schema, MODEL_VERSIONS_TABLE))
-        self.positions = PositionRows(schema, projection.name)
         #: Batches this large of a row-local projection are folded (projections/live/batch_fold.py).
         self.fold_from_records = FOLD_FROM_RECORDS
         self._batch_rows = BatchRows(projection, schema) if projection.row_local else None
+
+    def share(self, records: Sequence[Incoming]) -> Share:
+        return Share(self.projection.name, records, self.check_table_version)
 
     def apply(
         self,
@@ -90,18 +91,30 @@ class Applier:
         records: Sequence[Incoming],
         before_commit: Any = None,
         high_watermarks: dict[tuple[str, int], int] | None = None,
+        *,
+        opening: Opening | None = None,
+        savepoint: bool = True,
     ) -> BatchOutcome:
         """Apply ``records`` in one transaction; ``before_commit(outcome)`` runs inside it.
 
         ``high_watermarks`` (the broker's end offset per partition, when known) is stored
-        beside the position, so operators can see the lag.
+        beside the position, so operators can see the lag. With ``opening`` (its processing
+        group read it for all members, in the transaction this one nests in) the applier
+        reads nothing of its own and leaves its position moves in ``outcome.moves`` for the
+        group to write with the others'; without, it opens and moves its positions itself.
+        ``savepoint=False`` (only with ``opening``): no transaction of its own; a failing
+        handler raises ``RetryCarefullyError`` and the group redoes its whole batch.
         """
+        args = (conn, records, before_commit, high_watermarks, opening)
+        if not savepoint:
+            assert opening is not None, "only a group's member applies without a savepoint"
+            return self._apply(*args, careful=False, savepoint=False)
         try:
-            return self._apply(conn, records, before_commit, high_watermarks, careful=False)
+            return self._apply(*args, careful=False)
         except RetryCarefullyError:
             # Some handler failed: run the batch again, each event in its own savepoint,
             # so only the failing events are retried or dead-lettered.
-            return self._apply(conn, records, before_commit, high_watermarks, careful=True)
+            return self._apply(*args, careful=True)
 
     def _apply(
         self,
@@ -109,33 +122,34 @@ class Applier:
         records: Sequence[Incoming],
         before_commit: Any,
         high_watermarks: dict[tuple[str, int], int] | None,
+        opening: Opening | None,
         *,
         careful: bool,
+        savepoint: bool = True,
     ) -> BatchOutcome:
-        marks = high_watermarks or {}
-        with conn.transaction(), conn.cursor() as cur:
+        name = self.projection.name
+        with conn.transaction() if savepoint else nullcontext(), conn.cursor() as cur:
+            opened = opening or open_batch(cur, self.schema, [self.share(records)])
             if self.check_table_version:
-                self._check_table_version(cur)
-            # Lock positions in one global order, so two consumers never deadlock.
-            keys = sorted({(r.topic, r.partition) for r in records})
-            positions = {key: self.positions.lock(cur, *key) for key in keys}
-            envelopes = [_envelope(record) for record in records]
-            versions = AggregateVersions(cur, self.schema, self.projection.name)
+                self._check_table_version(opened.table_versions.get(name))
+            positions = opened.positions_of(name, records)
+            envelopes = opened.envelopes_of(records)
             aggregates = {e.aggregate_id for e in envelopes if isinstance(e, Envelope)}
-            versions.preload(aggregates)
+            versions = opened.aggregate_versions(cur, self.schema, name, aggregates)
             batch = Batch(conn, cur, versions, BatchOutcome(), careful=careful)
+            batch.outcome.moves = _moves(name, records, positions, high_watermarks or {})
             if not careful and self._batch_rows and len(records) >= self.fold_from_records:
                 self._batch_rows.load(conn, aggregates)
                 batch.folding = self._batch_rows  # rows folded for this batch only
             if careful:
-                self._apply_all(batch, records, envelopes, positions, marks)
+                self._apply_all(batch, records, envelopes, positions, own=opening is None)
             else:
                 # The fast path sends every statement without waiting for its answer
                 # (pipeline mode): one round trip per batch instead of one per event.
                 # An error surfaces at the next sync; the batch is then redone carefully.
                 try:
                     with conn.pipeline():
-                        self._apply_all(batch, records, envelopes, positions, marks)
+                        self._apply_all(batch, records, envelopes, positions, own=opening is None)
                 except RetryCarefullyError:
                     raise
                 except psycopg.Error as error:
@@ -146,7 +160,7 @@ class Applier:
                 batch.outcome.add(position)
             if before_commit is not None:
                 before_commit(batch.outcome)
-            # Rows, versions and positions written, not committed: all of it rolls back.
+            # What the batch wrote is not committed yet: all of it rolls back.
             crash_point("projector.inside_txn")
         return batch.outcome
 
@@ -156,7 +170,8 @@ class Applier:
         records: Sequence[Incoming],
         envelopes: Sequence[Envelope | UndecodableEventError],
         positions: dict[tuple[str, int], Position],
-        marks: dict[tuple[str, int], int],
+        *,
+        own: bool,
     ) -> None:
         if self.projection.shared_rows is not None:
             decoded = [e for e in envelopes if isinstance(e, Envelope)]
@@ -166,38 +181,41 @@ class Applier:
             self.rules.apply_one(batch, record, envelope, position)
         if batch.folding is not None:
             batch.folding.write(batch.cur)
-        batch.versions.flush()
-        for (topic, partition), p in positions.items():
-            self.positions.save(
-                batch.cur,
-                topic,
-                partition,
-                p,
-                kafka_offset=last_offset(records, topic, partition),
-                high_watermark=marks.get((topic, partition), 0),
-                published_at=last_published_at(records, topic, partition),
-            )
+        if own:  # a lone applier: its versions and positions move here, in the same round trip
+            batch.versions.flush()
+            save_positions(batch.cur, self.schema, batch.outcome.moves)
+            batch.outcome.moves = []
+        else:  # for the group to write with its other members'
+            batch.outcome.versions = batch.versions.taken()
 
     def tables_ready(self, conn: psycopg.Connection[Any]) -> bool:
         """True when the live tables are at the version this code writes."""
-        try:
-            with conn.transaction(), conn.cursor() as cur:
-                self._check_table_version(cur)
-        except TableVersionMismatchError:
-            return False
-        return True
+        with conn.transaction(), conn.cursor() as cur:
+            live = table_versions(cur, self.schema, [self.projection.name])
+        return live.get(self.projection.name) == TABLE_VERSIONS[self.projection.name]
 
-    def _check_table_version(self, cur: psycopg.Cursor[Any]) -> None:
-        # FOR SHARE: a rebuild's swap (FOR UPDATE) waits for this batch, and this batch
-        # for the swap; then it sees the version the swap installed.
-        row = cur.execute(self._version_row, (self.projection.name,)).fetchone()
-        live, wanted = (int(row[0]) if row else None), TABLE_VERSIONS[self.projection.name]
+    def _check_table_version(self, live: int | None) -> None:
+        wanted = TABLE_VERSIONS[self.projection.name]
         if live != wanted:
             raise TableVersionMismatchError(self.projection.name, live, wanted)
 
 
-def _envelope(record: Incoming) -> Envelope | UndecodableEventError:
-    try:
-        return Envelope.from_record(record.headers, record.value)
-    except UndecodableEventError as error:
-        return error
+def _moves(
+    projection: str,
+    records: Sequence[Incoming],
+    positions: dict[tuple[str, int], Position],
+    marks: dict[tuple[str, int], int],
+) -> list[PositionMove]:
+    """Where the batch leaves each partition's position (its counts fill in as it applies)."""
+    return [
+        PositionMove(
+            projection,
+            topic,
+            partition,
+            p,
+            kafka_offset=last_offset(records, topic, partition),
+            high_watermark=marks.get((topic, partition), 0),
+            published_at=last_published_at(records, topic, partition),
+        )
+        for (topic, partition), p in positions.items()
+    ]

@@ -1,6 +1,6 @@
-"""A processing group's Kafka consumer loop: poll → each member applies its records in a
-savepoint of the group's one transaction → commit offsets, at most once a second
-(docs/operations.md, "Processing groups").
+"""A processing group's Kafka consumer loop: poll → the members apply their records in the
+group's one transaction (:mod:`projections.live.group_batch`) → commit offsets, at most once
+a second (docs/operations.md, "Processing groups").
 
 One consumer reads each topic once for every projection of the group (Axon's processing
 groups): records are fetched and decoded once, not once per projection. Offsets are
@@ -12,7 +12,6 @@ first it skipped, and reads them again once the rebuild is in.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
@@ -20,18 +19,19 @@ from collections.abc import Sequence
 from typing import Any
 
 import psycopg
-from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
-from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka import KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError
 
-from contracts.bookkeeping import POSITIONS_CHANNEL, PUBLISHED_CHANNEL
+from contracts.bookkeeping import PUBLISHED_CHANNEL
 from contracts.faults import crash_point
-from contracts.topics import CLIENT_METRICS, PARTITIONS, RECONNECT_BACKOFF_MAX_MS, dead_letter_topic
+from contracts.topics import CLIENT_METRICS, RECONNECT_BACKOFF_MAX_MS
 from projections.live import heartbeat, offsets
 from projections.live.applier import HandlerFailedError
-from projections.live.dead_letter_sender import DeadLetterNotConfirmedError
+from projections.live.group_batch import apply_group
 from projections.live.member import Member
 from projections.live.positions import behind_the_relay
 from projections.live.resume import ResumePoints
+from projections.live.topics import ensure_topics
 from projections.live.wakeups import Wakeups, settled
 from projections.projection import Projection
 from projections.records import Incoming
@@ -125,7 +125,7 @@ class KafkaProjector:
             self._left(consumer)
 
     def _joined(self) -> KafkaConsumer:
-        self._ensure_topics()
+        ensure_topics(self.bootstrap_servers, self.topics)
         self.resume.forget()
         self.pending.forget()
         return self._new_consumer()
@@ -187,31 +187,9 @@ class KafkaProjector:
         if self._reread_rebuilt(consumer, conn, records):
             return
         marks = offsets.high_watermarks(consumer, records)
-        rewind: set[tuple[str, int]] = set()
-        failed: Exception | None = None
-        waiting = done = 0
-        # One transaction for the group, each member in a savepoint (psycopg nests
-        # ``conn.transaction()``): a failing member rolls back alone; one commit a batch.
-        with conn.transaction():
-            for member in self.members:
-                mine = member.mine(records)
-                if not mine:
-                    continue
-                try:
-                    outcome = member.apply(conn, mine, marks)
-                except (HandlerFailedError, DeadLetterNotConfirmedError) as error:
-                    log.warning("projector %s: %s; the records stay pending", member.name, error)
-                    failed = failed or error
-                    continue
-                if outcome is None:
-                    waiting += 1
-                else:
-                    rewind |= outcome.rewind
-                    done += 1
-                crash_point("projector.member_applied")
-            if done:  # positions moved: the query API's watchers read them at the commit
-                conn.execute("SELECT pg_notify(%s, %s)", (POSITIONS_CHANNEL, self.schema))
-        if failed is not None or waiting == len(self.members):
+        outcome = apply_group(conn, self.schema, self.members, records, marks)
+        failed, rewind = outcome.failed, outcome.rewind
+        if failed is not None or outcome.waiting == len(self.members):
             # Nothing committed for the failing member (or everyone waits for a rebuild):
             # read the same records again after a pause; the others drop them as duplicates.
             offsets.seek_back(consumer, records)
@@ -277,24 +255,3 @@ class KafkaProjector:
             reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,
             metrics_enabled=CLIENT_METRICS,
         )
-
-    def _ensure_topics(self) -> None:
-        """Create the source and dead-letter topics if the broker lacks them."""
-        wanted = [*self.topics, *(dead_letter_topic(t) for t in self.topics)]
-        admin = KafkaAdminClient(
-            bootstrap_servers=self.bootstrap_servers,
-            reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,
-        )
-        try:
-            missing = [t for t in wanted if t not in set(admin.list_topics())]
-            if missing:
-                with contextlib.suppress(TopicAlreadyExistsError):
-                    admin.create_topics(
-                        {
-                            t: {"num_partitions": PARTITIONS, "replication_factor": 1}
-                            for t in missing
-                        },
-                        wait_for_metadata=True,
-                    )
-        finally:
-            admin.close()

@@ -19,6 +19,7 @@ from contracts.topics import topic_name
 from projections.live.applier import Applier, BatchOutcome, TableVersionMismatchError
 from projections.live.dead_letter_sender import DeadLetterSender
 from projections.live.heartbeat import Heartbeat
+from projections.live.opening import Opening
 from projections.live.release import upgrade_parked
 from projections.projection import Projection
 from projections.records import Counts, Incoming
@@ -67,23 +68,35 @@ class Member:
         conn: psycopg.Connection[Any],
         records: list[Incoming],
         high_watermarks: dict[tuple[str, int], int],
+        opening: Opening,
+        *,
+        savepoint: bool = True,
     ) -> BatchOutcome | None:
-        """Apply this member's records in one transaction (a savepoint in the group's); None
+        """Apply this member's records in the group's transaction (in a savepoint of its
+        own, unless ``savepoint`` is false), from what the group's ``opening`` read; None
         when it waits for a rebuild (the records are noted as skipped). Raises what the
-        applier raises otherwise."""
-        started = time.perf_counter()
+        applier raises otherwise. Its position moves are in the outcome: the group writes
+        them, with the other members', after the last (projections/live/group_batch.py)."""
         try:
             outcome = self.applier.apply(
-                conn, records, before_commit=self.letters.send_all, high_watermarks=high_watermarks
+                conn,
+                records,
+                before_commit=self.letters.send_all,
+                high_watermarks=high_watermarks,
+                opening=opening,
+                savepoint=savepoint,
             )
         except TableVersionMismatchError as error:
             self._waiting(str(error), records)
             return None
         self.waiting_for_rebuild = None
+        return outcome
+
+    def count(self, outcome: BatchOutcome, seconds: float) -> None:
+        """A batch of this member committed: into its counts (its metrics)."""
         self.stats.batches += 1
         self.stats.add(outcome)
-        self.stats.batch_seconds += time.perf_counter() - started
-        return outcome
+        self.stats.batch_seconds += seconds
 
     def _waiting(self, reason: str, records: list[Incoming]) -> None:
         now, self.waiting_for_rebuild = time.monotonic(), reason

@@ -1,90 +1,108 @@
-"""A projection's position rows: one per (projection, topic, partition), locked per batch.
+"""Positions: one row per (projection, topic, partition), locked for each batch.
 
-Locking the row serializes two consumers that briefly both own a partition (a rebalance)
+Locking the rows serializes two consumers that briefly both own a partition (a rebalance)
 and a dead-letter release against the live projector: the second sees the first's
-position and versions. Rows are locked in one global order, so nobody deadlocks.
+position and versions. A processing group locks all its members' rows in one statement
+and moves them in one (:mod:`projections.live.opening`); rows are locked in one global
+order (the group's member order, then topic and partition), so nobody deadlocks.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Sequence
 from typing import Any
 
 from psycopg import Cursor, sql
 
 from contracts.bookkeeping import POSITIONS_TABLE, RELAY_STATE_FUNCTION
-from projections.records import Position
+from projections.live.unnest import columns
+from projections.records import Position, PositionMove
+
+#: (projection, topic, partition)
+PositionKey = tuple[str, str, int]
 
 
-class PositionRows:
-    def __init__(self, schema: str, projection: str) -> None:
-        self.projection = projection
-        table = sql.Identifier(schema, POSITIONS_TABLE)
-        self._ensure = sql.SQL(
-            "INSERT INTO {} (projection, topic, partition) VALUES (%s, %s, %s)"
-            " ON CONFLICT DO NOTHING"
-        ).format(table)
-        self._lock = sql.SQL(
-            "SELECT notification_id, relay_epoch FROM {}"
-            " WHERE projection = %s AND topic = %s AND partition = %s FOR UPDATE"
-        ).format(table)
-        self._save = sql.SQL(
-            "UPDATE {} SET notification_id = %s, applied = applied + %s,"
-            " duplicates = duplicates + %s, skipped = skipped + %s,"
-            " dead_lettered = dead_lettered + %s, relay_epoch = %s, rewinds = rewinds + %s,"
-            " parked = parked + %s,"
+def lock(cur: Cursor[Any], schema: str, keys: Sequence[PositionKey]) -> dict[PositionKey, Position]:
+    """Lock the rows of ``keys`` (created when new) in the order given; answer each as it is."""
+    table = sql.Identifier(schema, POSITIONS_TABLE)
+    found = _locked(cur, table, keys)
+    missing = [k for k in keys if k not in found]
+    if missing:  # a partition's first batch: two statements more, once
+        cur.execute(
+            sql.SQL(
+                "INSERT INTO {} (projection, topic, partition)"
+                " SELECT * FROM unnest(%s::text[], %s::text[], %s::int[]) ON CONFLICT DO NOTHING"
+            ).format(table),
+            columns(missing, 3),
+        )
+        found |= _locked(cur, table, missing)
+    return {k: Position(*found[k]) for k in keys}
+
+
+def _locked(
+    cur: Cursor[Any], table: sql.Identifier, keys: Sequence[PositionKey]
+) -> dict[PositionKey, tuple[int, int]]:
+    rows = cur.execute(
+        sql.SQL(
+            "SELECT t.projection, t.topic, t.partition, t.notification_id, t.relay_epoch"
+            " FROM {} t JOIN unnest(%s::text[], %s::text[], %s::int[])"
+            " WITH ORDINALITY AS k(projection, topic, partition, n)"
+            " USING (projection, topic, partition) ORDER BY k.n FOR UPDATE OF t"
+        ).format(table),
+        columns(keys, 3),
+    ).fetchall()
+    return {(str(p), str(t), int(n)): (int(nid), int(epoch)) for p, t, n, nid, epoch in rows}
+
+
+def save(cur: Cursor[Any], schema: str, moves: Sequence[PositionMove]) -> None:
+    """Add each move's counts to its row and move its marks forward (never back): one
+    statement for all of them."""
+    if not moves:
+        return
+    rows = [
+        (
+            m.projection,
+            m.topic,
+            m.partition,
+            m.position.notification_id,
+            m.position.relay_epoch,
+            m.position.applied,
+            m.position.duplicates,
+            m.position.skipped,
+            m.position.dead_lettered,
+            m.position.rewinds,
+            m.position.parked,
+            m.kafka_offset,
+            m.high_watermark,
+            m.published_at,
+        )
+        for m in moves
+    ]
+    cur.execute(
+        sql.SQL(
+            "UPDATE {} t SET notification_id = v.notification_id, applied = t.applied + v.applied,"
+            " duplicates = t.duplicates + v.duplicates, skipped = t.skipped + v.skipped,"
+            " dead_lettered = t.dead_lettered + v.dead_lettered, relay_epoch = v.relay_epoch,"
+            " rewinds = t.rewinds + v.rewinds, parked = t.parked + v.parked,"
             # A newer relay epoch restarts the partition's offsets (the broker lost its
             # data and the relay republishes from offset 0): the old marks no longer apply.
-            " kafka_offset = CASE WHEN relay_epoch < %s THEN -1"
-            " ELSE greatest(kafka_offset, %s) END,"
-            " high_watermark = CASE WHEN relay_epoch < %s THEN 0"
-            " ELSE greatest(high_watermark, %s) END,"
-            " last_published_at = coalesce(%s, last_published_at), updated_at = now()"
-            " WHERE projection = %s AND topic = %s AND partition = %s"
-        ).format(table)
-
-    def lock(self, cur: Cursor[Any], topic: str, partition: int) -> Position:
-        args = (self.projection, topic, partition)
-        row = cur.execute(self._lock, args).fetchone()
-        if row is None:  # the partition's first batch: one statement more, once
-            cur.execute(self._ensure, args)
-            row = cur.execute(self._lock, args).fetchone()
-        assert row is not None
-        return Position(int(row[0]), int(row[1]))
-
-    def save(
-        self,
-        cur: Cursor[Any],
-        topic: str,
-        partition: int,
-        p: Position,
-        *,
-        kafka_offset: int = -1,
-        high_watermark: int = 0,
-        published_at: datetime | None = None,
-    ) -> None:
-        """Add the counts in ``p`` to the row and move its marks forward (never back)."""
-        cur.execute(
-            self._save,
-            (
-                p.notification_id,
-                p.applied,
-                p.duplicates,
-                p.skipped,
-                p.dead_lettered,
-                p.relay_epoch,
-                p.rewinds,
-                p.parked,
-                p.relay_epoch,
-                kafka_offset,
-                p.relay_epoch,
-                high_watermark,
-                published_at,
-                self.projection,
-                topic,
-                partition,
-            ),
-        )
+            " kafka_offset = CASE WHEN t.relay_epoch < v.relay_epoch THEN -1"
+            " ELSE greatest(t.kafka_offset, v.kafka_offset) END,"
+            " high_watermark = CASE WHEN t.relay_epoch < v.relay_epoch THEN 0"
+            " ELSE greatest(t.high_watermark, v.high_watermark) END,"
+            " last_published_at = coalesce(v.published_at, t.last_published_at),"
+            " updated_at = now()"
+            " FROM unnest(%s::text[], %s::text[], %s::int[], %s::bigint[], %s::int[],"
+            " %s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[],"
+            " %s::bigint[], %s::bigint[], %s::timestamptz[])"
+            " AS v(projection, topic, partition, notification_id, relay_epoch, applied,"
+            " duplicates, skipped, dead_lettered, rewinds, parked, kafka_offset,"
+            " high_watermark, published_at)"
+            " WHERE t.projection = v.projection AND t.topic = v.topic"
+            " AND t.partition = v.partition"
+        ).format(sql.Identifier(schema, POSITIONS_TABLE)),
+        columns(rows, 14),
+    )
 
 
 def behind_the_relay(cur: Cursor[Any], schema: str, projections: list[str]) -> set[tuple[str, int]]:

@@ -21,11 +21,11 @@ from psycopg import sql
 from contracts.bookkeeping import PARKED_TABLE
 from contracts.envelope import Envelope
 from contracts.upcasting import knows
+from projections.live import positions
 from projections.live.aggregate_versions import DEAD_LETTER, NEEDS_UPGRADE, AggregateVersions
 from projections.live.event_rules import Batch, EventRules
-from projections.live.positions import PositionRows
 from projections.projection import Projection
-from projections.records import BatchOutcome, HandlerFailedError, Incoming
+from projections.records import BatchOutcome, HandlerFailedError, Incoming, PositionMove
 
 REPLAY, DISCARD = "replay", "discard"
 
@@ -59,7 +59,6 @@ class DeadLetterRelease:
         self.projection = projection
         self.schema = schema
         self.rules = EventRules(projection, schema)
-        self.positions = PositionRows(schema, projection.name)
 
     def release(
         self,
@@ -80,7 +79,8 @@ class DeadLetterRelease:
     ) -> Released:
         with conn.transaction(), conn.cursor() as cur:
             letter, record = self._letter(cur, notification_id, reason)
-            position = self.positions.lock(cur, record.topic, record.partition)
+            key = (self.projection.name, record.topic, record.partition)
+            position = positions.lock(cur, self.schema, [key])[key]
             versions = AggregateVersions(cur, self.schema, self.projection.name)
             batch = Batch(conn, cur, versions, BatchOutcome(), careful=True)
             versions.remove(letter)
@@ -103,7 +103,7 @@ class DeadLetterRelease:
                 again.append("still a schema version this release cannot read")
             position.dead_lettered -= len(again)  # the same letter, not a new one
             versions.flush()
-            self.positions.save(cur, record.topic, record.partition, position)
+            positions.save(cur, self.schema, [PositionMove(*key, position)])
         if again:
             error = again[0]
             return Released(notification_id, action, False, 0, repr(error))
