@@ -19,7 +19,7 @@ from bench.chaos_support import (
     wait,
 )
 from bench.fleet import Fleet
-from tests.support.events import events_mentioning
+from tests.support.events import events_mentioning, ready
 
 RELAY_POINTS = ("relay.after_publish", "relay.before_publish", "relay.futures_pending")
 PROJECTOR_POINTS = ("projector.inside_txn", "projector.after_db_commit")
@@ -70,8 +70,12 @@ def api_worker_killed(fleet: Fleet) -> dict[str, Any]:
     workers = fleet.settings.api_workers
     victim = fleet.kill("command_api")
     wait(lambda: _restarted(fleet, "command_api", victim, workers), 30)
-    admin = fleet.admin_token()
+    admin = ""
     for _ in range(10):
+        # Restarted is not yet listening: with one worker (the default on two cores) the
+        # port refuses until it is, and a refused request is not one the crash took.
+        wait(lambda: ready(f"{fleet.command_url}/readyz"), 30)
+        admin = admin or fleet.admin_token()
         armed = fleet.arm("command.after_commit")
         marker, key = sku("K"), uuid4().hex
         try:
