@@ -8,7 +8,7 @@ version newer than this release reads: a newer release applies it).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -22,6 +22,30 @@ from projections.live.unnest import columns
 from projections.records import Incoming, Versioned
 
 GAP, DEAD_LETTER, NEEDS_UPGRADE = "gap", "dead_letter", "needs_upgrade"
+
+
+def read(
+    cur: Cursor[Any], schema: str, projections: list[str], aggregates: set[UUID]
+) -> tuple[dict[str, dict[UUID, int]], frozenset[str]]:
+    """The applied versions of ``aggregates`` for each of ``projections``, and which of them
+    have parked events: one statement for a whole processing group's batch."""
+    rows = cur.execute(
+        sql.SQL(
+            "SELECT projection, aggregate_id, version FROM {} WHERE projection = ANY(%s)"
+            " AND aggregate_id = ANY(%s)"
+            " UNION ALL SELECT p, NULL, NULL FROM unnest(%s::text[]) p"
+            " WHERE EXISTS (SELECT 1 FROM {} WHERE projection = p)"
+        ).format(sql.Identifier(schema, VERSIONS_TABLE), sql.Identifier(schema, PARKED_TABLE)),
+        (projections, list(aggregates), projections),
+    ).fetchall()
+    versions: dict[str, dict[UUID, int]] = {}
+    parked = set()
+    for projection, aggregate_id, version in rows:
+        if aggregate_id is None:
+            parked.add(str(projection))
+        else:
+            versions.setdefault(str(projection), {})[aggregate_id] = int(version)
+    return versions, frozenset(parked)
 
 
 def write(cur: Cursor[Any], schema: str, rows: Sequence[Versioned]) -> None:
@@ -48,30 +72,8 @@ class AggregateVersions:
         self.parked = sql.Identifier(schema, PARKED_TABLE)
         self._known: dict[UUID, int] = {}
         self._dirty: dict[UUID, int] = {}
-        #: Whether any event of the projection is parked: read with the first preload.
+        #: Whether any event of the projection is parked: read with its versions (``seed``).
         self._any_parked: bool | None = None
-
-    def preload(self, aggregate_ids: Iterable[UUID]) -> None:
-        """Read the versions of a batch's aggregates in one query, not one per aggregate,
-        and in the same statement whether any of the projection's events is parked."""
-        wanted = list({a for a in aggregate_ids if a not in self._known})
-        if not wanted and self._any_parked is not None:
-            return
-        self._known.update(dict.fromkeys(wanted, 0))
-        rows = self.cur.execute(
-            sql.SQL(
-                "SELECT aggregate_id, version FROM {} WHERE projection = %s"
-                " AND aggregate_id = ANY(%s)"
-                " UNION ALL SELECT NULL, NULL WHERE EXISTS (SELECT 1 FROM {} WHERE projection = %s)"
-            ).format(self.versions, self.parked),
-            (self.projection, wanted, self.projection),
-        ).fetchall()
-        self._any_parked = False
-        for aggregate_id, version in rows:
-            if aggregate_id is None:
-                self._any_parked = True
-            else:
-                self._known[aggregate_id] = int(version)
 
     def seed(self, known: dict[UUID, int], any_parked: bool) -> None:
         """What a batch's opening read for this projection (projections/live/opening.py)."""
@@ -152,7 +154,8 @@ class AggregateVersions:
         """The parked event right after ``envelope``'s version, removed from the parked
         rows; a dead letter stays (only `eventshop dlq replay|discard` releases one)."""
         if self._any_parked is None:
-            self.preload(())
+            _, with_parked = read(self.cur, self.schema, [self.projection], set())
+            self._any_parked = self.projection in with_parked
         if not self._any_parked:
             return None
         row = self.cur.execute(

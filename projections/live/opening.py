@@ -18,11 +18,12 @@ from uuid import UUID
 
 from psycopg import Cursor, sql
 
-from contracts.bookkeeping import MODEL_VERSIONS_TABLE, PARKED_TABLE, VERSIONS_TABLE
+from contracts.bookkeeping import MODEL_VERSIONS_TABLE
 from contracts.envelope import Envelope
 from contracts.upcasting import UndecodableEventError
 from projections.live import positions
 from projections.live.aggregate_versions import AggregateVersions
+from projections.live.aggregate_versions import read as read_versions
 from projections.live.positions import PositionKey
 from projections.records import Incoming, Position
 
@@ -94,7 +95,7 @@ def open_batch(
     keys = [(s.projection, *tp) for s in shares for tp in _partitions(s.records)]
     locked = positions.lock(cur, schema, keys)
     aggregates = {e.aggregate_id for e in decoded.values() if isinstance(e, Envelope)}
-    versions, parked = _read_versions(cur, schema, [s.projection for s in shares], aggregates)
+    versions, parked = read_versions(cur, schema, [s.projection for s in shares], aggregates)
     return Opening(decoded, tables, locked, versions, parked)
 
 
@@ -108,28 +109,6 @@ def table_versions(cur: Cursor[Any], schema: str, projections: list[str]) -> dic
         (projections,),
     ).fetchall()
     return {str(name): int(version) for name, version in rows}
-
-
-def _read_versions(
-    cur: Cursor[Any], schema: str, projections: list[str], aggregates: set[UUID]
-) -> tuple[dict[str, dict[UUID, int]], frozenset[str]]:
-    rows = cur.execute(
-        sql.SQL(
-            "SELECT projection, aggregate_id, version FROM {} WHERE projection = ANY(%s)"
-            " AND aggregate_id = ANY(%s)"
-            " UNION ALL SELECT p, NULL, NULL FROM unnest(%s::text[]) p"
-            " WHERE EXISTS (SELECT 1 FROM {} WHERE projection = p)"
-        ).format(sql.Identifier(schema, VERSIONS_TABLE), sql.Identifier(schema, PARKED_TABLE)),
-        (projections, list(aggregates), projections),
-    ).fetchall()
-    versions: dict[str, dict[UUID, int]] = {}
-    parked = set()
-    for projection, aggregate_id, version in rows:
-        if aggregate_id is None:
-            parked.add(str(projection))
-        else:
-            versions.setdefault(str(projection), {})[aggregate_id] = int(version)
-    return versions, frozenset(parked)
 
 
 def _partitions(records: Sequence[Incoming]) -> list[tuple[str, int]]:
