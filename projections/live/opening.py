@@ -27,8 +27,10 @@ from projections.live.aggregate_versions import read as read_versions
 from projections.live.positions import PositionKey
 from projections.records import Incoming, Position
 
-#: (topic, partition, offset): a record, once in a batch.
-RecordKey = tuple[str, int, int]
+#: A record's identity in its batch (``id()``; the batch holds the records while it runs).
+#: Not (topic, partition, offset): records read from the event store (a rebuild's
+#: catch-up, projections/rebuild/store_reader.py) all carry offset -1.
+RecordKey = int
 Decoded = Envelope | UndecodableEventError
 
 
@@ -51,7 +53,7 @@ class Opening:
     parked: frozenset[str]
 
     def envelopes_of(self, records: Sequence[Incoming]) -> list[Decoded]:
-        return [self.envelopes[(r.topic, r.partition, r.offset)] for r in records]
+        return [self.envelopes[id(r)] for r in records]
 
     def positions_of(
         self, projection: str, records: Sequence[Incoming]
@@ -76,7 +78,7 @@ class Opening:
 
 def decode_all(records: Iterable[Incoming]) -> dict[RecordKey, Decoded]:
     """Each record's envelope (or why it has none), decoded once for every member."""
-    return {(r.topic, r.partition, r.offset): _envelope(r) for r in records}
+    return {id(r): _envelope(r) for r in records}
 
 
 def open_batch(
