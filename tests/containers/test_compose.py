@@ -100,9 +100,21 @@ def flow(ports: dict[str, str]) -> None:
         timeout=30,
     )
     assert created.status_code == 201, created.text
-    token = httpx2.post(
-        f"{command}/auth/token", data={"username": email, "password": password}, timeout=30
-    ).json()["access_token"]
+
+    def sign_in() -> httpx2.Response | None:
+        """A client's sign-in: a 503 or 429 with Retry-After is tried again, as it asks."""
+        answer = httpx2.post(
+            f"{command}/auth/token", data={"username": email, "password": password}, timeout=30
+        )
+        if answer.status_code in (429, 503) and "Retry-After" in answer.headers:
+            print("sign-in answered", answer.status_code, answer.text)  # shown if it never ends
+            return None
+        return answer
+
+    signed_in = eventually(sign_in, timeout=60, interval=1)
+    assert signed_in is not None
+    assert signed_in.status_code == 200, (signed_in.status_code, signed_in.text)
+    token = signed_in.json()["access_token"]
     headers = {
         "Authorization": f"Bearer {token}",
         "X-Consistency-Token": created.headers["X-Consistency-Token"],
