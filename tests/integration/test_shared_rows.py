@@ -82,6 +82,21 @@ def waiting_on_locks(conn: psycopg.Connection[Any], count: int) -> None:
     raise AssertionError(f"{count} sessions never waited for a lock")
 
 
+def instance(
+    servers: Servers, schema: str, records: list[Incoming], failures: list[BaseException]
+) -> threading.Thread:
+    """A projector instance applying one batch, in a thread of its own (not started)."""
+
+    def apply() -> None:
+        try:
+            with psycopg.connect(servers.database_url) as conn:
+                Applier(CUSTOMERS, schema).apply(conn, records)
+        except BaseException as error:
+            failures.append(error)
+
+    return threading.Thread(target=apply)
+
+
 def test_two_instances_batches_over_the_same_customers_do_not_deadlock(
     servers: Servers, schema: str
 ) -> None:
@@ -101,15 +116,8 @@ def test_two_instances_batches_over_the_same_customers_do_not_deadlock(
         )
         failures: list[BaseException] = []
 
-        def instance(records: list[Incoming]) -> None:
-            try:
-                with psycopg.connect(servers.database_url) as conn:
-                    Applier(CUSTOMERS, schema).apply(conn, records)
-            except BaseException as error:
-                failures.append(error)
-
-        second = threading.Thread(target=instance, args=([placed(1, 0, y), placed(1, 1, x)],))
-        first = threading.Thread(target=instance, args=([placed(0, 0, x), placed(0, 1, y)],))
+        second = instance(servers, schema, [placed(1, 0, y), placed(1, 1, x)], failures)
+        first = instance(servers, schema, [placed(0, 0, x), placed(0, 1, y)], failures)
         with psycopg.connect(servers.database_url) as watcher:
             second.start()
             waiting_on_locks(watcher, 1)  # the second instance queues for Y first
@@ -126,3 +134,41 @@ def test_two_instances_batches_over_the_same_customers_do_not_deadlock(
                 ).fetchall()
             )
     assert counts == {x: 3, y: 3}
+
+
+def test_new_customers_first_orders_in_two_instances_do_not_deadlock(
+    servers: Servers, schema: str
+) -> None:
+    """A customer's first order creates the statistics row in its handler: there is no row
+    to lock yet. Each trial: a third transaction inserts Y's row and holds it; the second
+    instance's batch (Y, then X) queues behind it, the first's (X, then Y) too; on the
+    release, whichever inserts Y first wins. Without a common order the second instance
+    wins about half the time and then waits for X, which the first holds: a deadlock."""
+    stats = sql.Identifier(schema, "customer_order_stats")
+    failures: list[BaseException] = []
+    customers: list[UUID] = []
+    with psycopg.connect(servers.database_url) as watcher:
+        before = deadlocks(watcher)
+        for trial in range(8):
+            x, y = uuid4(), uuid4()
+            customers += [x, y]
+            with psycopg.connect(servers.database_url) as blocker:
+                blocker.execute(
+                    sql.SQL("INSERT INTO {} (customer_id) VALUES (%s)").format(stats), (y,)
+                )
+                n = 2 * trial
+                second = instance(servers, schema, [placed(1, n, y), placed(1, n + 1, x)], failures)
+                first = instance(servers, schema, [placed(0, n, x), placed(0, n + 1, y)], failures)
+                second.start()
+                waiting_on_locks(watcher, 1)
+                first.start()
+                waiting_on_locks(watcher, 2)
+                blocker.rollback()
+                second.join(timeout=30)
+                first.join(timeout=30)
+        assert not failures, failures
+        assert settled_deadlocks(watcher) == before, "PostgreSQL broke a deadlock between them"
+        counts: dict[UUID, int] = dict(
+            watcher.execute(sql.SQL("SELECT customer_id, order_count FROM {}").format(stats))
+        )
+    assert counts == dict.fromkeys(customers, 2)

@@ -105,11 +105,14 @@ _ORDER_EVENTS = frozenset({OrderPlaced.type_name, OrderPaid.type_name, OrderCanc
 
 
 def lock_order_stats(cur: Cursor[Any], schema: str, envelopes: list[Envelope]) -> None:
-    """Lock the statistics rows of the customers whose orders are in the batch, in
-    customer order (``Projection.shared_rows``): order events are partitioned by order, so
-    two projector instances change one customer's row. A placed order names its customer;
-    a later event's order was placed before it, on its own partition, so its customer is
-    in ``customer_orders``. A customer's first order creates the row in its handler."""
+    """Lock the customers whose orders are in the batch, in one order for everyone
+    (``Projection.shared_rows``): order events are partitioned by order, so two projector
+    instances change one customer's statistics row. A placed order names its customer; a
+    later event's order was placed before it, on its own partition, so its customer is in
+    ``customer_orders``. The locks are the customers' (transaction-scoped advisory locks,
+    taken in key order), not their rows': a customer's first order creates the row in its
+    handler, and a row that does not exist yet cannot be locked (two new customers' first
+    orders, in opposite orders in two batches, deadlocked)."""
     placed, later = [], []
     for env in envelopes:
         if env.event_type == OrderPlaced.type_name:
@@ -124,10 +127,11 @@ def lock_order_stats(cur: Cursor[Any], schema: str, envelopes: list[Envelope]) -
         return
     cur.execute(
         sql.SQL(
-            "SELECT 1 FROM {0}.customer_order_stats WHERE customer_id IN"
-            " (SELECT unnest(%s::uuid[]) UNION"
-            " SELECT customer_id FROM {0}.customer_orders WHERE order_id = ANY(%s::uuid[]))"
-            " ORDER BY customer_id FOR UPDATE"
+            "SELECT pg_advisory_xact_lock(hashtext(%s), k) FROM"
+            " (SELECT DISTINCT hashtext(c::text) AS k FROM"
+            " (SELECT unnest(%s::uuid[]) AS c UNION"
+            " SELECT customer_id FROM {0}.customer_orders WHERE order_id = ANY(%s::uuid[])) cs"
+            " ORDER BY k) keys"
         ).format(sql.Identifier(schema)),
-        (placed, later),
+        (f"{schema}.customer_order_stats", placed, later),
     )
