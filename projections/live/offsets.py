@@ -6,12 +6,26 @@ whatever was read and not committed is read again, by seeking back.
 
 from __future__ import annotations
 
+import logging
 import time
 
 from kafka import KafkaConsumer, TopicPartition
+from kafka.errors import (
+    CommitFailedError,
+    CoordinatorNotAvailableError,
+    NotCoordinatorError,
+    RebalanceInProgressError,
+    RequestTimedOutError,
+)
 from kafka.structs import OffsetAndMetadata
 
 from projections.records import Incoming
+
+log = logging.getLogger(__name__)
+#: The group's generation moved on: kafka-python has asked to rejoin (in the next poll).
+_REBALANCED = (CommitFailedError, RebalanceInProgressError)
+#: The coordinator is being found again (in the next poll): the offsets wait for it.
+_NO_COORDINATOR = (CoordinatorNotAvailableError, NotCoordinatorError, RequestTimedOutError)
 
 
 def rewind(consumer: KafkaConsumer) -> None:
@@ -100,8 +114,17 @@ class PendingOffsets:
         mine = {tp: offset for tp, offset in self._pending.items() if tp in held}
         self._pending.clear()
         self._sent_at = time.monotonic()
-        if mine:
+        if not mine:
+            return
+        try:
             consumer.commit(mine)
+        except _REBALANCED as error:
+            # Not a reason to throw the consumer away (a new one rebalances everyone
+            # again): whoever holds the partitions next resumes from the positions.
+            log.info("offsets not committed, the group is rebalancing: %s", error)
+        except _NO_COORDINATOR as error:
+            log.info("offsets not committed yet, no coordinator: %s", error)
+            self._pending = {**mine, **self._pending}  # a later batch's offset still wins
 
     def forget(self) -> None:
         self._pending.clear()

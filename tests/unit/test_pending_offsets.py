@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 
 from kafka import TopicPartition
+from kafka.errors import CommitFailedError, KafkaError, NotCoordinatorError
 from kafka.structs import OffsetAndMetadata
 
 from projections.live.offsets import PendingOffsets
@@ -17,11 +18,16 @@ class FakeConsumer:
     def __init__(self, *assigned: TopicPartition) -> None:
         self.assigned = set(assigned)
         self.commits: list[dict[TopicPartition, int]] = []
+        #: What the next commit raises (the broker's answer), once.
+        self.refusal: KafkaError | None = None
 
     def assignment(self) -> set[TopicPartition]:
         return set(self.assigned)
 
     def commit(self, offsets: dict[TopicPartition, OffsetAndMetadata]) -> None:
+        if self.refusal is not None:
+            refusal, self.refusal = self.refusal, None
+            raise refusal
         self.commits.append({tp: o.offset for tp, o in offsets.items()})
 
 
@@ -64,3 +70,24 @@ def test_a_new_consumer_forgets_what_the_old_one_had_pending() -> None:
     pending.forget()
     pending.commit(consumer, now=True)
     assert consumer.commits == []
+
+
+def test_a_commit_refused_by_a_rebalance_is_dropped_and_the_consumer_kept() -> None:
+    """The generation moved on (kafka-python already asked to rejoin, in the next poll):
+    the consumer must not be thrown away for it, which would rebalance everyone again. The
+    partitions' next owners resume from the positions."""
+    consumer, pending = FakeConsumer(A), PendingOffsets(every=60)
+    pending.add({A: _at(3)})
+    consumer.refusal = CommitFailedError("the group rebalanced")
+    pending.commit(consumer, now=True)  # does not raise
+    pending.commit(consumer, now=True)
+    assert consumer.commits == []
+
+
+def test_a_commit_the_coordinator_could_not_take_is_sent_again() -> None:
+    consumer, pending = FakeConsumer(A), PendingOffsets(every=60)
+    pending.add({A: _at(3)})
+    consumer.refusal = NotCoordinatorError()  # the coordinator moved: found again in poll
+    pending.commit(consumer, now=True)
+    pending.commit(consumer, now=True)
+    assert consumer.commits == [{A: 3}]
