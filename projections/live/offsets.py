@@ -124,7 +124,7 @@ class PendingOffsets:
             log.info("offsets not committed, the group is rebalancing: %s", error)
         except _NO_COORDINATOR as error:
             log.info("offsets not committed yet, no coordinator: %s", error)
-            self._pending = {**mine, **self._pending}  # a later batch's offset still wins
+            self._pending = mine  # sent with the next commit; a later batch's offset replaces it
 
     def forget(self) -> None:
         self._pending.clear()
