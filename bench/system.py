@@ -9,11 +9,12 @@ workers and M projector instances, and drives it at loopback:
 - ``saturation``: ``--clients`` closed-loop clients, as fast as answers come.
 
 First ``idle`` (``--idle-seconds``, no traffic): each process kind's CPU in percent of one
-core, what the fleet burns looking for work. Then one JSON line per load phase: per
-operation p50/p95/p99, command and query rates, command -> visible (read with its token)
-p50/p99, answers that were not 2xx by status, and CPU seconds per command by process kind
-(psutil, from outside). Then quiescence and every
-read model compared with a replay of the event store: any difference fails the run.
+core and its context switches a second, what the fleet burns looking for work. Then one
+JSON line per load phase: per operation p50/p95/p99, command and query rates, command ->
+visible (read with its token) p50/p99, answers that were not 2xx by status, and CPU
+seconds and context switches per command by process kind (psutil and ``/proc``, from
+outside). Then quiescence and every read model compared with a replay of the event store:
+any difference fails the run.
 ``--chaos`` then runs each chaos scenario under load (bench.chaos), one line each.
 
 Run: .venv/bin/python -m bench.system [--rate 80] [--seconds 20] [--clients 16] [--chaos]
@@ -45,7 +46,13 @@ from eventshop.settings import Settings
 from tests.support.stack import Servers
 
 
-def summary(phase: str, tally: Tally, cpu: dict[str, float], seconds: float) -> dict[str, Any]:
+def summary(
+    phase: str,
+    tally: Tally,
+    cpu: dict[str, float],
+    seconds: float,
+    switches: dict[str, float] | None = None,
+) -> dict[str, Any]:
     commands = sum(len(v) for op, v in tally.latency.items() if op in COMMANDS)
     queries = sum(len(v) for op, v in tally.latency.items() if op not in COMMANDS)
     per_op = {
@@ -80,6 +87,10 @@ def summary(phase: str, tally: Tally, cpu: dict[str, float], seconds: float) -> 
         "overloaded": tally.overloaded,
         "cpu_s": cpu,
         "cpu_ms_per_command": {k: round(v * 1000 / max(commands, 1), 2) for k, v in cpu.items()},
+        # Hand-offs between threads and processes, and backends woken by statements.
+        "switches_per_command": {
+            k: round(v / max(commands, 1), 1) for k, v in (switches or {}).items()
+        },
     }
 
 
@@ -94,13 +105,15 @@ async def load_phases(fleet: Fleet, args: argparse.Namespace) -> list[dict[str, 
                 _emit(lines[-1])
             for phase in ("fixed", "saturation"):
                 before, loop = meter.mark(), asyncio.get_running_loop()
-                started = loop.time()
+                switched, started = meter.switches(), loop.time()
                 if phase == "fixed":
                     tally = await shopper.fixed_rate(args.rate, args.seconds)
                 else:
                     tally = await shopper.saturate(args.clients, args.seconds)
                 took = loop.time() - started
-                lines.append(summary(phase, tally, spent(before, meter.mark()), took))
+                cpu = spent(before, meter.mark())
+                switches = spent(switched, meter.switches())
+                lines.append(summary(phase, tally, cpu, took, switches))
                 _emit(lines[-1])
         oracle = await asyncio.to_thread(check, fleet.settings)
         lines.append({"bench": "system", "phase": "oracle", **oracle})
@@ -119,9 +132,9 @@ async def idle_phase(meter: CpuMeter, seconds: float, settle: float = 3.0) -> di
     looking for work, in percent of one core. ``eventshop`` sums our processes; PostgreSQL
     and the bench's own client are shown apart."""
     await asyncio.sleep(settle)
-    before = meter.mark()
+    before, switched = meter.mark(), meter.switches()
     await asyncio.sleep(seconds)
-    cpu = spent(before, meter.mark())
+    cpu, switches = spent(before, meter.mark()), spent(switched, meter.switches())
     busy = {kind: round(used / seconds * 100, 2) for kind, used in cpu.items()}
     ours = sum(v for k, v in busy.items() if k not in ("bench_client", "postgres"))
     return {
@@ -131,6 +144,7 @@ async def idle_phase(meter: CpuMeter, seconds: float, settle: float = 3.0) -> di
         "cpu_percent_of_one_core": busy,
         "eventshop_percent": round(ours, 2),
         "with_postgres_percent": round(ours + busy.get("postgres", 0.0), 2),
+        "switches_per_s": {kind: round(n / seconds, 1) for kind, n in switches.items()},
     }
 
 
