@@ -9,7 +9,7 @@ import psycopg
 from fastapi import FastAPI
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from contracts.bookkeeping import EVENTS_CHANNEL, POSITIONS_CHANNEL
+from contracts.bookkeeping import EVENTS_CHANNEL
 from contracts.consistency import token_key
 from contracts.reactions import REACTOR_SOURCES
 from eventshop.settings import Settings
@@ -224,7 +224,7 @@ def query_app(settings: Settings) -> FastAPI:
             settings.catalog_max_age_seconds, settings.catalog_stale_while_revalidate_seconds
         ),
         ops_login_url=settings.command_url or _local_url(settings, settings.command_port),
-        news=Wakeups.for_database(read_database_url(settings), (POSITIONS_CHANNEL,)),
+        news=Wakeups.of_batches(read_database_url(settings), settings.read_schema),
     )
 
 
@@ -293,5 +293,5 @@ def mail_sender(settings: Settings) -> MailSender:
         max_attempts=settings.mail_max_attempts,
         retention_seconds=settings.mail_retention_seconds,
         # The intake's outbox rows commit with a projector batch, which NOTIFYs positions.
-        news=Wakeups.for_database(database_url(settings), (POSITIONS_CHANNEL,)),
+        news=Wakeups.of_batches(database_url(settings), settings.read_schema),
     )

@@ -8,7 +8,10 @@ process manager), the relay ``PUBLISHED_CHANNEL`` with each checkpoint (records 
 broker, also when it republishes, which inserts nothing: the consumers), a projector
 ``POSITIONS_CHANNEL`` with each batch it commits (the mail intake's outbox rows: the mail
 sender). Every notification wakes every process listening to its channel, so a channel a
-loop does not need costs it a wake-up per command. One listening connection per process
+loop does not need costs it a wake-up per command. The projectors' NOTIFY names the read
+schema it moved, and a listener for one schema's news lets another's pass (several shops,
+or a test session's many schemas, may share one database). One listening connection per
+process
 and channel set turns the news into a generation counter, and a loop idle for a while waits
 for the next generation instead of polling. The wait is bounded (a slow safety poll): a lost
 notification, or a database in another server than the read side's, costs at most one
@@ -29,6 +32,8 @@ from kafka import KafkaConsumer
 from kafka.coordinator.base import MemberState
 from psycopg import sql
 
+from contracts.bookkeeping import POSITIONS_CHANNEL
+
 log = logging.getLogger(__name__)
 
 
@@ -41,9 +46,13 @@ class Wakeups:
     #: How long the listener waits for a notification before it checks its connection.
     keepalive_seconds = 10.0
 
-    def __init__(self, database_url: str, channels: tuple[str, ...]) -> None:
+    def __init__(
+        self, database_url: str, channels: tuple[str, ...], about: str | None = None
+    ) -> None:
         self.database_url = database_url
         self.channels = channels
+        #: Only notifications whose payload is empty or this (a schema) are news.
+        self.about = about
         self.generation = 0
         self._changed = threading.Condition()
         self._callbacks: list[Callable[[], None]] = []
@@ -51,13 +60,21 @@ class Wakeups:
         self._thread.start()
 
     @classmethod
-    def for_database(cls, database_url: str, channels: tuple[str, ...]) -> Wakeups:
-        """The process's one listener for these channels of this database."""
-        key = f"{database_url} {channels}"
+    def for_database(
+        cls, database_url: str, channels: tuple[str, ...], about: str | None = None
+    ) -> Wakeups:
+        """The process's one listener for these channels of this database (and, with
+        ``about``, for the news of that schema only)."""
+        key = f"{database_url} {channels} {about}"
         with cls._shared_lock:
             if key not in cls._shared:
-                cls._shared[key] = cls(database_url, channels)
+                cls._shared[key] = cls(database_url, channels, about)
             return cls._shared[key]
+
+    @classmethod
+    def of_batches(cls, database_url: str, schema: str) -> Wakeups:
+        """News of the batches projectors commit to read schema ``schema``."""
+        return cls.for_database(database_url, (POSITIONS_CHANNEL,), about=schema)
 
     def subscribe(self, callback: Callable[[], None]) -> Callable[[], None]:
         """Call ``callback`` with each piece of news, on the listener's thread (so it must
@@ -99,6 +116,9 @@ class Wakeups:
         for callback in callbacks:
             callback()
 
+    def _is_news(self, payload: str) -> bool:
+        return self.about is None or payload in ("", self.about)
+
     def _listen(self) -> None:
         backoff = 0.5
         while True:
@@ -112,7 +132,7 @@ class Wakeups:
                         # What came (also during the keepalive: psycopg keeps it), then
                         # sleep in select() until the socket speaks: psycopg's own blocking
                         # wait wakes ten times a second, in every process that listens.
-                        if list(conn.notifies(timeout=0)):
+                        if any(self._is_news(n.payload) for n in conn.notifies(timeout=0)):
                             self._bump()
                         if not select.select([conn.fileno()], [], [], self.keepalive_seconds)[0]:
                             conn.execute("SELECT 1")  # a dead connection raises here

@@ -33,6 +33,7 @@ def test_each_loop_listens_only_to_the_news_of_its_work(stack: Stack) -> None:
     assert consumer.wakeups.channels == (PUBLISHED_CHANNEL,)  # records on the broker
     mail, expiry = wiring.mail_sender(settings).news, wiring.order_expiry(settings).news
     assert isinstance(mail, Wakeups) and mail.channels == (POSITIONS_CHANNEL,)  # batches
+    assert mail.about == settings.read_schema  # of its own shop's read models
     assert isinstance(expiry, Wakeups) and expiry.channels == (EVENTS_CHANNEL,)  # new orders
 
 
