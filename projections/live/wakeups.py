@@ -11,11 +11,10 @@ sender). Every notification wakes every process listening to its channel, so a c
 loop does not need costs it a wake-up per command. The projectors' NOTIFY names the read
 schema it moved, and a listener for one schema's news lets another's pass (several shops,
 or a test session's many schemas, may share one database). One listening connection per
-process
-and channel set turns the news into a generation counter, and a loop idle for a while waits
-for the next generation instead of polling. The wait is bounded (a slow safety poll): a lost
-notification, or a database in another server than the read side's, costs at most one
-safety interval, never a stall; a rebalance cuts a consumer's wait short.
+process and channel set turns the news into a generation counter, and a loop idle for a
+while waits for the next generation instead of polling. The wait is bounded (a slow
+safety poll): a lost notification, or a database in another server than the read side's,
+costs at most one safety interval, never a stall; a rebalance cuts a consumer's wait short.
 """
 
 from __future__ import annotations

@@ -54,7 +54,7 @@ def test_an_asleep_sender_is_woken_by_the_intakes_batch_not_by_each_event(
             eventually(lambda: news.generation > 0)  # listening
             db, schema = stack.settings.database_url or "", stack.settings.read_schema
             with psycopg.connect(db, autocommit=True) as conn:
-                seen = _quiet_after_events_notify(conn, news, schema)
+                seen = _quiet_after_events_notify(db, conn, news, schema)
                 assert news.generation == seen, "woken by the event store's NOTIFY"
                 conn.execute(f"NOTIFY {POSITIONS_CHANNEL}")  # what each batch sends
             eventually(lambda: news.generation > seen, timeout=5)
@@ -65,12 +65,14 @@ def test_an_asleep_sender_is_woken_by_the_intakes_batch_not_by_each_event(
             running.join(timeout=10)
 
 
-def _quiet_after_events_notify(conn: psycopg.Connection[Any], news: Signal, schema: str) -> int:
+def _quiet_after_events_notify(
+    db: str, conn: psycopg.Connection[Any], news: Signal, schema: str
+) -> int:
     """NOTIFY the event store's channel and wait half a second, until a window passes in
     which the stack's own projector committed no batch (its first one, of the admin's
     registration, may land any time after it joined its group: a real wake-up); the
     generation seen before the window that was quiet."""
-    with psycopg.connect(conn.info.dsn, autocommit=True) as spy:
+    with psycopg.connect(db, autocommit=True) as spy:  # conn.info.dsn has no password
         spy.execute(f"LISTEN {POSITIONS_CHANNEL}")
         for _ in range(20):
             list(spy.notifies(timeout=0.1))  # what came before this window
