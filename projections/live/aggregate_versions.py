@@ -18,10 +18,11 @@ from psycopg import Cursor, sql
 from contracts.bookkeeping import PARKED_TABLE, VERSIONS_TABLE
 from contracts.envelope import Envelope
 from contracts.redaction import redact
-from projections.live.unnest import columns
+from projections.live.rowsets import rowset, values
 from projections.records import Incoming, Versioned
 
 GAP, DEAD_LETTER, NEEDS_UPGRADE = "gap", "dead_letter", "needs_upgrade"
+_VERSIONED = ("projection", "aggregate_id", "version")
 
 
 def read(
@@ -31,12 +32,14 @@ def read(
     have parked events: one statement for a whole processing group's batch."""
     rows = cur.execute(
         sql.SQL(
-            "SELECT projection, aggregate_id, version FROM {} WHERE projection = ANY(%s)"
-            " AND aggregate_id = ANY(%s)"
-            " UNION ALL SELECT p, NULL, NULL FROM unnest(%s::text[]) p"
-            " WHERE EXISTS (SELECT 1 FROM {} WHERE projection = p)"
+            "WITH p AS (SELECT jsonb_array_elements_text(%(projections)s::jsonb) AS projection)"
+            " SELECT projection, aggregate_id, version FROM {} WHERE projection = ANY(ARRAY("
+            "SELECT projection FROM p)) AND aggregate_id = ANY(ARRAY("
+            "SELECT jsonb_array_elements_text(%(aggregates)s::jsonb)::uuid))"
+            " UNION ALL SELECT p.projection, NULL, NULL FROM p"
+            " WHERE EXISTS (SELECT 1 FROM {} WHERE projection = p.projection)"
         ).format(sql.Identifier(schema, VERSIONS_TABLE), sql.Identifier(schema, PARKED_TABLE)),
-        (projections, list(aggregates), projections),
+        {"projections": values(projections), "aggregates": values(aggregates)},
     ).fetchall()
     versions: dict[str, dict[UUID, int]] = {}
     parked = set()
@@ -51,14 +54,23 @@ def read(
 def write(cur: Cursor[Any], schema: str, rows: Sequence[Versioned]) -> None:
     """Store applied versions, of any number of projections' aggregates, in one statement."""
     if rows:
-        cur.execute(
-            sql.SQL(
-                "INSERT INTO {} (projection, aggregate_id, version)"
-                " SELECT * FROM unnest(%s::text[], %s::uuid[], %s::int[])"
-                " ON CONFLICT (projection, aggregate_id) DO UPDATE SET version = EXCLUDED.version"
-            ).format(sql.Identifier(schema, VERSIONS_TABLE)),
-            columns(rows, 3),
-        )
+        cur.execute(upsert(schema), (written(rows),))
+
+
+def upsert(schema: str) -> sql.Composed:
+    """The statement :func:`write` runs (one parameter: :func:`written`), for a caller
+    that sends it with others in one statement (projections/live/group_batch.py)."""
+    return sql.SQL(
+        "INSERT INTO {} (projection, aggregate_id, version)"
+        " SELECT * FROM jsonb_to_recordset(%s::jsonb)"
+        " AS v(projection text, aggregate_id uuid, version int)"
+        " ON CONFLICT (projection, aggregate_id) DO UPDATE SET version = EXCLUDED.version"
+    ).format(sql.Identifier(schema, VERSIONS_TABLE))
+
+
+def written(rows: Sequence[Versioned]) -> str:
+    """``rows`` as :func:`upsert`'s parameter."""
+    return rowset(rows, _VERSIONED)
 
 
 class AggregateVersions:

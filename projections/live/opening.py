@@ -25,6 +25,7 @@ from projections.live import positions
 from projections.live.aggregate_versions import AggregateVersions
 from projections.live.aggregate_versions import read as read_versions
 from projections.live.positions import PositionKey
+from projections.live.rowsets import values
 from projections.records import Incoming, Position
 
 #: A record's identity in its batch (``id()``; the batch holds the records while it runs).
@@ -105,10 +106,10 @@ def table_versions(cur: Cursor[Any], schema: str, projections: list[str]) -> dic
     """The live tables' version of each of ``projections`` that has one, held ``FOR SHARE``."""
     rows = cur.execute(
         sql.SQL(
-            "SELECT projection, table_version FROM {} WHERE projection = ANY(%s)"
-            " ORDER BY projection FOR SHARE"
+            "SELECT projection, table_version FROM {} WHERE projection = ANY(ARRAY("
+            "SELECT jsonb_array_elements_text(%s::jsonb))) ORDER BY projection FOR SHARE"
         ).format(sql.Identifier(schema, MODEL_VERSIONS_TABLE)),
-        (projections,),
+        (values(projections),),
     ).fetchall()
     return {str(name): int(version) for name, version in rows}
 

@@ -15,11 +15,17 @@ from typing import Any
 from psycopg import Cursor, sql
 
 from contracts.bookkeeping import POSITIONS_TABLE, RELAY_STATE_FUNCTION
-from projections.live.unnest import columns
+from projections.live.rowsets import rowset
 from projections.records import Position, PositionMove
 
 #: (projection, topic, partition)
 PositionKey = tuple[str, str, int]
+_KEY = ("projection", "topic", "partition")
+_MOVE = (
+    *_KEY,
+    *("notification_id", "relay_epoch", "applied", "duplicates", "skipped", "dead_lettered"),
+    *("rewinds", "parked", "kafka_offset", "high_watermark", "published_at"),
+)
 
 
 def lock(cur: Cursor[Any], schema: str, keys: Sequence[PositionKey]) -> dict[PositionKey, Position]:
@@ -31,9 +37,10 @@ def lock(cur: Cursor[Any], schema: str, keys: Sequence[PositionKey]) -> dict[Pos
         cur.execute(
             sql.SQL(
                 "INSERT INTO {} (projection, topic, partition)"
-                " SELECT * FROM unnest(%s::text[], %s::text[], %s::int[]) ON CONFLICT DO NOTHING"
+                " SELECT * FROM jsonb_to_recordset(%s::jsonb) AS v(projection text, topic text,"
+                " partition int) ON CONFLICT DO NOTHING"
             ).format(table),
-            columns(missing, 3),
+            (rowset(missing, _KEY),),
         )
         found |= _locked(cur, table, missing)
     return {k: Position(*found[k]) for k in keys}
@@ -45,11 +52,12 @@ def _locked(
     rows = cur.execute(
         sql.SQL(
             "SELECT t.projection, t.topic, t.partition, t.notification_id, t.relay_epoch"
-            " FROM {} t JOIN unnest(%s::text[], %s::text[], %s::int[])"
+            " FROM {} t JOIN ROWS FROM (jsonb_to_recordset(%s::jsonb)"
+            " AS (projection text, topic text, partition int))"
             " WITH ORDINALITY AS k(projection, topic, partition, n)"
             " USING (projection, topic, partition) ORDER BY k.n FOR UPDATE OF t"
         ).format(table),
-        columns(keys, 3),
+        (rowset(keys, _KEY),),
     ).fetchall()
     return {(str(p), str(t), int(n)): (int(nid), int(epoch)) for p, t, n, nid, epoch in rows}
 
@@ -57,9 +65,39 @@ def _locked(
 def save(cur: Cursor[Any], schema: str, moves: Sequence[PositionMove]) -> None:
     """Add each move's counts to its row and move its marks forward (never back): one
     statement for all of them."""
-    if not moves:
-        return
-    rows = [
+    if moves:
+        cur.execute(update(schema), (moved(moves),))
+
+
+def update(schema: str) -> sql.Composed:
+    """The statement :func:`save` runs (one parameter: :func:`moved`), for a caller that
+    sends it with others in one statement (projections/live/group_batch.py)."""
+    return sql.SQL(
+        "UPDATE {} t SET notification_id = v.notification_id, applied = t.applied + v.applied,"
+        " duplicates = t.duplicates + v.duplicates, skipped = t.skipped + v.skipped,"
+        " dead_lettered = t.dead_lettered + v.dead_lettered, relay_epoch = v.relay_epoch,"
+        " rewinds = t.rewinds + v.rewinds, parked = t.parked + v.parked,"
+        # A newer relay epoch restarts the partition's offsets (the broker lost its
+        # data and the relay republishes from offset 0): the old marks no longer apply.
+        " kafka_offset = CASE WHEN t.relay_epoch < v.relay_epoch THEN -1"
+        " ELSE greatest(t.kafka_offset, v.kafka_offset) END,"
+        " high_watermark = CASE WHEN t.relay_epoch < v.relay_epoch THEN 0"
+        " ELSE greatest(t.high_watermark, v.high_watermark) END,"
+        " last_published_at = coalesce(v.published_at, t.last_published_at),"
+        " updated_at = now()"
+        " FROM jsonb_to_recordset(%s::jsonb) AS v(projection text, topic text,"
+        " partition int, notification_id bigint, relay_epoch int, applied bigint,"
+        " duplicates bigint, skipped bigint, dead_lettered bigint, rewinds bigint,"
+        " parked bigint, kafka_offset bigint, high_watermark bigint,"
+        " published_at timestamptz)"
+        " WHERE t.projection = v.projection AND t.topic = v.topic"
+        " AND t.partition = v.partition"
+    ).format(sql.Identifier(schema, POSITIONS_TABLE))
+
+
+def moved(moves: Sequence[PositionMove]) -> str:
+    """``moves`` as :func:`update`'s parameter."""
+    rows = (
         (
             m.projection,
             m.topic,
@@ -77,32 +115,8 @@ def save(cur: Cursor[Any], schema: str, moves: Sequence[PositionMove]) -> None:
             m.published_at,
         )
         for m in moves
-    ]
-    cur.execute(
-        sql.SQL(
-            "UPDATE {} t SET notification_id = v.notification_id, applied = t.applied + v.applied,"
-            " duplicates = t.duplicates + v.duplicates, skipped = t.skipped + v.skipped,"
-            " dead_lettered = t.dead_lettered + v.dead_lettered, relay_epoch = v.relay_epoch,"
-            " rewinds = t.rewinds + v.rewinds, parked = t.parked + v.parked,"
-            # A newer relay epoch restarts the partition's offsets (the broker lost its
-            # data and the relay republishes from offset 0): the old marks no longer apply.
-            " kafka_offset = CASE WHEN t.relay_epoch < v.relay_epoch THEN -1"
-            " ELSE greatest(t.kafka_offset, v.kafka_offset) END,"
-            " high_watermark = CASE WHEN t.relay_epoch < v.relay_epoch THEN 0"
-            " ELSE greatest(t.high_watermark, v.high_watermark) END,"
-            " last_published_at = coalesce(v.published_at, t.last_published_at),"
-            " updated_at = now()"
-            " FROM unnest(%s::text[], %s::text[], %s::int[], %s::bigint[], %s::int[],"
-            " %s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[],"
-            " %s::bigint[], %s::bigint[], %s::timestamptz[])"
-            " AS v(projection, topic, partition, notification_id, relay_epoch, applied,"
-            " duplicates, skipped, dead_lettered, rewinds, parked, kafka_offset,"
-            " high_watermark, published_at)"
-            " WHERE t.projection = v.projection AND t.topic = v.topic"
-            " AND t.partition = v.partition"
-        ).format(sql.Identifier(schema, POSITIONS_TABLE)),
-        columns(rows, 14),
     )
+    return rowset(rows, _MOVE)
 
 
 def behind_the_relay(cur: Cursor[Any], schema: str, projections: list[str]) -> set[tuple[str, int]]:
