@@ -110,7 +110,7 @@ def _measure(stack: Stack, pg: psutil.Process, batch: int) -> dict[str, Any]:
     plain_cpu = _cpu(me) - plain_before
     expected = {m.name: sum(plain[t] for t in m.topics) for g in groups for m in g.members}
 
-    counted = [0]
+    counted, consumers = [0], []
     me_before, pg_before, began = _cpu(me), _cpu_tree(pg), time.perf_counter()
     for group in groups:
         group.max_poll_records = batch
@@ -118,9 +118,11 @@ def _measure(stack: Stack, pg: psutil.Process, batch: int) -> dict[str, Any]:
         thread = threading.Thread(target=group.run, args=(stack.stop,), daemon=True)
         thread.start()
         stack.threads.append(thread)
+        consumers.append(thread.native_id)
     eventually(lambda: _caught_up(stack, expected), timeout=600, interval=0.05)
     wall = time.perf_counter() - began
     spent, pg_spent = _cpu(me) - me_before, _cpu_tree(pg) - pg_before
+    consuming = sum(t.user_time + t.system_time for t in me.threads() if t.id in consumers)
     batches = counted[0]
     total = sum(records.values())
     plain_batches = -(-total // batch)
@@ -132,6 +134,9 @@ def _measure(stack: Stack, pg: psutil.Process, batch: int) -> dict[str, Any]:
         "groups": [[m.name for m in g.members] for g in groups],
         "projector_cpu_us_per_batch": round(1e6 * spent / batches),
         "postgres_cpu_us_per_batch": round(1e6 * pg_spent / batches),
+        # The consumer threads alone (the group batches, and polling): what this
+        # project's code costs, without kafka-python's network thread.
+        "consumer_thread_cpu_us_per_batch": round(1e6 * consuming / batches),
         "projector_cpu_us_per_record": round(1e6 * spent / total),
         "plain_consume_cpu_us_per_batch": round(1e6 * plain_cpu / plain_batches),
         "ratio_to_plain_consume": round((spent / batches) / (plain_cpu / plain_batches), 2),

@@ -102,8 +102,10 @@ class Applier:
         group read it for all members, in the transaction this one nests in) the applier
         reads nothing of its own and leaves its position moves in ``outcome.moves`` for the
         group to write with the others'; without, it opens and moves its positions itself.
-        ``savepoint=False`` (only with ``opening``): no transaction of its own; a failing
-        handler raises ``RetryCarefullyError`` and the group redoes its whole batch.
+        ``savepoint=False`` (only with ``opening``): no transaction of its own, and its
+        statements go into the pipeline the group holds open for all members (one sync a
+        batch); a failing handler raises ``RetryCarefullyError``, a failing statement
+        surfaces where the group's pipeline ends, and the group redoes its whole batch.
         """
         args = (conn, records, before_commit, high_watermarks, opening)
         if not savepoint:
@@ -141,7 +143,7 @@ class Applier:
             if not careful and self._batch_rows and len(records) >= self.fold_from_records:
                 self._batch_rows.load(conn, aggregates)
                 batch.folding = self._batch_rows  # rows folded for this batch only
-            if careful:
+            if careful or not savepoint:  # (a group's fast path: in the group's pipeline)
                 self._apply_all(batch, records, envelopes, positions, own=opening is None)
             else:
                 # The fast path sends every statement without waiting for its answer

@@ -149,3 +149,38 @@ def test_an_undecodable_records_letter_is_sent_once_though_another_handler_faile
     letters = read_all(settings.bootstrap_servers, [dead_letter_topic(catalog(settings))])
     senders = sorted(dict(r.headers)[names.DLT_PROJECTION].decode() for r in letters)
     assert senders == ["orders", "products"]
+
+
+def test_a_statement_the_database_refuses_in_the_shared_pipeline_is_one_members_dead_letter(
+    settings: Shop,
+) -> None:
+    """The fast path sends every member's statements in one pipeline, so the refusal
+    surfaces where the group's pipeline ends, after products' statements were sent: the
+    batch is redone with a savepoint per member, products applies once, and only orders'
+    event is dead-lettered (not the whole batch retried forever, nor an error raised)."""
+
+    def refusing(cur: Any, schema: str, envelope: Envelope, event: Any) -> None:
+        cur.execute("SELECT 1 / 0")
+
+    orders = replace(ORDERS, handlers={**ORDERS.handlers, ProductCreated: refusing})
+    members = [
+        Member(p, settings.read_schema, settings.bootstrap_servers, settings.topic_prefix)
+        for p in (PRODUCTS, orders)
+    ]
+    try:
+        with psycopg.connect(settings.database_url) as conn:
+            records = [product_record(settings, 0)]
+            outcome = apply_group(conn, settings.read_schema, members, records, {})
+            assert outcome.failed is None
+            assert positions(conn, settings.read_schema) == {
+                "products": (1, 0),
+                "orders": (0, 1),
+            }
+            count = f"SELECT count(*) FROM {settings.read_schema}.products"
+            assert conn.execute(count).fetchone() == (1,)
+    finally:
+        for member in members:
+            member.letters.close()
+    assert (members[0].stats.batches, members[0].stats.applied) == (1, 1)
+    letters = read_all(settings.bootstrap_servers, [dead_letter_topic(catalog(settings))])
+    assert [dict(r.headers)[names.DLT_PROJECTION].decode() for r in letters] == ["orders"]
