@@ -19,22 +19,18 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import shutil
-import tempfile
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 import psutil
-from kafka import KafkaConsumer, TopicPartition
 
 from bench.accounting import cpu_seconds
+from bench.fleet import postgres_root
+from bench.support import bench_stack, consume_all
 from bench.workload import PASSWORD
-from contracts.topics import PARTITIONS
 from eventshop import wiring
-from eventshop.embedded import EmbeddedKafka, EmbeddedPostgres
-from tests.support.stack import Servers, Stack, eventually, running_stack
+from tests.support.stack import Stack, eventually
 
 
 def main() -> None:
@@ -42,20 +38,12 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=300, help="orders placed while seeding")
     parser.add_argument("--batch", type=int, default=2, help="records a batch (max_poll_records)")
     args = parser.parse_args()
-    data = Path(tempfile.mkdtemp(prefix="eventshop-bench-"))
-    postgres, kafka = EmbeddedPostgres(data / "pg"), EmbeddedKafka()
-    try:
-        servers = Servers(postgres.start(), kafka.start())
-        with running_stack(servers, mail_intake="projectors") as stack:
-            _seed(stack, args.orders, random.Random(7))
-            relay = stack.start_relay()
-            eventually(lambda: _settled(relay), timeout=300, interval=0.2)
-            pg = psutil.Process(postgres.pid or 0)
-            print(json.dumps(_measure(stack, pg, args.batch)))
-    finally:
-        kafka.stop()
-        postgres.stop()
-        shutil.rmtree(data, ignore_errors=True)
+    with bench_stack() as stack:  # the mail intake runs in the projector (the default)
+        _seed(stack, args.orders, random.Random(7))
+        relay = stack.start_relay()
+        eventually(lambda: _settled(relay), timeout=300, interval=0.2)
+        pg = psutil.Process(postgres_root(stack.settings.database_url or "") or 0)
+        print(json.dumps(_measure(stack, pg, args.batch)))
 
 
 def _seed(stack: Stack, orders: int, rng: random.Random) -> None:
@@ -103,10 +91,10 @@ def _measure(stack: Stack, pg: psutil.Process, batch: int) -> dict[str, Any]:
     settings = stack.settings
     groups = wiring.projectors(settings)
     topics = sorted({t for g in groups for m in g.members for t in m.topics})
-    records = _plain_consume(wiring.kafka(settings), topics, batch)  # warms the broker
+    records = consume_all(wiring.kafka(settings), topics, batch)  # warms the broker
     me = psutil.Process()
     plain_before = _cpu(me)
-    plain = _plain_consume(wiring.kafka(settings), topics, batch)
+    plain = consume_all(wiring.kafka(settings), topics, batch)
     plain_cpu = _cpu(me) - plain_before
     expected = {m.name: sum(plain[t] for t in m.topics) for g in groups for m in g.members}
 
@@ -152,25 +140,6 @@ def _counting(batch: Any, counted: list[int]) -> Any:
         batch(*args)
 
     return counting
-
-
-def _plain_consume(bootstrap: str, topics: list[str], batch: int) -> dict[str, int]:
-    """Read every record of ``topics`` in polls of ``batch``; the count per topic."""
-    consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, max_poll_records=batch
-    )
-    try:
-        partitions = [TopicPartition(t, p) for t in topics for p in range(PARTITIONS)]
-        consumer.assign(partitions)
-        consumer.seek_to_beginning(*partitions)
-        ends = consumer.end_offsets(partitions)
-        counts = dict.fromkeys(topics, 0)
-        while sum(counts.values()) < sum(ends.values()):
-            for tp, got in consumer.poll(timeout_ms=200).items():
-                counts[tp.topic] += len(got)
-        return counts
-    finally:
-        consumer.close()
 
 
 def _caught_up(stack: Stack, expected: dict[str, int]) -> bool:

@@ -13,10 +13,8 @@ import json
 import sys
 import time
 
-from kafka import KafkaConsumer, TopicPartition
-
-from bench.support import bench_stack
-from contracts.topics import PARTITIONS, topic_name
+from bench.support import bench_stack, consume_all
+from contracts.topics import topic_name
 from projections.live.consumer import KafkaProjector
 from tests.support.stack import Stack, eventually
 
@@ -63,22 +61,14 @@ def main(n: int) -> None:
 def _plain_consume_rate(stack: Stack, expected: int) -> float:
     """Read the topic's records from the start, consumer settings as the projector's."""
     topic = topic_name("catalog", stack.settings.topic_prefix)
-    partitions = [TopicPartition(topic, p) for p in range(PARTITIONS)]
-    consumer = KafkaConsumer(
-        bootstrap_servers=stack.settings.kafka_bootstrap_servers,
-        enable_auto_commit=False,
-        max_poll_records=KafkaProjector.max_poll_records_default,
-        fetch_max_wait_ms=50,
+    began = time.perf_counter()
+    read = consume_all(
+        stack.settings.kafka_bootstrap_servers or "",
+        [topic],
+        KafkaProjector.max_poll_records_default,
     )
-    try:
-        consumer.assign(partitions)
-        consumer.seek_to_beginning(*partitions)
-        read, began = 0, time.perf_counter()
-        while read < expected:
-            read += sum(len(batch) for batch in consumer.poll(timeout_ms=200).values())
-        return read / (time.perf_counter() - began)
-    finally:
-        consumer.close()
+    assert read[topic] >= expected, read
+    return read[topic] / (time.perf_counter() - began)
 
 
 if __name__ == "__main__":

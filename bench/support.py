@@ -11,8 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from kafka import KafkaConsumer, TopicPartition
 from psycopg import sql
 
+from contracts.topics import PARTITIONS
 from eventshop.embedded import EmbeddedKafka, EmbeddedPostgres
 from eventshop.settings import Settings
 from tests.support.stack import Servers, Stack, running_stack
@@ -59,3 +61,27 @@ def drop_schemas(conn: psycopg.Connection[Any], settings: Settings) -> None:
     on keeps nothing of it."""
     for schema in (settings.read_schema, settings.event_schema):
         conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+
+
+def consume_all(bootstrap: str, topics: list[str], max_poll_records: int) -> dict[str, int]:
+    """Read every record of ``topics`` from the start, in polls of ``max_poll_records`` (fetch
+    wait as the projectors'), with no group to join: the count per topic. What a consumer
+    costs before any projection work, the limit projector benches are measured against."""
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        max_poll_records=max_poll_records,
+        fetch_max_wait_ms=50,
+    )
+    try:
+        partitions = [TopicPartition(t, p) for t in topics for p in range(PARTITIONS)]
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        ends = sum(consumer.end_offsets(partitions).values())
+        counts = dict.fromkeys(topics, 0)
+        while sum(counts.values()) < ends:
+            for tp, records in consumer.poll(timeout_ms=200).items():
+                counts[tp.topic] += len(records)
+        return counts
+    finally:
+        consumer.close()
