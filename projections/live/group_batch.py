@@ -17,6 +17,7 @@ sent to the broker before the commit, and a rolled-back attempt must not have se
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Iterator, Sequence
@@ -113,10 +114,16 @@ def _close(
     positions, and the news that positions moved (the query API's watchers read them once
     this commits)."""
     cur.execute(
-        sql.SQL("WITH versions AS ({}), positions AS ({}) SELECT pg_notify(%s, %s)").format(
-            aggregate_versions.upsert(schema), positions.update(schema)
-        ),
+        _closing(schema),
         (aggregate_versions.written(versions), positions.moved(moves), POSITIONS_CHANNEL, schema),
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _closing(schema: str) -> sql.Composed:
+    """:func:`_close`'s statement, built once per schema (20 µs a batch otherwise)."""
+    return sql.SQL("WITH versions AS ({}), positions AS ({}) SELECT pg_notify(%s, %s)").format(
+        aggregate_versions.upsert(schema), positions.update(schema)
     )
 
 
