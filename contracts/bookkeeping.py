@@ -36,7 +36,10 @@ RELAY_CHECKPOINT_TABLE = "relay_checkpoint"
 #: the relay and idle consumers wait on it.
 EVENTS_CHANNEL = "shop_events"
 #: The channel the relay NOTIFYs with each checkpoint it saves: records are on the broker
-#: (also when it republishes a log, which inserts nothing). Consumers wait on both.
+#: (also when it republishes a log, which inserts nothing). Consumers wait on both. The
+#: payload names the partitions that checkpoint moved, ``topic:partition`` separated by
+#: spaces; an empty one is news for every partition (a republish, or a relay of a release
+#: before this payload).
 PUBLISHED_CHANNEL = "shop_published"
 #: The channel a projector NOTIFYs (the read schema as payload) after each batch it
 #: committed: the query API's position watchers read positions then, not on a timer.

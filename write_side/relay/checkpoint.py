@@ -79,15 +79,20 @@ def take_leadership(conn: psycopg.Connection[Any], schema: str) -> int:
 
 
 def save_checkpoint(
-    conn: psycopg.Connection[Any], schema: str, checkpoint: Checkpoint, epoch: int
+    conn: psycopg.Connection[Any],
+    schema: str,
+    checkpoint: Checkpoint,
+    epoch: int,
+    before: Checkpoint | None = None,
 ) -> None:
     """Move the checkpoint, if ``epoch`` is still the leader's, and wake the projectors'
-    listeners (``PUBLISHED_CHANNEL``) in the same statement; else LeadershipLostError."""
+    listeners (``PUBLISHED_CHANNEL``, naming the partitions moved since ``before``) in the
+    same statement; else LeadershipLostError."""
     moved = conn.execute(
         sql.SQL(
             "UPDATE {}.relay_checkpoint SET notification_id = %s, partition_offsets = %s,"
             " republished = %s, topic_ids = %s, updated_at = now() WHERE leader_epoch = %s"
-            " RETURNING pg_notify(%s, '')"
+            " RETURNING pg_notify(%s, %s)"
         ).format(sql.Identifier(schema)),
         (
             checkpoint.notification_id,
@@ -96,10 +101,25 @@ def save_checkpoint(
             orjson.dumps(checkpoint.topic_ids).decode(),
             epoch,
             PUBLISHED_CHANNEL,
+            published_news(before, checkpoint),
         ),
     ).rowcount
     if moved != 1:
         raise LeadershipLostError(f"leader epoch {epoch} is no longer the relay's")
+
+
+#: PostgreSQL refuses a NOTIFY payload of 8000 bytes or more; a longer list is sent empty.
+NEWS_LIMIT = 7900
+
+
+def published_news(before: Checkpoint | None, after: Checkpoint) -> str:
+    """The payload of a checkpoint's NOTIFY: the partitions whose acknowledged offset moved
+    since ``before``, or empty (news for every partition) when there is no ``before``, the
+    log was republished, or the list would be too long for a NOTIFY."""
+    if before is None or before.republished != after.republished:
+        return ""
+    moved = " ".join(sorted(k for k, v in after.offsets.items() if before.offsets.get(k) != v))
+    return moved if len(moved.encode()) <= NEWS_LIMIT else ""
 
 
 def save_blocked(

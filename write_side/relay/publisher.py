@@ -160,13 +160,13 @@ class KafkaRelay:
                     inclusive_of_start=False,
                 )
                 if notifications:
-                    blocked, more = None, len(notifications) == self.batch_size
+                    blocked, more, before = None, len(notifications) == self.batch_size, checkpoint
                     try:
                         checkpoint, blocked = self._publish(producer, notifications, checkpoint)
                     except BrokerLostDataError as error:
                         checkpoint, more = self._start_over(checkpoint, str(error)), True
                     crash_point("relay.after_publish")
-                    save_checkpoint(lock_conn, self.schema, checkpoint, self.epoch)
+                    save_checkpoint(lock_conn, self.schema, checkpoint, self.epoch, before)
                     if blocked is not None:
                         self.blocks.block(lock_conn, blocked.topic, blocked.id)
                         return True
