@@ -71,7 +71,7 @@ def consume_all(bootstrap: str, topics: list[str], max_poll_records: int) -> dic
         bootstrap_servers=bootstrap,
         enable_auto_commit=False,
         max_poll_records=max_poll_records,
-        fetch_max_wait_ms=50,
+        fetch_max_wait_ms=Settings.model_fields["kafka_fetch_max_wait_ms"].default,
     )
     try:
         partitions = [TopicPartition(t, p) for t in topics for p in range(PARTITIONS)]

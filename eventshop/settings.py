@@ -105,8 +105,9 @@ class Settings(BaseSettings):
     #: The circuit breaker: consecutive failures or timeouts that open it, and for how long.
     gateway_breaker_failures: int = Field(default=5, ge=1, le=1000)
     gateway_breaker_reset_seconds: float = Field(default=30.0, gt=0, le=3600)
-    #: How long the broker may hold a projector's fetch that has no data (docs/operations.md).
-    kafka_fetch_max_wait_ms: int = Field(default=50, ge=1, le=5000)
+    #: How long the broker may hold a projector's fetch that has no data; on Tansu, how long
+    #: one that the relay's news finds in flight may keep a record waiting (docs/operations.md).
+    kafka_fetch_max_wait_ms: int = Field(default=5, ge=1, le=5000)
     log_level: str = "INFO"
 
     #: Signs access tokens (HS256). Production refuses the development default and

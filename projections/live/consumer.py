@@ -32,7 +32,7 @@ from projections.live.member import Member
 from projections.live.positions import behind_the_relay
 from projections.live.resume import ResumePoints
 from projections.live.topics import ensure_topics
-from projections.live.wakeups import Wakeups, settled
+from projections.live.wakeups import Wakeups, drained, settled
 from projections.projection import Projection
 from projections.records import Incoming
 
@@ -42,6 +42,9 @@ log = logging.getLogger(__name__)
 #: regardless (within the heartbeat rows' staleness, 6 s: each poll round beats).
 IDLE_AFTER_SECONDS = 1.0
 SAFETY_POLL_SECONDS = 4.0
+#: Busy or not, a group that has read what the broker had fetches again only on the relay's
+#: news for one of its partitions, or after this long without (docs/operations.md, "Idle").
+NEWS_WAIT_SECONDS = 0.25
 
 
 def group_id(prefix: str, projections: Sequence[Projection]) -> str:
@@ -69,7 +72,7 @@ class KafkaProjector:
         topic_prefix: str = "",
         group_prefix: str = "eventshop",
         session_timeout_ms: int = 6000,
-        fetch_max_wait_ms: int = 50,
+        fetch_max_wait_ms: int = 5,
         max_poll_records: int | None = None,
     ) -> None:
         self.members = [Member(p, schema, bootstrap_servers, topic_prefix) for p in projections]
@@ -148,19 +151,24 @@ class KafkaProjector:
         def may_sleep() -> bool:  # a stable group, and no stop asked for
             return settled(consumer) and not stop.is_set()
 
-        seen, busy_at = self.wakeups.generation, time.monotonic()
+        seen, busy_at, waiting_since = self.wakeups.generation, time.monotonic(), 0.0
+        read = self.max_poll_records  # as after a full poll: poll before waiting
         while not stop.is_set():
-            wait_ms = 200
+            wait_ms = 2 * self.fetch_max_wait_ms
             if not settled(consumer):  # joining or rebalancing: busy until a second after
-                busy_at = time.monotonic()
-            elif time.monotonic() - busy_at > IDLE_AFTER_SECONDS:
-                self.pending.commit(consumer, now=True)  # before sleeping
-                news = self.wakeups.wait_while(seen, SAFETY_POLL_SECONDS, may_sleep)
-                if news != seen:
-                    seen, busy_at = news, time.monotonic()
-                else:  # the safety poll: one fetch's wait, not a busy poll's
-                    wait_ms = 2 * self.fetch_max_wait_ms
+                busy_at, wait_ms = time.monotonic(), 200
+            elif self._caught_up(consumer, read) and not self._news(consumer, seen):
+                now = time.monotonic()
+                idle = now - busy_at > IDLE_AFTER_SECONDS
+                self.pending.commit(consumer, now=idle)  # before sleeping long
+                waiting_since = waiting_since or now
+                left = waiting_since + (SAFETY_POLL_SECONDS if idle else NEWS_WAIT_SECONDS) - now
+                if left > 0:  # news (maybe for another's partitions), a rebalance, a stop
+                    self.wakeups.wait_while(self.wakeups.generation, left, may_sleep)
+                    continue
+            waiting_since, seen = 0.0, self.wakeups.generation  # news after this is new
             polled = consumer.poll(timeout_ms=wait_ms)
+            read = sum(map(len, polled.values()))
             if consumer.assignment():
                 self.assigned.set()
             heartbeat.beat(conn, consumer, [(m.heartbeat, m.topics) for m in self.members])
@@ -176,6 +184,15 @@ class KafkaProjector:
             if records:
                 busy_at = time.monotonic()
                 self._batch(consumer, conn, records, stop)
+
+    def _caught_up(self, consumer: KafkaConsumer, read: int) -> bool:
+        """After a poll of ``read`` records: whether what the broker had is read."""
+        return read == 0 or (read < self.max_poll_records and drained(consumer))
+
+    def _news(self, consumer: KafkaConsumer, seen: int) -> bool:
+        """Whether the relay published to a partition of ours since generation ``seen``."""
+        mine = (f"{tp.topic}:{tp.partition}" for tp in consumer.assignment())
+        return self.wakeups.news_for(mine, seen)
 
     def _batch(
         self,

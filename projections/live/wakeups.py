@@ -10,7 +10,9 @@ broker, also when it republishes, which inserts nothing: the consumers), a proje
 sender). Every notification wakes every process listening to its channel, so a channel a
 loop does not need costs it a wake-up per command. The projectors' NOTIFY names the read
 schema it moved, and a listener for one schema's news lets another's pass (several shops,
-or a test session's many schemas, may share one database). One listening connection per
+or a test session's many schemas, may share one database). The relay's NOTIFY names the
+partitions it published to, so a consumer caught up with the broker fetches again for news
+of its own partitions only (``news_for``), busy or idle. One listening connection per
 process and channel set turns the news into a generation counter, and a loop idle for a
 while waits for the next generation instead of polling. The wait is bounded (a slow
 safety poll): a lost notification, or a database in another server than the read side's,
@@ -23,7 +25,7 @@ import logging
 import select
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import ClassVar
 
 import psycopg
@@ -31,7 +33,7 @@ from kafka import KafkaConsumer
 from kafka.coordinator.base import MemberState
 from psycopg import sql
 
-from contracts.bookkeeping import POSITIONS_CHANNEL
+from contracts.bookkeeping import POSITIONS_CHANNEL, PUBLISHED_CHANNEL
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +55,10 @@ class Wakeups:
         #: Only notifications whose payload is empty or this (a schema) are news.
         self.about = about
         self.generation = 0
+        #: The generation of the last news for every partition, and of each partition's
+        #: (``topic:partition``, as the relay's ``PUBLISHED_CHANNEL`` payload names them).
+        self.everything = 0
+        self.touched: dict[str, int] = {}
         self._changed = threading.Condition()
         self._callbacks: list[Callable[[], None]] = []
         self._thread = threading.Thread(target=self._listen, name="wakeups", daemon=True)
@@ -107,9 +113,19 @@ class Wakeups:
                 return news
         return self.generation
 
-    def _bump(self) -> None:
+    def news_for(self, partitions: Iterable[str], seen: int) -> bool:
+        """Whether news came after generation ``seen`` for any of ``partitions``."""
+        touched = self.touched
+        return self.everything > seen or any(touched.get(p, 0) > seen for p in partitions)
+
+    def _bump(self, partitions: set[str] | None = None) -> None:
         with self._changed:
             self.generation += 1
+            if partitions is None:
+                self.everything = self.generation
+            else:
+                for partition in partitions:
+                    self.touched[partition] = self.generation
             self._changed.notify_all()
             callbacks = list(self._callbacks)
         for callback in callbacks:
@@ -131,8 +147,9 @@ class Wakeups:
                         # What came (also during the keepalive: psycopg keeps it), then
                         # sleep in select() until the socket speaks: psycopg's own blocking
                         # wait wakes ten times a second, in every process that listens.
-                        if any(self._is_news(n.payload) for n in conn.notifies(timeout=0)):
-                            self._bump()
+                        news = [n for n in conn.notifies(timeout=0) if self._is_news(n.payload)]
+                        if news:
+                            self._bump(_partitions(news))
                         if not select.select([conn.fileno()], [], [], self.keepalive_seconds)[0]:
                             conn.execute("SELECT 1")  # a dead connection raises here
             except Exception as error:  # the listener must outlive any failure
@@ -147,6 +164,16 @@ class Wakeups:
                 backoff = min(backoff * 2, 5.0)
 
 
+def _partitions(news: list[psycopg.Notify]) -> set[str] | None:
+    """The partitions the relay's notifications name; None when one is for every one."""
+    named: set[str] = set()
+    for notify in news:
+        if notify.channel != PUBLISHED_CHANNEL or not notify.payload:
+            return None
+        named.update(notify.payload.split())
+    return named
+
+
 def settled(consumer: KafkaConsumer) -> bool:
     """True when the consumer owns partitions in a stable group with no rejoin pending and
     its coordinator connected: only then may it skip polls. Finding the coordinator again
@@ -159,3 +186,15 @@ def settled(consumer: KafkaConsumer) -> bool:
         and not coordinator.need_rejoin()
         and not coordinator.coordinator_unknown()
     )
+
+
+def drained(consumer: KafkaConsumer) -> bool:
+    """True when the consumer has read each partition it owns up to the high watermark its
+    last fetch of it reported: nothing to fetch until the relay's next news. One sought
+    back (a retry, a reread) or never fetched yet is not."""
+    # kafka-python's public position() refreshes committed offsets first: a round trip.
+    for state in list(consumer._subscription.assignment.values()):
+        mark = state.highwater
+        if mark is None or not state.has_valid_position or state.position.offset < mark:
+            return False
+    return True
