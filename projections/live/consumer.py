@@ -162,7 +162,9 @@ class KafkaProjector:
                 idle = now - busy_at > IDLE_AFTER_SECONDS
                 self.pending.commit(consumer, now=idle)  # before sleeping long
                 waiting_since = waiting_since or now
-                left = waiting_since + (SAFETY_POLL_SECONDS if idle else NEWS_WAIT_SECONDS) - now
+                # A member waiting for a rebuild looks for it each round: no news tells.
+                long = idle and not any(m.skipped for m in self.members)
+                left = waiting_since + (SAFETY_POLL_SECONDS if long else NEWS_WAIT_SECONDS) - now
                 if left > 0:  # news (maybe for another's partitions), a rebalance, a stop
                     self.wakeups.wait_while(self.wakeups.generation, left, may_sleep)
                     continue
@@ -241,12 +243,14 @@ class KafkaProjector:
 
     def _follow_the_relay(self, conn: psycopg.Connection[Any], consumer: KafkaConsumer) -> None:
         """Every few seconds: reread from the start the partitions where the relay
-        republishes a lost log (docs/operations.md, "Failure modes")."""
+        republishes a lost log (docs/operations.md, "Failure modes"). Every round: whether
+        a member that waits for a rebuild has it (a query only while one waits), also when
+        no record comes to tell."""
+        self._reread_rebuilt(consumer, conn, [])
         now = time.monotonic()
         if now - self._relay_checked < 2.0:
             return
         self._relay_checked = now
-        self._reread_rebuilt(consumer, conn, [])  # also when no record comes to tell
         with conn.transaction(), conn.cursor() as cur:
             behind = behind_the_relay(cur, self.schema, [m.name for m in self.members])
         assigned = consumer.assignment()
