@@ -50,6 +50,12 @@ POSITIONS_CHANNEL = "shop_positions"
 MIGRATE_LOCK = "eventshop-migrate"
 
 
+def partition_key(topic: str, partition: int) -> str:
+    """A partition as the relay's checkpoint and its ``PUBLISHED_CHANNEL`` news name it,
+    and as projector instances report the partitions they own."""
+    return f"{topic}:{partition}"
+
+
 def relay_lock(event_schema: str) -> str:
     """Held by the one active relay of an event store."""
     return f"eventshop-relay:{event_schema}"

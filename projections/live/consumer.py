@@ -22,7 +22,7 @@ import psycopg
 from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
-from contracts.bookkeeping import PUBLISHED_CHANNEL
+from contracts.bookkeeping import PUBLISHED_CHANNEL, partition_key
 from contracts.faults import crash_point
 from contracts.topics import CLIENT_METRICS, RECONNECT_BACKOFF_MAX_MS
 from projections.live import heartbeat, offsets
@@ -193,7 +193,7 @@ class KafkaProjector:
 
     def _news(self, consumer: KafkaConsumer, seen: int) -> bool:
         """Whether the relay published to a partition of ours since generation ``seen``."""
-        mine = (f"{tp.topic}:{tp.partition}" for tp in consumer.assignment())
+        mine = (partition_key(tp.topic, tp.partition) for tp in consumer.assignment())
         return self.wakeups.news_for(mine, seen)
 
     def _batch(

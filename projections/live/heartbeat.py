@@ -17,7 +17,7 @@ import psycopg
 from kafka import KafkaConsumer
 from psycopg import sql
 
-from contracts.bookkeeping import INSTANCES_TABLE
+from contracts.bookkeeping import INSTANCES_TABLE, partition_key
 
 BEAT_SECONDS = 2.0
 
@@ -37,7 +37,7 @@ class Heartbeat:
         ``topics``, for one member of a processing group), at once when they changed,
         else every BEAT_SECONDS; None when it is not due."""
         held = sorted(
-            f"{tp.topic}:{tp.partition}"
+            partition_key(tp.topic, tp.partition)
             for tp in consumer.assignment()
             if topics is None or tp.topic in topics
         )

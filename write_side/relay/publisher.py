@@ -36,7 +36,7 @@ from kafka import KafkaAdminClient, KafkaProducer
 from kafka.errors import KafkaError
 from psycopg import sql
 
-from contracts.bookkeeping import EVENTS_CHANNEL
+from contracts.bookkeeping import EVENTS_CHANNEL, partition_key
 from contracts.causation import meta_of
 from contracts.envelope import Envelope
 from contracts.events import ContractEvent
@@ -231,7 +231,7 @@ class KafkaRelay:
         offsets = dict(checkpoint.offsets)
         for future in futures:
             metadata = future.get(timeout=0)  # raises the send's error, if any
-            key = f"{metadata.topic}:{metadata.partition}"
+            key = partition_key(metadata.topic, metadata.partition)
             if metadata.offset <= offsets.get(key, -1):
                 # The broker handed out an offset we already saw acknowledged: it restarted empty.
                 raise BrokerLostDataError(f"{key} acknowledged offset {metadata.offset} again")
