@@ -11,11 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
-import tempfile
 from argparse import Namespace
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,7 +22,8 @@ from bench.fleet import ADMIN, Fleet, running_fleet
 from bench.system import load_phases
 from bench.workload import Shopper
 from contracts.readmodels import SOURCES
-from eventshop.embedded import EmbeddedKafka, EmbeddedPostgres
+from eventshop.embedded import EmbeddedKafka
+from tests.support.postgres import own_postgres
 from tests.support.stack import Servers
 
 RATE = 20.0  # operations a second during each chaos case
@@ -84,16 +82,14 @@ def test_the_broker_sigkilled_for_15_seconds() -> None:
     while this one runs, and both fleets' pools under load came near the session server's
     100 connections (idle, 33 + 21; one CI run failed its oracle's connection with "too
     many clients")."""
-    data = Path(tempfile.mkdtemp(prefix="eventshop-brokerchaos-"))
-    postgres, broker = EmbeddedPostgres(data / "pg"), EmbeddedKafka()
-    try:
-        servers = Servers(postgres.start(), broker.start())
-        with running_fleet(servers, api_workers=1, broker=broker) as fleet:
-            result = chaos(fleet, "broker_killed")
-    finally:
-        broker.stop()
-        postgres.stop()
-        shutil.rmtree(data, ignore_errors=True)
+    broker = EmbeddedKafka()
+    with own_postgres("eventshop-brokerchaos-") as (_, database_url):
+        try:
+            servers = Servers(database_url, broker.start())
+            with running_fleet(servers, api_workers=1, broker=broker) as fleet:
+                result = chaos(fleet, "broker_killed")
+        finally:
+            broker.stop()
     assert result["ok"], json.dumps(result, indent=1)
     # Commands and plain queries never notice the broker; only reads that wait for a
     # command's token may (its event cannot reach the read model): a designed 503.
@@ -106,15 +102,10 @@ def test_the_broker_sigkilled_for_15_seconds() -> None:
 def test_postgres_down_for_10_seconds_under_load(kafka_bootstrap: str, name: str) -> None:
     """PostgreSQL SIGKILLed (and, separately, shut down fast) for 10 s, then started again
     as an external server's supervisor would: every process finds it again on its own."""
-    data = Path(tempfile.mkdtemp(prefix="eventshop-pgchaos-"))
-    postgres = EmbeddedPostgres(data / "pg")
-    try:
-        servers = Servers(postgres.start(), kafka_bootstrap)
+    with own_postgres("eventshop-pgchaos-") as (postgres, database_url):
+        servers = Servers(database_url, kafka_bootstrap)
         with running_fleet(servers, api_workers=2, postgres=postgres) as fleet:
             result = chaos(fleet, name)
-    finally:
-        postgres.stop()
-        shutil.rmtree(data, ignore_errors=True)
     assert result["ok"], json.dumps(result, indent=1)
     assert result["during"] == {"status": 503, "code": "DATABASE_UNAVAILABLE", "retry_after": True}
     assert result["answers"]["unavailable"] >= 1  # the load met the outage, and was told so

@@ -9,6 +9,10 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from eventshop.embedded import EmbeddedPostgres
 
 
 @contextmanager
@@ -18,12 +22,21 @@ def postgres_from(variable: str) -> Iterator[str]:
     if external:
         yield external
         return
+    with own_postgres() as (_, url):
+        yield url
+
+
+@contextmanager
+def own_postgres(prefix: str = "eventshop-pg-") -> Iterator[tuple[EmbeddedPostgres, str]]:
+    """An embedded server of the caller's own, started, and its URL, in a data directory
+    that goes with it: for a test that kills its database, or needs it apart from the
+    session's shared server."""
     from eventshop.embedded import EmbeddedPostgres
 
-    data_dir = Path(tempfile.mkdtemp(prefix="eventshop-pg-"))
+    data_dir = Path(tempfile.mkdtemp(prefix=prefix))
     postgres = EmbeddedPostgres(data_dir / "pg")
     try:
-        yield postgres.start()
+        yield postgres, postgres.start()
     finally:
         postgres.stop()
         shutil.rmtree(data_dir, ignore_errors=True)
