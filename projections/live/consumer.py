@@ -37,13 +37,13 @@ from projections.projection import Projection
 from projections.records import Incoming
 
 log = logging.getLogger(__name__)
-#: After this long with nothing read, a group in a stable consumer group stops fetching and
-#: waits for the relay's NOTIFY (records published), polling once every ``SAFETY_POLL_SECONDS``
-#: regardless (within the heartbeat rows' staleness, 6 s: each poll round beats).
+#: Busy or not, a group in a stable consumer group that has read what the broker had
+#: fetches again only on the relay's news for one of its partitions, or after
+#: ``NEWS_WAIT_SECONDS`` without; once nothing was read for ``IDLE_AFTER_SECONDS``, after
+#: ``SAFETY_POLL_SECONDS`` (within the heartbeat rows' staleness, 6 s: each poll round
+#: beats). docs/operations.md, "Idle".
 IDLE_AFTER_SECONDS = 1.0
 SAFETY_POLL_SECONDS = 4.0
-#: Busy or not, a group that has read what the broker had fetches again only on the relay's
-#: news for one of its partitions, or after this long without (docs/operations.md, "Idle").
 NEWS_WAIT_SECONDS = 0.25
 
 
